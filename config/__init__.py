@@ -1,0 +1,1 @@
+"""Data, not code: the default settings file and a sample agency registry."""
