@@ -1,0 +1,1 @@
+"""Sample agency registry data (see ``hub.agency.loading``)."""

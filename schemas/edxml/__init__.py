@@ -1,0 +1,1 @@
+"""The hub's own edXML profile XSD (see README.md here)."""
