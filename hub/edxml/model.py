@@ -299,6 +299,8 @@ class StatusPackage:
 
     header: StatusHeader
     signature: bytes | None = None
+    #: Hops appended by relays (:func:`hub.edxml.trace.append_trace`); senders write none (§5).
+    trace: TraceHeaderList | None = None
     kind: MessageKind = field(default=MessageKind.STATUS, init=False)
 
     @property
