@@ -1,0 +1,462 @@
+"""The ports of the hub core: what the services need from storage, peers, signatures and time.
+
+Theory of operation. The services (:mod:`hub.services`) are synchronous Python that own the
+transaction: each operation opens one :class:`UnitOfWork`, reads and writes through its
+repositories, and calls :meth:`UnitOfWork.commit` once. Repositories never commit and never
+decide a delivery's state (:mod:`hub.delivery` does); they persist rows. Leaving the ``with``
+block without a commit rolls everything back.
+
+The rows below mirror the tables (hub-common.md; the Alembic migrations under
+``adapters/store/migrations/`` are the only schema authority). They are frozen values: to change
+a delivery, build the new row with :func:`dataclasses.replace` and :meth:`DeliveryRepository.save`
+it with the state it had when read (compare-and-set, so two workers racing on one delivery
+cannot both win — the loser sees ``False`` and re-reads).
+
+Package bytes never go into the database: the :class:`BlobStore` keeps them content-addressed
+(SHA-256 hex) and is written BEFORE the transaction that references the digest — an orphan blob
+is harmless, a row without its blob must be impossible.
+
+Timestamps are timezone-aware UTC everywhere; an adapter that reads a naive datetime back (SQLite)
+must attach UTC before handing the row out.
+
+Implementations: ``adapters/memory.py`` (dict-backed, for fast tests), ``adapters/store/``
+(SQLAlchemy Core over SQLite/PostgreSQL), ``adapters/vxp_client.py`` (:class:`PeerLink`),
+``signing/`` (:class:`SignatureVerifier`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import TracebackType
+from typing import Any, BinaryIO, Protocol, Self
+
+from hub.edxml.model import MessageKind
+from hub.edxml.reader import ParsedPackage
+
+# --------------------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True, slots=True)
+class PackageRow:
+    """``packages``: one stored package body (the bytes live in the :class:`BlobStore`)."""
+
+    digest: str  # SHA-256 hex of the bytes as received
+    size: int
+    kind: MessageKind
+    received_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRow:
+    """``documents``: one accepted push (the VXP ``DocId``), its header facts and verdicts.
+
+    ``(sender_system, digest)`` is unique: the same bytes pushed again by the same system are the
+    same document (idempotent push).
+    """
+
+    id: str  # uuid4 text, the VXP DocId answered to sendEdoc
+    digest: str
+    kind: MessageKind
+    document_id: str | None  # edXML DocumentId (None for status messages)
+    sender_code: str  # From/OrganId
+    sender_system: str  # the authenticated system that pushed it
+    business_type: int  # BussinessDocType (0 new, 1 revoke, 2 update, 3 replace); 0 for status
+    related_doc_id: str | None  # original doc for revoke/update/replace, the edoc a status is about
+    subject: str | None
+    code_number: str | None
+    code_notation: str | None
+    verdicts: Mapping[str, Any]  # JSON-able (Verdicts.to_dict())
+    problems: Sequence[Mapping[str, Any]]  # JSON-able profile findings
+    flags: Sequence[str]  # policy flags (accepted but flagged)
+    received_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    """``deliveries``: one recipient's copy of a document (the receiver's VXP ``docId``).
+
+    ``(doc_id, recipient_code)`` is unique. ``state`` is a :class:`hub.delivery.State` value and
+    changes only through :func:`hub.delivery.transition`. ``business_status`` is the last status
+    code (01…16) the recipient reported about this document — a column, not a state.
+    """
+
+    id: str
+    doc_id: str
+    recipient_code: str  # as addressed in the package
+    resolved_code: str | None  # the live code after successors (2025 reform), else None
+    route: str  # hub.services.contracts.Route value
+    peer_name: str | None  # for PEER routes
+    system_id: str | None  # hosting system, for LOCAL routes
+    state: str
+    attempts: int
+    next_attempt_at: dt.datetime | None
+    last_error: str | None  # the reason of the last failure / reroute (vi), shown to the sender
+    business_status: str | None
+    business_status_desc: str | None
+    business_status_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    fetched_at: dt.datetime | None = None
+    done_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryEvent:
+    """``delivery_events``: one state change (or one noteworthy non-change) of a delivery."""
+
+    delivery_id: str
+    at: dt.datetime
+    from_state: str | None  # None for the creation event
+    to_state: str
+    reason: str | None = None
+    id: int | None = None  # assigned by the store
+
+
+@dataclass(frozen=True, slots=True)
+class SystemRow:
+    """``systems``: a connected document system (QLVB); secrets are Fernet tokens (hub.secrets)."""
+
+    id: str
+    name: str
+    secret_enc: str
+    secret_prev_enc: str | None
+    enabled: bool
+    max_age_s: int
+    created_at: dt.datetime
+
+    def __repr__(self) -> str:  # encrypted or not, secrets stay out of logs
+        return f"SystemRow(id={self.id!r}, name={self.name!r}, enabled={self.enabled})"
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyRow:
+    """``agencies``: a registry record as stored (imported, synced or registered by a system)."""
+
+    code: str
+    name: str
+    code_qd20: str | None = None
+    parent_code: str | None = None
+    level: int | None = None
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    successor_code: str | None = None
+    email: str | None = None
+    source: str = "local"  # "sample", "import", "national", "system:<id>"
+    modified_at: dt.datetime | None = None
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """``outbox``: a broker message stored in the transaction that made it necessary."""
+
+    id: int
+    queue: str
+    body: bytes
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """``audit``: append-only record of who did what, with which outcome."""
+
+    at: dt.datetime
+    actor: str  # "system:<id>", "cli", "worker:<name>", "hub"
+    action: str  # e.g. "push", "fetch", "system.add", "system.rotate"
+    subject: str | None  # doc id, delivery id, system id …
+    outcome: str  # "ok" or an error code (hub.errors ``code``)
+    details: Mapping[str, Any] = field(default_factory=dict)  # JSON-able, never bodies/secrets
+    id: int | None = None
+
+
+# ------------------------------------------------------------------------------- repositories
+
+
+class PackageRepository(Protocol):
+    def add(self, row: PackageRow) -> bool:
+        """Insert unless the digest is already stored; ``True`` when a row was inserted."""
+        ...
+
+    def get(self, digest: str) -> PackageRow | None: ...
+
+
+class DocumentRepository(Protocol):
+    def add(self, row: DocumentRow) -> None:
+        """Insert. A second row with the same ``(sender_system, digest)`` raises
+        :class:`hub.errors.Conflict` (code ``document.duplicate``) — the service checks
+        :meth:`by_digest` first; the constraint is the last line against a race."""
+        ...
+
+    def get(self, doc_id: str) -> DocumentRow | None: ...
+
+    def by_digest(self, sender_system: str, digest: str) -> DocumentRow | None: ...
+
+    def by_document_id(self, sender_code: str, document_id: str) -> Sequence[DocumentRow]:
+        """Documents with this edXML DocumentId from this sending agency, oldest first."""
+        ...
+
+    def sent_by(
+        self, sender_system: str, *, doc_id: str | None = None, limit: int = 500
+    ) -> Sequence[DocumentRow]:
+        """Documents pushed by ``sender_system`` (one when ``doc_id``), newest first."""
+        ...
+
+
+class DeliveryRepository(Protocol):
+    def add(self, row: DeliveryRow) -> None:
+        """Insert; ``(doc_id, recipient_code)`` must be new (else :class:`hub.errors.Conflict`)."""
+        ...
+
+    def get(self, delivery_id: str) -> DeliveryRow | None: ...
+
+    def save(self, row: DeliveryRow, *, expected_state: str) -> bool:
+        """Write every column of ``row`` if the stored state is still ``expected_state``.
+
+        Returns ``False`` (and writes nothing) when another transaction changed the state
+        first — compare-and-set, portable to SQLite and PostgreSQL.
+        """
+        ...
+
+    def for_document(self, doc_id: str) -> Sequence[DeliveryRow]:
+        """All deliveries of a document, in creation order."""
+        ...
+
+    def inbox(
+        self,
+        system_id: str,
+        kind: MessageKind,
+        states: Sequence[str],
+        *,
+        limit: int = 500,
+    ) -> Sequence[tuple[DeliveryRow, DocumentRow]]:
+        """LOCAL deliveries hosted by ``system_id`` in ``states`` whose document is of ``kind``,
+        oldest first (``created_at``, then ``id``), with their document."""
+        ...
+
+    def count_inbox(self, system_id: str, kind: MessageKind, states: Sequence[str]) -> int: ...
+
+    def in_state(self, state: str, *, limit: int = 100) -> Sequence[DeliveryRow]:
+        """Deliveries in ``state``, oldest ``updated_at`` first (sweepers, IT views)."""
+        ...
+
+    def add_event(self, event: DeliveryEvent) -> None: ...
+
+    def events(self, delivery_id: str) -> Sequence[DeliveryEvent]:
+        """A delivery's events, oldest first."""
+        ...
+
+
+class SystemRepository(Protocol):
+    def add(self, row: SystemRow) -> None:
+        """Insert; an existing id raises :class:`hub.errors.Conflict`."""
+        ...
+
+    def get(self, system_id: str) -> SystemRow | None: ...
+
+    def list(self) -> Sequence[SystemRow]:
+        """All systems, by id."""
+        ...
+
+    def update(self, row: SystemRow) -> None: ...
+
+    def agencies(self, system_id: str) -> tuple[str, ...]:
+        """Codes of the agencies the system hosts (sorted)."""
+        ...
+
+    def set_agencies(self, system_id: str, codes: Sequence[str]) -> None:
+        """Replace the hosted set of ``system_id``."""
+        ...
+
+    def hosting(self) -> Mapping[str, str]:
+        """Every hosted agency code → the id of the system hosting it (enabled or not)."""
+        ...
+
+
+class AgencyRepository(Protocol):
+    def upsert(self, row: AgencyRow) -> None: ...
+
+    def get(self, code: str) -> AgencyRow | None: ...
+
+    def list(self, *, include_deleted: bool = False) -> Sequence[AgencyRow]:
+        """All records, by code."""
+        ...
+
+
+class OutboxRepository(Protocol):
+    def add(self, queue: str, body: bytes, created_at: dt.datetime) -> int:
+        """Store a message to publish; returns its id."""
+        ...
+
+    def pending(self, limit: int = 500) -> Sequence[OutboxRow]:
+        """Stored messages, oldest first."""
+        ...
+
+    def delete(self, ids: Sequence[int]) -> None:
+        """Forget published messages (ids already gone are ignored)."""
+        ...
+
+
+class AuditRepository(Protocol):
+    def append(self, row: AuditRow) -> None: ...
+
+    def recent(self, *, subject: str | None = None, limit: int = 100) -> Sequence[AuditRow]:
+        """Newest first; only ``subject``'s rows when given."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository.
+
+    Use as ``with uow_factory() as uow: …; uow.commit()``. Leaving the block without
+    :meth:`commit` (or by an exception) rolls back. After a commit the unit is finished; open a
+    new one for more work. Store failures surface as :class:`hub.errors.StoreUnavailable`.
+    """
+
+    packages: PackageRepository
+    documents: DocumentRepository
+    deliveries: DeliveryRepository
+    systems: SystemRepository
+    agencies: AgencyRepository
+    outbox: OutboxRepository
+    audit: AuditRepository
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+#: Opens a fresh unit of work (the composition root binds it to an engine).
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+# ------------------------------------------------------------------------------------ blobs
+
+
+class BlobStore(Protocol):
+    """Content-addressed storage of package bodies (SHA-256 hex).
+
+    ``put`` is idempotent and durable when it returns (temp file, fsync, rename). ``get`` /
+    ``open`` of a digest that is not stored raise :class:`hub.errors.InternalError` (code
+    ``blob.missing``): a referenced blob that vanished is our fault, never the caller's.
+    """
+
+    def put(self, data: bytes) -> str:
+        """Store ``data``; return its digest."""
+        ...
+
+    def get(self, digest: str) -> bytes: ...
+
+    def open(self, digest: str) -> BinaryIO: ...
+
+    def exists(self, digest: str) -> bool: ...
+
+
+# ------------------------------------------------------------------------------------- peers
+
+
+class PeerLink(Protocol):
+    """A push channel to another hub: the national axis (VXP) or a peer provincial hub.
+
+    Raises :class:`hub.errors.PeerUnavailable` when the peer cannot be reached or answers with a
+    server error (retried with backoff), :class:`hub.errors.PeerError` when it refuses the
+    package for a reason of its own.
+    """
+
+    def send(
+        self, data: bytes, *, from_code: str, to_codes: Sequence[str], kind: MessageKind
+    ) -> str:
+        """Push ``data`` and return the remote id (the peer's DocId)."""
+        ...
+
+
+#: The key of the national axis among the :class:`PeerLink` s handed to the forward handler;
+#: peer hubs use their configured name.
+NATIONAL_LINK = "national"
+
+
+# -------------------------------------------------------------------------------- signatures
+
+
+class EnvelopeStatus(StrEnum):
+    """What checking the envelope (XML-DSig) signature found."""
+
+    NOT_CHECKED = "not_checked"  # no verifier configured (tests, embedded demo)
+    MISSING = "missing"  # the package carries no envelope signature
+    VALID = "valid"  # intact and chained to a trust anchor
+    UNTRUSTED = "untrusted"  # intact, but the signer is not trusted (chain, expiry, revocation)
+    INVALID = "invalid"  # the bytes changed, or the signature does not verify
+
+
+@dataclass(frozen=True, slots=True)
+class Verdicts:
+    """The summary of every signature check on one package, stored on its document row.
+
+    ``details`` is the verifier's JSON-able account (signer, algorithm, problems per
+    signature); the services decide only on the fields above it.
+    """
+
+    envelope: EnvelopeStatus
+    pdf_checked: int = 0  # PDF signatures examined
+    pdf_bad: int = 0  # of which not intact or not trusted
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def bottom_line(self) -> bool:
+        """True only when the envelope is valid and every PDF signature is good."""
+        return self.envelope is EnvelopeStatus.VALID and self.pdf_bad == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.value,
+            "pdf_checked": self.pdf_checked,
+            "pdf_bad": self.pdf_bad,
+            "bottom_line": self.bottom_line,
+            "details": dict(self.details),
+        }
+
+
+class SignatureVerifier(Protocol):
+    """Checks the signatures of one parsed package.
+
+    ``parsed`` is the one parse of ``data`` (reuse its tree: never
+    parse again); ``sender`` the From/OrganId code. Returns verdicts — an invalid signature is a
+    verdict, not an exception. Raises :class:`hub.errors.KeyAccessError` /
+    :class:`hub.errors.InternalError` only when it cannot check at all.
+    """
+
+    def verify(self, parsed: ParsedPackage, data: bytes, sender: str) -> Verdicts: ...
+
+
+class NullVerifier:
+    """A verifier that checks nothing and says so (``not_checked``)."""
+
+    def verify(self, parsed: ParsedPackage, data: bytes, sender: str) -> Verdicts:
+        return Verdicts(EnvelopeStatus.NOT_CHECKED)
+
+
+# ------------------------------------------------------------------------------------- time
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
