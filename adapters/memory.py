@@ -1,0 +1,361 @@
+"""In-memory implementations of the hub's store ports, for fast service tests and demos.
+
+Contract: behaves like the SQL store as far as the services can tell — a unit of work sees a
+private copy of the committed state, :meth:`MemoryUnitOfWork.commit` publishes it at once,
+leaving without a commit discards it, uniqueness constraints raise
+:class:`hub.errors.Conflict`, :meth:`MemoryDeliveryRepository.save` is a compare-and-set.
+Units of work are serialised by one re-entrant lock (like SQLite's single writer), so threads
+may share a :class:`MemoryStore`. Rows are frozen values, so copying the dicts is a snapshot.
+
+Also here: :class:`MemoryBlobStore`, :class:`ManualClock` and :class:`RecordingPeerLink`, with
+helpers named for test intent (``clock.advance(s)``, ``link.fail_next(n)``, ``link.sent``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+import hashlib
+import io
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import BinaryIO, Self
+
+from hub.edxml.model import MessageKind
+from hub.errors import Conflict, InternalError, PeerUnavailable
+from hub.ports import (
+    AgencyRow,
+    AuditRow,
+    DeliveryEvent,
+    DeliveryRow,
+    DocumentRow,
+    OutboxRow,
+    PackageRow,
+    SystemRow,
+)
+
+
+@dataclass
+class _Tables:
+    packages: dict[str, PackageRow] = field(default_factory=dict)
+    documents: dict[str, DocumentRow] = field(default_factory=dict)
+    deliveries: dict[str, DeliveryRow] = field(default_factory=dict)
+    events: list[DeliveryEvent] = field(default_factory=list)
+    systems: dict[str, SystemRow] = field(default_factory=dict)
+    system_agencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    agencies: dict[str, AgencyRow] = field(default_factory=dict)
+    outbox: dict[int, OutboxRow] = field(default_factory=dict)
+    audit: list[AuditRow] = field(default_factory=list)
+    next_id: int = 1
+
+    def snapshot(self) -> _Tables:
+        return _Tables(
+            **{f.name: copy.copy(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        )
+
+    def new_id(self) -> int:
+        value = self.next_id
+        self.next_id += 1
+        return value
+
+
+class MemoryStore:
+    """The committed state shared by every :class:`MemoryUnitOfWork` made from it."""
+
+    def __init__(self) -> None:
+        self.tables = _Tables()
+        self.lock = threading.RLock()
+        self.commits = 0
+
+    def unit_of_work(self) -> MemoryUnitOfWork:
+        """A new unit of work (use as the services' ``uow_factory``)."""
+        return MemoryUnitOfWork(self)
+
+
+class _Repo:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    @property
+    def t(self) -> _Tables:
+        return self._uow.tables
+
+
+class MemoryPackageRepository(_Repo):
+    def add(self, row: PackageRow) -> bool:
+        if row.digest in self.t.packages:
+            return False
+        self.t.packages[row.digest] = row
+        return True
+
+    def get(self, digest: str) -> PackageRow | None:
+        return self.t.packages.get(digest)
+
+
+class MemoryDocumentRepository(_Repo):
+    def add(self, row: DocumentRow) -> None:
+        if row.id in self.t.documents or self.by_digest(row.sender_system, row.digest):
+            raise Conflict(f"document {row.id} already stored", code="document.duplicate")
+        self.t.documents[row.id] = row
+
+    def get(self, doc_id: str) -> DocumentRow | None:
+        return self.t.documents.get(doc_id)
+
+    def by_digest(self, sender_system: str, digest: str) -> DocumentRow | None:
+        for row in self.t.documents.values():
+            if row.sender_system == sender_system and row.digest == digest:
+                return row
+        return None
+
+    def by_document_id(self, sender_code: str, document_id: str) -> Sequence[DocumentRow]:
+        rows = [
+            r
+            for r in self.t.documents.values()
+            if r.sender_code == sender_code and r.document_id == document_id
+        ]
+        return sorted(rows, key=lambda r: (r.received_at, r.id))
+
+    def sent_by(
+        self, sender_system: str, *, doc_id: str | None = None, limit: int = 500
+    ) -> Sequence[DocumentRow]:
+        rows = [
+            r
+            for r in self.t.documents.values()
+            if r.sender_system == sender_system and (doc_id is None or r.id == doc_id)
+        ]
+        return sorted(rows, key=lambda r: (r.received_at, r.id), reverse=True)[:limit]
+
+
+class MemoryDeliveryRepository(_Repo):
+    def add(self, row: DeliveryRow) -> None:
+        if row.id in self.t.deliveries or any(
+            d.doc_id == row.doc_id and d.recipient_code == row.recipient_code
+            for d in self.t.deliveries.values()
+        ):
+            raise Conflict(f"delivery {row.id} already stored", code="delivery.duplicate")
+        self.t.deliveries[row.id] = row
+
+    def get(self, delivery_id: str) -> DeliveryRow | None:
+        return self.t.deliveries.get(delivery_id)
+
+    def save(self, row: DeliveryRow, *, expected_state: str) -> bool:
+        current = self.t.deliveries.get(row.id)
+        if current is None or current.state != expected_state:
+            return False
+        self.t.deliveries[row.id] = row
+        return True
+
+    def for_document(self, doc_id: str) -> Sequence[DeliveryRow]:
+        rows = [d for d in self.t.deliveries.values() if d.doc_id == doc_id]
+        return sorted(rows, key=lambda d: (d.created_at, d.id))
+
+    def _inbox(
+        self, system_id: str, kind: MessageKind, states: Sequence[str]
+    ) -> list[tuple[DeliveryRow, DocumentRow]]:
+        out = []
+        for d in self.t.deliveries.values():
+            if d.route != "local" or d.system_id != system_id or d.state not in states:
+                continue
+            doc = self.t.documents[d.doc_id]
+            if doc.kind == kind:
+                out.append((d, doc))
+        return sorted(out, key=lambda p: (p[0].created_at, p[0].id))
+
+    def inbox(
+        self, system_id: str, kind: MessageKind, states: Sequence[str], *, limit: int = 500
+    ) -> Sequence[tuple[DeliveryRow, DocumentRow]]:
+        return self._inbox(system_id, kind, states)[:limit]
+
+    def count_inbox(self, system_id: str, kind: MessageKind, states: Sequence[str]) -> int:
+        return len(self._inbox(system_id, kind, states))
+
+    def in_state(self, state: str, *, limit: int = 100) -> Sequence[DeliveryRow]:
+        rows = [d for d in self.t.deliveries.values() if d.state == state]
+        return sorted(rows, key=lambda d: (d.updated_at, d.id))[:limit]
+
+    def add_event(self, event: DeliveryEvent) -> None:
+        self.t.events.append(dataclasses.replace(event, id=self.t.new_id()))
+
+    def events(self, delivery_id: str) -> Sequence[DeliveryEvent]:
+        return [e for e in self.t.events if e.delivery_id == delivery_id]
+
+
+class MemorySystemRepository(_Repo):
+    def add(self, row: SystemRow) -> None:
+        if row.id in self.t.systems:
+            raise Conflict(f"system {row.id} already exists", code="system.duplicate")
+        self.t.systems[row.id] = row
+
+    def get(self, system_id: str) -> SystemRow | None:
+        return self.t.systems.get(system_id)
+
+    def list(self) -> Sequence[SystemRow]:
+        return [self.t.systems[k] for k in sorted(self.t.systems)]
+
+    def update(self, row: SystemRow) -> None:
+        self.t.systems[row.id] = row
+
+    def agencies(self, system_id: str) -> tuple[str, ...]:
+        return self.t.system_agencies.get(system_id, ())
+
+    def set_agencies(self, system_id: str, codes: Sequence[str]) -> None:
+        self.t.system_agencies[system_id] = tuple(sorted(set(codes)))
+
+    def hosting(self) -> Mapping[str, str]:
+        return {code: sid for sid, codes in self.t.system_agencies.items() for code in codes}
+
+
+class MemoryAgencyRepository(_Repo):
+    def upsert(self, row: AgencyRow) -> None:
+        self.t.agencies[row.code] = row
+
+    def get(self, code: str) -> AgencyRow | None:
+        return self.t.agencies.get(code)
+
+    def list(self, *, include_deleted: bool = False) -> Sequence[AgencyRow]:
+        return [
+            self.t.agencies[k]
+            for k in sorted(self.t.agencies)
+            if include_deleted or not self.t.agencies[k].deleted
+        ]
+
+
+class MemoryOutboxRepository(_Repo):
+    def add(self, queue: str, body: bytes, created_at: dt.datetime) -> int:
+        oid = self.t.new_id()
+        self.t.outbox[oid] = OutboxRow(oid, queue, body, created_at)
+        return oid
+
+    def pending(self, limit: int = 500) -> Sequence[OutboxRow]:
+        return [self.t.outbox[k] for k in sorted(self.t.outbox)][:limit]
+
+    def delete(self, ids: Sequence[int]) -> None:
+        for oid in ids:
+            self.t.outbox.pop(oid, None)
+
+
+class MemoryAuditRepository(_Repo):
+    def append(self, row: AuditRow) -> None:
+        self.t.audit.append(dataclasses.replace(row, id=self.t.new_id()))
+
+    def recent(self, *, subject: str | None = None, limit: int = 100) -> Sequence[AuditRow]:
+        rows = [r for r in self.t.audit if subject is None or r.subject == subject]
+        return list(reversed(rows))[:limit]
+
+
+class MemoryUnitOfWork:
+    """A transaction over a :class:`MemoryStore` (see the module docstring)."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self.tables = _Tables()
+        self._open = False
+        self.packages = MemoryPackageRepository(self)
+        self.documents = MemoryDocumentRepository(self)
+        self.deliveries = MemoryDeliveryRepository(self)
+        self.systems = MemorySystemRepository(self)
+        self.agencies = MemoryAgencyRepository(self)
+        self.outbox = MemoryOutboxRepository(self)
+        self.audit = MemoryAuditRepository(self)
+
+    def __enter__(self) -> Self:
+        self._store.lock.acquire()
+        self.tables = self._store.tables.snapshot()
+        self._open = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+        self._store.lock.release()
+
+    def commit(self) -> None:
+        if not self._open:
+            raise InternalError("commit outside an open unit of work", code="store.closed")
+        self._store.tables = self.tables
+        self._store.commits += 1
+        self.tables = self.tables.snapshot()
+
+    def rollback(self) -> None:
+        self.tables = self._store.tables.snapshot()
+
+
+class MemoryBlobStore:
+    """Blobs in a dict, keyed by SHA-256 hex."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def put(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        with self._lock:
+            self.blobs.setdefault(digest, bytes(data))
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        try:
+            return self.blobs[digest]
+        except KeyError:
+            raise InternalError(f"blob {digest} is missing", code="blob.missing") from None
+
+    def open(self, digest: str) -> BinaryIO:
+        return io.BytesIO(self.get(digest))
+
+    def exists(self, digest: str) -> bool:
+        return digest in self.blobs
+
+
+class ManualClock:
+    """A clock that moves only when told to (``advance``)."""
+
+    def __init__(self, start: dt.datetime | None = None) -> None:
+        self._now = start or dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
+
+    def now(self) -> dt.datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> dt.datetime:
+        self._now += dt.timedelta(seconds=seconds)
+        return self._now
+
+
+@dataclass(frozen=True, slots=True)
+class SentPackage:
+    """One push a :class:`RecordingPeerLink` accepted."""
+
+    remote_id: str
+    data: bytes
+    from_code: str
+    to_codes: tuple[str, ...]
+    kind: MessageKind
+
+
+class RecordingPeerLink:
+    """A :class:`hub.ports.PeerLink` that records what it accepted and fails on demand."""
+
+    def __init__(self, name: str = "peer") -> None:
+        self.name = name
+        self.sent: list[SentPackage] = []
+        self._failures = 0
+
+    def fail_next(self, count: int = 1) -> None:
+        """Make the next ``count`` sends raise :class:`PeerUnavailable`."""
+        self._failures = count
+
+    def send(
+        self, data: bytes, *, from_code: str, to_codes: Sequence[str], kind: MessageKind
+    ) -> str:
+        if self._failures > 0:
+            self._failures -= 1
+            raise PeerUnavailable(f"{self.name} unavailable (test)")
+        remote_id = f"{self.name}-{len(self.sent) + 1}"
+        self.sent.append(SentPackage(remote_id, data, from_code, tuple(to_codes), kind))
+        return remote_id

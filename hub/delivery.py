@@ -1,0 +1,209 @@
+"""The delivery state machine: the one table of legal state changes of a recipient's copy.
+
+Theory of operation. A *delivery* is one recipient's copy of an accepted package. Its ``state``
+says where that copy is in its journey; :data:`TRANSITIONS` is the whole truth about which
+:class:`Event` may move it from which state to which. Storage persists the state and never
+decides it; services call :func:`advance` inside the unit of work that records the work, so the
+new state, the ``delivery_events`` row and the work itself commit (or roll back) together.
+
+::
+
+    queued ──dispatch_local──► available ──fetch──► fetched ──done──► done
+      │                          ▲   │                │ ▲  (processing / fetch: stays)
+      │                          └───┴──fail──────────┘ │
+      ├──dispatch_remote──► forwarding ──forward_ok──► forwarded
+      │                       │   ▲
+      │             forward_failed  retry
+      │                       ▼   │
+      │                     retry_wait ──give_up──► dead ──redrive──► queued
+      │                 (forwarding ──give_up──► dead)
+      ├──no_route──► undeliverable ──redrive──► queued
+      └──revoke──► revoked  (also from available: a revoke arrived before the recipient fetched)
+
+Terminal states (:data:`TERMINAL`) accept no event except ``redrive`` from ``dead`` and
+``undeliverable`` (IT staff, after fixing the peer or the registry). Repeating an event that
+leaves the state unchanged (a second ``fetch`` of a fetched copy, ``processing``) is listed in
+the table as a self-loop; anything else raises :class:`hub.errors.IllegalTransition`. Services
+that must be idempotent under at-least-once delivery check :func:`allowed` first and treat an
+event that is no longer applicable as already done.
+
+State names are wire and database values (VXP ``getSentEdocList`` shows them as ``sendStatus``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from enum import StrEnum
+from types import MappingProxyType
+
+from hub.errors import Conflict, IllegalTransition
+from hub.ports import DeliveryEvent, DeliveryRepository, DeliveryRow
+
+
+class State(StrEnum):
+    QUEUED = "queued"  # stored, awaiting dispatch
+    AVAILABLE = "available"  # in the recipient system's inbox
+    FETCHED = "fetched"  # the recipient took it (VXP getEdoc); "processing" keeps it here
+    DONE = "done"  # the recipient acknowledged "done"
+    FORWARDING = "forwarding"  # being pushed to the national axis / a peer hub
+    RETRY_WAIT = "retry_wait"  # the last push failed; another attempt is scheduled
+    FORWARDED = "forwarded"  # the peer accepted it
+    DEAD = "dead"  # given up; IT can redrive
+    UNDELIVERABLE = "undeliverable"  # no route (unknown recipient); visible to the sender
+    REVOKED = "revoked"  # the sender revoked it before the recipient fetched it
+
+
+class Event(StrEnum):
+    DISPATCH_LOCAL = "dispatch_local"
+    DISPATCH_REMOTE = "dispatch_remote"
+    NO_ROUTE = "no_route"
+    FETCH = "fetch"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAIL = "fail"
+    FORWARD_OK = "forward_ok"
+    FORWARD_FAILED = "forward_failed"
+    RETRY = "retry"
+    GIVE_UP = "give_up"
+    REDRIVE = "redrive"
+    REVOKE = "revoke"
+
+
+S, E = State, Event
+
+#: (state, event) → new state. Everything not listed is illegal.
+TRANSITIONS: MappingProxyType[tuple[State, Event], State] = MappingProxyType(
+    {
+        (S.QUEUED, E.DISPATCH_LOCAL): S.AVAILABLE,
+        (S.QUEUED, E.DISPATCH_REMOTE): S.FORWARDING,
+        (S.QUEUED, E.NO_ROUTE): S.UNDELIVERABLE,
+        (S.QUEUED, E.REVOKE): S.REVOKED,
+        (S.AVAILABLE, E.FETCH): S.FETCHED,
+        (S.AVAILABLE, E.FAIL): S.AVAILABLE,
+        (S.AVAILABLE, E.REVOKE): S.REVOKED,
+        (S.FETCHED, E.FETCH): S.FETCHED,
+        (S.FETCHED, E.PROCESSING): S.FETCHED,
+        (S.FETCHED, E.DONE): S.DONE,
+        (S.FETCHED, E.FAIL): S.AVAILABLE,
+        (S.FORWARDING, E.FORWARD_OK): S.FORWARDED,
+        (S.FORWARDING, E.FORWARD_FAILED): S.RETRY_WAIT,
+        (S.FORWARDING, E.GIVE_UP): S.DEAD,
+        (S.RETRY_WAIT, E.RETRY): S.FORWARDING,
+        (S.RETRY_WAIT, E.GIVE_UP): S.DEAD,
+        (S.DEAD, E.REDRIVE): S.QUEUED,
+        (S.UNDELIVERABLE, E.REDRIVE): S.QUEUED,
+    }
+)
+
+#: States no ordinary event leaves (``redrive`` from dead / undeliverable excepted).
+TERMINAL = frozenset({S.DONE, S.FORWARDED, S.DEAD, S.UNDELIVERABLE, S.REVOKED})
+#: States in which a LOCAL copy sits in the recipient's inbox (VXP getReceivedEdocList).
+INBOX = (S.AVAILABLE, S.FETCHED)
+#: Events that count an attempt (a failed hand-out or push).
+_COUNTS_ATTEMPT = frozenset({E.FAIL, E.FORWARD_FAILED})
+
+#: Human descriptions (vi) shown as ``sendStatusDesc`` / ``statusDesc``.
+DESCRIPTIONS_VI: MappingProxyType[State, str] = MappingProxyType(
+    {
+        S.QUEUED: "Đã tiếp nhận, chờ chuyển",
+        S.AVAILABLE: "Đã đến hộp thư đơn vị nhận",
+        S.FETCHED: "Đơn vị nhận đã lấy văn bản",
+        S.DONE: "Đơn vị nhận đã xử lý xong",
+        S.FORWARDING: "Đang chuyển tiếp",
+        S.RETRY_WAIT: "Chuyển tiếp lỗi, chờ thử lại",
+        S.FORWARDED: "Đã chuyển tiếp thành công",
+        S.DEAD: "Chuyển tiếp thất bại, chờ xử lý",
+        S.UNDELIVERABLE: "Không chuyển được (không xác định nơi nhận)",
+        S.REVOKED: "Đã thu hồi",
+    }
+)
+
+
+def transition(state: State | str, event: Event | str) -> State:
+    """The state ``event`` leads to from ``state``; raise :class:`IllegalTransition` if none."""
+    try:
+        key = (State(state), Event(event))
+    except ValueError as exc:
+        raise IllegalTransition(
+            f"unknown delivery state or event: {state!r}, {event!r}",
+            message_vi=f"trạng thái hoặc sự kiện không xác định: {state!r}, {event!r}",
+        ) from exc
+    new = TRANSITIONS.get(key)
+    if new is None:
+        raise IllegalTransition(
+            f"a delivery in state {key[0].value!r} cannot take event {key[1].value!r}",
+            message_vi=f"bản chuyển ở trạng thái {key[0].value!r} không nhận sự kiện "
+            f"{key[1].value!r}",
+            details={"state": key[0].value, "event": key[1].value},
+        )
+    return new
+
+
+def allowed(state: State | str, event: Event | str) -> bool:
+    """True when ``event`` is legal in ``state``."""
+    try:
+        return (State(state), Event(event)) in TRANSITIONS
+    except ValueError:
+        return False
+
+
+def describe(state: State | str) -> str:
+    """The Vietnamese description of a state (the raw value when unknown)."""
+    try:
+        return DESCRIPTIONS_VI[State(state)]
+    except ValueError:
+        return str(state)
+
+
+def apply(
+    row: DeliveryRow, event: Event, *, at: dt.datetime, reason: str | None = None
+) -> tuple[DeliveryRow, DeliveryEvent]:
+    """The row after ``event`` (state, attempts, timestamps, last error) and its event record.
+
+    Pure: writes nothing. Raises :class:`IllegalTransition` like :func:`transition`.
+    """
+    new_state = transition(row.state, event)
+    changes: dict[str, object] = {"state": new_state.value, "updated_at": at}
+    if event in _COUNTS_ATTEMPT:
+        changes["attempts"] = row.attempts + 1
+    if reason is not None and (event in _COUNTS_ATTEMPT or event in (E.GIVE_UP, E.NO_ROUTE)):
+        changes["last_error"] = reason
+    if event is E.FETCH and row.fetched_at is None:
+        changes["fetched_at"] = at
+    if event is E.DONE:
+        changes["done_at"] = at
+    if event is E.FORWARD_OK or event is E.REDRIVE:
+        changes["next_attempt_at"] = None
+    new_row = dataclasses.replace(row, **changes)  # type: ignore[arg-type]
+    record = DeliveryEvent(row.id, at, row.state, new_state.value, reason)
+    return new_row, record
+
+
+def advance(
+    repo: DeliveryRepository,
+    row: DeliveryRow,
+    event: Event,
+    *,
+    at: dt.datetime,
+    reason: str | None = None,
+    **changes: object,
+) -> DeliveryRow:
+    """Apply ``event`` to ``row`` and persist it with its event, in the caller's transaction.
+
+    ``changes`` sets further columns (``next_attempt_at``, ``resolved_code``…). The write is a
+    compare-and-set on the state read: when another transaction moved the delivery first this
+    raises :class:`hub.errors.Conflict` (``delivery.raced``) and the caller's unit of work rolls
+    back — re-read and decide again.
+    """
+    new_row, record = apply(row, event, at=at, reason=reason)
+    if changes:
+        new_row = dataclasses.replace(new_row, **changes)  # type: ignore[arg-type]
+    if not repo.save(new_row, expected_state=row.state):
+        raise Conflict(
+            f"delivery {row.id} changed state concurrently",
+            message_vi=f"bản chuyển {row.id} vừa bị thay đổi trạng thái đồng thời",
+            code="delivery.raced",
+        )
+    repo.add_event(record)
+    return new_row
