@@ -14,3 +14,5 @@ SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "edxml-samples
 def shared_samples() -> Path | None:
     """The official SDK sample folder, or ``None`` where it is absent."""
     return SHARED_SAMPLES if SHARED_SAMPLES.is_dir() else None
+
+pytest_plugins = ["tests.signing_fixtures"]
