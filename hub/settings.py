@@ -1,0 +1,373 @@
+"""The hub's settings: one YAML file with safe defaults, overridden by ``LIENTHONG_*`` variables.
+
+Contract: :func:`load_settings` reads ``config/settings.yaml`` (or the file given, or the one
+``LIENTHONG_SETTINGS`` names), applies the environment, and returns a frozen :class:`Settings`
+— or raises :class:`SettingsError` naming the first unknown key, bad value or missing secret.
+Nothing else in the hub reads settings files or the environment; the composition root passes
+the values (policies, scope, limits) to the engines that need them.
+
+Environment variables (each overrides the file; any other ``LIENTHONG_*`` name is refused, so
+a typo fails at start-up instead of being silently ignored):
+
+==============================  ===============================  ==========================
+variable                        setting                          form
+==============================  ===============================  ==========================
+``LIENTHONG_SETTINGS``          the file to read                 path
+``LIENTHONG_ORGAN_ID``          ``hub.organ_id``                 agency code
+``LIENTHONG_HUB_NAME``          ``hub.name``                     text
+``LIENTHONG_SCOPE``             ``hub.scope``                    comma-separated
+``LIENTHONG_PRODUCTION``        ``hub.production``               1/0, true/false
+``LIENTHONG_DATABASE_URL``      ``database.url``                 SQLAlchemy URL
+``LIENTHONG_BROKER_URL``        ``broker.url``                   ``embedded`` | ``amqp://…``
+``LIENTHONG_DATA_DIR``          ``data_dir``                     path
+``LIENTHONG_MAX_PACKAGE_BYTES`` ``limits.max_package_bytes``     integer
+``LIENTHONG_REGISTRY_SOURCE``   ``registry.source``              path (JSON/CSV)
+``LIENTHONG_NATIONAL_ENDPOINT`` ``national.endpoint``            URL
+``LIENTHONG_NATIONAL_SYSTEM_ID`` ``national.system_id``          text
+``LIENTHONG_NATIONAL_SECRET``   ``national.secret``              secret
+``LIENTHONG_SECRET_KEY``        ``secret_key`` (env only)        Fernet key (hub.secrets)
+==============================  ===============================  ==========================
+
+Secrets (:class:`Secret`) never show in ``repr``; call :meth:`Secret.reveal` where the value is
+used. The secret key is read from the environment only: a key in a file beside the data it
+protects protects nothing (the embedded default generates one in the data dir, see
+:mod:`hub.secrets`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hub.errors import InternalError
+from hub.messaging import RetryPolicy
+from hub.policy import PolicyBook, SenderPolicy
+from hub.resources import data_path
+from hub.routing import PeerHub, Scope
+
+ENV_PREFIX = "LIENTHONG_"
+
+
+class SettingsError(InternalError):
+    """Settings that cannot be used: unknown key, bad value, missing secret."""
+
+    code = "settings.invalid"
+
+
+class Secret:
+    """A string that never appears in ``repr`` / ``str``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class NationalSettings:
+    """The national document axis (VXP), when this hub is connected to it."""
+
+    endpoint: str | None = None
+    system_id: str | None = None
+    secret: Secret | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.endpoint and self.system_id and self.secret)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSettings:
+    """A peer provincial hub reached directly."""
+
+    name: str
+    endpoint: str
+    scope: Scope
+    system_id: str | None = None
+    secret: Secret | None = None
+
+    def as_peer(self) -> PeerHub:
+        return PeerHub(self.name, self.scope)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the composition root needs, read once at start-up."""
+
+    organ_id: str
+    """This hub's agency code, written in the TraceHeader it appends (QCVN 102 §2.3)."""
+    name: str
+    scope: Scope
+    """What this hub serves (level-1 keys and/or subtree roots)."""
+    production: bool
+    """Production mode: a missing secret key is an error instead of a generated key file."""
+    database_url: str
+    broker_url: str
+    """``embedded`` (queues in the database) or an ``amqp://`` URL."""
+    data_dir: Path
+    max_package_bytes: int
+    max_age_s: int
+    """Default HMAC freshness window of a new system (vxp-protocol §8)."""
+    clock_skew_s: int
+    """How far in the future an SDK timestamp may be."""
+    national: NationalSettings
+    peers: tuple[PeerSettings, ...]
+    policy: PolicyBook
+    retry: RetryPolicy
+    registry_source: Path | None
+    """Registry file (national registry shape, JSON/CSV); ``None``: the shipped sample."""
+    secret_key: Secret | None = field(default=None)
+    """The Fernet key protecting system secrets (``LIENTHONG_SECRET_KEY``)."""
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.broker_url == "embedded"
+
+
+_ENV: Mapping[str, tuple[str, ...]] = {
+    "LIENTHONG_ORGAN_ID": ("hub", "organ_id"),
+    "LIENTHONG_HUB_NAME": ("hub", "name"),
+    "LIENTHONG_SCOPE": ("hub", "scope"),
+    "LIENTHONG_PRODUCTION": ("hub", "production"),
+    "LIENTHONG_DATABASE_URL": ("database", "url"),
+    "LIENTHONG_BROKER_URL": ("broker", "url"),
+    "LIENTHONG_DATA_DIR": ("data_dir",),
+    "LIENTHONG_MAX_PACKAGE_BYTES": ("limits", "max_package_bytes"),
+    "LIENTHONG_REGISTRY_SOURCE": ("registry", "source"),
+    "LIENTHONG_NATIONAL_ENDPOINT": ("national", "endpoint"),
+    "LIENTHONG_NATIONAL_SYSTEM_ID": ("national", "system_id"),
+    "LIENTHONG_NATIONAL_SECRET": ("national", "secret"),
+}
+_ENV_ONLY = frozenset({"LIENTHONG_SETTINGS", "LIENTHONG_SECRET_KEY"})
+
+
+class _Section:
+    """A mapping read key by key; :meth:`done` refuses whatever was not read."""
+
+    def __init__(self, raw: Any, where: str) -> None:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise SettingsError(f"{where or 'settings'}: expected a mapping, got {raw!r}")
+        self.raw = dict(raw)
+        self.where = where
+        self.seen: set[str] = set()
+
+    def _name(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.seen.add(key)
+        return self.raw.get(key, default)
+
+    def section(self, key: str) -> _Section:
+        return _Section(self.get(key), self._name(key))
+
+    def typed(self, key: str, conv: Callable[[Any], Any], default: Any = None) -> Any:
+        value = self.get(key, default)
+        if value is None:
+            return None
+        try:
+            return conv(value)
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"{self._name(key)}: bad value {value!r} ({exc})") from None
+
+    def done(self) -> None:
+        unknown = sorted(set(self.raw) - self.seen)
+        if unknown:
+            raise SettingsError(
+                f"unknown setting {self._name(unknown[0])!r}",
+                message_vi=f"khóa cấu hình không xác định {self._name(unknown[0])!r}",
+                details={"key": self._name(unknown[0])},
+            )
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true/false")
+
+
+def _list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    raise ValueError("expected a list")
+
+
+def _secret(value: Any) -> Secret | None:
+    return Secret(str(value)) if value else None
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> Secret | None:
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name in _ENV_ONLY:
+            continue
+        path = _ENV.get(name)
+        if path is None:
+            raise SettingsError(
+                f"unknown environment variable {name!r} (known: {', '.join(sorted(_ENV))})",
+                message_vi=f"biến môi trường không xác định {name!r}",
+                details={"key": name},
+            )
+        node = raw
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[path[-1]] = value
+    return _secret(env.get("LIENTHONG_SECRET_KEY"))
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings file, apply the environment, validate; see the module docstring."""
+    env = os.environ if env is None else env
+    if path is None:
+        path = env.get("LIENTHONG_SETTINGS") or data_path("config", "settings.yaml")
+    file = Path(path)
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsError(f"cannot read settings file {file}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{file}: the settings file must be a mapping")
+    secret_key = _apply_env(raw, env)
+    return _build(_Section(raw, ""), secret_key, base=file.parent)
+
+
+def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings:
+    hub = root.section("hub")
+    organ_id = hub.typed("organ_id", str)
+    if not organ_id:
+        raise SettingsError("hub.organ_id is required (the hub's agency code for TraceHeader)")
+    name = hub.typed("name", str, organ_id)
+    scope = Scope.parse(hub.typed("scope", _list, []))
+    production = hub.typed("production", _bool, False)
+    hub.done()
+
+    data_dir = Path(root.typed("data_dir", str, "var/lienthong")).expanduser()
+    if not data_dir.is_absolute():
+        data_dir = (Path.cwd() / data_dir).resolve()
+    database = root.section("database")
+    database_url = database.typed("url", str) or f"sqlite:///{data_dir / 'hub.db'}"
+    database.done()
+    broker = root.section("broker")
+    broker_url = broker.typed("url", str, "embedded")
+    broker.done()
+    if broker_url != "embedded" and not broker_url.startswith(("amqp://", "amqps://")):
+        raise SettingsError(f"broker.url: expected 'embedded' or amqp://…, got {broker_url!r}")
+
+    limits = root.section("limits")
+    max_bytes = limits.typed("max_package_bytes", int, 50 * 1024 * 1024)
+    limits.done()
+    auth = root.section("auth")
+    max_age_s = auth.typed("max_age_s", int, 300)
+    clock_skew_s = auth.typed("clock_skew_s", int, 60)
+    auth.done()
+
+    nat = root.section("national")
+    national = NationalSettings(
+        nat.typed("endpoint", str), nat.typed("system_id", str), nat.typed("secret", _secret)
+    )
+    nat.done()
+
+    peers: list[PeerSettings] = []
+    peer_root = root.section("peers")
+    for peer_name in list(peer_root.raw):
+        p = peer_root.section(peer_name)
+        endpoint = p.typed("endpoint", str)
+        if not endpoint:
+            raise SettingsError(f"peers.{peer_name}.endpoint is required")
+        peers.append(
+            PeerSettings(
+                str(peer_name),
+                endpoint,
+                Scope.parse(p.typed("scope", _list, [])),
+                p.typed("system_id", str),
+                p.typed("secret", _secret),
+            )
+        )
+        p.done()
+    peer_root.done()
+
+    pol = root.section("policy")
+    try:
+        default = SenderPolicy.from_mapping(pol.get("default") or {}, where="policy.default")
+        senders = _Section(pol.get("senders"), "policy.senders")
+        overrides = {
+            str(code): SenderPolicy.from_mapping(
+                senders.get(code) or {}, where=f"policy.senders.{code}"
+            )
+            for code in list(senders.raw)
+        }
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    pol.done()
+
+    ret = root.section("retry")
+    retry = RetryPolicy(
+        ret.typed("max_attempts", int, 8),
+        ret.typed("base_delay_s", float, 2.0),
+        ret.typed("max_delay_s", float, 600.0),
+    )
+    ret.done()
+
+    reg = root.section("registry")
+    source = reg.typed("source", str)
+    reg.done()
+    root.done()
+
+    registry_source = Path(source).expanduser() if source else None
+    if registry_source is not None and not registry_source.is_absolute():
+        registry_source = (base / registry_source).resolve()
+    if production and secret_key is None:
+        raise SettingsError(
+            "LIENTHONG_SECRET_KEY is required in production mode",
+            message_vi="chế độ vận hành thật cần biến môi trường LIENTHONG_SECRET_KEY",
+            code="settings.secret_key_missing",
+        )
+    return Settings(
+        organ_id=organ_id,
+        name=name,
+        scope=scope,
+        production=production,
+        database_url=database_url,
+        broker_url=broker_url,
+        data_dir=data_dir,
+        max_package_bytes=max_bytes,
+        max_age_s=max_age_s,
+        clock_skew_s=clock_skew_s,
+        national=national,
+        peers=tuple(peers),
+        policy=PolicyBook(default, overrides),
+        retry=retry,
+        registry_source=registry_source,
+        secret_key=secret_key,
+    )
