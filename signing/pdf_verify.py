@@ -1,0 +1,587 @@
+"""Verify the signatures inside PDFs (PAdES / ISO 32000-1 §12.8 CMS signatures).
+
+Contract: :meth:`PdfVerifier.verify` takes PDF bytes and returns a frozen :class:`PdfVerdict`
+— one :class:`PdfSignatureVerdict` per signature, oldest first, the Nghị định 30 presence
+warnings and a ``bottom_line``. It never raises for a bad PDF or a bad signature: an unreadable
+file is a verdict with problem ``pdf.unreadable``. :meth:`PdfVerifier.verify_package` does the
+same for every PDF attachment of an edXML package.
+
+Per signature the verdict states separately:
+
+* **intact** — the ``/ByteRange`` digest matches the CMS ``messageDigest``;
+* **valid** — the CMS signature value checks out under the signer certificate, which the
+  ``signing-certificate(-v2)`` attribute binds (RFC 5035), with an accepted digest algorithm;
+* **trusted** — the signer certificate chains to a configured anchor, is in its validity period
+  and not revoked: decided by :class:`signing.trust.TrustEvaluator`, the same authority (and the
+  same per-certificate cache) the envelope signatures use;
+* **timing** — the signer's claimed signing time, and the RFC 3161 signature timestamp when
+  present (PAdES B-T), itself checked for integrity and trust;
+* **coverage** — what was signed. A later signature or form filling is a legitimate change
+  after signing; anything else (new page content, replaced objects, the "shadow" and incremental
+  update attacks of Mladenov et al. 2019 / Mainka et al. 2021) sets ``modified_after_signing``.
+  The difference analysis is pyHanko's (``DEFAULT_DIFF_POLICY``).
+
+Performance (PERFORMANCE.md): validating one PDF signature costs ≈ 8 ms. Verdicts are cached
+by the PDF's SHA-256 and the document kind for :attr:`PdfVerifyPolicy.cache_ttl`, so a PDF sent
+to twenty recipients is verified once; the trust decision per certificate is cached by the
+trust evaluator. Keep one verifier per (trust store, policy) alive for the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from io import BytesIO
+from pathlib import Path
+from typing import IO, Any
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, DiffResult, ModificationLevel
+from pyhanko.sign.general import SigningError
+from pyhanko.sign.validation import generic_cms
+from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+from pyhanko.sign.validation.status import SignatureCoverageLevel, TimestampSignatureStatus
+from pyhanko_certvalidator import ValidationContext
+
+from signing.nd30 import (
+    DEFAULT_SIGNER_CLASS_RULE,
+    DocumentKind,
+    Nd30Warning,
+    SignatureFacts,
+    SignerClass,
+    SignerClassRule,
+    classify_signer,
+    presence_warnings,
+)
+from signing.trust import TrustEvaluator
+from signing.verdicts import SignatureVerdictBase, SignerIdentity, Trust
+
+#: Digest algorithms accepted by default: SHA-2 and SHA-3 (SHA-1 is broken for signatures;
+#: ETSI TS 119 312 no longer lists it for new signatures).
+SECURE_DIGESTS = frozenset(
+    {"sha224", "sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512"}
+)
+
+
+@dataclass(frozen=True)
+class PdfVerifyPolicy:
+    """What a PDF signature must satisfy, and how long a verdict is reused. Safe defaults."""
+
+    signer_class_rule: SignerClassRule = DEFAULT_SIGNER_CLASS_RULE
+    """How a certificate is classified as a person's or an agency's (Nghị định 30)."""
+
+    accepted_digests: frozenset[str] = SECURE_DIGESTS
+    """Digest algorithms (pyHanko/asn1crypto names) a valid signature may use."""
+
+    tolerated_modification: ModificationLevel = ModificationLevel.FORM_FILLING
+    """The most a document may change after a signature without being flagged: later
+    signatures and form filling (ISO 32000-1 §12.8.2.2 FieldMDP "fill in forms")."""
+
+    cache_ttl: timedelta = timedelta(minutes=10)
+    """How long a verdict is reused for the same bytes (revocation may change meanwhile)."""
+
+    cache_size: int = 512
+    """How many verdicts are kept (least recently used ones go first)."""
+
+
+DEFAULT_PDF_VERIFY_POLICY = PdfVerifyPolicy()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a signature or a PDF is not good, with a stable code."""
+
+    code: str
+    message_vi: str
+    message_en: str
+
+    def message(self, lang: str = "vi") -> str:
+        return self.message_vi if lang == "vi" else self.message_en
+
+    def to_dict(self, lang: str = "vi") -> dict[str, Any]:
+        return {"code": self.code, "message": self.message(lang)}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+@dataclass(frozen=True)
+class PdfSignatureVerdict(SignatureVerdictBase):
+    """The verdict on one PDF signature. ``bottom_line`` requires every check to pass."""
+
+    field_name: str
+    """The signature field's fully qualified name."""
+    revision: int
+    """The document revision (0-based) the signature signs; signatures are listed by it."""
+    signer_class: SignerClass
+    """Person or agency (Nghị định 30), by :attr:`PdfVerifyPolicy.signer_class_rule`."""
+    intact: bool
+    """The signed byte ranges hash to the CMS ``messageDigest``."""
+    valid: bool
+    """The CMS signature value verifies under the (bound) signer certificate."""
+    signing_time: datetime | None
+    """The signer's claimed time (CMS ``signingTime`` or the PDF ``/M`` entry); unproven."""
+    timestamp: datetime | None
+    """The RFC 3161 signature timestamp's ``genTime``, when one is embedded."""
+    timestamp_ok: bool | None
+    """The timestamp token is intact, valid and from a trusted TSA (``None``: no timestamp)."""
+    level: str
+    """``PAdES-B-B``, ``PAdES-B-T`` (with timestamp), or ``CMS`` (``adbe.pkcs7.detached``)."""
+    coverage: str
+    """``entire_file``, ``entire_revision`` (later updates exist) or ``partial``."""
+    modification_level: str | None
+    """What changed after signing: ``none``, ``lta_updates``, ``form_filling``, ``annotations``
+    or ``other`` (pyHanko's difference analysis)."""
+    modified_after_signing: bool
+    """Changes after signing beyond :attr:`PdfVerifyPolicy.tolerated_modification`."""
+    problems: tuple[Problem, ...] = ()
+    """Every finding that keeps the signature from being good."""
+
+    @property
+    def trusted(self) -> bool:
+        return self.trust is not None and self.trust.ok
+
+    @property
+    def revoked(self) -> bool:
+        return self.trust is not None and self.trust.status is Trust.REVOKED
+
+    @property
+    def best_time(self) -> datetime | None:
+        """The timestamp when it is good, else the signer's claim."""
+        return self.timestamp if self.timestamp_ok else self.signing_time
+
+    @property
+    def bottom_line(self) -> bool:
+        return (
+            self.intact
+            and self.valid
+            and self.trusted
+            and not self.modified_after_signing
+            and self.timestamp_ok is not False
+            and not self.problems
+        )
+
+    def to_dict(self, lang: str = "vi") -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "field_name": self.field_name,
+            "revision": self.revision,
+            "bottom_line": self.bottom_line,
+            "intact": self.intact,
+            "valid": self.valid,
+            "trusted": self.trusted,
+            "revoked": self.revoked,
+            "signer_class": self.signer_class.value,
+            "signing_time": _iso(self.signing_time),
+            "timestamp": _iso(self.timestamp),
+            "timestamp_ok": self.timestamp_ok,
+            "level": self.level,
+            "coverage": self.coverage,
+            "modification_level": self.modification_level,
+            "modified_after_signing": self.modified_after_signing,
+            "problems": [p.to_dict(lang) for p in self.problems],
+        }
+        out.update(self._base_dict())
+        return out
+
+
+@dataclass(frozen=True)
+class PdfVerdict:
+    """The verdict on one PDF: its signatures (oldest first), Nghị định 30 warnings, problems.
+
+    ``bottom_line`` is ``True`` when the PDF was readable, carries at least one signature and
+    every signature's ``bottom_line`` holds. Nghị định 30 warnings do not change it.
+    """
+
+    sha256: str
+    size: int
+    kind: DocumentKind
+    signatures: tuple[PdfSignatureVerdict, ...]
+    nd30_warnings: tuple[Nd30Warning, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    name: str | None = None
+    """The file name, when known (attachment name inside an edXML package)."""
+    verified_at: datetime = field(default_factory=lambda: datetime.now().astimezone())
+
+    @property
+    def bottom_line(self) -> bool:
+        return (
+            not self.problems
+            and bool(self.signatures)
+            and all(s.bottom_line for s in self.signatures)
+        )
+
+    def to_dict(self, lang: str = "vi") -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "sha256": self.sha256,
+            "size": self.size,
+            "kind": self.kind.value,
+            "bottom_line": self.bottom_line,
+            "verified_at": self.verified_at.isoformat(),
+            "signatures": [s.to_dict(lang) for s in self.signatures],
+            "nd30_warnings": [w.to_dict(lang) for w in self.nd30_warnings],
+            "problems": [p.to_dict(lang) for p in self.problems],
+        }
+
+
+_UNREADABLE = Problem("pdf.unreadable", "Tệp PDF không đọc được", "the PDF cannot be read")
+_UNSIGNED = Problem("pdf.unsigned", "Tệp PDF không có chữ ký số", "the PDF carries no signature")
+
+
+def _to_crypto(cert: asn1_x509.Certificate) -> x509.Certificate:
+    return x509.load_der_x509_certificate(cert.dump())
+
+
+_COVERAGE = {
+    SignatureCoverageLevel.ENTIRE_FILE: "entire_file",
+    SignatureCoverageLevel.ENTIRE_REVISION: "entire_revision",
+}
+
+
+class PdfVerifier:
+    """Verifies PDF signatures against one trust evaluator and one policy; caches verdicts.
+
+    ``timestamp_anchors`` adds trust anchors for RFC 3161 timestamp authorities (the
+    evaluator's anchors are trusted for timestamps too). Thread-safe.
+    """
+
+    def __init__(
+        self,
+        trust: TrustEvaluator,
+        policy: PdfVerifyPolicy = DEFAULT_PDF_VERIFY_POLICY,
+        *,
+        timestamp_anchors: Sequence[x509.Certificate] = (),
+    ) -> None:
+        self.trust = trust
+        self.policy = policy
+        self._ts_roots = [
+            asn1_x509.Certificate.load(c.public_bytes(Encoding.DER))
+            for c in (*trust.store.anchors, *timestamp_anchors)
+        ]
+        self._ts_others = [
+            asn1_x509.Certificate.load(c.public_bytes(Encoding.DER))
+            for c in trust.store.intermediates
+        ]
+        self._cache: OrderedDict[tuple[str, DocumentKind], tuple[float, PdfVerdict]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- the cache -----------------------------------------------------------------------
+
+    def cached(self, sha256: str, kind: DocumentKind) -> PdfVerdict | None:
+        """The cached verdict for the PDF with digest ``sha256``, if still fresh."""
+        with self._lock:
+            hit = self._cache.get((sha256, kind))
+            if hit is None:
+                return None
+            if time.monotonic() >= hit[0]:
+                del self._cache[(sha256, kind)]
+                return None
+            self._cache.move_to_end((sha256, kind))
+            return hit[1]
+
+    def _remember(self, verdict: PdfVerdict) -> None:
+        with self._lock:
+            key = (verdict.sha256, verdict.kind)
+            self._cache[key] = (time.monotonic() + self.policy.cache_ttl.total_seconds(), verdict)
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.policy.cache_size:
+                self._cache.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every cached verdict."""
+        with self._lock:
+            self._cache.clear()
+
+    # -- verification --------------------------------------------------------------------
+
+    def verify(
+        self,
+        pdf: bytes | IO[bytes],
+        kind: DocumentKind = DocumentKind.ISSUED,
+        *,
+        name: str | None = None,
+        sha256: str | None = None,
+    ) -> PdfVerdict:
+        """The verdict on ``pdf`` (bytes or a seekable binary file), from the cache when fresh.
+
+        ``sha256`` may be given when the caller already knows the digest (attachments do).
+        """
+        stream: IO[bytes] = BytesIO(pdf) if isinstance(pdf, bytes | bytearray) else pdf
+        if sha256 is None:
+            stream.seek(0)
+            digest = hashlib.sha256()
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+            sha256 = digest.hexdigest()
+        hit = self.cached(sha256, kind)
+        if hit is not None:
+            return hit if hit.name == name else _renamed(hit, name)
+        stream.seek(0, 2)
+        size = stream.tell()
+        stream.seek(0)
+        verdict = asyncio.run(self._verify_stream(stream, kind, sha256, size, name))
+        self._remember(verdict)
+        return verdict
+
+    async def _verify_stream(
+        self, stream: IO[bytes], kind: DocumentKind, sha256: str, size: int, name: str | None
+    ) -> PdfVerdict:
+        def fail(problem: Problem) -> PdfVerdict:
+            return PdfVerdict(sha256, size, kind, (), (), (problem,), name)
+
+        try:
+            reader = PdfFileReader(stream, strict=False)
+            embedded = list(reader.embedded_regular_signatures)
+        except (PdfError, SignatureValidationError, ValueError, KeyError, TypeError) as exc:
+            return fail(_with_detail(_UNREADABLE, exc))
+        if not embedded:
+            return fail(_UNSIGNED)
+        ts_context = ValidationContext(
+            trust_roots=self._ts_roots, other_certs=self._ts_others, allow_fetching=False
+        )
+        verdicts = [await self._one(sig, ts_context) for sig in embedded]
+        verdicts.sort(key=lambda v: v.revision)
+        facts = [
+            SignatureFacts(v.signer_class, v.best_time)
+            for v in verdicts
+            if v.intact and v.valid and v.trusted
+        ]
+        return PdfVerdict(
+            sha256, size, kind, tuple(verdicts), presence_warnings(facts, kind), (), name
+        )
+
+    async def _one(
+        self, emb: EmbeddedPdfSignature, ts_context: ValidationContext
+    ) -> PdfSignatureVerdict:
+        problems: list[Problem] = []
+        md = emb.md_algorithm
+        sig_algo = emb.signer_info["signature_algorithm"].signature_algo
+        try:
+            cert = emb.signer_cert
+        except (SignatureValidationError, ValueError, KeyError) as exc:
+            cert = None
+            problems.append(
+                _with_detail(
+                    Problem(
+                        "pdf.no_signer_cert",
+                        "Không tìm thấy chứng thư số của người ký",
+                        "the signer's certificate is missing",
+                    ),
+                    exc,
+                )
+            )
+        # Integrity of the byte ranges + the difference analysis of later revisions.
+        try:
+            emb.compute_integrity_info(diff_policy=DEFAULT_DIFF_POLICY, skip_diff=False)  # type: ignore[no-untyped-call]
+            integrity = emb.summarise_integrity_info()
+        except (SignatureValidationError, PdfError, SigningError, ValueError) as exc:
+            integrity = {"coverage": None, "diff_result": None, "docmdp_ok": False}
+            problems.append(
+                _with_detail(
+                    Problem(
+                        "pdf.coverage",
+                        "Không xác định được phạm vi chữ ký",
+                        "cannot establish what the signature covers",
+                    ),
+                    exc,
+                )
+            )
+        coverage_level = integrity["coverage"]
+        diff = integrity["diff_result"]
+        if isinstance(diff, DiffResult):
+            mod_level: ModificationLevel | None = diff.modification_level
+        elif diff is not None:
+            mod_level = ModificationLevel.OTHER
+        elif coverage_level is SignatureCoverageLevel.ENTIRE_FILE:
+            mod_level = ModificationLevel.NONE
+        else:
+            mod_level = None
+        modified = (
+            coverage_level not in _COVERAGE
+            or mod_level is None
+            or mod_level.value > self.policy.tolerated_modification.value
+            or integrity["docmdp_ok"] is False
+        )
+        if modified:
+            problems.append(
+                Problem(
+                    "pdf.modified_after_signing",
+                    "Văn bản bị thay đổi nội dung sau khi ký (không chỉ thêm chữ ký)",
+                    "the document was changed after signing (beyond adding signatures)",
+                )
+            )
+        # The CMS signature itself.
+        intact = valid = False
+        if cert is not None:
+            try:
+                intact, valid = generic_cms.validate_sig_integrity(
+                    emb.signer_info,
+                    cert,
+                    expected_content_type="data",
+                    actual_digest=emb.compute_digest(),
+                )
+            except (SignatureValidationError, ValueError, KeyError) as exc:
+                problems.append(
+                    _with_detail(
+                        Problem(
+                            "pdf.signature_invalid",
+                            "Chữ ký số không hợp lệ",
+                            "the signature does not verify",
+                        ),
+                        exc,
+                    )
+                )
+            if not intact:
+                problems.append(
+                    Problem(
+                        "pdf.digest_mismatch",
+                        "Nội dung đã ký bị thay đổi",
+                        "the signed bytes were altered",
+                    )
+                )
+            elif not valid:
+                problems.append(
+                    Problem(
+                        "pdf.signature_invalid",
+                        "Chữ ký số không hợp lệ",
+                        "the signature value does not verify",
+                    )
+                )
+        if md not in self.policy.accepted_digests:
+            problems.append(
+                Problem(
+                    "pdf.weak_digest",
+                    f"Thuật toán băm {md} không được chấp nhận",
+                    f"digest algorithm {md} is not accepted",
+                )
+            )
+        # Timing: signingTime / /M, and the RFC 3161 signature timestamp (PAdES B-T).
+        try:
+            timing = await generic_cms.collect_timing_info(
+                emb.signer_info, ts_context, raw_digest=emb.compute_digest
+            )
+        except (SignatureValidationError, ValueError, KeyError) as exc:
+            timing = {}
+            problems.append(
+                _with_detail(
+                    Problem(
+                        "pdf.timestamp_invalid",
+                        "Dấu thời gian không hợp lệ",
+                        "the timestamp token is invalid",
+                    ),
+                    exc,
+                )
+            )
+        tst: TimestampSignatureStatus | None = timing.get("timestamp_validity")
+        timestamp_ok = None if tst is None else bool(tst.intact and tst.valid and tst.trusted)
+        if timestamp_ok is False:
+            problems.append(
+                Problem(
+                    "pdf.timestamp_untrusted",
+                    "Dấu thời gian không hợp lệ hoặc không tin cậy",
+                    "the timestamp is invalid or from an untrusted authority",
+                )
+            )
+        signing_time = timing.get("signer_reported_dt") or emb.self_reported_timestamp
+        # Trust: the shared evaluator (chain, validity, revocation), cached per certificate.
+        signer = trust = None
+        signer_class = SignerClass.UNKNOWN
+        if cert is not None:
+            crypto_cert = _to_crypto(cert)
+            signer = SignerIdentity.from_certificate(crypto_cert)
+            signer_class = classify_signer(crypto_cert, self.policy.signer_class_rule)
+            others = [_to_crypto(c) for c in emb.other_embedded_certs]
+            trust = await asyncio.to_thread(self.trust.evaluate, crypto_cert, others)
+        subfilter = str(emb.sig_object.get("/SubFilter", ""))
+        if subfilter == "/ETSI.CAdES.detached":
+            level = "PAdES-B-T" if tst is not None else "PAdES-B-B"
+        else:
+            level = "CMS"
+        first = problems[0] if problems else None
+        if first is None and trust is not None and not trust.ok:
+            first = Problem(
+                "pdf.untrusted",
+                f"Chứng thư số không tin cậy: {trust.status.value}",
+                f"the signer certificate is not trusted: {trust.status.value}",
+            )
+        return PdfSignatureVerdict(
+            signer=signer,
+            trust=trust,
+            signature_algorithm=sig_algo,
+            digest_algorithm=md,
+            problem_en=first.message_en if first else "",
+            problem_vi=first.message_vi if first else "",
+            field_name=emb.field_name,
+            revision=emb.signed_revision,
+            signer_class=signer_class,
+            intact=intact,
+            valid=valid,
+            signing_time=signing_time,
+            timestamp=tst.timestamp if tst is not None else None,
+            timestamp_ok=timestamp_ok,
+            level=level,
+            coverage=_COVERAGE.get(coverage_level, "partial"),
+            modification_level=mod_level.name.lower() if mod_level is not None else None,
+            modified_after_signing=modified,
+            problems=tuple(problems),
+        )
+
+    # -- packages ------------------------------------------------------------------------
+
+    def verify_package(
+        self, package: bytes | Path | IO[bytes], *, first_is_issued: bool = True
+    ) -> tuple[PdfVerdict, ...]:
+        """Verify every PDF attachment of an edXML package, in document order.
+
+        The first PDF is judged as the issued document and later ones as attachments
+        (appendices) for the Nghị định 30 warnings, unless ``first_is_issued`` is false.
+        Non-PDF attachments are skipped. Raises what :func:`hub.edxml.iter_attachments` raises
+        for a package that cannot be read (``XmlError``, ``AttachmentError``).
+        """
+        return tuple(self._iter_package(package, first_is_issued))
+
+    def _iter_package(
+        self, package: bytes | Path | IO[bytes], first_is_issued: bool
+    ) -> Iterator[PdfVerdict]:
+        from hub.edxml.attachments import iter_attachments
+
+        seen_pdf = False
+        for item in iter_attachments(package):
+            with item:
+                head = item.content.read(1024)
+                item.content.seek(0)
+                if b"%PDF-" not in head:
+                    continue
+                kind = (
+                    DocumentKind.ISSUED
+                    if first_is_issued and not seen_pdf
+                    else DocumentKind.ATTACHMENT
+                )
+                seen_pdf = True
+                name = item.attachment_name or item.entry_name or item.content_id
+                yield self.verify(item.content, kind, name=name, sha256=item.sha256)
+
+
+def _with_detail(problem: Problem, exc: BaseException) -> Problem:
+    detail = str(exc).strip()[:200]
+    if not detail:
+        return problem
+    return Problem(
+        problem.code, f"{problem.message_vi} ({detail})", f"{problem.message_en} ({detail})"
+    )
+
+
+def _renamed(verdict: PdfVerdict, name: str | None) -> PdfVerdict:
+    return replace(verdict, name=name)
