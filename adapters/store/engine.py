@@ -1,0 +1,151 @@
+"""Building the database engine from a URL, and translating driver failures at the edge.
+
+Two backends, one code path (DESIGN.md §3):
+
+* **SQLite** (the embedded default, ``sqlite:///<data-dir>/hub.db``). Every new connection gets
+  ``journal_mode=WAL`` (readers never block the writer), ``foreign_keys=ON`` (SQLite leaves them
+  off by default), ``busy_timeout`` (a second writer waits instead of failing at once) and
+  ``synchronous=NORMAL`` (in WAL mode this loses no committed transaction on a process crash,
+  only possibly the last ones on power loss — the documented WAL trade-off).
+
+  Hazard: Python's ``sqlite3`` module opens transactions lazily, before the first write, so the
+  reads before it run outside the transaction. We switch the driver's own handling off and emit
+  ``BEGIN IMMEDIATE`` ourselves when SQLAlchemy begins: the transaction then takes the write
+  lock up front and waits (``busy_timeout``) for another writer, instead of failing with
+  ``SQLITE_BUSY_SNAPSHOT`` when a read snapshot tries to become a write (a failure the busy
+  handler cannot wait out). Read-only callers can ask for a deferred ``BEGIN`` with
+  ``engine.execution_options(sqlite_begin="DEFERRED")``.
+* **PostgreSQL** through psycopg 3 (``postgresql+psycopg://…``), with a bounded pool and
+  pre-ping so a restarted server costs one retry, not a stream of 503s.
+
+No engine is created at import time: the composition root calls :func:`create_engine` once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.engine import Connection, Engine, make_url
+
+from hub.errors import StoreUnavailable
+
+_SQLITE_BEGIN = {"IMMEDIATE", "DEFERRED", "EXCLUSIVE"}
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """How the engine is tuned. The defaults suit one hub process with a thread pool."""
+
+    busy_timeout_ms: int = 10_000
+    """SQLite: how long a writer waits for the write lock before giving up."""
+    pool_size: int = 10
+    """Connections kept open (PostgreSQL and file SQLite)."""
+    max_overflow: int = 10
+    """Extra connections allowed under a burst, closed when returned."""
+    pool_timeout_s: float = 30.0
+    """How long a request waits for a free connection before failing with StoreUnavailable."""
+    pool_recycle_s: int = 1800
+    """PostgreSQL: reopen connections older than this (firewalls drop idle connections)."""
+    echo: bool = False
+    """Log every statement (debugging only: statements may carry document metadata)."""
+
+
+def _json_dumps(value: Any) -> str:
+    # Vietnamese text stays readable in the database (psql, sqlite3 shell) instead of \uXXXX.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def create_engine(url: str, options: EngineOptions | None = None) -> Engine:
+    """Create the engine for ``url`` (``sqlite:///…`` or ``postgresql+psycopg://…``).
+
+    Raises ``ValueError`` for any other backend: the hub is tested on these two only.
+    """
+    options = options or EngineOptions()
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        engine = sa.create_engine(
+            parsed,
+            echo=options.echo,
+            json_serializer=_json_dumps,
+            pool_size=options.pool_size,
+            max_overflow=options.max_overflow,
+            pool_timeout=options.pool_timeout_s,
+            connect_args={"timeout": options.busy_timeout_ms / 1000},
+        )
+        _install_sqlite_hooks(engine, options)
+        return engine
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return sa.create_engine(
+            parsed,
+            echo=options.echo,
+            json_serializer=_json_dumps,
+            pool_size=options.pool_size,
+            max_overflow=options.max_overflow,
+            pool_timeout=options.pool_timeout_s,
+            pool_recycle=options.pool_recycle_s,
+            pool_pre_ping=True,
+        )
+    raise ValueError(f"unsupported database URL backend {backend!r}: use sqlite or postgresql")
+
+
+def _install_sqlite_hooks(engine: Engine, options: EngineOptions) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module (see the module docstring).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(options.busy_timeout_ms)}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = str(conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")).upper()
+        if mode not in _SQLITE_BEGIN:
+            raise ValueError(f"sqlite_begin must be one of {sorted(_SQLITE_BEGIN)}, not {mode!r}")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def is_postgresql(conn: Connection | Engine) -> bool:
+    """True when ``conn`` talks to PostgreSQL (``FOR UPDATE SKIP LOCKED`` is available)."""
+    return conn.dialect.name == "postgresql"
+
+
+@contextmanager
+def translate_errors(action: str) -> Iterator[None]:
+    """Turn driver failures into :class:`hub.errors.StoreUnavailable`, once, at the edge.
+
+    ``IntegrityError`` is *not* translated: it means a unique key fired, and the repository
+    that knows which key decides what that means (a duplicate push, a conflict). Every other
+    DBAPI error (connection lost, lock timeout, serialization failure, disk full) becomes a 503
+    and the work is retried; nothing accepted is lost because nothing was committed.
+    """
+    try:
+        yield
+    except exc.IntegrityError:
+        raise
+    except exc.DBAPIError as err:
+        raise StoreUnavailable(
+            f"database unavailable while {action}: {type(err.orig).__name__}",
+            message_vi=f"cơ sở dữ liệu không sẵn sàng khi {action}",
+            details={"action": action, "backend_error": type(err.orig).__name__},
+        ) from err
+    except exc.TimeoutError as err:  # pool exhausted
+        raise StoreUnavailable(
+            f"no database connection free while {action}",
+            message_vi=f"hết kết nối cơ sở dữ liệu khi {action}",
+            details={"action": action},
+        ) from err

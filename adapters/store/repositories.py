@@ -1,0 +1,563 @@
+"""The store ports of :mod:`hub.ports`, in SQLAlchemy Core over SQLite and PostgreSQL.
+
+Every repository works on the one :class:`~sqlalchemy.engine.Connection` of its unit of work
+(:mod:`adapters.store.uow`): it never begins, commits or rolls back — the service owns the
+transaction (STYLE.md §10) — and it never decides a delivery's state (``hub.delivery`` does).
+Core, not the ORM: one compiled statement per call, no identity map (PERFORMANCE.md).
+
+Hazards handled here, once:
+
+* **Unique keys without poisoning the transaction.** On PostgreSQL a failed statement aborts
+  the whole transaction, so a duplicate must not be detected by letting the INSERT fail. Inserts
+  that may meet an existing key use ``INSERT … ON CONFLICT DO NOTHING`` (both backends speak it)
+  and look at the row count: the transaction stays usable and the port's answer (``False`` or
+  :class:`hub.errors.Conflict`) is given without an exception from the driver.
+* **Compare-and-set.** :meth:`SqlDeliveryRepository.save` writes ``WHERE id = … AND state =
+  expected``; a row count of 0 means another transaction moved the delivery first.
+* **Driver errors** become :class:`hub.errors.StoreUnavailable` (connection, lock timeout,
+  serialization failure) or :class:`hub.errors.InternalError` (a foreign key or other integrity
+  rule broken by our own code) at this edge, with the original chained.
+* **Claiming outbox rows** from several relays: :meth:`SqlOutboxRepository.claim` locks the rows
+  it returns with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two relays never publish the same
+  rows at the same time; SQLite has one writer (``BEGIN IMMEDIATE``) and needs no lock clause.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NoReturn
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, CursorResult, Result
+from sqlalchemy.sql import Executable
+
+from adapters.store import tables as t
+from hub.edxml.model import MessageKind
+from hub.errors import Conflict, InternalError, NotFound, StoreUnavailable
+from hub.ports import (
+    AgencyRow,
+    AuditRow,
+    DeliveryEvent,
+    DeliveryRow,
+    DocumentRow,
+    OutboxRow,
+    PackageRow,
+    SystemRow,
+)
+
+
+def _unavailable(err: exc.DBAPIError, what: str) -> NoReturn:
+    raise StoreUnavailable(
+        f"database unavailable while {what}: {type(err.orig).__name__}",
+        message_vi=f"cơ sở dữ liệu không sẵn sàng khi {what}",
+        details={"action": what, "backend_error": type(err.orig).__name__},
+    ) from err
+
+
+def _integrity(err: exc.IntegrityError, what: str) -> NoReturn:
+    # Unique keys that callers may legitimately hit are handled with ON CONFLICT; what reaches
+    # here is a foreign key or NOT NULL rule broken by our own code — a bug, not the sender's.
+    raise InternalError(
+        f"integrity rule broken while {what}: {type(err.orig).__name__}",
+        message_vi=f"vi phạm ràng buộc dữ liệu khi {what}",
+        code="store.integrity",
+        details={"action": what},
+    ) from err
+
+
+class _Repo:
+    """Shared plumbing: the unit's connection and error translation."""
+
+    def __init__(self, connection: Any) -> None:
+        # ``connection`` is a zero-argument callable returning the unit's live Connection (the
+        # unit of work opens it lazily), so repositories can be built before the transaction.
+        self._connection = connection
+
+    @property
+    def conn(self) -> Connection:
+        conn: Connection = self._connection()
+        return conn
+
+    def _run(self, what: str, stmt: Executable, params: Any = None) -> CursorResult[Any]:
+        try:
+            return self.conn.execute(stmt, params)
+        except exc.IntegrityError as err:
+            _integrity(err, what)
+        except exc.DBAPIError as err:
+            _unavailable(err, what)
+
+    def _insert(self, table: sa.Table) -> Any:
+        """A dialect INSERT that knows ``ON CONFLICT`` (PostgreSQL and SQLite ≥ 3.24)."""
+        if self.conn.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    def _insert_new(self, what: str, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Insert ``rows`` skipping any that meet an existing key; return how many went in."""
+        if not rows:
+            return 0
+        stmt = self._insert(table).on_conflict_do_nothing()
+        if len(rows) == 1:
+            return self._run(what, stmt, dict(rows[0])).rowcount
+        return self._run(what, stmt.values([dict(r) for r in rows])).rowcount
+
+
+# ------------------------------------------------------------------------------- packages
+
+
+class SqlPackageRepository(_Repo):
+    def add(self, row: PackageRow) -> bool:
+        values = {
+            "digest": row.digest,
+            "size": row.size,
+            "kind": str(row.kind),
+            "received_at": row.received_at,
+        }
+        return self._insert_new("storing a package", t.packages, [values]) == 1
+
+    def get(self, digest: str) -> PackageRow | None:
+        r = self._run(
+            "reading a package", sa.select(t.packages).where(t.packages.c.digest == digest)
+        ).first()
+        if r is None:
+            return None
+        return PackageRow(r.digest, r.size, MessageKind(r.kind), r.received_at)
+
+
+# ------------------------------------------------------------------------------ documents
+
+
+def _document_values(row: DocumentRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "digest": row.digest,
+        "kind": str(row.kind),
+        "document_id": row.document_id,
+        "sender_code": row.sender_code,
+        "sender_system": row.sender_system,
+        "business_type": row.business_type,
+        "related_doc_id": row.related_doc_id,
+        "subject": row.subject,
+        "code_number": row.code_number,
+        "code_notation": row.code_notation,
+        "verdicts": dict(row.verdicts),
+        "problems": [dict(p) for p in row.problems],
+        "flags": list(row.flags),
+        "received_at": row.received_at,
+    }
+
+
+def _document(r: Any) -> DocumentRow:
+    return DocumentRow(
+        id=r.id,
+        digest=r.digest,
+        kind=MessageKind(r.kind),
+        document_id=r.document_id,
+        sender_code=r.sender_code,
+        sender_system=r.sender_system,
+        business_type=r.business_type,
+        related_doc_id=r.related_doc_id,
+        subject=r.subject,
+        code_number=r.code_number,
+        code_notation=r.code_notation,
+        verdicts=r.verdicts,
+        problems=r.problems,
+        flags=r.flags,
+        received_at=r.received_at,
+    )
+
+
+class SqlDocumentRepository(_Repo):
+    def add(self, row: DocumentRow) -> None:
+        if self._insert_new("storing a document", t.documents, [_document_values(row)]) != 1:
+            raise Conflict(
+                f"document {row.id} already stored (same id, or same bytes from the same system)",
+                message_vi=f"văn bản {row.id} đã được lưu",
+                code="document.duplicate",
+                document_id=row.document_id,
+            )
+
+    def get(self, doc_id: str) -> DocumentRow | None:
+        r = self._run(
+            "reading a document", sa.select(t.documents).where(t.documents.c.id == doc_id)
+        ).first()
+        return None if r is None else _document(r)
+
+    def by_digest(self, sender_system: str, digest: str) -> DocumentRow | None:
+        stmt = sa.select(t.documents).where(
+            t.documents.c.sender_system == sender_system, t.documents.c.digest == digest
+        )
+        r = self._run("reading a document", stmt).first()
+        return None if r is None else _document(r)
+
+    def by_document_id(self, sender_code: str, document_id: str) -> Sequence[DocumentRow]:
+        stmt = (
+            sa.select(t.documents)
+            .where(
+                t.documents.c.sender_code == sender_code,
+                t.documents.c.document_id == document_id,
+            )
+            .order_by(t.documents.c.received_at, t.documents.c.id)
+        )
+        return [_document(r) for r in self._run("reading documents", stmt)]
+
+    def sent_by(
+        self, sender_system: str, *, doc_id: str | None = None, limit: int = 500
+    ) -> Sequence[DocumentRow]:
+        stmt = sa.select(t.documents).where(t.documents.c.sender_system == sender_system)
+        if doc_id is not None:
+            stmt = stmt.where(t.documents.c.id == doc_id)
+        stmt = stmt.order_by(t.documents.c.received_at.desc(), t.documents.c.id.desc()).limit(limit)
+        return [_document(r) for r in self._run("listing sent documents", stmt)]
+
+
+# ----------------------------------------------------------------------------- deliveries
+
+_DELIVERY_COLUMNS = tuple(c.name for c in t.deliveries.columns)
+
+
+def _delivery_values(row: DeliveryRow) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in _DELIVERY_COLUMNS}
+
+
+def _delivery(r: Any) -> DeliveryRow:
+    return DeliveryRow(**{name: getattr(r, name) for name in _DELIVERY_COLUMNS})
+
+
+def _event_values(event: DeliveryEvent) -> dict[str, Any]:
+    return {
+        "delivery_id": event.delivery_id,
+        "at": event.at,
+        "from_state": event.from_state,
+        "to_state": event.to_state,
+        "reason": event.reason,
+    }
+
+
+# The compare-and-set UPDATE, built once: every column but the key, guarded by the old state.
+_SAVE = (
+    t.deliveries.update()
+    .where(t.deliveries.c.id == sa.bindparam("b_id"))
+    .where(t.deliveries.c.state == sa.bindparam("b_expected"))
+    .values({name: sa.bindparam(name) for name in _DELIVERY_COLUMNS if name != "id"})
+)
+
+
+class SqlDeliveryRepository(_Repo):
+    def add(self, row: DeliveryRow) -> None:
+        self.add_many([row])
+
+    def add_many(self, rows: Sequence[DeliveryRow]) -> None:
+        """Insert several deliveries in one statement (intake); any existing key → Conflict.
+
+        Not in the port: a batch the SQL store offers for lean writes (PERFORMANCE.md).
+        """
+        inserted = self._insert_new(
+            "storing deliveries", t.deliveries, [_delivery_values(r) for r in rows]
+        )
+        if inserted != len(rows):
+            raise Conflict(
+                "delivery already stored for this document and recipient",
+                message_vi="bản giao cho nơi nhận này đã tồn tại",
+                code="delivery.duplicate",
+                details={"deliveries": [r.id for r in rows]},
+            )
+
+    def get(self, delivery_id: str) -> DeliveryRow | None:
+        stmt = sa.select(t.deliveries).where(t.deliveries.c.id == delivery_id)
+        r = self._run("reading a delivery", stmt).first()
+        return None if r is None else _delivery(r)
+
+    def save(self, row: DeliveryRow, *, expected_state: str) -> bool:
+        params = _delivery_values(row)
+        params["b_id"] = params.pop("id")
+        params["b_expected"] = expected_state
+        return self._run("updating a delivery", _SAVE, params).rowcount == 1
+
+    def for_document(self, doc_id: str) -> Sequence[DeliveryRow]:
+        stmt = (
+            sa.select(t.deliveries)
+            .where(t.deliveries.c.doc_id == doc_id)
+            .order_by(t.deliveries.c.created_at, t.deliveries.c.id)
+        )
+        return [_delivery(r) for r in self._run("reading deliveries", stmt)]
+
+    def _inbox_where(
+        self, stmt: sa.Select[Any], system_id: str, kind: MessageKind, states: Sequence[str]
+    ) -> sa.Select[Any]:
+        return stmt.where(
+            t.deliveries.c.system_id == system_id,
+            t.deliveries.c.route == "local",
+            t.deliveries.c.state.in_(list(states)),
+            t.documents.c.kind == str(kind),
+        )
+
+    def inbox(
+        self,
+        system_id: str,
+        kind: MessageKind,
+        states: Sequence[str],
+        *,
+        limit: int = 500,
+    ) -> Sequence[tuple[DeliveryRow, DocumentRow]]:
+        d, doc = t.deliveries, t.documents
+        labelled = [c.label(f"d_{c.name}") for c in d.columns] + [
+            c.label(f"doc_{c.name}") for c in doc.columns
+        ]
+        stmt = sa.select(*labelled).select_from(d.join(doc, d.c.doc_id == doc.c.id))
+        stmt = self._inbox_where(stmt, system_id, kind, states)
+        stmt = stmt.order_by(d.c.created_at, d.c.id).limit(limit)
+        out = []
+        for r in self._run("listing an inbox", stmt).mappings():
+            delivery = DeliveryRow(**{n: r[f"d_{n}"] for n in _DELIVERY_COLUMNS})
+            document = _document(_Prefixed(r, "doc_"))
+            out.append((delivery, document))
+        return out
+
+    def count_inbox(self, system_id: str, kind: MessageKind, states: Sequence[str]) -> int:
+        d, doc = t.deliveries, t.documents
+        stmt = sa.select(sa.func.count()).select_from(d.join(doc, d.c.doc_id == doc.c.id))
+        stmt = self._inbox_where(stmt, system_id, kind, states)
+        return int(self._run("counting an inbox", stmt).scalar_one())
+
+    def in_state(self, state: str, *, limit: int = 100) -> Sequence[DeliveryRow]:
+        stmt = (
+            sa.select(t.deliveries)
+            .where(t.deliveries.c.state == state)
+            .order_by(t.deliveries.c.updated_at, t.deliveries.c.id)
+            .limit(limit)
+        )
+        return [_delivery(r) for r in self._run("listing deliveries", stmt)]
+
+    def add_event(self, event: DeliveryEvent) -> None:
+        self._run("recording a delivery event", t.delivery_events.insert(), _event_values(event))
+
+    def add_events(self, events: Iterable[DeliveryEvent]) -> None:
+        """Insert several events in one statement (not in the port; lean intake writes)."""
+        values = [_event_values(e) for e in events]
+        if values:
+            self._run("recording delivery events", t.delivery_events.insert().values(values))
+
+    def events(self, delivery_id: str) -> Sequence[DeliveryEvent]:
+        e = t.delivery_events
+        stmt = sa.select(e).where(e.c.delivery_id == delivery_id).order_by(e.c.id)
+        return [
+            DeliveryEvent(r.delivery_id, r.at, r.from_state, r.to_state, r.reason, r.id)
+            for r in self._run("reading delivery events", stmt)
+        ]
+
+
+class _Prefixed:
+    """Attribute access to the ``prefix``-labelled columns of a joined row."""
+
+    __slots__ = ("_prefix", "_row")
+
+    def __init__(self, row: Any, prefix: str) -> None:
+        self._row = row
+        self._prefix = prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return self._row[self._prefix + name]
+
+
+# -------------------------------------------------------------------------------- systems
+
+
+def _system(r: Any) -> SystemRow:
+    return SystemRow(
+        r.id, r.name, r.secret_enc, r.secret_prev_enc, bool(r.enabled), r.max_age_s, r.created_at
+    )
+
+
+class SqlSystemRepository(_Repo):
+    def add(self, row: SystemRow) -> None:
+        values = {
+            "id": row.id,
+            "name": row.name,
+            "secret_enc": row.secret_enc,
+            "secret_prev_enc": row.secret_prev_enc,
+            "enabled": row.enabled,
+            "max_age_s": row.max_age_s,
+            "created_at": row.created_at,
+        }
+        if self._insert_new("adding a system", t.systems, [values]) != 1:
+            raise Conflict(
+                f"system {row.id} already exists",
+                message_vi=f"hệ thống {row.id} đã tồn tại",
+                code="system.duplicate",
+            )
+
+    def get(self, system_id: str) -> SystemRow | None:
+        stmt = sa.select(t.systems).where(t.systems.c.id == system_id)
+        r = self._run("reading a system", stmt).first()
+        return None if r is None else _system(r)
+
+    def list(self) -> Sequence[SystemRow]:
+        stmt = sa.select(t.systems).order_by(t.systems.c.id)
+        return [_system(r) for r in self._run("listing systems", stmt)]
+
+    def update(self, row: SystemRow) -> None:
+        """Write every column of an existing system; an unknown id raises NotFound."""
+        stmt = (
+            t.systems.update()
+            .where(t.systems.c.id == row.id)
+            .values(
+                name=row.name,
+                secret_enc=row.secret_enc,
+                secret_prev_enc=row.secret_prev_enc,
+                enabled=row.enabled,
+                max_age_s=row.max_age_s,
+                created_at=row.created_at,
+            )
+        )
+        if self._run("updating a system", stmt).rowcount != 1:
+            raise NotFound(
+                f"no system {row.id}",
+                message_vi=f"không có hệ thống {row.id}",
+                code="system.unknown",
+            )
+
+    def agencies(self, system_id: str) -> tuple[str, ...]:
+        sa_ = t.system_agencies
+        stmt = (
+            sa.select(sa_.c.agency_code)
+            .where(sa_.c.system_id == system_id)
+            .order_by(sa_.c.agency_code)
+        )
+        return tuple(self._run("reading hosted agencies", stmt).scalars())
+
+    def set_agencies(self, system_id: str, codes: Sequence[str]) -> None:
+        sa_ = t.system_agencies
+        self._run("replacing hosted agencies", sa_.delete().where(sa_.c.system_id == system_id))
+        rows = [{"system_id": system_id, "agency_code": c} for c in sorted(set(codes))]
+        if rows:
+            # A foreign key failure here means the system does not exist: the caller's mistake.
+            try:
+                self.conn.execute(sa_.insert().values(rows))
+            except exc.IntegrityError as err:
+                raise NotFound(
+                    f"no system {system_id}",
+                    message_vi=f"không có hệ thống {system_id}",
+                    code="system.unknown",
+                ) from err
+            except exc.DBAPIError as err:
+                _unavailable(err, "replacing hosted agencies")
+
+    def hosting(self) -> Mapping[str, str]:
+        sa_ = t.system_agencies
+        stmt = sa.select(sa_.c.agency_code, sa_.c.system_id).order_by(
+            sa_.c.agency_code, sa_.c.system_id
+        )
+        return {str(r.agency_code): str(r.system_id) for r in self._run("hosting", stmt)}
+
+
+# ------------------------------------------------------------------------------- agencies
+
+_AGENCY_COLUMNS = tuple(c.name for c in t.agencies.columns)
+
+
+def _agency(r: Any) -> AgencyRow:
+    values = {name: getattr(r, name) for name in _AGENCY_COLUMNS}
+    values["deleted"] = bool(values["deleted"])
+    return AgencyRow(**values)
+
+
+class SqlAgencyRepository(_Repo):
+    def upsert(self, row: AgencyRow) -> None:
+        values = {name: getattr(row, name) for name in _AGENCY_COLUMNS}
+        stmt = self._insert(t.agencies).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.agencies.c.code],
+            set_={name: stmt.excluded[name] for name in _AGENCY_COLUMNS if name != "code"},
+        )
+        self._run("storing an agency", stmt)
+
+    def get(self, code: str) -> AgencyRow | None:
+        stmt = sa.select(t.agencies).where(t.agencies.c.code == code)
+        r = self._run("reading an agency", stmt).first()
+        return None if r is None else _agency(r)
+
+    def list(self, *, include_deleted: bool = False) -> Sequence[AgencyRow]:
+        stmt = sa.select(t.agencies).order_by(t.agencies.c.code)
+        if not include_deleted:
+            stmt = stmt.where(t.agencies.c.deleted == sa.false())
+        return [_agency(r) for r in self._run("listing agencies", stmt)]
+
+
+# --------------------------------------------------------------------------------- outbox
+
+
+def _outbox(r: Any) -> OutboxRow:
+    return OutboxRow(r.id, r.queue, bytes(r.body), r.created_at)
+
+
+class SqlOutboxRepository(_Repo):
+    def add(self, queue: str, body: bytes, created_at: dt.datetime) -> int:
+        stmt = t.outbox.insert().values(queue=queue, body=body, created_at=created_at)
+        result = self._run("storing an outbox message", stmt)
+        key = result.inserted_primary_key
+        if key is None:  # pragma: no cover - both backends report the new id
+            raise InternalError("the database did not report the outbox id", code="store.no_id")
+        return int(key[0])
+
+    def add_many(self, messages: Sequence[tuple[str, bytes]], created_at: dt.datetime) -> None:
+        """Store several ``(queue, body)`` messages in one statement (not in the port)."""
+        if messages:
+            values = [{"queue": q, "body": b, "created_at": created_at} for q, b in messages]
+            self._run("storing outbox messages", t.outbox.insert().values(values))
+
+    def pending(self, limit: int = 500) -> Sequence[OutboxRow]:
+        stmt = sa.select(t.outbox).order_by(t.outbox.c.id).limit(limit)
+        return [_outbox(r) for r in self._run("reading the outbox", stmt)]
+
+    def claim(self, limit: int = 500) -> Sequence[OutboxRow]:
+        """Like :meth:`pending`, but the rows stay locked for this transaction.
+
+        On PostgreSQL rows another relay holds are skipped (``FOR UPDATE SKIP LOCKED``), so
+        relays in several workers share the outbox without publishing a row twice at the same
+        time. Publish, :meth:`delete`, then commit, all in the same unit of work; on a crash
+        the locks vanish with the transaction and another relay takes the rows.
+        """
+        stmt = sa.select(t.outbox).order_by(t.outbox.c.id).limit(limit)
+        if self.conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        return [_outbox(r) for r in self._run("claiming outbox messages", stmt)]
+
+    def delete(self, ids: Sequence[int]) -> None:
+        if ids:
+            stmt = t.outbox.delete().where(t.outbox.c.id.in_(list(ids)))
+            self._run("deleting outbox messages", stmt)
+
+    def count(self) -> int:
+        """Messages not yet published (for ``/metrics`` and ``lienthong queues``)."""
+        stmt = sa.select(sa.func.count()).select_from(t.outbox)
+        return int(self._run("counting the outbox", stmt).scalar_one())
+
+
+# ---------------------------------------------------------------------------------- audit
+
+
+class SqlAuditRepository(_Repo):
+    def append(self, row: AuditRow) -> None:
+        values = {
+            "at": row.at,
+            "actor": row.actor,
+            "action": row.action,
+            "subject": row.subject,
+            "outcome": row.outcome,
+            "details": dict(row.details),
+        }
+        self._run("appending to the audit log", t.audit.insert(), values)
+
+    def recent(self, *, subject: str | None = None, limit: int = 100) -> Sequence[AuditRow]:
+        stmt = sa.select(t.audit)
+        if subject is not None:
+            stmt = stmt.where(t.audit.c.subject == subject)
+        stmt = stmt.order_by(t.audit.c.id.desc()).limit(limit)
+        result: Result[Any] = self._run("reading the audit log", stmt)
+        return [
+            AuditRow(r.at, r.actor, r.action, r.subject, r.outcome, r.details, r.id) for r in result
+        ]

@@ -1,0 +1,237 @@
+"""The hub's tables, in SQLAlchemy Core — the Python picture of what the migrations build.
+
+The Alembic migrations under ``adapters/store/migrations/`` are the only schema authority: no
+code path calls ``metadata.create_all``. This module describes the same schema so repositories
+can build statements, and a test (``tests/integration/store/test_migrations.py``) checks with
+Alembic's ``compare_metadata`` that the migrated database and this module agree, on SQLite and on
+PostgreSQL. Change both in the same commit, with a new migration.
+
+Theory of the schema (names are the wire / DB values of the shared plan):
+
+* ``packages`` — one row per distinct byte string the hub accepted, keyed by its SHA-256 hex
+  digest. The bytes themselves live in the blob store (:mod:`adapters.store.blobs`), written
+  *before* the row, so a row never points at a missing blob.
+* ``documents`` — one accepted push (VXP ``DocId``): who sent it, the edXML business key, the
+  verdicts and problems computed at intake (JSON). ``UNIQUE(sender_system, digest)`` is the
+  idempotency key of a push: the same system pushing the same bytes gets the same answer.
+* ``deliveries`` — one recipient's copy (the receiver's VXP ``docId``), its route and state.
+  ``UNIQUE(doc_id, recipient_code)`` makes dispatch idempotent: at-least-once transport can
+  never create two copies for one recipient (DESIGN.md §2). The state is written here but
+  decided only by ``hub.delivery``.
+* ``delivery_events`` — every state change, append-only, for the timeline and audits.
+* ``systems`` / ``system_agencies`` — connected QLVB systems (HMAC secrets encrypted at rest)
+  and the agency codes each one hosts.
+* ``agencies`` — the agency registry (codes of the 2025 reform, successors, QĐ 20 codes).
+* ``outbox`` — the transactional outbox: work published to the broker after the commit and
+  deleted once the broker confirmed it.
+* ``audit`` — append-only record of who did what.
+
+Timestamps are :class:`UtcDateTime`: timezone-aware UTC in Python on both backends (SQLite has
+no time zone type; a naive datetime is refused on write rather than guessed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+#: Constraint names are fixed by convention so a later migration can drop them by name on every
+#: backend (SQLite batch mode needs names too).
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC timestamp on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores ISO text without an offset. Values are
+    converted to UTC on the way in and come back with ``tzinfo=UTC`` from both. A naive
+    datetime is a bug in the caller (whose local time would it be?) and raises ``ValueError``.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: store timezone-aware UTC instants")
+        value = value.astimezone(dt.UTC)
+        # SQLite keeps text; an offset in it would break ordering comparisons between rows.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):  # pragma: no cover - driver contract
+            raise TypeError(f"unexpected timestamp value {value!r}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def _autoinc_pk() -> sa.Column[int]:
+    # BIGINT on PostgreSQL (an audit log outlives 2**31 rows); SQLite only auto-increments an
+    # "INTEGER PRIMARY KEY" (the rowid alias), so the variant keeps that spelling there.
+    return sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+
+
+packages = sa.Table(
+    "packages",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),  # SHA-256 hex of the stored bytes
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # hub.edxml.model.MessageKind
+    sa.Column("received_at", UtcDateTime, nullable=False),
+)
+
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),  # VXP DocId (UUID text)
+    sa.Column("digest", sa.String(64), sa.ForeignKey("packages.digest"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("document_id", sa.String(255)),  # edXML DocumentId; absent for status messages
+    sa.Column("sender_code", sa.String(64), nullable=False),
+    sa.Column("sender_system", sa.String(64), nullable=False),
+    sa.Column("business_type", sa.Integer, nullable=False),  # BussinessDocType; 0 for status
+    sa.Column("related_doc_id", sa.String(36)),  # the original for revoke/update/replace/status
+    sa.Column("subject", sa.Text),
+    sa.Column("code_number", sa.String(64)),
+    sa.Column("code_notation", sa.String(128)),
+    sa.Column("verdicts", sa.JSON, nullable=False),
+    sa.Column("problems", sa.JSON, nullable=False),
+    sa.Column("flags", sa.JSON, nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("sender_system", "digest"),
+    sa.Index(None, "sender_code", "document_id"),
+    sa.Index(None, "related_doc_id"),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),  # the receiver's VXP docId
+    sa.Column("doc_id", sa.String(36), sa.ForeignKey("documents.id"), nullable=False),
+    sa.Column("recipient_code", sa.String(64), nullable=False),  # as addressed in the package
+    sa.Column("resolved_code", sa.String(64)),  # live code after successors (2025 reform)
+    sa.Column("route", sa.String(16), nullable=False),  # hub.services.contracts.Route
+    sa.Column("peer_name", sa.String(64)),
+    sa.Column("system_id", sa.String(64)),  # hosting system for a LOCAL route
+    sa.Column("state", sa.String(16), nullable=False),  # hub.delivery state name
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UtcDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("business_status", sa.String(8)),  # 01…16 from status messages
+    sa.Column("business_status_desc", sa.Text),
+    sa.Column("business_status_at", UtcDateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("fetched_at", UtcDateTime),
+    sa.Column("done_at", UtcDateTime),
+    sa.UniqueConstraint("doc_id", "recipient_code"),
+    # The inbox query: a system's deliveries in one state, oldest first.
+    sa.Index(None, "system_id", "state", "created_at"),
+    # The retry sweep: forwarding work whose backoff has elapsed.
+    sa.Index(None, "state", "next_attempt_at"),
+)
+
+delivery_events = sa.Table(
+    "delivery_events",
+    metadata,
+    _autoinc_pk(),
+    sa.Column(
+        "delivery_id",
+        sa.String(36),
+        sa.ForeignKey("deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("from_state", sa.String(16)),  # None for the creation event
+    sa.Column("to_state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Index(None, "delivery_id", "at"),
+)
+
+systems = sa.Table(
+    "systems",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("secret_enc", sa.Text, nullable=False),  # encrypted by hub.secrets, never plain
+    sa.Column("secret_prev_enc", sa.Text),  # the previous secret during a rotation
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("max_age_s", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+system_agencies = sa.Table(
+    "system_agencies",
+    metadata,
+    sa.Column(
+        "system_id",
+        sa.String(64),
+        sa.ForeignKey("systems.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # No foreign key to agencies: a system may be set up for a code before the registry sync
+    # brings it in, and a code closed by the 2025 reform stays hosted until re-pointed.
+    sa.Column("agency_code", sa.String(64), primary_key=True),
+    sa.Index(None, "agency_code"),
+)
+
+agencies = sa.Table(
+    "agencies",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("code_qd20", sa.String(64)),  # the Quyết định 20/2020 code, when known
+    sa.Column("name", sa.String(512), nullable=False),
+    sa.Column("parent_code", sa.String(64)),
+    sa.Column("level", sa.Integer),
+    sa.Column("valid_from", sa.Date),
+    sa.Column("valid_to", sa.Date),
+    sa.Column("successor_code", sa.String(64)),  # where a closed code's mail goes now
+    sa.Column("email", sa.String(255)),
+    sa.Column("source", sa.String(80), nullable=False),  # "sample", "national", "system:<id>"
+    sa.Column("modified_at", UtcDateTime),
+    sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index(None, "parent_code"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    _autoinc_pk(),
+    sa.Column("queue", sa.String(128), nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),  # small JSON of ids, never a package
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    _autoinc_pk(),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(255)),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Index(None, "at"),
+    sa.Index(None, "subject"),
+)
+
+#: Tables in an order that respects foreign keys (parents first); cleaning goes in reverse.
+ALL_TABLES: tuple[sa.Table, ...] = tuple(metadata.sorted_tables)
