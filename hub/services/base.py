@@ -1,0 +1,138 @@
+"""What every hub service shares: its configuration value, its dependencies, and small helpers.
+
+Contract: :class:`HubConfig` is the frozen subset of :class:`hub.settings.Settings` the services
+use (they never read settings themselves); :class:`Deps` bundles the ports. Both are built once
+by the composition root. Helpers here write audit rows and outbox messages *inside* the caller's
+unit of work, so they commit with the work they describe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.agency.registry import Registry
+from hub.edxml.model import VN_TZ
+from hub.errors import HubError
+from hub.messaging import DISPATCH_QUEUE, RetryPolicy
+from hub.policy import PolicyBook
+from hub.ports import (
+    AuditRow,
+    BlobStore,
+    Clock,
+    NullVerifier,
+    SignatureVerifier,
+    SystemClock,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from hub.routing import PeerHub, Router, Scope
+from hub.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class HubConfig:
+    """The settings the services act on."""
+
+    organ_id: str
+    """This hub's agency code (its TraceHeader)."""
+    scope: Scope = field(default_factory=Scope)
+    peers: tuple[PeerHub, ...] = ()
+    policy: PolicyBook = field(default_factory=PolicyBook)
+    max_package_bytes: int = 50 * 1024 * 1024
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    default_max_age_s: int = 300
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HubConfig:
+        return cls(
+            organ_id=settings.organ_id,
+            scope=settings.scope,
+            peers=tuple(p.as_peer() for p in settings.peers),
+            policy=settings.policy,
+            max_package_bytes=settings.max_package_bytes,
+            retry=settings.retry,
+            default_max_age_s=settings.max_age_s,
+        )
+
+
+def _no_wake() -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    """The ports a service works through."""
+
+    uow: UnitOfWorkFactory
+    blobs: BlobStore
+    registry: Callable[[], Registry]
+    """The current agency registry (the composition root may reload it)."""
+    clock: Clock = field(default_factory=SystemClock)
+    verifier: SignatureVerifier = field(default_factory=NullVerifier)
+    wake_outbox: Callable[[], None] = _no_wake
+    """Called after a commit that stored outbox rows (the relay's thread-safe ``wake``)."""
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def today_vn(now: dt.datetime) -> dt.date:
+    """The day in Vietnam (the registry's validity dates are Vietnamese calendar days)."""
+    return now.astimezone(VN_TZ).date()
+
+
+def router(deps: Deps, config: HubConfig, uow: UnitOfWork) -> Router:
+    """The routing rules over the current registry and the systems connected now."""
+    return Router(deps.registry(), uow.systems.hosting(), config.scope, config.peers)
+
+
+def audit(
+    uow: UnitOfWork,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    subject: str | None,
+    outcome: str = "ok",
+    **details: Any,
+) -> None:
+    uow.audit.append(AuditRow(at, actor, action, subject, outcome, details))
+
+
+def audit_refusal(
+    deps: Deps, actor: str, action: str, subject: str | None, error: HubError, **details: Any
+) -> None:
+    """Record a refusal in its own transaction (the refused work itself rolled back)."""
+    with deps.uow() as uow:
+        audit(
+            uow,
+            deps.clock.now(),
+            actor,
+            action,
+            subject,
+            error.code,
+            message=error.message_en,
+            **details,
+        )
+        uow.commit()
+
+
+def enqueue_dispatch(uow: UnitOfWork, delivery_ids: Sequence[str], at: dt.datetime) -> None:
+    """One outbox row asking the dispatch worker to move ``delivery_ids`` on."""
+    if delivery_ids:
+        body = json.dumps({"delivery_ids": list(delivery_ids)}).encode()
+        uow.outbox.add(DISPATCH_QUEUE, body, at)
+
+
+def message_ids(body: bytes) -> list[str]:
+    """The delivery ids a work message carries (``delivery_id`` or ``delivery_ids``)."""
+    data = json.loads(body)
+    ids = data.get("delivery_ids") or []
+    if data.get("delivery_id"):
+        ids = [data["delivery_id"], *ids]
+    return [str(i) for i in ids]

@@ -1,0 +1,384 @@
+"""Intake: accept a pushed package, decide, store, and queue one delivery per recipient.
+
+Theory of operation (hub-common.md, DESIGN.md §2). In order, failing fast and cheaply:
+
+1. **Size cap** (:class:`PackageTooLarge`), then the **idempotency check** on the bytes' digest:
+   the same bytes pushed again by the same system answer the stored :class:`PushResult` with
+   ``duplicate=True`` and create nothing.
+2. **ONE parse** (:func:`hub.edxml.reader.parse_package`), reused by every check below.
+3. **Rights**: a system sends only as an agency it hosts (From/OrganId), and the VXP ``from``
+   header, when given, must name that agency (:class:`Forbidden`).
+4. **Profile** (:func:`hub.edxml.profile.validate_parsed`) and **signature verdicts**
+   (:class:`hub.ports.SignatureVerifier`), then the sender's **policy** (:mod:`hub.policy`).
+5. **Business rules** (QCVN 102 §2.3 ``Bussiness``): a DocumentId already used by this sender
+   with other bytes is a :class:`Conflict` unless the package is an update, replace or revoke of
+   it; revoke/update/replace are linked to the original (``related_doc_id``); a revoke makes
+   every not-yet-fetched copy of the original ``revoked`` and is delivered only to recipients
+   that already took the original. A status message is routed to ``ResponseFor/OrganId`` and
+   recorded on the original document's delivery to its sender (``business_status``).
+6. **Store**: the bytes go to the blob store BEFORE the transaction; then ONE transaction writes
+   the package, the document (verdicts, problems, flags), each delivery with its route and
+   creation event, the outbox row for the dispatch worker, and the audit row. After the commit
+   the outbox relay is woken.
+
+Every refusal raises a :mod:`hub.errors` exception and leaves an audit row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hub.agency.codes import lookup_key
+from hub.delivery import Event, State, advance
+from hub.edxml import profile
+from hub.edxml.model import BussinessDocType, EdocPackage, MessageKind, StatusCode, StatusPackage
+from hub.edxml.reader import parse_package
+from hub.errors import (
+    Conflict,
+    Forbidden,
+    HubError,
+    PackageTooLarge,
+    PolicyRefused,
+    ProfileError,
+)
+from hub.policy import decide
+from hub.ports import DeliveryEvent, DeliveryRow, DocumentRow, PackageRow, UnitOfWork
+from hub.routing import RouteDecision
+from hub.services.base import (
+    Deps,
+    HubConfig,
+    audit,
+    audit_refusal,
+    enqueue_dispatch,
+    new_id,
+    router,
+    today_vn,
+)
+from hub.services.contracts import PushResult, RecipientRoute, Route
+
+#: Business actions that may reuse the DocumentId of an earlier document (QCVN 102 §2.3).
+_FOLLOW_UPS = (BussinessDocType.REVOKE, BussinessDocType.UPDATE, BussinessDocType.REPLACE)
+#: States in which a copy has not reached the recipient yet: a revoke takes it back silently.
+_NOT_YET_TAKEN = (State.QUEUED.value, State.AVAILABLE.value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What the business rules decided before anything is written."""
+
+    recipients: tuple[str, ...]
+    related_doc_id: str | None
+    flags: tuple[str, ...]
+    revoke_original: bool = False
+
+
+class Intake:
+    """The push operation (``HubService.push``)."""
+
+    def __init__(self, deps: Deps, config: HubConfig) -> None:
+        self._deps = deps
+        self._config = config
+
+    def push(self, system_id: str, data: bytes, *, declared_from: str | None = None) -> PushResult:
+        actor = f"system:{system_id}"
+        digest = hashlib.sha256(data).hexdigest()
+        try:
+            return self._push(system_id, data, digest, declared_from)
+        except HubError as exc:
+            if not isinstance(exc, Conflict) or exc.code != "document.duplicate":
+                audit_refusal(self._deps, actor, "push", digest, exc, size=len(data))
+            raise
+
+    # ----------------------------------------------------------------------------- stages
+
+    def _push(
+        self, system_id: str, data: bytes, digest: str, declared_from: str | None
+    ) -> PushResult:
+        cap = self._config.max_package_bytes
+        if len(data) > cap:
+            raise PackageTooLarge(
+                f"package of {len(data)} bytes exceeds the cap of {cap} bytes",
+                message_vi=f"gói tin {len(data)} byte vượt giới hạn {cap} byte",
+            )
+        with self._deps.uow() as uow:
+            system = uow.systems.get(system_id)
+            if system is None or not system.enabled:
+                raise Forbidden(
+                    f"system {system_id!r} is unknown or disabled",
+                    message_vi=f"hệ thống {system_id!r} không tồn tại hoặc đã bị khóa",
+                )
+            hosted = {lookup_key(c) for c in uow.systems.agencies(system_id)}
+            existing = uow.documents.by_digest(system_id, digest)
+            if existing is not None:
+                return _result(uow, existing, duplicate=True)
+
+        parsed = parse_package(data, max_bytes=cap)
+        pkg = parsed.package
+        sender = pkg.sender
+        if lookup_key(sender) not in hosted:
+            raise Forbidden(
+                f"system {system_id!r} does not host the sending agency {sender!r}",
+                message_vi=f"hệ thống {system_id!r} không được gửi thay cơ quan {sender!r}",
+                path="/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/From/OrganId",
+            )
+        if declared_from is not None and lookup_key(declared_from) != lookup_key(sender):
+            raise Forbidden(
+                f"header 'from' {declared_from!r} does not match From/OrganId {sender!r}",
+                message_vi=f"tham số 'from' {declared_from!r} khác From/OrganId {sender!r}",
+                path="/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/From/OrganId",
+            )
+        report = profile.validate_parsed(parsed, data=data)
+        verdicts = self._deps.verifier.verify(parsed, data, sender)
+        decision = decide(
+            self._config.policy.for_sender(sender), profile_ok=report.ok, verdicts=verdicts
+        )
+        for finding in decision.refused:
+            if finding.code == "profile.errors":
+                report.raise_for_errors()
+            raise PolicyRefused(
+                f"refused by the sender's policy: {finding.code}",
+                message_vi=f"gói tin bị từ chối theo chính sách: {finding.message_vi}",
+                code=f"policy.{finding.code}",
+                document_id=getattr(pkg, "document_id", None),
+            )
+
+        self._deps.blobs.put(data)  # BEFORE the transaction: no row without its blob
+        now = self._deps.clock.now()
+        with self._deps.uow() as uow:
+            plan = self._plan(uow, pkg)
+            doc = DocumentRow(
+                id=new_id(),
+                digest=digest,
+                kind=pkg.kind,
+                document_id=pkg.document_id if isinstance(pkg, EdocPackage) else None,
+                sender_code=sender,
+                sender_system=system_id,
+                business_type=int(pkg.business_type) if isinstance(pkg, EdocPackage) else 0,
+                related_doc_id=plan.related_doc_id,
+                subject=pkg.header.subject if isinstance(pkg, EdocPackage) else None,
+                code_number=_code(pkg)[0],
+                code_notation=_code(pkg)[1],
+                verdicts=verdicts.to_dict(),
+                problems=[p.to_dict() for p in report.problems],
+                flags=[*decision.flags, *plan.flags],
+                received_at=now,
+            )
+            uow.packages.add(PackageRow(digest, len(data), pkg.kind, now))
+            try:
+                uow.documents.add(doc)
+            except Conflict:  # the same bytes committed by a concurrent push
+                uow.rollback()
+                stored = uow.documents.by_digest(system_id, digest)
+                if stored is None:
+                    raise
+                return _result(uow, stored, duplicate=True)
+            skip = set()
+            if plan.revoke_original and plan.related_doc_id:
+                skip = _revoke_untaken(uow, plan.related_doc_id, now, doc.id)
+            if isinstance(pkg, StatusPackage):
+                _record_status(uow, pkg, plan.related_doc_id, now, doc.id)
+            rules = router(self._deps, self._config, uow)
+            day = today_vn(now)
+            queued: list[str] = []
+            for code in plan.recipients:
+                if lookup_key(code) in skip:
+                    continue
+                decision_ = rules.route(code, day)
+                row = _new_delivery(doc.id, decision_, now)
+                uow.deliveries.add(row)
+                uow.deliveries.add_event(DeliveryEvent(row.id, now, None, row.state, "accepted"))
+                if decision_.route is Route.NONE:
+                    advance(uow.deliveries, row, Event.NO_ROUTE, at=now, reason=decision_.reason)
+                else:
+                    queued.append(row.id)
+            enqueue_dispatch(uow, queued, now)
+            audit(
+                uow,
+                now,
+                f"system:{system_id}",
+                "push",
+                doc.id,
+                digest=digest,
+                kind=pkg.kind.value,
+                document_id=doc.document_id,
+                flags=list(doc.flags),
+            )
+            result = _result(uow, doc, duplicate=False, warnings=tuple(decision.flags))
+            uow.commit()
+        if queued:
+            self._deps.wake_outbox()
+        return result
+
+    def _plan(self, uow: UnitOfWork, pkg: EdocPackage | StatusPackage) -> _Plan:
+        if isinstance(pkg, StatusPackage):
+            rf = pkg.header.response_for
+            target = rf.organ_id if rf and rf.organ_id else None
+            if target is None:
+                raise ProfileError(
+                    "a status message needs ResponseFor/OrganId",
+                    message_vi="thông điệp trạng thái thiếu ResponseFor/OrganId",
+                    path="/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/ResponseFor/OrganId",
+                )
+            original = _original(uow, target, rf.document_id if rf else None)
+            if pkg.header.status_code == StatusCode.RECALL_REQUEST and lookup_key(
+                target
+            ) == lookup_key(pkg.sender):
+                # Status 13 about the sender's own document: a recall request to every
+                # recipient — treated like a revoke (not-yet-fetched copies are withdrawn).
+                if original is None:
+                    return _Plan((), None, ("status.original_unknown",))
+                recipients = tuple(d.recipient_code for d in uow.deliveries.for_document(original))
+                return _Plan(recipients, original, (), revoke_original=True)
+            unknown = () if original else ("status.original_unknown",)
+            return _Plan((target,), original, unknown)
+
+        recipients = _unique(o.organ_id for o in pkg.header.to)
+        bussiness = pkg.trace.bussiness if pkg.trace else None
+        btype = pkg.business_type
+        document_id = pkg.document_id
+        if btype not in _FOLLOW_UPS:
+            if document_id and uow.documents.by_document_id(pkg.sender, document_id):
+                raise Conflict(
+                    f"DocumentId {document_id!r} was already sent with other content",
+                    message_vi=f"mã văn bản {document_id!r} đã được gửi với nội dung khác",
+                    code="document.id_reused",
+                    document_id=document_id,
+                    path="/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/DocumentId",
+                )
+            return _Plan(recipients, None, ())
+        ref = (bussiness.document_id if bussiness else None) or document_id
+        original = _original(uow, pkg.sender, ref)
+        flags: list[str] = [] if original else ["bussiness.original_unknown"]
+        if btype is BussinessDocType.UPDATE and bussiness and bussiness.document_info:
+            doc_info = bussiness.document_info
+            if doc_info.document_receiver == 1 and doc_info.receivers:
+                recipients = _unique(r.organ_id for r in doc_info.receivers)
+        if btype is BussinessDocType.REPLACE and bussiness:
+            for info in bussiness.replacements:
+                replaced = _original(uow, pkg.sender, info.document_id)
+                flags.append(f"replaces:{replaced}" if replaced else "replaces:unknown")
+                original = original or replaced
+        return _Plan(
+            recipients, original, tuple(flags), revoke_original=btype is BussinessDocType.REVOKE
+        )
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _unique(codes: Iterable[str]) -> tuple[str, ...]:
+    seen: dict[str, str] = {}
+    for code in codes:
+        text = str(code).strip()
+        if text:
+            seen.setdefault(lookup_key(text), text)
+    return tuple(seen.values())
+
+
+def _code(pkg: EdocPackage | StatusPackage) -> tuple[str | None, str | None]:
+    if isinstance(pkg, EdocPackage) and pkg.header.code:
+        return pkg.header.code.code_number, pkg.header.code.code_notation
+    return None, None
+
+
+def _original(uow: UnitOfWork, sender: str, document_id: str | None) -> str | None:
+    """The hub's id of the newest edoc ``sender`` sent with ``document_id`` (else ``None``)."""
+    if not document_id:
+        return None
+    docs = [
+        d for d in uow.documents.by_document_id(sender, document_id) if d.kind is MessageKind.EDOC
+    ]
+    return docs[-1].id if docs else None
+
+
+def _revoke_untaken(uow: UnitOfWork, original: str, now: dt.datetime, by: str) -> set[str]:
+    """Withdraw every copy of ``original`` the recipient has not taken; return their codes."""
+    withdrawn: set[str] = set()
+    for row in uow.deliveries.for_document(original):
+        if row.state in _NOT_YET_TAKEN:
+            advance(uow.deliveries, row, Event.REVOKE, at=now, reason=f"thu hồi bởi {by}")
+            withdrawn.add(lookup_key(row.recipient_code))
+    return withdrawn
+
+
+def _record_status(
+    uow: UnitOfWork, pkg: StatusPackage, original: str | None, now: dt.datetime, status_doc: str
+) -> None:
+    """Write the status code on the original's delivery to the status sender."""
+    if original is None or not pkg.header.status_code:
+        return
+    sender = lookup_key(pkg.sender)
+    for row in uow.deliveries.for_document(original):
+        codes = {lookup_key(row.recipient_code)}
+        if row.resolved_code:
+            codes.add(lookup_key(row.resolved_code))
+        if sender not in codes:
+            continue
+        ts = pkg.header.timestamp.utc if pkg.header.timestamp else None
+        updated = _replace(
+            row,
+            business_status=pkg.header.status_code,
+            business_status_desc=pkg.header.description,
+            business_status_at=ts or now,
+            updated_at=now,
+        )
+        if uow.deliveries.save(updated, expected_state=row.state):
+            uow.deliveries.add_event(
+                DeliveryEvent(row.id, now, row.state, row.state, f"status {pkg.header.status_code}")
+            )
+
+
+def _replace(row: DeliveryRow, **changes: object) -> DeliveryRow:
+    return dataclasses.replace(row, **changes)  # type: ignore[arg-type]
+
+
+def _new_delivery(doc_id: str, decision: RouteDecision, now: dt.datetime) -> DeliveryRow:
+    return DeliveryRow(
+        id=new_id(),
+        doc_id=doc_id,
+        recipient_code=decision.recipient,
+        resolved_code=decision.resolved,
+        route=decision.route.value,
+        peer_name=decision.peer_name,
+        system_id=decision.system_id,
+        state=State.QUEUED.value,
+        attempts=0,
+        next_attempt_at=None,
+        last_error=decision.reason,
+        business_status=None,
+        business_status_desc=None,
+        business_status_at=None,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _result(
+    uow: UnitOfWork, doc: DocumentRow, *, duplicate: bool, warnings: tuple[str, ...] = ()
+) -> PushResult:
+    """The answer to a push, from what is stored (so a duplicate gets the same answer)."""
+    routes = tuple(
+        RecipientRoute(
+            delivery_id=d.id,
+            recipient=d.recipient_code,
+            resolved=d.resolved_code,
+            route=Route(d.route),
+            peer_name=d.peer_name,
+            state=d.state,
+            reason=d.last_error,
+        )
+        for d in uow.deliveries.for_document(doc.id)
+    )
+    return PushResult(
+        doc_id=doc.id,
+        document_id=doc.document_id,
+        kind=doc.kind,
+        digest=doc.digest,
+        recipients=routes,
+        duplicate=duplicate,
+        warnings=warnings or tuple(f for f in doc.flags if "." in f and ":" not in f),
+    )
