@@ -191,6 +191,8 @@ class _Target:
         self.manifest: dict[str, ManifestReference] = {}
         self.seen: set[str] = set()
         self.ready: list[ExtractedAttachment] = []
+        #: The first attachment error; raised by the iterator after the items that precede it.
+        self.failed: AttachmentError | None = None
         self._ref: dict[str, str] | None = None
         self._att: _Pending | None = None
         self._n_att = 0
@@ -211,6 +213,8 @@ class _Target:
             self._text = []
 
     def data(self, data: str) -> None:
+        if self.failed is not None:
+            return
         if self._att is not None and self._att.decoder is not None and self._text is None:
             if self.stack and self.stack[-1] == "ContentTransferEncoded":
                 self._att.decoder.feed(data)
@@ -257,6 +261,10 @@ class _Target:
     def _finish(self, att: _Pending) -> None:
         cid = normalise_content_id(att.fields.get("ContentId"))
         dec = att.decoder
+        if self.failed is not None:
+            if dec is not None:
+                dec.out.close()
+            return
         try:
             if dec is None:
                 raise self._error(
@@ -286,6 +294,10 @@ class _Target:
                 )
             self.seen.add(cid)
             self.ready.extend(self._extract(att, cid, ref, dec))
+        except AttachmentError as err:
+            if dec is not None:
+                dec.out.close()
+            self.failed = err
         except BaseException:
             if dec is not None:
                 dec.out.close()
@@ -425,13 +437,13 @@ def iter_attachments(
         if first:
             xmlsafe.check_prolog(b"")
         parser.close()
+        yield from _drain(target)
     except etree.XMLSyntaxError as exc:
         _discard(target)
         raise xmlsafe.syntax_error(exc) from exc
     except BaseException:
         _discard(target)
         raise
-    yield from _drain(target)
     missing = sorted(set(target.manifest) - target.seen)
     if missing and require_manifest_match:
         ids = ", ".join(missing)
@@ -447,6 +459,8 @@ def iter_attachments(
 def _drain(target: _Target) -> Iterator[ExtractedAttachment]:
     while target.ready:
         yield target.ready.pop(0)
+    if target.failed is not None:
+        raise target.failed
 
 
 def _discard(target: _Target) -> None:
