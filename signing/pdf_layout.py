@@ -16,13 +16,17 @@ Four presentations, one per :class:`SignatureRole`:
 Coordinates are PDF user units (1/72 inch) with the origin at the page's bottom-left corner,
 as in ISO 32000-1 §8.3.2.3. Text uses the standard Times-Roman font unless a TrueType font file
 is configured: the standard fonts only encode Latin-1, so without a font file Vietnamese letters
-outside Latin-1 are folded to their base letter (``Ủy`` → ``Uy``, ``đ`` → ``d``). Configure a
-Vietnamese-capable serif font (Times New Roman, Liberation Serif, DejaVu Serif) to keep them.
+outside Latin-1 are folded to their base letter (``Ủy`` → ``Uy``, ``đ`` → ``d``). A configured
+font file keeps them, with a hazard: pyHanko 0.38 writes the ``/W`` glyph widths of an embedded
+font in the font's own units, which is right only for fonts with ``unitsPerEm`` = 1000 (most
+CFF-based ``.otf`` fonts); TrueType fonts (2048 units: Times New Roman, DejaVu) come out with
+their letters spread about twice too far apart. Embedding also needs ``uharfbuzz``.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -192,6 +196,8 @@ def seal_box(person_box: Box, style: LayoutStyle = DEFAULT_LAYOUT_STYLE) -> Box:
 
 def _text_style(style: LayoutStyle, size: int) -> TextBoxStyle:
     if style.font_file is not None:
+        # fontTools reports every table it leaves out of the subset; not our reader's concern.
+        logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
         font = GlyphAccumulatorFactory(str(style.font_file), font_size=size)
         return TextBoxStyle(font=font, font_size=size, text_color=(0.0, 0.0, 0.0))
     # Times-Roman is one of the 14 standard fonts (ISO 32000-1 §9.6.2.2): the stand-in for

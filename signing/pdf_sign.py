@@ -22,7 +22,7 @@ worker thread its own service.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from io import BytesIO
 from typing import Any
@@ -257,7 +257,12 @@ class PdfSigningService:
             meta,
             signer=self.signer,
             timestamper=self.timestamper,
-            stamp_style=stamp_style(request.role, image=image, style=self.style),
+            # An embedded font with no glyphs cannot be written: image-only stamps use none.
+            stamp_style=stamp_style(
+                request.role,
+                image=image,
+                style=self.style if text else replace(self.style, font_file=None),
+            ),
             new_field_spec=fields.SigFieldSpec(
                 sig_field_name=name, on_page=page_ix, box=box.as_int_tuple()
             ),
