@@ -17,7 +17,6 @@ full copy duplicates the payload and costs time in proportion to it; the skeleto
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -27,6 +26,7 @@ from lxml import etree
 from hub.edxml.model import NS
 from hub.edxml.problems import Problem, error
 from hub.resources import data_path
+from hub.xmlsafe import element_path
 
 __all__ = ["is_edxml", "profile_schema", "schema_problems", "skeleton"]
 
@@ -79,8 +79,8 @@ def schema_problems(root: _E) -> Iterator[Problem]:
         return
     log: Any = schema.error_log
     for entry in log:
-        path = _XSD_PREFIX.sub("", entry.path) if entry.path else None
         msg = entry.message
+        path = _readable_path(target, entry.path)
         yield error(
             "edxml.schema",
             path,
@@ -88,3 +88,18 @@ def schema_problems(root: _E) -> Iterator[Problem]:
             f"không đúng lược đồ edXML của hub: {msg}",
             entry.line or None,
         )
+
+
+def _readable_path(target: _E, xpath: str | None) -> str | None:
+    """libxml2 reports positional XPaths (``/*/*[1]/*[7]``) for elements it cannot name; turn
+    them back into the hub's readable element paths. The skeleton keeps every element of the
+    original in place, so a path computed on it is the path in the received package."""
+    if not xpath:
+        return None
+    try:
+        found: Any = target.xpath(xpath)
+    except etree.XPathError:
+        return xpath
+    if isinstance(found, list) and found and isinstance(found[0], etree._Element):
+        return element_path(found[0])
+    return xpath
