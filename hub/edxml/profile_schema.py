@@ -32,7 +32,6 @@ __all__ = ["is_edxml", "profile_schema", "schema_problems", "skeleton"]
 
 _E = etree._Element
 _P = "{" + NS + "}"
-_XSD_PREFIX = re.compile(r"[A-Za-z_][\w.-]*:")
 
 
 @cache
