@@ -1,0 +1,237 @@
+"""The work handlers: dispatch (make a delivery available, or hand it to the forwarders) and
+forward (push it to the national axis or a peer hub), plus redrive for IT staff.
+
+Theory of operation. Messages carry delivery ids only (PERFORMANCE.md: bodies stay in the blob
+store). Delivery is at-least-once, so every handler first reads the delivery and does nothing
+when it is already past the step the message asks for — a redelivered message is acknowledged
+without effect. State changes go through :func:`hub.delivery.advance` in the transaction that
+records the work; a message for the next step is an outbox row in that same transaction.
+
+Retry and dead letters: the forward handler records each failed push (``retry_wait``,
+attempts + 1, the reason) and raises :class:`hub.messaging.Retry` with the backoff of
+:class:`hub.messaging.RetryPolicy`; the broker redelivers after the delay. After
+``max_attempts`` the delivery becomes ``dead`` and the error is re-raised so the broker
+dead-letters the message too (:func:`hub.messaging.decide`). :func:`redrive` puts dead or
+undeliverable deliveries back to ``queued`` and queues them for dispatch again.
+
+Handlers are ``async`` callables for :meth:`hub.messaging.Broker.consume`; the store and the
+peer link are synchronous and run in a worker thread (``asyncio.to_thread``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+from hub.delivery import Event, State, advance
+from hub.errors import InvalidRequest, PeerError
+from hub.messaging import FORWARD_QUEUE, BrokerMessage, Retry, RetryPolicy
+from hub.ports import NATIONAL_LINK, BlobStore, Clock, PeerLink, UnitOfWork, UnitOfWorkFactory
+from hub.routing import Router
+from hub.services.base import audit, enqueue_dispatch, message_ids, today_vn
+from hub.services.contracts import Route
+from hub.services.pull import traced
+
+log = logging.getLogger(__name__)
+
+
+def _ids(message: BrokerMessage) -> list[str]:
+    try:
+        return message_ids(message.body)
+    except (ValueError, AttributeError, TypeError) as exc:
+        # A body we cannot read will never become readable: dead-letter it at once.
+        raise InvalidRequest(
+            f"unreadable work message {message.message_id}", code="broker.bad_message"
+        ) from exc
+
+
+class DispatchHandler:
+    """``DISPATCH_QUEUE``: queued → available (LOCAL) | forwarding (+ FORWARD message) | none."""
+
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, *, wake_outbox: Callable[[], None]
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._wake = wake_outbox
+
+    async def __call__(self, message: BrokerMessage) -> None:
+        ids = _ids(message)
+        if await asyncio.to_thread(self.dispatch, ids):
+            self._wake()
+
+    def dispatch(self, delivery_ids: Sequence[str]) -> int:
+        """Move each queued delivery on, in one transaction; return how many now forward."""
+        now = self._clock.now()
+        forwards = 0
+        with self._uow() as uow:
+            for delivery_id in delivery_ids:
+                row = uow.deliveries.get(delivery_id)
+                if row is None or row.state != State.QUEUED:
+                    continue  # unknown, or already dispatched: at-least-once redelivery
+                route = Route(row.route)
+                if route is Route.LOCAL:
+                    advance(uow.deliveries, row, Event.DISPATCH_LOCAL, at=now)
+                elif route is Route.NONE:
+                    advance(uow.deliveries, row, Event.NO_ROUTE, at=now, reason=row.last_error)
+                else:
+                    advance(uow.deliveries, row, Event.DISPATCH_REMOTE, at=now)
+                    body = json.dumps({"delivery_id": row.id}).encode()
+                    uow.outbox.add(FORWARD_QUEUE, body, now)
+                    forwards += 1
+            uow.commit()
+        return forwards
+
+
+class ForwardHandler:
+    """``FORWARD_QUEUE``: push one delivery through its :class:`PeerLink`.
+
+    ``links`` maps :data:`hub.ports.NATIONAL_LINK` and each peer hub's name to its link. The
+    pushed bytes carry this hub's TraceHeader at the time of acceptance, so every retry pushes
+    the same bytes (the peer deduplicates on them).
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        blobs: BlobStore,
+        links: Mapping[str, PeerLink],
+        clock: Clock,
+        *,
+        organ_id: str,
+        retry: RetryPolicy,
+    ) -> None:
+        self._uow = uow
+        self._blobs = blobs
+        self._links = links
+        self._clock = clock
+        self._organ_id = organ_id
+        self._retry = retry
+
+    async def __call__(self, message: BrokerMessage) -> None:
+        for delivery_id in _ids(message):
+            await asyncio.to_thread(self.forward, delivery_id, message.attempt)
+
+    def forward(self, delivery_id: str, attempt: int = 1) -> str | None:
+        """One push attempt; returns the remote id, ``None`` when there was nothing to do.
+
+        Raises :class:`Retry` after a recorded failure, or the peer's error once dead.
+        """
+        now = self._clock.now()
+        with self._uow() as uow:
+            row = uow.deliveries.get(delivery_id)
+            if row is None:
+                return None
+            if row.state == State.RETRY_WAIT:
+                row = advance(uow.deliveries, row, Event.RETRY, at=now)
+                uow.commit()
+            elif row.state != State.FORWARDING:
+                return None  # forwarded, dead, revoked…: a redelivered message
+            doc = uow.documents.get(row.doc_id)
+        assert doc is not None  # foreign key
+        link_name = row.peer_name if row.route == Route.PEER else NATIONAL_LINK
+        link = self._links.get(link_name or NATIONAL_LINK)
+        error: PeerError
+        if link is None:
+            error = PeerError(
+                f"no link configured for {link_name!r}",
+                message_vi=f"chưa cấu hình kết nối tới {link_name!r}",
+                code="peer.not_configured",
+            )
+        else:
+            data = traced(self._blobs.get(doc.digest), self._organ_id, doc)
+            try:
+                remote_id = link.send(
+                    data,
+                    from_code=doc.sender_code,
+                    to_codes=[row.resolved_code or row.recipient_code],
+                    kind=doc.kind,
+                )
+            except PeerError as exc:
+                error = exc
+            else:
+                with self._uow() as uow:
+                    current = uow.deliveries.get(delivery_id)
+                    if current is not None and current.state == State.FORWARDING:
+                        advance(
+                            uow.deliveries,
+                            current,
+                            Event.FORWARD_OK,
+                            at=self._clock.now(),
+                            reason=f"{link_name}: {remote_id}",
+                        )
+                        uow.commit()
+                return remote_id
+        self._failed(delivery_id, attempt, error)
+        return None
+
+    def _failed(self, delivery_id: str, attempt: int, error: PeerError) -> None:
+        now = self._clock.now()
+        reason = f"{error.code}: {error.message_vi}"
+        with self._uow() as uow:
+            row = uow.deliveries.get(delivery_id)
+            if row is None or row.state != State.FORWARDING:
+                return None
+            attempts = max(attempt, row.attempts + 1)
+            if attempts >= self._retry.max_attempts or error.code == "peer.not_configured":
+                advance(uow.deliveries, row, Event.GIVE_UP, at=now, reason=reason)
+                uow.commit()
+                raise error
+            delay = self._retry.backoff(attempts)
+            advance(
+                uow.deliveries,
+                row,
+                Event.FORWARD_FAILED,
+                at=now,
+                reason=reason,
+                next_attempt_at=now + dt.timedelta(seconds=delay),
+            )
+            uow.commit()
+        raise Retry(f"push of {delivery_id} failed: {error.code}", delay_s=delay)
+
+
+def redrive(
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    delivery_ids: Sequence[str],
+    *,
+    actor: str = "cli",
+    wake_outbox: Callable[[], None] | None = None,
+    router_for: Callable[[UnitOfWork], Router] | None = None,
+) -> list[str]:
+    """Put dead or undeliverable deliveries back to ``queued`` and queue their dispatch.
+
+    With ``router_for`` (e.g. ``lambda uow: base.router(deps, config, uow)``) each route is
+    computed again — the registry or the connected systems may have been fixed since. Returns
+    the ids moved; others (unknown, or in another state) are left alone.
+    """
+    now = clock.now()
+    moved: list[str] = []
+    with uow_factory() as uow:
+        for delivery_id in delivery_ids:
+            row = uow.deliveries.get(delivery_id)
+            if row is None or row.state not in (State.DEAD, State.UNDELIVERABLE):
+                continue
+            changes: dict[str, object] = {"attempts": 0}
+            if router_for is not None:
+                decision = router_for(uow).route(row.recipient_code, today_vn(now))
+                changes.update(
+                    route=decision.route.value,
+                    resolved_code=decision.resolved,
+                    system_id=decision.system_id,
+                    peer_name=decision.peer_name,
+                    last_error=decision.reason,
+                )
+            reason = f"redrive by {actor}"
+            advance(uow.deliveries, row, Event.REDRIVE, at=now, reason=reason, **changes)
+            moved.append(delivery_id)
+        enqueue_dispatch(uow, moved, now)
+        if moved:
+            audit(uow, now, actor, "delivery.redrive", None, deliveries=moved)
+        uow.commit()
+    if moved and wake_outbox is not None:
+        wake_outbox()
+    return moved

@@ -1,0 +1,110 @@
+"""The outbox relay: publish the messages stored by committed transactions, then forget them.
+
+Theory of operation (transactional outbox). A service that creates work writes the broker
+message as an ``outbox`` row in the same transaction; once committed, the relay publishes it
+through the :class:`hub.messaging.Broker` port — which returns only when the broker holds it
+durably — and deletes the row. A crash between the publish and the delete publishes the row
+again: consumers are idempotent (at-least-once, hub-common.md), so that is harmless, while
+"stored but never published" is impossible.
+
+Latency and completeness: services call :meth:`OutboxRelay.wake` right after a commit (from
+any thread: it uses ``loop.call_soon_threadsafe``), and the relay also sweeps every
+``sweep_interval_s`` so rows left by a crashed process or a missed wake are published anyway.
+Store calls are synchronous and run in a worker thread (``asyncio.to_thread``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from hub.errors import HubError
+from hub.messaging import Broker
+from hub.ports import OutboxRow, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    """Publishes outbox rows through a broker (see the module docstring)."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        broker: Broker,
+        *,
+        sweep_interval_s: float = 5.0,
+        batch: int = 500,
+    ) -> None:
+        self._uow = uow
+        self._broker = broker
+        self._interval = sweep_interval_s
+        self._batch = batch
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.published = 0
+
+    def wake(self) -> None:
+        """Ask for a pass now. Thread-safe; a no-op before :meth:`run` started (the first
+        sweep covers it)."""
+        loop, event = self._loop, self._event
+        if loop is None or event is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # loop closing: the next start sweeps
+            loop.call_soon_threadsafe(event.set)
+
+    def _pending(self) -> Sequence[OutboxRow]:
+        with self._uow() as uow:
+            return uow.outbox.pending(self._batch)
+
+    def _forget(self, ids: Sequence[int]) -> None:
+        with self._uow() as uow:
+            uow.outbox.delete(ids)
+            uow.commit()
+
+    async def run_once(self) -> int:
+        """Publish every stored row (in batches); return how many were published."""
+        total = 0
+        while True:
+            rows = await asyncio.to_thread(self._pending)
+            if not rows:
+                return total
+            done: list[int] = []
+            try:
+                for row in rows:
+                    await self._broker.publish(row.queue, row.body, message_id=f"outbox-{row.id}")
+                    done.append(row.id)
+            finally:
+                if done:
+                    await asyncio.to_thread(self._forget, done)
+                    total += len(done)
+                    self.published += len(done)
+            if len(rows) < self._batch:
+                return total
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Relay until ``stop`` is set: on every wake, and every ``sweep_interval_s``."""
+        self._loop = asyncio.get_running_loop()
+        self._event = asyncio.Event()
+        stop = stop or asyncio.Event()
+        try:
+            while not stop.is_set():
+                self._event.clear()
+                try:
+                    await self.run_once()
+                except HubError as exc:  # broker or store down: keep the rows, try later
+                    log.warning("outbox relay pass failed: %s", exc.code)
+                waiter = asyncio.ensure_future(self._event.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait(
+                    {waiter, stopper},
+                    timeout=self._interval,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                waiter.cancel()
+                stopper.cancel()
+        finally:
+            self._loop = None
+            self._event = None

@@ -1,0 +1,308 @@
+"""The receiving side and the views: inbox, fetch, acknowledgement, sent list, agencies, timeline.
+
+Contract: every operation takes the *authenticated* system and sees only what concerns it —
+a delivery that is not hosted by the caller is :class:`NotFound` (not :class:`Forbidden`: the
+caller must not learn that it exists). State changes go through :func:`hub.delivery.advance`
+in the transaction that records them; repeating an acknowledgement is a no-op (VXP clients
+retry ``updateStatus`` after timeouts).
+
+Fetch hands out the stored bytes with this hub's ``TraceHeader`` appended (QCVN 102 §2.3: each
+relay adds its hop). The hop's time is the moment the hub accepted the package, not the moment
+of the fetch, so a re-fetch gives byte-identical output (and a peer's digest-based idempotency
+holds for forwarded copies too).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from hub.agency.codes import lookup_key
+from hub.delivery import INBOX, Event, State, advance, describe
+from hub.edxml.model import MessageKind
+from hub.edxml.trace import append_trace
+from hub.errors import EdxmlError, Forbidden, IllegalTransition, NotFound
+from hub.ports import AgencyRow, DeliveryRow, DocumentRow, UnitOfWork
+from hub.services.base import Deps, HubConfig, audit
+from hub.services.contracts import (
+    AgencyRecord,
+    FetchedPackage,
+    InboxItem,
+    SentRow,
+    TimelineEntry,
+    TransportStatus,
+)
+
+_INBOX_STATES = tuple(s.value for s in INBOX)
+
+
+def traced(data: bytes, organ_id: str, doc: DocumentRow) -> bytes:
+    """``data`` with this hub's hop appended (at the time of acceptance, see module docstring).
+
+    A status message whose header offers no insertion point is handed out as stored: the
+    trace of a status is optional (QCVN 102 §5), its content is not.
+    """
+    try:
+        return append_trace(data, organ_id, doc.received_at)
+    except EdxmlError:
+        if doc.kind is MessageKind.STATUS:
+            return data
+        raise
+
+
+class Pull:
+    """Inbox, fetch, acknowledgement, sent list, agencies and timeline."""
+
+    def __init__(self, deps: Deps, config: HubConfig) -> None:
+        self._deps = deps
+        self._config = config
+
+    # ------------------------------------------------------------------------------ inbox
+
+    def list_received(
+        self, system_id: str, kind: MessageKind, *, limit: int = 500
+    ) -> Sequence[InboxItem]:
+        with self._deps.uow() as uow:
+            rows = uow.deliveries.inbox(system_id, kind, _INBOX_STATES, limit=limit)
+            return [_inbox_item(d, doc) for d, doc in rows]
+
+    def count_received(self, system_id: str, kind: MessageKind) -> int:
+        with self._deps.uow() as uow:
+            return uow.deliveries.count_inbox(system_id, kind, _INBOX_STATES)
+
+    def fetch(self, system_id: str, delivery_id: str) -> FetchedPackage:
+        now = self._deps.clock.now()
+        with self._deps.uow() as uow:
+            row, doc = _own_delivery(uow, system_id, delivery_id)
+            if row.state not in _INBOX_STATES:
+                raise NotFound(
+                    f"delivery {delivery_id} is {row.state}, not in the inbox",
+                    message_vi=f"văn bản {delivery_id} không còn trong hộp thư "
+                    f"({describe(row.state)})",
+                    code=f"delivery.{row.state}",
+                )
+            data = traced(self._deps.blobs.get(doc.digest), self._config.organ_id, doc)
+            if row.state == State.AVAILABLE:
+                advance(uow.deliveries, row, Event.FETCH, at=now)
+                audit(uow, now, f"system:{system_id}", "fetch", delivery_id)
+                uow.commit()
+        return FetchedPackage(delivery_id, data, doc.kind)
+
+    def update_status(self, system_id: str, delivery_id: str, status: TransportStatus) -> None:
+        now = self._deps.clock.now()
+        with self._deps.uow() as uow:
+            row, _doc = _own_delivery(uow, system_id, delivery_id)
+            state = State(row.state)
+            if status is TransportStatus.DONE:
+                if state is State.DONE:
+                    return  # repeated acknowledgement
+                if state is State.AVAILABLE:  # acknowledged without getEdoc: take it first
+                    row = advance(uow.deliveries, row, Event.FETCH, at=now)
+                advance(uow.deliveries, row, Event.DONE, at=now)
+            elif status is TransportStatus.PROCESSING:
+                if state is State.FETCHED or state is State.DONE:
+                    return
+                advance(uow.deliveries, row, Event.FETCH, at=now, reason="processing")
+            else:
+                if state is State.DONE:
+                    raise IllegalTransition(
+                        f"delivery {delivery_id} was acknowledged done; it cannot fail now",
+                        message_vi=f"văn bản {delivery_id} đã báo xử lý xong, không thể báo lỗi",
+                    )
+                advance(
+                    uow.deliveries, row, Event.FAIL, at=now, reason="hệ thống nhận báo lỗi (fail)"
+                )
+            audit(
+                uow, now, f"system:{system_id}", "update_status", delivery_id, status=status.value
+            )
+            uow.commit()
+
+    # ------------------------------------------------------------------------------- sent
+
+    def list_sent(
+        self, system_id: str, doc_id: str | None, *, limit: int = 500
+    ) -> Sequence[SentRow]:
+        with self._deps.uow() as uow:
+            docs = uow.documents.sent_by(system_id, doc_id=doc_id, limit=limit)
+            if doc_id is not None and not docs:
+                raise NotFound(
+                    f"no document {doc_id} sent by {system_id}",
+                    message_vi=f"không có văn bản {doc_id} do hệ thống {system_id} gửi",
+                )
+            out: list[SentRow] = []
+            for doc in docs:
+                notation = (
+                    f"{doc.code_number}/{doc.code_notation}"
+                    if doc.code_number and doc.code_notation
+                    else doc.code_notation or doc.code_number
+                )
+                for d in uow.deliveries.for_document(doc.id):
+                    desc = describe(d.state)
+                    if d.last_error and d.state != State.DONE:
+                        desc = f"{desc}: {d.last_error}"
+                    out.append(
+                        SentRow(
+                            doc_id=doc.id,
+                            delivery_id=d.id,
+                            from_code=doc.sender_code,
+                            to_code=d.resolved_code or d.recipient_code,
+                            send_status=d.state,
+                            send_status_desc=desc,
+                            receive_status=d.business_status or "",
+                            receive_status_desc=d.business_status_desc or "",
+                            sent_at=doc.received_at,
+                            received_at=d.fetched_at,
+                            title=doc.subject,
+                            notation=notation,
+                            kind=doc.kind,
+                        )
+                    )
+            return out
+
+    # --------------------------------------------------------------------------- agencies
+
+    def list_agencies(self, system_id: str) -> Sequence[AgencyRecord]:
+        """Every agency the hub knows (registry, then stored records), with who hosts it."""
+        with self._deps.uow() as uow:
+            hosting = {lookup_key(k): v for k, v in uow.systems.hosting().items()}
+            stored = {lookup_key(r.code): r for r in uow.agencies.list(include_deleted=True)}
+        records: dict[str, AgencyRecord] = {}
+        for a in self._deps.registry():
+            key = lookup_key(a.code)
+            if key in stored and stored[key].deleted:
+                continue
+            records[key] = AgencyRecord(
+                id=a.registry_id or a.code,
+                code=a.code,
+                name=a.name,
+                parent_code=a.parent_code,
+                code_qd20=a.code_qd20,
+                mail=a.email,
+                old_code=a.former_codes[0] if a.former_codes else None,
+                hosted_by=hosting.get(key),
+            )
+        for key, r in stored.items():
+            if not r.deleted:
+                records[key] = _agency_record(r, hosting.get(key))
+        return sorted(records.values(), key=lambda r: r.code)
+
+    def register_agency(self, system_id: str, record: AgencyRecord) -> None:
+        """Register (or update) an agency the caller hosts, or a new unit under one it hosts;
+        the caller then hosts it."""
+        now = self._deps.clock.now()
+        with self._deps.uow() as uow:
+            hosted = set(uow.systems.agencies(system_id))
+            keys = {lookup_key(c) for c in hosted}
+            hosting = {lookup_key(k): v for k, v in uow.systems.hosting().items()}
+            owner = hosting.get(lookup_key(record.code))
+            parent_ok = record.parent_code is not None and lookup_key(record.parent_code) in keys
+            if lookup_key(record.code) not in keys and not (parent_ok and owner is None):
+                raise Forbidden(
+                    f"system {system_id!r} may register only agencies it hosts or units under them",
+                    message_vi=f"hệ thống {system_id!r} chỉ được đăng ký cơ quan mình quản lý "
+                    "hoặc đơn vị trực thuộc",
+                )
+            uow.agencies.upsert(
+                AgencyRow(
+                    code=record.code,
+                    name=record.name,
+                    code_qd20=record.code_qd20,
+                    parent_code=record.parent_code,
+                    email=record.mail,
+                    source=f"system:{system_id}",
+                    modified_at=now,
+                )
+            )
+            uow.systems.set_agencies(system_id, [*hosted, record.code])
+            audit(uow, now, f"system:{system_id}", "agency.register", record.code)
+            uow.commit()
+
+    def delete_agency(self, system_id: str, code: str) -> None:
+        """Mark an agency the caller hosts deleted and stop hosting it."""
+        now = self._deps.clock.now()
+        with self._deps.uow() as uow:
+            hosted = uow.systems.agencies(system_id)
+            if lookup_key(code) not in {lookup_key(c) for c in hosted}:
+                raise NotFound(
+                    f"system {system_id!r} hosts no agency {code!r}",
+                    message_vi=f"hệ thống {system_id!r} không quản lý cơ quan {code!r}",
+                    code="agency.unknown",
+                )
+            stored = uow.agencies.get(code)
+            base = stored or AgencyRow(code=code, name=code, source=f"system:{system_id}")
+            uow.agencies.upsert(dataclasses.replace(base, deleted=True, modified_at=now))
+            uow.systems.set_agencies(
+                system_id, [c for c in hosted if lookup_key(c) != lookup_key(code)]
+            )
+            audit(uow, now, f"system:{system_id}", "agency.delete", code)
+            uow.commit()
+
+    # --------------------------------------------------------------------------- timeline
+
+    def timeline(self, doc_id: str) -> Sequence[TimelineEntry]:
+        with self._deps.uow() as uow:
+            doc = uow.documents.get(doc_id)
+            if doc is None:
+                raise NotFound(f"no document {doc_id}", message_vi=f"không có văn bản {doc_id}")
+            entries = [
+                TimelineEntry(doc.received_at, None, "accepted", f"{doc.sender_code} ({doc.kind})")
+            ]
+            for d in uow.deliveries.for_document(doc_id):
+                for e in uow.deliveries.events(d.id):
+                    if e.from_state is None:
+                        continue  # the creation event is the "accepted" entry
+                    name = (
+                        f"{e.from_state}→{e.to_state}" if e.from_state != e.to_state else e.to_state
+                    )
+                    detail = d.recipient_code + (f": {e.reason}" if e.reason else "")
+                    entries.append(TimelineEntry(e.at, d.id, name, detail))
+            return sorted(entries, key=lambda t: t.at)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _own_delivery(
+    uow: UnitOfWork, system_id: str, delivery_id: str
+) -> tuple[DeliveryRow, DocumentRow]:
+    row = uow.deliveries.get(delivery_id)
+    if row is None or row.system_id != system_id or row.route != "local":
+        raise NotFound(
+            f"no delivery {delivery_id} for system {system_id}",
+            message_vi=f"không có văn bản {delivery_id} cho hệ thống {system_id}",
+            code="delivery.unknown",
+        )
+    doc = uow.documents.get(row.doc_id)
+    if doc is None:  # the foreign key makes this impossible in the SQL store
+        raise NotFound(f"document of delivery {delivery_id} is missing", code="delivery.unknown")
+    return row, doc
+
+
+def _inbox_item(d: DeliveryRow, doc: DocumentRow) -> InboxItem:
+    return InboxItem(
+        delivery_id=d.id,
+        doc_id=doc.id,
+        kind=doc.kind,
+        from_code=doc.sender_code,
+        to_code=d.resolved_code or d.recipient_code,
+        state=d.state,
+        state_desc=describe(d.state),
+        created_at=d.created_at,
+        updated_at=d.updated_at,
+        document_id=doc.document_id,
+        subject=doc.subject,
+    )
+
+
+def _agency_record(r: AgencyRow, hosted_by: str | None) -> AgencyRecord:
+    return AgencyRecord(
+        id=r.code,
+        code=r.code,
+        name=r.name,
+        parent_code=r.parent_code,
+        code_qd20=r.code_qd20,
+        mail=r.email,
+        hosted_by=hosted_by,
+        deleted=r.deleted,
+        modified_at=r.modified_at,
+    )
