@@ -1,0 +1,169 @@
+"""The door of both HTTP APIs: HMAC authentication, body size caps, and security events.
+
+Both the VXP façade and the REST API authenticate with the VXP scheme (``vxp-protocol.md`` §8,
+implemented sans-I/O in :mod:`hub.vxp.verify`), so one system credential works for both.
+:class:`Gate` adds what needs I/O: the clock, the credential lookup through the service, reading
+the body under a cap *after* the headers authenticated (an anonymous client never gets 50 MB
+read), and one JSON line per refusal on the ``lienthong.security`` logger — system id, reason,
+the request's hash-header, never the secret — also handed to an optional audit hook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from hub.errors import AuthenticationFailed, HubError, PackageTooLarge
+from hub.services.contracts import HubService
+from hub.vxp.verify import VerifiedRequest, VerifyPolicy, verify_request
+from hub.vxp.wire import DEFAULT_ZONE
+
+security_log = logging.getLogger("lienthong.security")
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    """The default clock."""
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """Limits and presentation of the HTTP layer (the composition root maps hub settings here)."""
+
+    max_package_bytes: int = 50 * 1024 * 1024
+    """Cap on a pushed package (``sendEdoc``, ``POST /api/v1/packages``); larger → 413."""
+    max_small_body_bytes: int = 64 * 1024
+    """Cap on every other body (``{}``, ``registerAgency`` JSON, REST JSON)."""
+    verify: VerifyPolicy = field(default_factory=VerifyPolicy)
+    """Signed-header size cap and freshness window (per-system maximum age in credentials)."""
+    lang: str = "vi"
+    """Language of ``ErrorDesc`` / REST error messages ("vi" or "en")."""
+    zone: str = DEFAULT_ZONE
+    """Zone of the ``yyyy-MM-dd HH:mm:ss`` times in VXP replies."""
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityEvent:
+    """One refused request, as logged and as handed to the audit hook."""
+
+    at: str
+    api: str  # "vxp" | "rest"
+    operation: str
+    http_status: int
+    code: str
+    reason: str
+    system_id: str | None
+    hash_header: str | None
+    remote: str | None
+
+
+AuditHook = Callable[[SecurityEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """What an endpoint receives: the verified request and its (capped) body."""
+
+    verified: VerifiedRequest
+    body: bytes
+
+
+class Gate:
+    """Authenticate, read bodies under caps, and report refusals. One per app."""
+
+    def __init__(
+        self,
+        service: HubService,
+        settings: ApiSettings,
+        clock: Clock = utc_now,
+        audit: AuditHook | None = None,
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.clock = clock
+        self.audit = audit
+
+    def verify(self, request: Request) -> VerifiedRequest:
+        """Verify the request's headers (sync: the credential lookup may hit the database)."""
+        verified = verify_request(
+            request.headers.raw, self.service.credentials, self.clock(), self.settings.verify
+        )
+        request.state.system_id = verified.system_id
+        if verified.age_s > self.settings.verify.default_max_age_s:
+            # §8 step 6: a system relying on a raised maximum age widens its replay window.
+            security_log.warning(
+                json.dumps(
+                    {
+                        "event": "stale_timestamp_accepted",
+                        "system_id": verified.system_id,
+                        "age_s": int(verified.age_s),
+                        "hash_header": verified.hash_header,
+                    }
+                )
+            )
+        return verified
+
+    async def authenticate(self, request: Request, cap: int) -> Authenticated:
+        """Verify headers in the threadpool, then read the body under ``cap`` bytes."""
+        verified = await run_in_threadpool(self.verify, request)
+        body = await read_capped(request, cap)
+        return Authenticated(verified, body)
+
+    def refused(self, request: Request, exc: HubError, *, api: str, operation: str) -> None:
+        """Log one refusal as a JSON security event and pass it to the audit hook."""
+        reason = exc.details.get("reason") if isinstance(exc, AuthenticationFailed) else None
+        hash_header = request.headers.get("xroadvnpt-hash-header")
+        event = SecurityEvent(
+            at=self.clock().isoformat(),
+            api=api,
+            operation=operation,
+            http_status=exc.http_status,
+            code=exc.code,
+            reason=str(reason or exc.message_en),
+            system_id=getattr(request.state, "system_id", None)
+            or (exc.details.get("system_id") if isinstance(exc, AuthenticationFailed) else None),
+            hash_header=hash_header[:64] if hash_header else None,
+            remote=request.client.host if request.client else None,
+        )
+        level = logging.WARNING if exc.http_status in (401, 403) else logging.INFO
+        security_log.log(level, json.dumps({"event": "request_refused", **asdict(event)}))
+        if self.audit is not None:
+            try:
+                self.audit(event)
+            except Exception:  # the audit sink failing must not turn a 401 into a 500
+                security_log.exception("audit hook failed")
+
+
+async def read_capped(request: Request, cap: int) -> bytes:
+    """The request body, refusing with :class:`PackageTooLarge` as soon as it exceeds ``cap``.
+
+    ``Content-Length`` is checked first, then the stream is counted as it arrives, so an
+    oversize body is never held in memory whole.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > cap:
+        raise _too_large(cap)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > cap:
+            raise _too_large(cap)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(cap: int) -> PackageTooLarge:
+    return PackageTooLarge(
+        f"request body larger than {cap} bytes",
+        message_vi=f"dữ liệu gửi lên vượt quá {cap} byte",
+        details={"max_bytes": cap},
+    )
