@@ -122,9 +122,9 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "hub.db"
     engine = create_engine(f"sqlite:///{path}")
     migrate.upgrade(engine)
-    with engine.connect() as conn:  # fold the WAL into the main file before copying it
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    # Closing the last connection checkpoints the WAL into the main file and removes it.
     engine.dispose()
+    assert not path.with_name(path.name + "-wal").exists(), "WAL left beside the template"
     return path
 
 

@@ -96,13 +96,19 @@ class _Repo:
         return sqlite.insert(table)
 
     def _insert_new(self, what: str, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Insert ``rows`` skipping any that meet an existing key; return how many went in."""
+        """Insert ``rows`` skipping any that meet an existing key; return how many went in.
+
+        Counted with ``RETURNING`` (the keys of the rows actually inserted): the driver's row
+        count is not reliable for an INSERT through SQLAlchemy on every backend (psycopg reports
+        -1 there).
+        """
         if not rows:
             return 0
         stmt = self._insert(table).on_conflict_do_nothing()
+        stmt = stmt.returning(*table.primary_key.columns)
         if len(rows) == 1:
-            return self._run(what, stmt, dict(rows[0])).rowcount
-        return self._run(what, stmt.values([dict(r) for r in rows])).rowcount
+            return len(self._run(what, stmt, dict(rows[0])).all())
+        return len(self._run(what, stmt.values([dict(r) for r in rows])).all())
 
 
 # ------------------------------------------------------------------------------- packages
@@ -451,7 +457,7 @@ class SqlSystemRepository(_Repo):
         stmt = sa.select(sa_.c.agency_code, sa_.c.system_id).order_by(
             sa_.c.agency_code, sa_.c.system_id
         )
-        return {str(r.agency_code): str(r.system_id) for r in self._run("hosting", stmt)}
+        return {str(r.agency_code): str(r.system_id) for r in self._run("reading hosting", stmt)}
 
 
 # ------------------------------------------------------------------------------- agencies
