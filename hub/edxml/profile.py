@@ -226,8 +226,8 @@ class _Checker:
                 )
             )
         registry = self.options.registry
-        if registry is None:
-            return
+        if registry is None or not parsed.is_valid:
+            return  # a malformed code is reported once, not also as unknown
         agency = registry.get(code)
         if agency is None:
             self.out.append(
