@@ -1,0 +1,439 @@
+"""The RabbitMQ adapter of :class:`hub.messaging.Broker`, through aio-pika.
+
+Topology (declared by :meth:`RabbitBroker.start`, idempotent; ``N`` is the physical name of a
+logical queue, ``<prefix>.<queue without "lienthong.">``, e.g. ``lienthong.dispatch``):
+
+* ``N`` — the work queue: durable **quorum** queue (replicated, fsynced Raft log: a confirmed
+  message survives a broker crash). ``x-dead-letter-exchange = <prefix>.dlx`` and
+  ``x-delivery-limit`` as a broker-side safety net for a message that keeps killing its
+  consumer before this adapter can settle it.
+* ``<prefix>.dlx`` — direct exchange; ``N.dead`` (quorum) is bound to it with key ``N``. The
+  adapter dead-letters by *publishing* there (so the reason travels in the
+  ``x-lienthong-reason`` header) and only then acknowledging the original.
+* ``N.retry.<delay>`` — delayed retry without the delayed-message plugin: one quorum queue per
+  delay step (250 ms, 500 ms, 1 s, 2 s … 1024 s, 2048 s), each with a queue-level
+  ``x-message-ttl`` and ``x-dead-letter-exchange = ""`` / ``x-dead-letter-routing-key = N``,
+  so an expired message falls back into the work queue. Why one queue per step: RabbitMQ
+  expires messages only at the head of a queue, so one retry queue with per-message expiration
+  would hold a 2 s retry behind a 10 min one. Why quorum with
+  ``x-dead-letter-strategy = at-least-once`` (and the ``reject-publish`` overflow it requires):
+  that strategy, new in RabbitMQ 3.10 (this machine runs 3.10.8), moves an expired message to
+  the work queue with internal confirms, so no retry is lost if the broker stops half-way
+  (classic queues and the default ``at-most-once`` strategy may drop it). A retry asking for
+  ``d`` seconds waits in the largest step ``<= d`` (at least the smallest), i.e. between
+  ``d/2`` and ``d`` — early by less than half, never late. Delays ``<= 0`` go straight to ``N``.
+
+Messages are persistent, carry ``message_id`` and an ``x-lienthong-attempt`` header. The attempt
+a handler sees is that header plus the quorum queue's ``x-delivery-count`` (redeliveries after a
+lost consumer), the same count as the embedded broker keeps. Publishing uses a channel with
+publisher confirms and ``mandatory`` (a message no queue took raises): :meth:`publish` returns
+once RabbitMQ confirmed; :meth:`publish_many` pipelines many publishes and awaits the confirms
+together.
+
+Consumers: one robust channel per :meth:`consume`, ``basic.qos(prefetch)``, manual ack. After
+the handler, :func:`hub.messaging.decide` says ack / retry / dead-letter; retry and dead-letter
+first publish the copy (confirmed), then ack the original — a crash in between duplicates,
+never loses (handlers are idempotent).
+
+Reconnection: :func:`aio_pika.connect_robust` reopens the connection, channels, and consumers
+after a broker restart or a forced close; a publish made meanwhile waits for the connection up
+to ``publish_timeout_s`` and then raises :class:`hub.errors.BrokerUnavailable`. Every aio-pika /
+aiormq exception is translated to that error here, at the edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import aio_pika
+import aiormq
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+    DeliveryMode,
+)
+
+from adapters.broker import ATTEMPT_HEADER, REASON_HEADER
+from hub.errors import BrokerUnavailable, InternalError
+from hub.messaging import QUEUES, BrokerMessage, Handler, Outcome, QueueStats, RetryPolicy, decide
+
+log = logging.getLogger(__name__)
+
+#: Delay steps of the retry queues, in milliseconds (powers of two: 250 ms … 2048 s).
+RETRY_STEPS_MS: tuple[int, ...] = tuple(250 * 2**i for i in range(14))
+
+_DELIVERY_COUNT = "x-delivery-count"  # set by quorum queues on redelivery
+_AMQP_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, asyncio.TimeoutError)
+
+
+class ConsumerLost(InternalError):
+    """A message was handed out and never settled (its consumer died with it)."""
+
+    code = "broker.consumer_lost"
+
+
+@contextlib.contextmanager
+def _translated(action: str) -> Iterator[None]:
+    """Turn aio-pika / aiormq failures into :class:`BrokerUnavailable`, once, at the edge."""
+    try:
+        yield
+    except BrokerUnavailable:
+        raise
+    except (*_AMQP_ERRORS, RuntimeError) as exc:
+        raise BrokerUnavailable(
+            f"RabbitMQ unavailable while {action}: {type(exc).__name__}: {exc}",
+            message_vi=f"RabbitMQ không sẵn sàng khi {action}",
+            details={"action": action, "backend_error": type(exc).__name__},
+        ) from exc
+
+
+def retry_step_ms(delay_s: float) -> int:
+    """The retry queue step used for a delay of ``delay_s`` seconds (largest step <= delay)."""
+    wanted = int(delay_s * 1000)
+    fitting = [step for step in RETRY_STEPS_MS if step <= wanted]
+    return fitting[-1] if fitting else RETRY_STEPS_MS[0]
+
+
+class RabbitBroker:
+    """A :class:`hub.messaging.Broker` on RabbitMQ (3.10 or later: quorum queue TTL and
+    at-least-once dead-lettering).
+
+    ``prefix`` namespaces every queue and exchange (tests use a unique one per run). Bind one
+    instance to one event loop.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "lienthong",
+        retry_policy: RetryPolicy | None = None,
+        queues: Sequence[str] = QUEUES,
+        publish_timeout_s: float = 15.0,
+        reconnect_interval_s: float = 1.0,
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.queues = tuple(queues)
+        self.publish_timeout_s = publish_timeout_s
+        self.reconnect_interval_s = reconnect_interval_s
+        self._connection: AbstractRobustConnection | None = None
+        self._publisher: AbstractChannel | None = None
+        self._admin: AbstractChannel | None = None
+        self._consumers: list[AbstractChannel] = []
+        self._handling: set[asyncio.Task[None]] = set()
+
+    # -- names ------------------------------------------------------------------------------
+
+    def physical(self, queue: str) -> str:
+        """The RabbitMQ name of ``queue``: ``lienthong.dispatch`` → ``<prefix>.dispatch``."""
+        if queue not in self.queues:
+            raise ValueError(f"queue {queue!r} is not declared (known: {self.queues})")
+        return f"{self.prefix}.{queue.removeprefix('lienthong.')}"
+
+    @property
+    def dead_letter_exchange(self) -> str:
+        return f"{self.prefix}.dlx"
+
+    def _dead_name(self, queue: str) -> str:
+        return f"{self.physical(queue)}.dead"
+
+    def _retry_name(self, queue: str, step_ms: int) -> str:
+        return f"{self.physical(queue)}.retry.{step_ms}ms"
+
+    def _work_args(self) -> dict[str, Any]:
+        return {
+            "x-queue-type": "quorum",
+            "x-dead-letter-exchange": self.dead_letter_exchange,
+            # Above our own limit: normally decide() dead-letters first, with a reason.
+            "x-delivery-limit": self.retry_policy.max_attempts + 2,
+        }
+
+    def _retry_args(self, queue: str, step_ms: int) -> dict[str, Any]:
+        return {
+            "x-queue-type": "quorum",
+            "x-message-ttl": step_ms,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.physical(queue),
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+
+    # -- the port ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect and declare the topology (idempotent: same names, same arguments)."""
+        with _translated("connecting"):
+            self._connection = await aio_pika.connect_robust(
+                self.url, reconnect_interval=self.reconnect_interval_s
+            )
+            self._publisher = await self._connection.channel(
+                publisher_confirms=True, on_return_raises=True
+            )
+            self._admin = await self._connection.channel()
+            dlx = await self._admin.declare_exchange(
+                self.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
+            )
+            for queue in self.queues:
+                name = self.physical(queue)
+                await self._admin.declare_queue(name, durable=True, arguments=self._work_args())
+                dead = await self._admin.declare_queue(
+                    self._dead_name(queue), durable=True, arguments={"x-queue-type": "quorum"}
+                )
+                await dead.bind(dlx, routing_key=name)
+                for step in RETRY_STEPS_MS:
+                    await self._admin.declare_queue(
+                        self._retry_name(queue, step),
+                        durable=True,
+                        arguments=self._retry_args(queue, step),
+                    )
+
+    async def close(self) -> None:
+        """Close the connection; unacknowledged deliveries go back to their queues."""
+        connection, self._connection = self._connection, None
+        self._consumers.clear()
+        if connection is not None:
+            with contextlib.suppress(*_AMQP_ERRORS, RuntimeError):
+                await connection.close()
+        for task in list(self._handling):
+            task.cancel()
+
+    async def publish(
+        self, queue: str, body: bytes, *, message_id: str, delay_s: float = 0.0
+    ) -> None:
+        if delay_s > 0:
+            target = self._retry_name(queue, retry_step_ms(delay_s))
+        else:
+            target = self.physical(queue)
+        await self._publish("", target, body, message_id=message_id, attempt=1)
+
+    async def publish_many(self, queue: str, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Publish ``(message_id, body)`` pairs pipelined; return once all are confirmed."""
+        name = self.physical(queue)
+        await asyncio.gather(
+            *(self._publish("", name, body, message_id=mid, attempt=1) for mid, body in messages)
+        )
+
+    async def consume(self, queue: str, handler: Handler, *, prefetch: int = 32) -> None:
+        connection = self._require()
+        name = self.physical(queue)
+        with _translated("starting a consumer"):
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=max(1, prefetch))
+            amqp_queue = await channel.declare_queue(
+                name, durable=True, arguments=self._work_args()
+            )
+
+            async def on_message(incoming: AbstractIncomingMessage) -> None:
+                await self._on_message(queue, handler, incoming)
+
+            await amqp_queue.consume(on_message, no_ack=False)
+        self._consumers.append(channel)
+
+    async def stats(self, queue: str) -> QueueStats:
+        ready = await self._depth(self.physical(queue))
+        delayed = 0
+        for step in RETRY_STEPS_MS:
+            delayed += await self._depth(self._retry_name(queue, step))
+        dead = await self._depth(self._dead_name(queue))
+        return QueueStats(queue=queue, ready=ready, delayed=delayed, dead=dead)
+
+    async def dead_letters(self, queue: str, limit: int = 100) -> list[BrokerMessage]:
+        """Peek: take up to ``limit`` dead letters without acking, then close the channel so
+        RabbitMQ puts them all back (their order in the dead queue may change)."""
+        connection = self._require()
+        found: list[BrokerMessage] = []
+        with _translated("reading dead letters"):
+            channel = await connection.channel()
+            try:
+                dead = await channel.get_queue(self._dead_name(queue), ensure=False)
+                for _ in range(limit):
+                    incoming = await dead.get(no_ack=False, fail=False)
+                    if incoming is None:
+                        break
+                    found.append(self._message(queue, incoming))
+            finally:
+                await channel.close()
+        return found
+
+    async def redrive(self, queue: str, limit: int = 100) -> int:
+        connection = self._require()
+        moved = 0
+        with _translated("redriving dead letters"):
+            channel = await connection.channel()
+            try:
+                dead = await channel.get_queue(self._dead_name(queue), ensure=False)
+                for _ in range(limit):
+                    incoming = await dead.get(no_ack=False, fail=False)
+                    if incoming is None:
+                        break
+                    await self._publish(
+                        "",
+                        self.physical(queue),
+                        incoming.body,
+                        message_id=incoming.message_id or "",
+                        attempt=1,
+                    )
+                    await incoming.ack()
+                    moved += 1
+            finally:
+                await channel.close()
+        return moved
+
+    async def delete_topology(self) -> None:
+        """Delete every queue and exchange of this prefix (tests; decommissioning). Messages in
+        them are lost."""
+        connection = self._require()
+        with _translated("deleting the topology"):
+            channel = await connection.channel()
+            try:
+                for queue in self.queues:
+                    names = [self.physical(queue), self._dead_name(queue)]
+                    names += [self._retry_name(queue, step) for step in RETRY_STEPS_MS]
+                    for name in names:
+                        await channel.queue_delete(name)
+                await channel.exchange_delete(self.dead_letter_exchange)
+            finally:
+                await channel.close()
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _require(self) -> AbstractRobustConnection:
+        if self._connection is None:
+            raise BrokerUnavailable("the RabbitMQ broker is not started")
+        return self._connection
+
+    async def _publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        message_id: str,
+        attempt: int,
+        reason: str = "",
+    ) -> None:
+        self._require()
+        if self._publisher is None:
+            raise BrokerUnavailable("the RabbitMQ broker is not started")
+        headers: dict[str, Any] = {ATTEMPT_HEADER: attempt}
+        if reason:
+            headers[REASON_HEADER] = reason[:2000]
+        message = aio_pika.Message(
+            body,
+            message_id=message_id,
+            headers=headers,
+            delivery_mode=DeliveryMode.PERSISTENT,
+        )
+        with _translated("publishing"):
+            async with asyncio.timeout(self.publish_timeout_s):
+                target = (
+                    self._publisher.default_exchange
+                    if exchange == ""
+                    else await self._publisher.get_exchange(exchange, ensure=False)
+                )
+                confirmation = await target.publish(message, routing_key, mandatory=True)
+        if confirmation is not None and not isinstance(confirmation, aiormq.spec.Basic.Ack):
+            raise BrokerUnavailable(
+                f"RabbitMQ did not confirm the publish to {routing_key}: {confirmation!r}",
+                message_vi=f"RabbitMQ không xác nhận việc gửi tới {routing_key}",
+            )
+
+    async def _depth(self, name: str) -> int:
+        if self._admin is None:
+            raise BrokerUnavailable("the RabbitMQ broker is not started")
+        with _translated("reading queue depths"):
+            # Straight on the aiormq channel: aio-pika's robust declare_queue(passive=True)
+            # answers from its own cache (message_count stays at the first declaration's).
+            channel = await self._admin.get_underlay_channel()
+            result = await channel.queue_declare(name, passive=True)
+        return int(result.message_count or 0)
+
+    def _message(self, queue: str, incoming: AbstractIncomingMessage) -> BrokerMessage:
+        raw = incoming.headers or {}
+        base = _as_int(raw.get(ATTEMPT_HEADER), 1)
+        attempt = base + _as_int(raw.get(_DELIVERY_COUNT), 0)
+        headers = {
+            str(k): (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
+            for k, v in raw.items()
+            if isinstance(v, str | bytes | int)
+        }
+        headers[ATTEMPT_HEADER] = str(attempt)
+        return BrokerMessage(
+            queue=queue,
+            body=incoming.body,
+            message_id=incoming.message_id or "",
+            attempt=attempt,
+            headers=headers,
+        )
+
+    async def _on_message(
+        self, queue: str, handler: Handler, incoming: AbstractIncomingMessage
+    ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handling.add(task)
+        try:
+            await self._handle(queue, handler, incoming)
+        finally:
+            if task is not None:
+                self._handling.discard(task)
+
+    async def _handle(
+        self, queue: str, handler: Handler, incoming: AbstractIncomingMessage
+    ) -> None:
+        message = self._message(queue, incoming)
+        policy = self.retry_policy
+        error: BaseException | None = None
+        if message.attempt > policy.max_attempts:
+            error = ConsumerLost(f"handed out {message.attempt - 1} times without being settled")
+        else:
+            try:
+                await handler(message)
+            except asyncio.CancelledError:
+                raise  # closing: unacknowledged, RabbitMQ redelivers it
+            except Exception as exc:
+                error = exc
+        decision = decide(error, message.attempt, policy)
+        try:
+            if decision.outcome is Outcome.RETRY:
+                step = retry_step_ms(decision.delay_s)
+                target = (
+                    self._retry_name(queue, step) if decision.delay_s > 0 else self.physical(queue)
+                )
+                await self._publish(
+                    "",
+                    target,
+                    message.body,
+                    message_id=message.message_id,
+                    attempt=message.attempt + 1,
+                )
+            elif decision.outcome is Outcome.DEAD_LETTER:
+                await self._publish(
+                    self.dead_letter_exchange,
+                    self.physical(queue),
+                    message.body,
+                    message_id=message.message_id,
+                    attempt=message.attempt,
+                    reason=decision.reason,
+                )
+            with _translated("acknowledging"):
+                await incoming.ack()
+        except BrokerUnavailable as exc:
+            # Left unacknowledged: RabbitMQ redelivers it once the channel is back.
+            log.warning("could not settle %s on %s: %s", message.message_id, queue, exc)
+
+
+def _as_int(value: object, default: int) -> int:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str | bytes):
+        with contextlib.suppress(ValueError):
+            return int(value)
+    return default
