@@ -90,16 +90,19 @@ def check_prolog(head: bytes) -> None:
     limit = min(len(text), _PROLOG_SCAN)
     while pos < limit:
         lt = text.find(b"<", pos, limit)
-        if lt < 0:
+        if lt < 0 or lt + 9 > limit:  # no markup, or too little left to tell what it is
+            _prolog_end(text)
             return
         if text.startswith(b"<!--", lt):
-            end = text.find(b"-->", lt + 4)
+            end = text.find(b"-->", lt + 4, limit)
             if end < 0:
+                _prolog_end(text)
                 return  # unterminated comment: the parser reports it with its line
             pos = end + 3
         elif text.startswith(b"<?", lt):
-            end = text.find(b"?>", lt + 2)
+            end = text.find(b"?>", lt + 2, limit)
             if end < 0:
+                _prolog_end(text)
                 return
             pos = end + 2
         elif text[lt : lt + 9].upper() == b"<!DOCTYPE":
@@ -112,6 +115,22 @@ def check_prolog(head: bytes) -> None:
             )
         else:
             return
+    _prolog_end(text)
+
+
+def _prolog_end(text: bytes) -> None:
+    """Refuse a prolog (comments, PIs) that runs past the scanned window: a DOCTYPE could hide
+    behind it from the check above, and the streaming parser has no post-parse DTD check."""
+    if len(text) >= _PROLOG_SCAN - len(_BOM):
+        raise XmlError(
+            f"the prolog (comments and processing instructions before the root element) is "
+            f"longer than {_PROLOG_SCAN} bytes",
+            message_vi=(
+                f"phần mở đầu tài liệu (chú thích, chỉ thị xử lý) dài hơn {_PROLOG_SCAN} byte"
+            ),
+            code="xml.limit",
+            line=1,
+        )
 
 
 def _translate(exc: etree.XMLSyntaxError) -> XmlError:
@@ -170,6 +189,15 @@ def feed_parser(target: Any) -> etree.XMLParser:
     ``close()``/``feed()`` are ``etree.XMLSyntaxError`` — pass them to :func:`syntax_error`.
     """
     return etree.XMLParser(target=target, **_parser_options())
+
+
+def doctype_refused() -> XmlError:
+    """The error for a DOCTYPE met by a streaming target (its ``doctype()`` callback)."""
+    return XmlError(
+        "a DOCTYPE (DTD) is not allowed in edXML",
+        message_vi="không chấp nhận khai báo DOCTYPE (DTD) trong edXML",
+        code="xml.doctype",
+    )
 
 
 def syntax_error(exc: etree.XMLSyntaxError) -> XmlError:

@@ -248,6 +248,10 @@ class _Target:
     def close(self) -> None:
         return None
 
+    def doctype(self, name: str | None, pubid: str | None, system: str | None) -> None:
+        # Defence in depth: check_prolog already refuses a DOCTYPE in the first 64 KB.
+        raise xmlsafe.doctype_refused()
+
     def _error(self, att: _Pending, cid: str, en: str, vi: str, code: str) -> AttachmentError:
         shown = cid or "(none)"
         return AttachmentError(

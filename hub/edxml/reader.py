@@ -620,6 +620,10 @@ class _ElidingTreeTarget:
     def close(self) -> Any:
         return self._builder.close()
 
+    def doctype(self, name: str | None, pubid: str | None, system: str | None) -> None:
+        # Defence in depth: check_prolog already refuses a DOCTYPE in the first 64 KB.
+        raise xmlsafe.doctype_refused()
+
 
 def _stream_tree(data: bytes) -> tuple[_Element, dict[_Element, int]]:
     xmlsafe.check_prolog(data[: 64 * 1024])
