@@ -46,7 +46,7 @@ class Scope:
         roots: list[str] = []
         for entry in entries:
             text = entry.strip()
-            parsed = AgencyCode.parse(text)
+            parsed = AgencyCode.parse(text.upper())
             if parsed.is_valid and parsed.groups == (text.upper(),):
                 keys.add(text.upper())
             elif text:

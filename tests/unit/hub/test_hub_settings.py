@@ -1,0 +1,102 @@
+"""Settings: shipped defaults, environment overrides, strict keys, hidden secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub.policy import Action
+from hub.settings import Secret, SettingsError, load_settings
+
+
+def test_shipped_defaults_load(tmp_path: Path) -> None:
+    s = load_settings(env={})
+    assert s.organ_id == "000.00.00.H41"
+    assert s.scope.level1_keys == frozenset({"H41", "K41"})
+    assert s.embedded_broker
+    assert s.database_url == f"sqlite:///{s.data_dir / 'hub.db'}"
+    assert s.data_dir.is_absolute()
+    assert s.policy.default.envelope_invalid is Action.REFUSE
+    assert not s.national.enabled
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    s = load_settings(
+        env={
+            "LIENTHONG_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+            "LIENTHONG_BROKER_URL": "amqp://guest:guest@127.0.0.1/",
+            "LIENTHONG_DATA_DIR": str(tmp_path),
+            "LIENTHONG_SCOPE": "H41, 000.00.00.G22",
+            "LIENTHONG_MAX_PACKAGE_BYTES": "1024",
+            "LIENTHONG_NATIONAL_ENDPOINT": "https://axis.example/",
+            "LIENTHONG_NATIONAL_SYSTEM_ID": "hub.h41",
+            "LIENTHONG_NATIONAL_SECRET": "s3cret",
+            "LIENTHONG_SECRET_KEY": "k" * 44,
+            "PATH": "/usr/bin",  # other variables are not ours
+        }
+    )
+    assert s.database_url.startswith("postgresql+psycopg://")
+    assert not s.embedded_broker
+    assert s.data_dir == tmp_path
+    assert s.scope.subtree_roots == ("000.00.00.G22",)
+    assert s.max_package_bytes == 1024
+    assert s.national.enabled
+    assert s.national.secret == Secret("s3cret")
+    assert "s3cret" not in repr(s)
+    assert "k" * 44 not in repr(s)
+
+
+def test_unknown_file_key_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("hub:\n  organ_id: '000.00.00.H41'\n  scop: [H41]\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"hub\.scop"):
+        load_settings(path, env={})
+
+
+def test_unknown_environment_variable_is_refused() -> None:
+    with pytest.raises(SettingsError, match="LIENTHONG_DATABSE_URL"):
+        load_settings(env={"LIENTHONG_DATABSE_URL": "sqlite://"})
+
+
+def test_bad_values_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="max_package_bytes"):
+        load_settings(env={"LIENTHONG_MAX_PACKAGE_BYTES": "lots"})
+    with pytest.raises(SettingsError, match="broker.url"):
+        load_settings(env={"LIENTHONG_BROKER_URL": "redis://x"})
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "hub: {organ_id: X}\npolicy:\n  senders:\n    '000.00.00.G22': {pdf_bad: maybe}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SettingsError, match="pdf_bad"):
+        load_settings(path, env={})
+
+
+def test_per_sender_policy_and_peers(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "hub: {organ_id: '000.00.00.H41'}\n"
+        "peers:\n  caobang: {endpoint: 'https://h14.example', scope: [H14]}\n"
+        "policy:\n  senders:\n    '000.00.00.g22': {envelope_missing: refuse}\n"
+        "registry: {source: reg.json}\n",
+        encoding="utf-8",
+    )
+    s = load_settings(path, env={})
+    assert s.policy.for_sender("000.00.00.G22").envelope_missing is Action.REFUSE
+    assert s.policy.for_sender("000.00.00.G09").envelope_missing is Action.FLAG
+    assert s.peers[0].as_peer().scope.level1_keys == frozenset({"H14"})
+    assert s.registry_source == tmp_path / "reg.json"
+
+
+def test_production_needs_the_secret_key() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(env={"LIENTHONG_PRODUCTION": "true"})
+    assert info.value.code == "settings.secret_key_missing"
+    assert load_settings(env={"LIENTHONG_PRODUCTION": "1", "LIENTHONG_SECRET_KEY": "x"}).production
+
+
+def test_settings_file_from_environment(tmp_path: Path) -> None:
+    path = tmp_path / "other.yaml"
+    path.write_text("hub: {organ_id: '000.00.00.H14', scope: [H14]}\n", encoding="utf-8")
+    assert load_settings(env={"LIENTHONG_SETTINGS": str(path)}).organ_id == "000.00.00.H14"
