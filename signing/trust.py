@@ -217,10 +217,17 @@ class TrustEvaluator:
             self._decisions.clear()
 
     def evaluate(
-        self, cert: x509.Certificate, extra_intermediates: Sequence[x509.Certificate] = ()
+        self,
+        cert: x509.Certificate,
+        extra_intermediates: Sequence[x509.Certificate] = (),
+        *,
+        fingerprint: str | None = None,
     ) -> TrustStatus:
-        """The trust decision for ``cert`` now, from the cache when still fresh."""
-        fp = cert.fingerprint(hashes.SHA256()).hex()
+        """The trust decision for ``cert`` now, from the cache when still fresh.
+
+        ``fingerprint`` (SHA-256 hex of the DER) may be passed by a caller that has it already.
+        """
+        fp = fingerprint or cert.fingerprint(hashes.SHA256()).hex()
         now = self._clock()
         with self._lock:
             hit = self._decisions.get(fp)
