@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 from hypothesis import given
@@ -157,7 +158,7 @@ def test_random_walks_stay_in_the_table(events: list[Event]) -> None:
         history.append(new)
     assert row.attempts == sum(
         1
-        for a, b in zip(history, history[1:], strict=False)
+        for a, b in itertools.pairwise(history)
         if (a, b) in ((State.FETCHED, State.AVAILABLE), (State.AVAILABLE, State.AVAILABLE),
                       (State.FORWARDING, State.RETRY_WAIT))
     )  # fmt: skip

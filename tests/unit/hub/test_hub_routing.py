@@ -73,12 +73,13 @@ def test_scope_by_subtree_root(registry: Registry) -> None:
 
 
 def test_successor_cycle_is_no_route_not_a_crash() -> None:
+    closed = dt.date(2025, 1, 1)
     reg = Registry(
         [
-            Agency("000.00.01.H99", "A", valid_to=dt.date(2025, 1, 1), successor_code="000.00.02.H99"),
-            Agency("000.00.02.H99", "B", valid_to=dt.date(2025, 1, 1), successor_code="000.00.01.H99"),
+            Agency("000.00.01.H99", "A", valid_to=closed, successor_code="000.00.02.H99"),
+            Agency("000.00.02.H99", "B", valid_to=closed, successor_code="000.00.01.H99"),
         ]
-    )  # fmt: skip
+    )
     decision = Router(reg, {}, Scope.parse(["H99"])).route("000.00.01.H99", DAY)
     assert decision.route is Route.NONE
     assert "vòng" in (decision.reason or "")

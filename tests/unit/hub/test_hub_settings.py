@@ -62,7 +62,7 @@ def test_unknown_environment_variable_is_refused() -> None:
 def test_bad_values_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="max_package_bytes"):
         load_settings(env={"LIENTHONG_MAX_PACKAGE_BYTES": "lots"})
-    with pytest.raises(SettingsError, match="broker.url"):
+    with pytest.raises(SettingsError, match=r"broker\.url"):
         load_settings(env={"LIENTHONG_BROKER_URL": "redis://x"})
     path = tmp_path / "s.yaml"
     path.write_text(
