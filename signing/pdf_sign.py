@@ -170,7 +170,8 @@ class PdfSigningService:
             len(c.dump()) for c in signer.cert_registry
         )
         reserved = cert_bytes + _CMS_OVERHEAD + (_TIMESTAMP_ROOM if timestamper else 0)
-        self.bytes_reserved = reserved + reserved % 2  # pyHanko wants an even count
+        # ``/Contents`` is written in hex: two characters per byte of the CMS container.
+        self.bytes_reserved = 2 * reserved
 
     def _placement(self, writer: IncrementalPdfFileWriter, request: SignRequest) -> tuple[int, Box]:
         pages = _page_count(writer)

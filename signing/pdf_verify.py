@@ -560,6 +560,7 @@ class PdfVerifier:
         seen_pdf = False
         for item in iter_attachments(package):
             with item:
+                item.content.seek(0)
                 head = item.content.read(1024)
                 item.content.seek(0)
                 if b"%PDF-" not in head:
