@@ -36,6 +36,8 @@ _DECL = re.compile(rb"^<\?xml\s[^>]*?\?>", re.DOTALL)
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _UTF8_NAMES = frozenset({"utf-8", "utf8"})
 _PROLOG_SCAN = 64 * 1024
+#: Element nesting limit, as libxml2's tree parser (which a streaming target does not get).
+MAX_DEPTH = 256
 
 
 def _parser_options() -> dict[str, Any]:
@@ -185,10 +187,21 @@ def feed_parser(target: Any) -> etree.XMLParser:
     """A hardened incremental parser delivering SAX-style events to ``target``.
 
     Used to stream documents too large for a tree (large attachments). The caller must run
-    :func:`check_prolog` on the first chunk and cap the total size itself; errors raised by
+    :func:`check_prolog` on the first chunk, cap the total size and the nesting depth itself
+    (:data:`MAX_DEPTH`, :func:`too_deep`: libxml2's depth limit does not reach a target) and
+    refuse a ``doctype()`` callback (:func:`doctype_refused`); errors raised by
     ``close()``/``feed()`` are ``etree.XMLSyntaxError`` — pass them to :func:`syntax_error`.
     """
     return etree.XMLParser(target=target, **_parser_options())
+
+
+def too_deep() -> XmlError:
+    """The error for nesting beyond :data:`MAX_DEPTH`, raised by streaming targets."""
+    return XmlError(
+        f"elements nested deeper than {MAX_DEPTH} levels",
+        message_vi=f"phần tử lồng nhau sâu quá {MAX_DEPTH} cấp",
+        code="xml.limit",
+    )
 
 
 def doctype_refused() -> XmlError:

@@ -202,6 +202,8 @@ class _Target:
         name = _local(tag)
         parent = self.stack[-1] if self.stack else None
         self.stack.append(name)
+        if len(self.stack) > xmlsafe.MAX_DEPTH:
+            raise xmlsafe.too_deep()
         if name == "Reference" and parent == "edXMLManifest":
             self._ref = {}
         elif name == "Attachment" and parent == "AttachmentEncoded":

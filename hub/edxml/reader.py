@@ -587,10 +587,14 @@ class _ElidingTreeTarget:
         self._builder: Any = etree.TreeBuilder()  # lxml-stubs lack the nsmap form of start()
         self._current: _Element | None = None
         self._in_cte = 0
+        self._depth = 0
         self._count = 0
         self.lengths: dict[_Element, int] = {}
 
     def start(self, tag: str, attrib: dict[str, str], nsmap: dict[str | None, str]) -> None:
+        self._depth += 1
+        if self._depth > xmlsafe.MAX_DEPTH:
+            raise xmlsafe.too_deep()
         # lxml hands the default namespace as prefix "" here; TreeBuilder wants None.
         ns = {(k or None): v for k, v in nsmap.items()}
         el: _Element = self._builder.start(tag, attrib, ns)
@@ -600,6 +604,7 @@ class _ElidingTreeTarget:
             self._current = el
 
     def end(self, tag: str) -> None:
+        self._depth -= 1
         if self._in_cte and self._current is not None:
             self.lengths[self._current] = self._count
             self._in_cte = 0
@@ -618,7 +623,12 @@ class _ElidingTreeTarget:
         self._builder.pi(target, data)
 
     def close(self) -> Any:
-        return self._builder.close()
+        # lxml calls close() on a failed parse too; an incomplete tree must not mask the parser's
+        # own error (truncation, encoding, entity) with TreeBuilder's "missing end tags".
+        try:
+            return self._builder.close()
+        except (etree.XMLSyntaxError, AssertionError):
+            return None
 
     def doctype(self, name: str | None, pubid: str | None, system: str | None) -> None:
         # Defence in depth: check_prolog already refuses a DOCTYPE in the first 64 KB.
@@ -637,4 +647,6 @@ def _stream_tree(data: bytes) -> tuple[_Element, dict[_Element, int]]:
         root = parser.close()
     except etree.XMLSyntaxError as exc:
         raise xmlsafe.syntax_error(exc) from exc
+    if root is None:  # pragma: no cover - the parser raised above
+        raise XmlError("no root element", message_vi="không có phần tử gốc", code="xml.malformed")
     return root, target.lengths
