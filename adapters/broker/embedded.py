@@ -54,7 +54,7 @@ from sqlalchemy.engine import Connection, Engine
 from adapters.broker import ATTEMPT_HEADER, REASON_HEADER
 from adapters.store.engine import is_postgresql, translate_errors
 from adapters.store.tables import NAMING_CONVENTION, UtcDateTime
-from hub.errors import InternalError
+from hub.errors import BrokerUnavailable, InternalError, StoreUnavailable
 from hub.messaging import QUEUES, BrokerMessage, Handler, Outcome, QueueStats, RetryPolicy, decide
 
 log = logging.getLogger(__name__)
@@ -262,9 +262,20 @@ class EmbeddedBroker:
     # -- shared with the consumers ----------------------------------------------------------
 
     def _run(self, action: str, work: Callable[[Connection], _R]) -> _R:
-        """Run ``work(conn)`` in one transaction (called in a worker thread)."""
-        with translate_errors(action), self.engine.begin() as conn:
-            return work(conn)
+        """Run ``work(conn)`` in one transaction (called in a worker thread).
+
+        The database *is* the broker here, so its failures surface as
+        :class:`~hub.errors.BrokerUnavailable`, as they would from RabbitMQ.
+        """
+        try:
+            with translate_errors(action), self.engine.begin() as conn:
+                return work(conn)
+        except StoreUnavailable as exc:
+            raise BrokerUnavailable(
+                f"embedded broker unavailable while {action}: {exc.message_en}",
+                message_vi=f"hàng đợi trong cơ sở dữ liệu không sẵn sàng khi {action}",
+                details=exc.details,
+            ) from exc
 
     def _check(self, queue: str) -> None:
         if queue not in self.queues:

@@ -68,6 +68,15 @@ log = logging.getLogger(__name__)
 RETRY_STEPS_MS: tuple[int, ...] = tuple(250 * 2**i for i in range(14))
 
 _DELIVERY_COUNT = "x-delivery-count"  # set by quorum queues on redelivery
+_RECONNECT_POLL_S = 0.1
+#: Failures that mean "the channel or connection is being reopened", not "RabbitMQ said no".
+_RECONNECTING = (
+    aiormq.exceptions.ChannelInvalidStateError,
+    aiormq.exceptions.ChannelClosed,
+    aiormq.exceptions.AMQPConnectionError,
+    ConnectionError,
+    RuntimeError,
+)
 _AMQP_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, asyncio.TimeoutError)
 
 
@@ -116,6 +125,7 @@ class RabbitBroker:
         queues: Sequence[str] = QUEUES,
         publish_timeout_s: float = 15.0,
         reconnect_interval_s: float = 1.0,
+        connection_name: str | None = None,
     ) -> None:
         self.url = url
         self.prefix = prefix
@@ -123,6 +133,8 @@ class RabbitBroker:
         self.queues = tuple(queues)
         self.publish_timeout_s = publish_timeout_s
         self.reconnect_interval_s = reconnect_interval_s
+        #: Shown by ``rabbitmqctl list_connections client_properties`` and the management UI.
+        self.connection_name = connection_name or f"lienthong {prefix}"
         self._connection: AbstractRobustConnection | None = None
         self._publisher: AbstractChannel | None = None
         self._admin: AbstractChannel | None = None
@@ -171,7 +183,9 @@ class RabbitBroker:
         """Connect and declare the topology (idempotent: same names, same arguments)."""
         with _translated("connecting"):
             self._connection = await aio_pika.connect_robust(
-                self.url, reconnect_interval=self.reconnect_interval_s
+                self.url,
+                reconnect_interval=self.reconnect_interval_s,
+                client_properties={"connection_name": self.connection_name},
             )
             self._publisher = await self._connection.channel(
                 publisher_confirms=True, on_return_raises=True
@@ -333,12 +347,21 @@ class RabbitBroker:
         )
         with _translated("publishing"):
             async with asyncio.timeout(self.publish_timeout_s):
-                target = (
-                    self._publisher.default_exchange
-                    if exchange == ""
-                    else await self._publisher.get_exchange(exchange, ensure=False)
-                )
-                confirmation = await target.publish(message, routing_key, mandatory=True)
+                while True:
+                    try:
+                        target = (
+                            self._publisher.default_exchange
+                            if exchange == ""
+                            else await self._publisher.get_exchange(exchange, ensure=False)
+                        )
+                        confirmation = await target.publish(message, routing_key, mandatory=True)
+                        break
+                    except _RECONNECTING as exc:
+                        # The connection dropped and aio-pika is reopening it: publish again
+                        # once it is back (until publish_timeout_s). An unconfirmed message
+                        # may then be stored twice — at-least-once, the message id is the same.
+                        log.info("publish to %s waits for the reconnection: %s", routing_key, exc)
+                        await asyncio.sleep(_RECONNECT_POLL_S)
         if confirmation is not None and not isinstance(confirmation, aiormq.spec.Basic.Ack):
             raise BrokerUnavailable(
                 f"RabbitMQ did not confirm the publish to {routing_key}: {confirmation!r}",

@@ -266,3 +266,43 @@ def test_unknown_queue_is_refused(broker_backend: BackendFactory) -> None:
             await broker.publish("lienthong.nowhere", b"{}", message_id="u1")
 
     broker_backend.run(scenario)
+
+
+def test_a_message_that_keeps_killing_its_consumer_is_dead_lettered(
+    broker_backend: BackendFactory,
+) -> None:
+    """Poison message: lost with its consumer ``max_attempts`` times → dead-lettered with the
+    reason, without being handed to a handler again."""
+
+    async def scenario(f: BackendFactory) -> None:
+        publisher = await f.started()
+        await publisher.publish(Q, b"poison", message_id="p1")
+        handed: list[int] = []
+        for _ in range(3):  # TEST_POLICY.max_attempts
+            broker = await f.started()
+            held = asyncio.Event()
+
+            async def stuck(message: BrokerMessage, held: asyncio.Event = held) -> None:
+                handed.append(message.attempt)
+                held.set()
+                await asyncio.Event().wait()
+
+            await broker.consume(Q, stuck)
+            await asyncio.wait_for(held.wait(), 10)
+            await broker.close()
+        assert handed == [1, 2, 3]
+
+        last = await f.started()
+        after: list[BrokerMessage] = []
+
+        async def handler(message: BrokerMessage) -> None:
+            after.append(message)
+
+        await last.consume(Q, handler)
+        await eventually(lambda: _stats_are(last, QueueStats(Q, 0, 0, 1)), what="1 dead")
+        assert after == []
+        (dead,) = await last.dead_letters(Q)
+        assert dead.message_id == "p1"
+        assert dead.headers[REASON_HEADER].startswith("ConsumerLost: ")
+
+    broker_backend.run(scenario)
