@@ -11,6 +11,8 @@ Hazards:
   path.
 * A wrong PIN decrements the token's retry counter; after a few the PIN locks. The error says
   so, and the PIN itself is never included in any message.
+* Login state is per process and token (PKCS#11 v2.40 §5.6): while one key of a token is
+  loaded, loading another key of the same token reuses that login and does not re-check the PIN.
 * Token errors are translated here, once, into :class:`hub.errors.KeyAccessError`.
 """
 
@@ -34,7 +36,7 @@ def _err(ref: KeyRef, en: str, vi: str, code: str) -> KeyAccessError:
 def load_token_key(ref: KeyRef, pin: str | None, module: str) -> LoadedKey:
     """Open a session on ``ref.token``, log in with ``pin`` and find the key and certificate."""
     import pkcs11
-    from pkcs11 import Attribute, KeyType, ObjectClass
+    from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
     from pkcs11 import exceptions as p11e
 
     try:
@@ -67,7 +69,12 @@ def load_token_key(ref: KeyRef, pin: str | None, module: str) -> LoadedKey:
             "key.pin_missing",
         )
     try:
-        session = token.open(user_pin=pin)
+        try:
+            session = token.open(user_pin=pin)
+        except p11e.UserAlreadyLoggedIn:
+            # PKCS#11 login state is per application and token (v2.40 §5.6): another key of
+            # this process already logged in, and new sessions share that login.
+            session = token.open()
     except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange):
         raise _err(
             ref,
@@ -130,9 +137,15 @@ def load_token_key(ref: KeyRef, pin: str | None, module: str) -> LoadedKey:
         ) from None
 
     def sign_fn(data: bytes, algo: hashes.HashAlgorithm) -> bytes:
-        mech = _mechanism(algo, is_ec)
         try:
-            raw: bytes = key.sign(data, mechanism=mech)
+            if is_ec:
+                # Many tokens (SoftHSM2 2.6 among them) implement only CKM_ECDSA on a digest,
+                # not the CKM_ECDSA_SHA* combinations: hash here, sign the digest there.
+                h = hashes.Hash(algo)
+                h.update(data)
+                raw: bytes = key.sign(h.finalize(), mechanism=Mechanism.ECDSA)
+            else:
+                raw = key.sign(data, mechanism=_mechanism(algo))
         except p11e.PKCS11Error as exc:
             raise _err(
                 ref,
@@ -145,14 +158,11 @@ def load_token_key(ref: KeyRef, pin: str | None, module: str) -> LoadedKey:
     return LoadedKey(ref, cert, chain, sign_fn, closer=session.close, pkcs11_session=session)
 
 
-def _mechanism(algo: hashes.HashAlgorithm, is_ec: bool) -> Any:
+def _mechanism(algo: hashes.HashAlgorithm) -> Any:
+    """CKM_SHA*_RSA_PKCS for ``algo`` (PKCS#1 v1.5 with the DigestInfo built by the token)."""
     from pkcs11 import Mechanism
 
-    name = algo.name.upper().replace("-", "")
-    attr = f"ECDSA_{name}" if is_ec else f"{name}_RSA_PKCS"
-    if name == "SHA1" and not is_ec:
-        attr = "SHA1_RSA_PKCS"
-    return getattr(Mechanism, attr)
+    return getattr(Mechanism, f"{algo.name.upper().replace('-', '')}_RSA_PKCS")
 
 
 def _other_certs(session: Any, cert: x509.Certificate) -> tuple[x509.Certificate, ...]:
