@@ -11,8 +11,8 @@ Errors are ``{"error": {"code", "message", …}}`` from :meth:`hub.errors.HubErr
 authentication refusal answers only code and message (its reason is logged).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: FastAPI resolves the endpoint annotations at
+# runtime, and the dependency aliases (``Small``/``Big``) are local to build_router.
 import dataclasses
 import hashlib
 import json

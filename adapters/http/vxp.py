@@ -27,6 +27,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from adapters.http import rest
 from adapters.http.gate import Authenticated, Gate
 from hub.edxml.model import MessageKind
 from hub.errors import HubError, InternalError, InvalidRequest, NotFound
@@ -283,6 +284,12 @@ def build_router(service: HubService, gate: Gate) -> APIRouter:
     async def vxp(request: Request) -> Response:
         op = operation_of(request.url.path)
         try:
+            if op is None and request.url.path.startswith(rest.PREFIX + "/"):
+                # Unmatched REST paths and methods fall through to this catch-all: answer
+                # them in the REST error shape.
+                missing = NotFound(f"no resource {request.method} {request.url.path}")
+                gate.refused(request, missing, api="rest", operation=request.url.path)
+                return rest.rest_error(missing, lang)
             if op is None:
                 raise NotFound(
                     f"unknown VXP operation in path {request.url.path!r}",
