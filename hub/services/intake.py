@@ -223,16 +223,17 @@ class Intake:
                     message_vi="thông điệp trạng thái thiếu ResponseFor/OrganId",
                     path="/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/ResponseFor/OrganId",
                 )
-            original = _original(uow, target, rf.document_id if rf else None)
-            if pkg.header.status_code == StatusCode.RECALL_REQUEST and lookup_key(
-                target
-            ) == lookup_key(pkg.sender):
+            code = pkg.header.status_code
+            if code == StatusCode.RECALL_REQUEST and lookup_key(target) == lookup_key(pkg.sender):
+                original = _original(uow, target, rf.document_id if rf else None)
                 # Status 13 about the sender's own document: a recall request to every
                 # recipient — treated like a revoke (not-yet-fetched copies are withdrawn).
                 if original is None:
                     return _Plan((), None, ("status.original_unknown",))
                 recipients = tuple(d.recipient_code for d in uow.deliveries.for_document(original))
                 return _Plan(recipients, original, (), revoke_original=True)
+            document_id = rf.document_id if rf else None
+            original = _status_subject(uow, target, document_id, pkg.sender, code)
             unknown = () if original else ("status.original_unknown",)
             return _Plan((target,), original, unknown)
 
@@ -286,13 +287,38 @@ def _code(pkg: EdocPackage | StatusPackage) -> tuple[str | None, str | None]:
 
 
 def _original(uow: UnitOfWork, sender: str, document_id: str | None) -> str | None:
-    """The hub's id of the newest edoc ``sender`` sent with ``document_id`` (else ``None``)."""
+    """The hub's id of the document a follow-up (revoke/update/replace) is about: the first
+    *new* edoc ``sender`` sent with ``document_id`` (else the oldest edoc with it, else None)."""
     if not document_id:
         return None
     docs = [
         d for d in uow.documents.by_document_id(sender, document_id) if d.kind is MessageKind.EDOC
     ]
-    return docs[-1].id if docs else None
+    news = [d for d in docs if d.business_type == BussinessDocType.NEW]
+    return (news or docs)[0].id if docs else None
+
+
+def _status_subject(
+    uow: UnitOfWork, sender: str, document_id: str | None, reporter: str, code: str | None
+) -> str | None:
+    """The edoc a status from ``reporter`` is about: among ``sender``'s edocs with
+    ``document_id`` that were delivered to ``reporter``, a follow-up for the answers to a
+    revoke/update (15, 16), else the original; ``None`` when there is none."""
+    if not document_id:
+        return None
+    key = lookup_key(reporter)
+    docs = [
+        d
+        for d in uow.documents.by_document_id(sender, document_id)
+        if d.kind is MessageKind.EDOC
+        and any(
+            key in {lookup_key(r.recipient_code), lookup_key(r.resolved_code or "")}
+            for r in uow.deliveries.for_document(d.id)
+        )
+    ]
+    follow_up = code in (StatusCode.RECALL_AGREED, StatusCode.RECALL_REFUSED)
+    docs.sort(key=lambda d: (d.business_type != BussinessDocType.NEW) == follow_up, reverse=True)
+    return docs[0].id if docs else None
 
 
 def _revoke_untaken(uow: UnitOfWork, original: str, now: dt.datetime, by: str) -> set[str]:

@@ -251,10 +251,11 @@ class Pull:
                 for e in uow.deliveries.events(d.id):
                     if e.from_state is None:
                         continue  # the creation event is the "accepted" entry
-                    name = (
-                        f"{e.from_state}→{e.to_state}" if e.from_state != e.to_state else e.to_state
-                    )
-                    detail = d.recipient_code + (f": {e.reason}" if e.reason else "")
+                    if e.from_state == e.to_state:  # a note without a state change
+                        name, detail = e.reason or e.to_state, d.recipient_code
+                    else:
+                        name = f"{e.from_state}→{e.to_state}"
+                        detail = d.recipient_code + (f": {e.reason}" if e.reason else "")
                     entries.append(TimelineEntry(e.at, d.id, name, detail))
             return sorted(entries, key=lambda t: t.at)
 

@@ -1,0 +1,437 @@
+"""The hub services end to end over one unit-of-work factory (memory, SQLite, PostgreSQL):
+push, dispatch, inbox, fetch, acknowledgement, sent list, status messages, business actions,
+agencies, systems, timeline."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import pytest
+
+from adapters.memory import ManualClock
+from hub.edxml.model import (
+    BussinessDocType,
+    BussinessDocumentInfo,
+    MessageKind,
+    Receiver,
+    ReplacementInfo,
+)
+from hub.edxml.reader import read
+from hub.edxml.writer import write_edoc
+from hub.errors import (
+    Conflict,
+    Forbidden,
+    IllegalTransition,
+    NotFound,
+    PackageTooLarge,
+    PolicyRefused,
+    ProfileError,
+    XmlError,
+)
+from hub.messaging import DISPATCH_QUEUE
+from hub.policy import Action, PolicyBook, SenderPolicy
+from hub.ports import EnvelopeStatus, UnitOfWorkFactory, Verdicts
+from hub.secrets import SecretBox, generate_key
+from hub.services.base import Deps, HubConfig, message_ids
+from hub.services.contracts import AgencyRecord, Route, TransportStatus
+from hub.services.dispatch import DispatchHandler, redrive
+from hub.services.hub import HubServices
+from tests.factories import edoc_package, make_edoc, make_status, pdf_attachment
+from tests.unit.hub.conftest import SO, UBND, Wakes
+
+SENDER = "000.00.00.H41"  # hosted by UBND
+SO_CODE = "000.00.02.H41"  # hosted by SO
+
+
+def drain(hub: HubServices) -> list[str]:
+    """Run the dispatch worker over every stored dispatch message (no broker needed here)."""
+    with hub.deps.uow() as uow:
+        rows = [r for r in uow.outbox.pending() if r.queue == DISPATCH_QUEUE]
+        uow.outbox.delete([r.id for r in rows])
+        uow.commit()
+    ids = [i for r in rows for i in message_ids(r.body)]
+    DispatchHandler(hub.deps.uow, hub.deps.clock, wake_outbox=lambda: None).dispatch(ids)
+    return ids
+
+
+def edoc(**kw: object) -> bytes:
+    kw.setdefault("sender", SENDER)
+    kw.setdefault("to", [SO_CODE])
+    return make_edoc(**kw)  # type: ignore[arg-type]
+
+
+def audit_outcomes(hub: HubServices) -> list[str]:
+    with hub.deps.uow() as uow:
+        return [r.outcome for r in uow.audit.recent(limit=50)]
+
+
+# ------------------------------------------------------------------------- push and inbox
+
+
+def test_push_dispatch_fetch_ack(hub: HubServices, wakes: Wakes, clock: ManualClock) -> None:
+    data = edoc()
+    result = hub.push(UBND, data, declared_from=SENDER)
+    assert not result.duplicate
+    assert result.digest == hashlib.sha256(data).hexdigest()
+    [rcpt] = result.recipients
+    assert (rcpt.route, rcpt.state, rcpt.recipient) == (Route.LOCAL, "queued", SO_CODE)
+    assert wakes.count == 1
+    assert hub.count_received(SO, MessageKind.EDOC) == 0  # not dispatched yet
+
+    assert drain(hub) == [rcpt.delivery_id]
+    [item] = hub.list_received(SO, MessageKind.EDOC)
+    assert (item.delivery_id, item.from_code, item.state) == (rcpt.delivery_id, SENDER, "available")
+    assert item.subject
+    assert hub.list_received(SO, MessageKind.STATUS) == []
+    assert hub.list_received(UBND, MessageKind.EDOC) == []
+
+    clock.advance(60)
+    fetched = hub.fetch(SO, rcpt.delivery_id)
+    assert fetched.data != data  # our TraceHeader appended
+    trace = read(fetched.data).trace
+    assert trace is not None
+    assert trace.trace_headers[-1].organ_id == "000.00.00.H41"
+    assert hub.fetch(SO, rcpt.delivery_id).data == fetched.data  # re-fetch: same bytes
+    hub.update_status(SO, rcpt.delivery_id, TransportStatus.PROCESSING)
+    hub.update_status(SO, rcpt.delivery_id, TransportStatus.DONE)
+    hub.update_status(SO, rcpt.delivery_id, TransportStatus.DONE)  # idempotent
+    assert hub.count_received(SO, MessageKind.EDOC) == 0
+    [sent] = hub.list_sent(UBND, result.doc_id)
+    assert (sent.send_status, sent.to_code, sent.kind) == ("done", SO_CODE, MessageKind.EDOC)
+    assert sent.received_at == ManualClock().now().replace(minute=1)
+    with pytest.raises(IllegalTransition):
+        hub.update_status(SO, rcpt.delivery_id, TransportStatus.FAIL)
+    events = [e.event for e in hub.timeline(result.doc_id)]
+    assert events == ["accepted", "queued→available", "available→fetched", "fetched→done"]
+
+
+def test_fail_relists_and_counts(hub: HubServices) -> None:
+    [rcpt] = hub.push(UBND, edoc()).recipients
+    drain(hub)
+    hub.fetch(SO, rcpt.delivery_id)
+    hub.update_status(SO, rcpt.delivery_id, TransportStatus.FAIL)
+    [item] = hub.list_received(SO, MessageKind.EDOC)
+    assert item.state == "available"
+    with hub.deps.uow() as uow:
+        row = uow.deliveries.get(rcpt.delivery_id)
+        assert row is not None
+        assert row.attempts == 1
+
+
+def test_inbox_is_oldest_first(hub: HubServices, clock: ManualClock) -> None:
+    ids = []
+    for n in range(3):
+        ids.append(hub.push(UBND, edoc(code_number=str(100 + n))).recipients[0].delivery_id)
+        clock.advance(1)
+    drain(hub)
+    assert [i.delivery_id for i in hub.list_received(SO, MessageKind.EDOC)] == ids
+    assert hub.count_received(SO, MessageKind.EDOC) == 3
+
+
+def test_other_systems_cannot_see_or_touch_a_delivery(hub: HubServices) -> None:
+    [rcpt] = hub.push(UBND, edoc()).recipients
+    drain(hub)
+    with pytest.raises(NotFound):
+        hub.fetch(UBND, rcpt.delivery_id)
+    with pytest.raises(NotFound):
+        hub.update_status(UBND, rcpt.delivery_id, TransportStatus.DONE)
+    with pytest.raises(NotFound):
+        hub.list_sent(SO, hub.push(UBND, edoc(code_number="2")).doc_id)
+
+
+# ------------------------------------------------------------------------------ idempotency
+
+
+def test_same_bytes_twice_is_one_document(hub: HubServices) -> None:
+    data = edoc()
+    first = hub.push(UBND, data)
+    again = hub.push(UBND, data)
+    assert again.duplicate
+    assert (again.doc_id, again.recipients) == (first.doc_id, first.recipients)
+    assert len(hub.list_sent(UBND, None)) == 1
+
+
+def test_same_document_id_other_bytes_is_a_conflict(hub: HubServices) -> None:
+    hub.push(UBND, edoc(document_id="DOC-1"))
+    with pytest.raises(Conflict) as info:
+        hub.push(UBND, edoc(document_id="DOC-1", subject="Khác"))
+    assert info.value.code == "document.id_reused"
+    assert "document.id_reused" in audit_outcomes(hub)
+
+
+# ------------------------------------------------------------------------------- refusals
+
+
+def test_a_system_sends_only_as_agencies_it_hosts(hub: HubServices) -> None:
+    with pytest.raises(Forbidden):
+        hub.push(SO, edoc())  # SO does not host SENDER
+    with pytest.raises(Forbidden):
+        hub.push(UBND, edoc(), declared_from="000.00.01.H41")  # hosted, but not From
+    with pytest.raises(Forbidden):
+        hub.push("qlvb.unknown", edoc())
+    assert audit_outcomes(hub).count("auth.forbidden") == 3
+
+
+def test_disabled_system_is_refused(hub: HubServices) -> None:
+    hub.systems.disable(UBND)
+    with pytest.raises(Forbidden):
+        hub.push(UBND, edoc())
+
+
+def test_size_cap_and_bad_xml(deps: Deps, config: HubConfig, hub: HubServices) -> None:
+    small = HubServices(deps, dataclasses.replace(config, max_package_bytes=100), _box())
+    with pytest.raises(PackageTooLarge):
+        small.push(UBND, edoc())
+    with pytest.raises(XmlError):
+        hub.push(UBND, b"<edXML><unclosed>")
+    with pytest.raises(XmlError):
+        hub.push(UBND, b'<!DOCTYPE x [<!ENTITY e "boom">]><x>&e;</x>')
+    assert {"request.too_large"} <= set(audit_outcomes(hub))
+
+
+def test_profile_errors_refused_or_flagged_by_policy(deps: Deps, config: HubConfig) -> None:
+    bad = edoc(document_id="", subject="")
+    strict = _hub(deps, config)
+    with pytest.raises(ProfileError) as info:
+        strict.push(UBND, bad)
+    assert info.value.problems
+    lax_policy = PolicyBook(overrides={SENDER: SenderPolicy(profile_errors=Action.FLAG)})
+    lax = HubServices(deps, dataclasses.replace(config, policy=lax_policy), _box())
+    result = lax.push(UBND, bad)
+    assert result.warnings == ("profile.errors",)
+
+
+def test_signature_verdicts_drive_the_policy(deps: Deps, config: HubConfig) -> None:
+    class Fixed:
+        def __init__(self, verdicts: Verdicts) -> None:
+            self.verdicts = verdicts
+
+        def verify(self, parsed: object, data: bytes, sender: str) -> Verdicts:
+            return self.verdicts
+
+    invalid = dataclasses.replace(deps, verifier=Fixed(Verdicts(EnvelopeStatus.INVALID)))
+    with pytest.raises(PolicyRefused) as info:
+        _hub(invalid, config).push(UBND, edoc())
+    assert info.value.code == "policy.signature.invalid"
+    missing = dataclasses.replace(deps, verifier=Fixed(Verdicts(EnvelopeStatus.MISSING)))
+    result = _hub(missing, config, add=False).push(UBND, edoc(code_number="9"))
+    assert result.warnings == ("signature.missing",)
+    with deps.uow() as uow:
+        doc = uow.documents.get(result.doc_id)
+        assert doc is not None
+        assert doc.verdicts["envelope"] == "missing"
+        assert list(doc.flags) == ["signature.missing"]
+
+
+# -------------------------------------------------------------------------------- routing
+
+
+def test_routes_at_intake(hub: HubServices) -> None:
+    to = ["000.00.21.H41", "000.00.99.H41", "000.00.00.G22", "000.00.00.H14", SO_CODE]
+    result = hub.push(UBND, edoc(to=to))
+    by = {r.recipient: r for r in result.recipients}
+    closed = by["000.00.21.H41"]  # district closed 2025-07-01 → commune 65, hosted by SO
+    assert (closed.route, closed.resolved, closed.state) == (Route.LOCAL, "000.00.65.H41", "queued")
+    assert closed.reason
+    assert by["000.00.99.H41"].route is Route.NONE
+    assert by["000.00.99.H41"].state == "undeliverable"
+    assert by["000.00.00.G22"].route is Route.NATIONAL
+    assert (by["000.00.00.H14"].route, by["000.00.00.H14"].peer_name) == (Route.PEER, "caobang")
+    drain(hub)
+    assert hub.count_received(SO, MessageKind.EDOC) == 2
+    sent = {s.to_code: s for s in hub.list_sent(UBND, result.doc_id)}
+    assert sent["000.00.99.H41"].send_status == "undeliverable"
+    assert "không có hệ thống" in sent["000.00.99.H41"].send_status_desc
+    assert sent["000.00.00.G22"].send_status == "forwarding"
+
+
+def test_redrive_reroutes_after_the_registry_is_fixed(hub: HubServices, config: HubConfig) -> None:
+    from hub.services.base import router
+
+    result = hub.push(UBND, edoc(to=["000.00.04.H41"]))  # known, in scope, hosted by nobody
+    [rcpt] = result.recipients
+    assert rcpt.state == "undeliverable"
+    hub.systems.set_agencies(SO, ["000.00.02.H41", "000.00.04.H41"])
+    moved = redrive(
+        hub.deps.uow,
+        hub.deps.clock,
+        [rcpt.delivery_id],
+        router_for=lambda uow: router(hub.deps, config, uow),
+    )
+    assert moved == [rcpt.delivery_id]
+    drain(hub)
+    [item] = hub.list_received(SO, MessageKind.EDOC)
+    assert item.delivery_id == rcpt.delivery_id
+
+
+# ------------------------------------------------------------------------- status messages
+
+
+def test_status_is_recorded_on_the_original_and_delivered(hub: HubServices) -> None:
+    data = edoc(document_id="DOC-7")
+    pushed = hub.push(UBND, data)
+    drain(hub)
+    delivery = pushed.recipients[0].delivery_id
+    hub.fetch(SO, delivery)
+    status = make_status(sender=SO_CODE, response_to=SENDER, document_id="DOC-7", status_code="03")
+    result = hub.push(SO, status)
+    assert result.kind is MessageKind.STATUS
+    [to_sender] = result.recipients
+    assert (to_sender.recipient, to_sender.route) == (SENDER, Route.LOCAL)
+    [row] = hub.list_sent(UBND, pushed.doc_id)
+    assert (row.receive_status, row.send_status) == ("03", "fetched")
+    assert row.receive_status_desc
+    drain(hub)
+    [item] = hub.list_received(UBND, MessageKind.STATUS)
+    assert item.kind is MessageKind.STATUS
+    assert hub.fetch(UBND, item.delivery_id).kind is MessageKind.STATUS
+    assert "status 03" in [e.event for e in hub.timeline(pushed.doc_id)]
+    with hub.deps.uow() as uow:
+        doc = uow.documents.get(result.doc_id)
+        assert doc is not None
+        assert doc.related_doc_id == pushed.doc_id
+
+
+def test_status_about_an_unknown_document_is_flagged_not_lost(hub: HubServices) -> None:
+    status = make_status(sender=SO_CODE, response_to=SENDER, document_id="NOPE")
+    result = hub.push(SO, status)
+    assert result.recipients[0].route is Route.LOCAL
+    with hub.deps.uow() as uow:
+        doc = uow.documents.get(result.doc_id)
+        assert doc is not None
+        assert "status.original_unknown" in doc.flags
+
+
+# ------------------------------------------------------------------------ business actions
+
+
+def test_revoke_before_fetch_withdraws_after_fetch_delivers(
+    hub: HubServices, clock: ManualClock
+) -> None:
+    to = [SO_CODE, "000.00.03.H41"]
+    original = hub.push(UBND, edoc(document_id="DOC-R", to=to))
+    drain(hub)
+    by = {r.recipient: r.delivery_id for r in original.recipients}
+    hub.fetch(SO, by[SO_CODE])  # 02 took it, 03 did not
+    clock.advance(1)
+    revoke = hub.push(UBND, edoc(document_id="DOC-R", to=to, business_type=BussinessDocType.REVOKE))
+    assert [r.recipient for r in revoke.recipients] == [SO_CODE]  # only the one that took it
+    drain(hub)
+    states = {s.to_code: s.send_status for s in hub.list_sent(UBND, original.doc_id)}
+    assert states == {SO_CODE: "fetched", "000.00.03.H41": "revoked"}
+    inbox = hub.list_received(SO, MessageKind.EDOC)
+    assert [i.doc_id for i in inbox] == [original.doc_id, revoke.doc_id]
+    assert {i.delivery_id for i in inbox}.isdisjoint({by["000.00.03.H41"]})
+    with pytest.raises(NotFound):
+        hub.fetch(SO, by["000.00.03.H41"])
+    # the recipient answers the revoke with 15 (agreed): recorded on the revoke's delivery
+    hub.push(SO, make_status(sender=SO_CODE, response_to=SENDER, document_id="DOC-R",
+                             status_code="15"))  # fmt: skip
+    rows = {r.doc_id: r for r in hub.list_sent(UBND, None) if r.to_code == SO_CODE}
+    assert rows[revoke.doc_id].receive_status == "15"
+
+
+def test_recall_request_status_13_withdraws_untaken_copies(hub: HubServices) -> None:
+    original = hub.push(UBND, edoc(document_id="DOC-13"))
+    drain(hub)
+    recall = make_status(sender=SENDER, response_to=SENDER, document_id="DOC-13", status_code="13")
+    result = hub.push(UBND, recall)
+    assert result.recipients == ()
+    [row] = hub.list_sent(UBND, original.doc_id)
+    assert row.send_status == "revoked"
+
+
+def test_update_with_receiver_list_and_replace_links(hub: HubServices) -> None:
+    original = hub.push(UBND, edoc(document_id="DOC-U"))
+    pkg = edoc_package(sender=SENDER, to=[SO_CODE], document_id="DOC-U",
+                       business_type=BussinessDocType.UPDATE)  # fmt: skip
+    assert pkg.trace is not None
+    assert pkg.trace.bussiness is not None
+    info = BussinessDocumentInfo(1, 1, (Receiver("000.00.03.H41", 1),))
+    bussiness = dataclasses.replace(pkg.trace.bussiness, document_info=info)
+    pkg = dataclasses.replace(pkg, trace=dataclasses.replace(pkg.trace, bussiness=bussiness))
+    update = hub.push(UBND, write_edoc(pkg, [pdf_attachment()]))
+    assert [r.recipient for r in update.recipients] == ["000.00.03.H41"]
+
+    rpkg = edoc_package(sender=SENDER, to=[SO_CODE], document_id="DOC-NEW",
+                        business_type=BussinessDocType.REPLACE)  # fmt: skip
+    assert rpkg.trace is not None
+    assert rpkg.trace.bussiness is not None
+    rb = dataclasses.replace(
+        rpkg.trace.bussiness, replacements=(ReplacementInfo("DOC-U", (SO_CODE,)),)
+    )
+    rpkg = dataclasses.replace(rpkg, trace=dataclasses.replace(rpkg.trace, bussiness=rb))
+    replace = hub.push(UBND, write_edoc(rpkg, [pdf_attachment()]))
+    with hub.deps.uow() as uow:
+        u = uow.documents.get(update.doc_id)
+        r = uow.documents.get(replace.doc_id)
+        assert u is not None
+        assert r is not None
+        assert u.related_doc_id == original.doc_id
+        assert r.related_doc_id == original.doc_id
+        assert f"replaces:{original.doc_id}" in r.flags
+
+
+# ----------------------------------------------------------------------- agencies, systems
+
+
+def test_agencies_list_register_delete(hub: HubServices) -> None:
+    listed = {a.code: a for a in hub.list_agencies(SO)}
+    assert listed[SO_CODE].hosted_by == SO
+    assert listed["000.00.00.G22"].hosted_by is None
+    new = AgencyRecord(id="x", code="001.00.02.H41", name="Phòng Tổ chức", parent_code=SO_CODE)
+    hub.register_agency(SO, new)
+    assert {a.code: a for a in hub.list_agencies(SO)}["001.00.02.H41"].hosted_by == SO
+    with pytest.raises(Forbidden):
+        hub.register_agency(UBND, dataclasses.replace(new, code="002.00.02.H41"))
+    with pytest.raises(Forbidden):  # hosted by SO already
+        hub.register_agency(UBND, dataclasses.replace(new, parent_code=SENDER))
+    with pytest.raises(NotFound):
+        hub.delete_agency(UBND, SO_CODE)
+    hub.delete_agency(SO, "001.00.02.H41")
+    assert "001.00.02.H41" not in {a.code for a in hub.list_agencies(SO)}
+
+
+def test_system_secrets_rotate_and_never_show(hub: HubServices) -> None:
+    creds = hub.credentials(UBND)
+    assert creds is not None
+    assert creds.secrets == ("ubnd-secret",)
+    new = hub.systems.rotate(UBND)
+    creds = hub.credentials(UBND)
+    assert creds is not None
+    assert creds.secrets == (new, "ubnd-secret")
+    assert new not in repr(creds)
+    hub.systems.rotate(UBND, "third")
+    creds = hub.credentials(UBND)
+    assert creds is not None
+    assert creds.secrets == ("third", new)
+    assert hub.credentials("nobody") is None
+    with pytest.raises(Conflict):
+        hub.systems.add("qlvb.other", [SO_CODE])
+    info = {s.id: s for s in hub.systems.list()}
+    assert info[UBND].rotating
+    with hub.deps.uow() as uow:
+        row = uow.systems.get(UBND)
+        assert row is not None
+        assert "third" not in row.secret_enc
+        assert "third" not in json.dumps([r.details for r in uow.audit.recent()])
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def _box() -> SecretBox:
+    return SecretBox(generate_key())
+
+
+def _hub(deps: Deps, config: HubConfig, *, add: bool = True) -> HubServices:
+    services = HubServices(deps, config, _box())
+    if add:
+        services.systems.add(UBND, ["000.00.00.H41"], secret="s")
+    return services
+
+
+def _uow_factory_is_used(uow_factory: UnitOfWorkFactory) -> None:  # pragma: no cover
+    """(Keeps the fixture import visible to readers: every test runs on each store.)"""
