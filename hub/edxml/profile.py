@@ -1,4 +1,4 @@
-"""The hub's edXML profile check: the profile XSD on the envelope, then semantic rules.
+"""The hub's edXML profile check: the profile XSD, then semantic rules.
 
 Contract: :func:`validate` (bytes) and :func:`validate_parsed` (a :class:`ParsedPackage` from the
 one parse the intake already did) return a :class:`~hub.edxml.problems.ValidationReport` listing
@@ -11,10 +11,10 @@ Two layers:
 1. **Structure** — ``schemas/edxml/edxml-profile.xsd`` (the hub's profile, not an official
    schema; order-insensitive, tolerant of attributes and foreign-namespace extensions). The XSD
    is loaded once per process (:func:`profile_schema`, cached).
-   *Hazard*: libxml2 validates base64 text at ≈ 6.5 ms per MB (PERFORMANCE.md). The validator
-   never sees attachment text: a package with ``AttachmentEncoded`` is validated as a skeleton
-   (the envelope copied, each ``Attachment`` copied without its ``ContentTransferEncoded``
-   text); a package without one (every status message) is validated in place, without a copy.
+   *Hazard*: libxml2 validates base64 text at ≈ 6.5 ms per MB when the text is typed
+   ``xs:base64Binary`` (PERFORMANCE.md). The profile types it ``xs:string``, which the validator
+   accepts without reading it, so the tree is validated in place with no copy (measured, and
+   pinned by a test: see :mod:`hub.edxml.profile_schema`).
 2. **Meaning** — required fields per message kind (QCVN 102 §2, §5) and business type
    (``BussinessDocType`` 1/2/3 need a reason; 2/3 the ``DocumentId`` acted on; 3 a
    ``ReplacementInfo``), single occurrence, dates, agency codes (and, with a registry, unknown
@@ -30,6 +30,7 @@ import binascii
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from lxml import etree
 
@@ -42,17 +43,20 @@ from hub.edxml.model import (
     AttachmentMeta,
     BussinessDocType,
     EdocPackage,
+    EdxmlDate,
+    EdxmlTimestamp,
     ManifestReference,
     StatusPackage,
 )
 from hub.edxml.problems import Problem, ValidationReport, error, warning
-from hub.edxml.profile_schema import is_edxml, profile_schema, schema_problems
-from hub.edxml.reader import ParsedPackage, parse_date, parse_package, parse_timestamp
+from hub.edxml.profile_schema import profile_schema, schema_problems
+from hub.edxml.reader import ParsedPackage, parse_package
 from hub.errors import EdxmlError, XmlError
 
 __all__ = ["ProfileOptions", "profile_schema", "validate", "validate_parsed"]
 
 _E = etree._Element
+_DSIG_SIGNATURE = "{" + DSIG_NS + "}Signature"
 _P = "{" + NS + "}"
 _STRICT_DATE = re.compile(r"\d{4}/\d{2}/\d{2}")
 _STRICT_TS = re.compile(r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}")
@@ -124,15 +128,39 @@ def validate_parsed(
 # --------------------------------------------------------------------------- the semantic layer
 
 
-def _children(el: _E | None, name: str) -> list[_E]:
+_Index = dict[str, list[_E]]
+_NO_INDEX: _Index = {}
+_PLEN = len(_P)
+
+
+def _index(el: _E | None) -> _Index:
+    """Children by local name in one pass: edXML namespace or no namespace (as the reader)."""
+    out: _Index = {}
     if el is None:
-        return []
-    return [c for c in el if isinstance(c.tag, str) and is_edxml(c, name)]
+        return out
+    for child in el:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        if tag.startswith(_P):
+            name = tag[_PLEN:]
+        elif tag[0] != "{":
+            name = tag
+        elif tag == _DSIG_SIGNATURE:
+            name = "Signature"
+        else:
+            continue
+        out.setdefault(name, []).append(child)
+    return out
 
 
-def _child(el: _E | None, name: str) -> _E | None:
-    found = _children(el, name)
+def _first(idx: _Index, name: str) -> _E | None:
+    found = idx.get(name)
     return found[0] if found else None
+
+
+#: Agency codes repeat across packages (the same few senders and recipients): parse each once.
+_parse_code = lru_cache(maxsize=8192)(AgencyCode.parse)
 
 
 class _Checker:
@@ -142,11 +170,14 @@ class _Checker:
         self.root = root
         self.options = options
         self.out = out
-        envelope = _child(root, "edXMLEnvelope")
-        self.header = _child(envelope, "edXMLHeader")
-        self.mh = _child(self.header, "MessageHeader")
-        self.body = _child(envelope, "edXMLBody")
-        self.on = options.on or dt.date.today()
+        self.root_idx = _index(root)
+        env_idx = _index(_first(self.root_idx, "edXMLEnvelope"))
+        self.hdr_idx = _index(_first(env_idx, "edXMLHeader"))
+        self.mh_idx = _index(_first(self.hdr_idx, "MessageHeader"))
+
+    @property
+    def on(self) -> dt.date:
+        return self.options.on or dt.date.today()
 
     # -- small helpers -----------------------------------------------------------------------
 
@@ -170,7 +201,7 @@ class _Checker:
 
     def single(self, names: tuple[str, ...]) -> None:
         for name in names:
-            found = _children(self.mh, name)
+            found = self.mh_idx.get(name, ())
             if len(found) > 1:
                 self.out.append(
                     error(
@@ -181,17 +212,14 @@ class _Checker:
                     )
                 )
 
-    def date(self, raw: str | None, path: str, *, timestamp: bool = False) -> None:
-        if raw is None:
+    def date(self, value: EdxmlDate | EdxmlTimestamp | None, path: str) -> None:
+        """Judge a date the reader already parsed (``value`` ``None``: absent, nothing to say)."""
+        if value is None or not value.raw:
             return
+        raw = value.raw
+        timestamp = isinstance(value, EdxmlTimestamp)
         form = "yyyy/MM/dd HH:mm:ss" if timestamp else "yyyy/MM/dd"
-        parsed: object = None
-        if timestamp:
-            ts = parse_timestamp(raw)
-            parsed = ts.utc if ts else None
-        else:
-            d = parse_date(raw)
-            parsed = d.value if d else None
+        parsed = value.utc if isinstance(value, EdxmlTimestamp) else value.value
         strict = _STRICT_TS if timestamp else _STRICT_DATE
         if parsed is None:
             self.out.append(
@@ -215,7 +243,7 @@ class _Checker:
     def agency(self, code: str | None, path: str) -> None:
         if not code:
             return
-        parsed = AgencyCode.parse(code)
+        parsed = _parse_code(code)
         if not parsed.is_valid:
             self.out.append(
                 warning(
@@ -280,7 +308,7 @@ class _Checker:
         if self.required(pi, f"{MH}/PromulgationInfo", "thông tin ban hành") and pi:
             path = f"{MH}/PromulgationInfo/PromulgationDate"
             if self.required(pi.promulgation_date, path, "ngày ban hành"):
-                self.date(pi.promulgation_date.raw if pi.promulgation_date else None, path)
+                self.date(pi.promulgation_date, path)
         dt_ = h.document_type
         if self.required(dt_, f"{MH}/DocumentType", "loại văn bản") and dt_:
             self.required(dt_.type_name, f"{MH}/DocumentType/TypeName", "tên loại văn bản")
@@ -288,12 +316,12 @@ class _Checker:
         if self.required(h.signer_info, f"{MH}/SignerInfo", "người ký") and h.signer_info:
             self.required(h.signer_info.full_name, f"{MH}/SignerInfo/FullName", "họ tên người ký")
         if h.due_date:
-            self.date(h.due_date.raw, f"{MH}/DueDate")
+            self.date(h.due_date, f"{MH}/DueDate")
         for i, rf in enumerate(h.response_for, 1):
             base = f"{MH}/ResponseFor[{i}]" if len(h.response_for) > 1 else f"{MH}/ResponseFor"
             self.agency(rf.organ_id, f"{base}/OrganId")
             if rf.promulgation_date:
-                self.date(rf.promulgation_date.raw, f"{base}/PromulgationDate")
+                self.date(rf.promulgation_date, f"{base}/PromulgationDate")
         self.trace(pkg)
 
     def trace(self, pkg: EdocPackage) -> None:
@@ -314,7 +342,7 @@ class _Checker:
                 self.required(th.organ_id, f"{base}/OrganId")
                 self.agency(th.organ_id, f"{base}/OrganId")
                 if self.required(th.timestamp.raw, f"{base}/Timestamp"):
-                    self.date(th.timestamp.raw, f"{base}/Timestamp", timestamp=True)
+                    self.date(th.timestamp, f"{base}/Timestamp")
             first = trace.trace_headers[0].organ_id
             if first and first != pkg.sender:
                 self.out.append(
@@ -388,7 +416,7 @@ class _Checker:
             self.agency(rf.organ_id, f"{MH}/ResponseFor/OrganId")
             self.required(rf.document_id, f"{MH}/ResponseFor/DocumentId", "mã văn bản")
             if rf.promulgation_date:
-                self.date(rf.promulgation_date.raw, f"{MH}/ResponseFor/PromulgationDate")
+                self.date(rf.promulgation_date, f"{MH}/ResponseFor/PromulgationDate")
         code = h.status_code
         present = self.required(code, f"{MH}/StatusCode", "mã trạng thái")
         if present and code and not _STATUS_CODE.fullmatch(code):
@@ -404,7 +432,7 @@ class _Checker:
             )
         ts = h.timestamp
         if self.required(ts.raw if ts else None, f"{MH}/Timestamp", "thời điểm") and ts:
-            self.date(ts.raw, f"{MH}/Timestamp", timestamp=True)
+            self.date(ts, f"{MH}/Timestamp")
 
     # -- attachments -------------------------------------------------------------------------
 
@@ -429,8 +457,11 @@ class _Checker:
             if ref.content_id in by_ref:
                 self.out.append(_dup_id(f"{path}/ContentId", ref.content_id))
             by_ref.setdefault(ref.content_id, i)
-        elements = [a for ae in _children(self.root, "AttachmentEncoded") for a in ae]
-        elements = [a for a in elements if isinstance(a.tag, str) and is_edxml(a, "Attachment")]
+        elements = [
+            a
+            for ae in self.root_idx.get("AttachmentEncoded", ())
+            for a in _index(ae).get("Attachment", ())
+        ]
         seen: set[str] = set()
         for i, att in enumerate(atts, 1):
             path = "/edXML/AttachmentEncoded/Attachment" + (f"[{i}]" if len(atts) > 1 else "")
@@ -452,7 +483,7 @@ class _Checker:
             else:
                 self.compare(refs[ref_index - 1], att, path)
             el = elements[i - 1] if i - 1 < len(elements) else None
-            cte = _child(el, "ContentTransferEncoded")
+            cte = _first(_index(el), "ContentTransferEncoded")
             if parsed.attachments_elided:
                 continue  # checked from the bytes below
             text = cte.text if cte is not None else None
@@ -512,10 +543,7 @@ class _Checker:
     # -- envelope signature shape --------------------------------------------------------------
 
     def signature(self) -> None:
-        sig = _child(self.header, "Signature")
-        if sig is None:
-            header = self.header if self.header is not None else []
-            sig = next((c for c in header if c.tag == f"{{{DSIG_NS}}}Signature"), None)
+        sig = _first(self.hdr_idx, "Signature")  # edXML namespace (SDK) or XML-DSig
         if sig is None:
             return
         path = f"{HEADER}/Signature"
