@@ -35,8 +35,9 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers.pdf_signer import PdfSigningSession
 from pyhanko.sign.timestamps.api import TimeStamper
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 
-from hub.errors import InvalidRequest, KeyAccessError, SenderError
+from hub.errors import InvalidRequest, KeyAccessError, PeerUnavailable, SenderError
 from signing.pdf_layout import (
     DEFAULT_LAYOUT_STYLE,
     VIETNAM_TZ,
@@ -216,7 +217,8 @@ class PdfSigningService:
 
         Raises :class:`~hub.errors.SenderError` (``pdf.unreadable``) for bytes that are not a
         PDF pyHanko can update, :class:`~hub.errors.InvalidRequest` for a bad placement, and
-        :class:`~hub.errors.KeyAccessError` when the key or the TSA fails.
+        :class:`~hub.errors.KeyAccessError` when the key fails, and
+        :class:`~hub.errors.PeerUnavailable` (``tsa.unavailable``) when the TSA does not answer.
         """
         return asyncio.run(self.async_sign(pdf, request, now=now))
 
@@ -278,6 +280,13 @@ class PdfSigningService:
                 appearance_text_params=params,
                 output=out,
             )
+        except TimestampRequestError as exc:
+            # RFC 3161 §3.4: the TSA is reached over HTTP; an outage is the peer's, retry later.
+            raise PeerUnavailable(
+                f"the timestamp authority did not answer: {exc}",
+                message_vi=f"Máy chủ dấu thời gian không phản hồi: {exc}",
+                code="tsa.unavailable",
+            ) from exc
         except SigningError as exc:
             raise KeyAccessError(
                 f"signing failed: {exc}",
