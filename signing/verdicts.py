@@ -240,6 +240,9 @@ class EnvelopeVerdict(SignatureVerdictBase):
     """The outcome."""
     signed_c14n_sha256: str | None = None
     """SHA-256 (hex) of the canonicalised bytes the signature covers, when valid."""
+    xmldsig_present: bool = False
+    """An element in the XML-DSig namespace was found (False for absent and for the SDK's
+    edXML-namespace look-alike): tells "no real signature" from "a real one that fails"."""
 
     @property
     def bottom_line(self) -> bool:
@@ -250,6 +253,7 @@ class EnvelopeVerdict(SignatureVerdictBase):
         out: dict[str, Any] = {"status": self.status.value, "bottom_line": self.bottom_line}
         out.update(self._base_dict())
         out["signed_c14n_sha256"] = self.signed_c14n_sha256
+        out["xmldsig_present"] = self.xmldsig_present
         return out
 
     @classmethod
@@ -264,6 +268,7 @@ class EnvelopeVerdict(SignatureVerdictBase):
         signature_algorithm: str | None = None,
         digest_algorithm: str | None = None,
         signed_c14n_sha256: str | None = None,
+        xmldsig_present: bool = True,
     ) -> EnvelopeVerdict:
         """Build a verdict with keyword-only facts (the dataclass order is inherited)."""
         return cls(
@@ -275,4 +280,5 @@ class EnvelopeVerdict(SignatureVerdictBase):
             problem_vi=problem_vi or problem_en,
             status=status,
             signed_c14n_sha256=signed_c14n_sha256,
+            xmldsig_present=xmldsig_present,
         )

@@ -207,7 +207,7 @@ class SignatureVerifier:
             return False
         # Without a requirement, only a missing or non-XML-DSig signature is tolerated: a real
         # signature that fails is a tampered or forged package.
-        return verdict.status in (EnvelopeStatus.ABSENT, EnvelopeStatus.UNVERIFIABLE)
+        return not verdict.xmldsig_present
 
     def verify_envelope(
         self, data: bytes, sender: str, root: etree._Element | None = None
@@ -232,9 +232,13 @@ class SignatureVerifier:
                     "it cannot be verified",
                     "phần tử Signature không thuộc không gian tên XML-DSig (định dạng của SDK); "
                     "không thể kiểm tra",
+                    xmldsig_present=False,
                 )
             return _verdict(
-                EnvelopeStatus.ABSENT, "no envelope signature", "gói tin không có chữ ký"
+                EnvelopeStatus.ABSENT,
+                "no envelope signature",
+                "gói tin không có chữ ký",
+                xmldsig_present=False,
             )
         if len(sigs) > 1:
             return _verdict(

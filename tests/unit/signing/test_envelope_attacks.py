@@ -279,6 +279,8 @@ def test_attack_is_not_valid(
     assert verdict.status is EnvelopeStatus(case["expect"]), verdict.problem_en
     assert verdict.problem_en
     assert verdict.problem_vi
+    # Only the SDK look-alike (no XML-DSig at all) may pass a sender without a requirement.
+    assert verifier.accepts(verdict, "000.00.31.H99") is (case["op"] == "file")
     # Without mutation the same signer's package would be valid: the attack, not the setup,
     # is what the verdict reports.
     if case["signer"] == "agency" and case["op"] != "none":
