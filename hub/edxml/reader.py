@@ -211,6 +211,27 @@ def format_timestamp(value: dt.datetime) -> str:
     return f"{format_date(v.date())} {v.hour:02d}:{v.minute:02d}:{v.second:02d}"
 
 
+_LOCAL_CACHE: dict[str, str | None] = {}
+_LOCAL_CACHE_MAX = 4096  # hostile input can invent tags without end: cache only the first ones
+
+
+def _local_of(tag: str) -> str | None:
+    name = _LOCAL_CACHE.get(tag, "")
+    if name != "":
+        return name
+    if tag.startswith(_NS_PREFIX):
+        name = tag[_NS_LEN:]
+    elif tag[0] != "{":
+        name = tag
+    elif tag == _DSIG_SIGNATURE:
+        name = "Signature"
+    else:
+        name = None
+    if len(_LOCAL_CACHE) < _LOCAL_CACHE_MAX:
+        _LOCAL_CACHE[tag] = name
+    return name
+
+
 def _index(el: _Element) -> _Index:
     """Children by local name: QCVN 102 namespace or no namespace; others ignored."""
     out: _Index = {}
@@ -218,13 +239,8 @@ def _index(el: _Element) -> _Index:
         tag = child.tag
         if not isinstance(tag, str):
             continue  # comment / processing instruction
-        if tag.startswith(_NS_PREFIX):
-            name = tag[_NS_LEN:]
-        elif tag[0] != "{":
-            name = tag
-        elif tag == _DSIG_SIGNATURE:
-            name = "Signature"
-        else:
+        name = _LOCAL_CACHE.get(tag, "") or _local_of(tag)
+        if name is None:
             continue
         lst = out.get(name)
         if lst is None:
