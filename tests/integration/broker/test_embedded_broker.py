@@ -1,0 +1,170 @@
+"""What only the embedded broker has: its table (migration 0002 = the Table in the module),
+several brokers on one database (other processes), lease renewal, the in-process wake-up, and
+database failures surfacing as ``BrokerUnavailable``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.engine import Engine
+
+from adapters.broker.embedded import EmbeddedBroker, broker_messages, metadata
+from adapters.store import migrate
+from adapters.store.engine import create_engine
+from hub.errors import BrokerUnavailable, InternalError
+from hub.messaging import DISPATCH_QUEUE, BrokerMessage, QueueStats
+from tests.integration.broker.conftest import TEST_POLICY, eventually
+
+Q = DISPATCH_QUEUE
+
+DATABASES = [
+    pytest.param("sqlite_url", id="sqlite"),
+    pytest.param("postgres_url", id="postgresql", marks=pytest.mark.integration),
+]
+
+
+@pytest.fixture(params=DATABASES)
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    engine = create_engine(request.getfixturevalue(request.param))
+    migrate.upgrade(engine)
+    yield engine
+    with engine.begin() as conn:
+        conn.execute(sa.delete(broker_messages))
+    engine.dispose()
+
+
+def _broker(engine: Engine, *, lease_s: float = 1.0, poll_s: float = 0.05) -> EmbeddedBroker:
+    return EmbeddedBroker(engine, retry_policy=TEST_POLICY, lease_s=lease_s, poll_s=poll_s)
+
+
+def test_the_migration_creates_exactly_the_table_the_module_describes(engine: Engine) -> None:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "include_name": lambda name, kind, _parent: (
+                    kind != "table" or name == "broker_messages"
+                ),
+            },
+        )
+        differences = compare_metadata(context, metadata)
+    assert differences == []
+
+
+def test_start_without_the_table_says_to_run_the_migrations(tmp_path: Path) -> None:
+    bare = create_engine(f"sqlite:///{tmp_path / 'bare.db'}")
+
+    async def scenario() -> None:
+        with pytest.raises(InternalError, match="lienthong db upgrade"):
+            await EmbeddedBroker(bare).start()
+
+    asyncio.run(scenario())
+    bare.dispose()
+
+
+def test_two_brokers_on_one_database_share_the_work_without_overlap(engine: Engine) -> None:
+    """Two processes' worth of consumers: no message is handed out twice while nothing fails
+    (PostgreSQL: SKIP LOCKED; SQLite: the claim runs under the write lock)."""
+
+    async def scenario() -> None:
+        first, second = _broker(engine), _broker(engine)
+        await first.start()
+        await second.start()
+        handled: Counter[str] = Counter()
+        by_broker: Counter[int] = Counter()
+
+        def handler_for(which: int):  # type: ignore[no-untyped-def]
+            async def handler(message: BrokerMessage) -> None:
+                await asyncio.sleep(0.001)
+                handled[message.message_id] += 1
+                by_broker[which] += 1
+
+            return handler
+
+        for which, broker in enumerate((first, second)):
+            await broker.consume(Q, handler_for(which), prefetch=8)
+            await broker.consume(Q, handler_for(which), prefetch=8)
+        ids = [f"w{i}" for i in range(400)]
+        await first.publish_many(Q, [(mid, b"{}") for mid in ids])
+        await eventually(lambda: sum(handled.values()) >= 400, what="400 handled")
+        await eventually(lambda: _no_rows(engine), what="all acked")
+        assert await first.stats(Q) == QueueStats(Q, 0, 0, 0)
+        assert set(handled) == set(ids)
+        assert max(handled.values()) == 1
+        await first.close()
+        await second.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_slow_handler_keeps_its_lease(engine: Engine) -> None:
+    async def scenario() -> None:
+        slow, other = _broker(engine, lease_s=0.6), _broker(engine, lease_s=0.6)
+        await slow.start()
+        await other.start()
+        calls: list[str] = []
+
+        async def patient(message: BrokerMessage) -> None:
+            calls.append("slow")
+            await asyncio.sleep(2.0)  # over three leases: renewed every lease_s / 3
+
+        async def eager(message: BrokerMessage) -> None:
+            calls.append("other")
+
+        await slow.consume(Q, patient)
+        await slow.publish(Q, b"{}", message_id="long")
+        await eventually(lambda: calls == ["slow"], what="the slow handler started")
+        await other.consume(Q, eager)
+        await eventually(lambda: _no_rows(engine), timeout_s=10, what="acked by the slow one")
+        assert calls == ["slow"]
+        await slow.close()
+        await other.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_publish_in_this_process_wakes_the_consumer_before_its_poll(engine: Engine) -> None:
+    async def scenario() -> None:
+        broker = _broker(engine, poll_s=30.0)
+        await broker.start()
+        seen: list[str] = []
+
+        async def handler(message: BrokerMessage) -> None:
+            seen.append(message.message_id)
+
+        await broker.consume(Q, handler)
+        await asyncio.sleep(0.2)  # the consumer found nothing and sleeps for 30 s
+        await broker.publish(Q, b"{}", message_id="wake")
+        await eventually(lambda: seen == ["wake"], timeout_s=5, what="woken by the publish")
+        await broker.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_database_that_is_gone_is_broker_unavailable() -> None:
+    gone = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/nothing")
+
+    async def scenario() -> None:
+        broker = EmbeddedBroker(gone)
+        with pytest.raises(BrokerUnavailable) as caught:
+            await broker.publish(Q, b"{}", message_id="x")
+        assert caught.value.details["action"] == "publishing"
+        with pytest.raises(BrokerUnavailable):
+            await broker.stats(Q)
+
+    asyncio.run(scenario())
+    gone.dispose()
+
+
+def _no_rows(engine: Engine) -> bool:
+    """Every message acknowledged (a row in flight is not counted by ``stats`` as ready)."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(broker_messages)).scalar() == 0
