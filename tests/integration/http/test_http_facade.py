@@ -8,8 +8,8 @@ import logging
 from typing import Any
 
 import pytest
-from conftest import G22, H41, SECRET, SYSTEM, Clock, FakeHub, Signer
 from fastapi.testclient import TestClient
+from http_fakes import G22, H41, SECRET, SYSTEM, Clock, FakeHub, Signer
 
 from adapters.http import SecurityEvent
 from hub.errors import StoreUnavailable

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from conftest import G22, H41, SYSTEM, Clock, FakeHub, Signer
 from fastapi.testclient import TestClient
+from http_fakes import G22, H41, SYSTEM, Clock, FakeHub, Signer
 from prometheus_client import CollectorRegistry
 
 from adapters.http import SecurityEvent

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import H41, SYSTEM, Clock, Delivery, FakeHub
 from fastapi.testclient import TestClient
+from http_fakes import H41, SYSTEM, Clock, Delivery, FakeHub
 
 from hub.edxml.model import MessageKind
 from hub.services.contracts import SystemCredentials

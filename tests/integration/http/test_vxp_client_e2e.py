@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import G22, H41, SECRET, SYSTEM, Clock, FakeHub
+from http_fakes import G22, H41, SECRET, SYSTEM, Clock, FakeHub
 
 from adapters.vxp_client import VxpClient
 from hub.edxml.model import MessageKind
