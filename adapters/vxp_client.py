@@ -130,6 +130,10 @@ class VxpClient:
             params=params,
             hash_file=hash_file,
         )
+        if op is Operation.SEND_EDOC:
+            # The SDK's sendEdoc transport (HttpURLConnection) sets the plain Content-Type
+            # first and overwrites it in place later: it leads the header list (capture 7).
+            headers.sort(key=lambda h: h[0] != "Content-Type")
         if body is None:
             body = b"{}" if op in _BRACES_BODY else b""
         hash_header = next(v for k, v in headers if k == HASH_HEADER)
