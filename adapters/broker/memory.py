@@ -43,7 +43,7 @@ class _Item:
     message_id: str
     body: bytes
     handed_out: int = 0
-    """How many times a handler received it (the next attempt is ``handed_out + 1``)."""
+    """Hand-overs to a handler so far (while in flight: the attempt the handler sees)."""
     reason: str = ""
 
 
@@ -189,13 +189,19 @@ class MemoryBroker:
     async def _consumer(self, queue: str, handler: Handler, prefetch: int) -> None:
         changed = self._changed[queue]
         mine: set[asyncio.Task[None]] = set()
+        # Counted down by the handler task itself before it signals ``changed``: a done-callback
+        # would run one loop turn too late and leave the consumer asleep with room to spare.
+        busy = [0]
         try:
             while True:
                 next_due = self._promote(queue)
-                while self._ready[queue] and len(mine) < prefetch:
+                while self._ready[queue] and busy[0] < prefetch:
                     item = self._ready[queue].popleft()
                     item = replace(item, handed_out=item.handed_out + 1)
-                    task = asyncio.create_task(self._handle(queue, handler, item))
+                    busy[0] += 1
+                    # In flight from this instant: join() must never see it in neither place.
+                    self._in_flight[queue][id(item)] = item
+                    task = asyncio.create_task(self._handle(queue, handler, item, busy))
                     mine.add(task)
                     task.add_done_callback(mine.discard)
                 changed.clear()
@@ -206,9 +212,8 @@ class MemoryBroker:
             for task in mine:
                 task.cancel()
 
-    async def _handle(self, queue: str, handler: Handler, item: _Item) -> None:
-        key = id(item)
-        self._in_flight[queue][key] = item  # put back as is if the consumer is lost
+    async def _handle(self, queue: str, handler: Handler, item: _Item, busy: list[int]) -> None:
+        key = id(item)  # registered in flight by the consumer; put back as is if it is lost
         message = self._message(queue, item)
         error: BaseException | None = None
         if message.attempt > self.retry_policy.max_attempts:
@@ -222,6 +227,7 @@ class MemoryBroker:
             except Exception as exc:
                 error = exc
         self._in_flight[queue].pop(key, None)
+        busy[0] -= 1
         decision = decide(error, message.attempt, self.retry_policy)
         if decision.outcome is Outcome.RETRY:
             self._put(queue, replace(item, reason=""), decision.delay_s)
