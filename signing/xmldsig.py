@@ -247,11 +247,11 @@ class SignatureVerifier:
                 f"gói tin có {len(sigs)} chữ ký XML-DSig; chỉ được phép một",
             )
         sig = sigs[0]
-        problem = _check_shape(root, sig)
+        parts = _read_signature(sig)
+        problem = _check_shape(root, sig, parts)
         if problem is not None:
             return _verdict(EnvelopeStatus.UNVERIFIABLE, *problem)
-        sm_uri = _attr(sig, _SIG_METHOD_PATH)
-        dm_uri = _attr(sig, _DIGEST_METHOD_PATH)
+        sm_uri, dm_uri = parts.signature_method, parts.digest_method
         algs = {"signature_algorithm": sm_uri, "digest_algorithm": dm_uri}
         sm, dm = _SIG_METHODS.get(sm_uri or ""), _DIGESTS.get(dm_uri or "")
         if sm is None or dm is None:
@@ -275,7 +275,7 @@ class SignatureVerifier:
                 "không chấp nhận chữ ký dùng SHA-1 đối với đơn vị gửi này",
                 **algs,
             )
-        info = self._cert_info(sig)
+        info = self._cert_info(parts.cert_texts)
         if info is None:
             return _verdict(
                 EnvelopeStatus.UNVERIFIABLE,
@@ -335,11 +335,8 @@ class SignatureVerifier:
         en, vi = _TRUST_PROBLEMS[status]
         return _verdict(status, f"{en} ({trust.detail})", vi, trust=trust, **who)
 
-    def _cert_info(self, sig: etree._Element) -> _CertInfo | None:
-        texts = tuple(
-            "".join((el.text or "").split())
-            for el in sig.iterfind(f"{_DS}KeyInfo/{_DS}X509Data/{_DS}X509Certificate")
-        )
+    def _cert_info(self, texts: tuple[str, ...]) -> _CertInfo | None:
+        """The signer certificate among the X509Certificate texts, parsed once per text."""
         if not texts:
             return None
         hit = self._certs.get(texts)
@@ -347,7 +344,8 @@ class SignatureVerifier:
             return hit
         try:
             certs = [
-                x509.load_der_x509_certificate(base64.b64decode(t, validate=True)) for t in texts
+                x509.load_der_x509_certificate(base64.b64decode("".join(t.split()), validate=True))
+                for t in texts
             ]
         except (ValueError, binascii.Error):
             return None
@@ -390,9 +388,18 @@ _TRUST_PROBLEMS: dict[EnvelopeStatus, tuple[str, str]] = {
 }
 
 
-_SIG_METHOD_PATH = f"{_DS}SignedInfo/{_DS}SignatureMethod"
-_DIGEST_METHOD_PATH = f"{_DS}SignedInfo/{_DS}Reference/{_DS}DigestMethod"
-_X509_CERT_PATH = f"{_DS}KeyInfo/{_DS}X509Data/{_DS}X509Certificate"
+_SIGNED_INFO = f"{_DS}SignedInfo"
+_SIGNATURE_METHOD = f"{_DS}SignatureMethod"
+_REFERENCE = f"{_DS}Reference"
+_TRANSFORMS = f"{_DS}Transforms"
+_TRANSFORM = f"{_DS}Transform"
+_DIGEST_METHOD = f"{_DS}DigestMethod"
+_KEY_INFO = f"{_DS}KeyInfo"
+_X509_DATA = f"{_DS}X509Data"
+_X509_CERTIFICATE = f"{_DS}X509Certificate"
+_EDXML_ROOT = f"{_ED}edXML"
+_EDXML_HEADER = f"{_ED}edXMLHeader"
+_EDXML_ENVELOPE = f"{_ED}edXMLEnvelope"
 _SIG_METHODS = {sm.value: sm for sm in SignatureMethod}
 _DIGESTS = {da.value: da for da in DigestAlgorithm}
 
@@ -431,38 +438,69 @@ class _Verifier(XMLVerifier):
         return text
 
 
-def _attr(sig: etree._Element, path: str) -> str | None:
-    el = sig.find(path)
-    return el.get("Algorithm") if el is not None else None
-
-
 def _has_unsigned_nodes(root: etree._Element) -> bool:
     return any(node is not root for node in root.iter(etree.Comment, etree.PI))
 
 
-def _check_shape(root: etree._Element, sig: etree._Element) -> tuple[str, str] | None:
+@dataclass(frozen=True)
+class _SigParts:
+    """What the checks need from a ``ds:Signature``, read in one walk over its few children."""
+
+    refs: tuple[etree._Element, ...]
+    transforms: tuple[str | None, ...]
+    signature_method: str | None
+    digest_method: str | None
+    cert_texts: tuple[str, ...]
+
+
+def _read_signature(sig: etree._Element) -> _SigParts:
+    refs: list[etree._Element] = []
+    transforms: list[str | None] = []
+    sm = dm = None
+    certs: list[str] = []
+    for part in sig:
+        if part.tag == _SIGNED_INFO:
+            for item in part:
+                if item.tag == _SIGNATURE_METHOD:
+                    sm = item.get("Algorithm")
+                elif item.tag == _REFERENCE:
+                    refs.append(item)
+        elif part.tag == _KEY_INFO:
+            for data in part.iterchildren(_X509_DATA):
+                certs.extend(c.text or "" for c in data.iterchildren(_X509_CERTIFICATE))
+    if refs:
+        for item in refs[0]:
+            if item.tag == _TRANSFORMS:
+                transforms.extend(t.get("Algorithm") for t in item.iterchildren(_TRANSFORM))
+            elif item.tag == _DIGEST_METHOD:
+                dm = item.get("Algorithm")
+    return _SigParts(tuple(refs), tuple(transforms), sm, dm, tuple(certs))
+
+
+def _check_shape(
+    root: etree._Element, sig: etree._Element, parts: _SigParts
+) -> tuple[str, str] | None:
     """Why the signature cannot be a whole-envelope signature, or None when its shape is right."""
     header = sig.getparent()
     envelope = header.getparent() if header is not None else None
     if (
-        root.tag != f"{_ED}edXML"
+        root.tag != _EDXML_ROOT
         or header is None
-        or header.tag != f"{_ED}edXMLHeader"
+        or header.tag != _EDXML_HEADER
         or envelope is None
-        or envelope.tag != f"{_ED}edXMLEnvelope"
+        or envelope.tag != _EDXML_ENVELOPE
         or envelope.getparent() is not root
     ):
         return (
             "the signature is not where edXML puts it (edXML/edXMLEnvelope/edXMLHeader)",
             "chữ ký không nằm đúng vị trí quy định (edXML/edXMLEnvelope/edXMLHeader)",
         )
-    refs = sig.findall(f"{_DS}SignedInfo/{_DS}Reference")
-    if len(refs) != 1 or refs[0].get("URI") != "":
+    if len(parts.refs) != 1 or parts.refs[0].get("URI") != "":
         return (
             'the signature must have exactly one Reference with URI="" (the whole document)',
             'chữ ký phải có đúng một Reference với URI="" (toàn bộ tài liệu)',
         )
-    transforms = [t.get("Algorithm") for t in refs[0].iterfind(f"{_DS}Transforms/{_DS}Transform")]
+    transforms = parts.transforms
     if _ENVELOPED not in transforms or any(
         t != _ENVELOPED and t not in _C14N_ALL for t in transforms
     ):
