@@ -122,8 +122,13 @@ def build_router(service: HubService, gate: Gate) -> APIRouter:
         },
     )
     def push(auth: Big, response: Response) -> Any:
-        """Accept a package; idempotent on the bytes (200 and ``duplicate`` when seen before)."""
-        result = service.push(auth.verified.system_id, auth.body, declared_from=None)
+        """Accept a package; idempotent on the bytes (200 and ``duplicate`` when seen before).
+
+        An optional signed ``from`` names the sending agency (checked by the service against
+        the package and the agencies this system hosts).
+        """
+        v = auth.verified
+        result = service.push(v.system_id, auth.body, declared_from=v.param("from"))
         if result.duplicate:
             response.status_code = 200
         return _value(result)

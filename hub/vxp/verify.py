@@ -122,8 +122,11 @@ class VerifiedRequest:
 
 
 def _fail(reason: str, public: str = AUTH_FAILED, **details: Any) -> AuthenticationFailed:
-    vi = _AUTH_FAILED_VI if public == AUTH_FAILED else f"{_AUTH_FAILED_VI}: {public}"
-    return AuthenticationFailed(public, message_vi=vi, details={"reason": reason, **details})
+    if public == AUTH_FAILED:
+        en, vi = AUTH_FAILED, _AUTH_FAILED_VI
+    else:
+        en, vi = f"{AUTH_FAILED}: {public}", f"{_AUTH_FAILED_VI}: {public}"
+    return AuthenticationFailed(en, message_vi=vi, details={"reason": reason, **details})
 
 
 def _header(headers: RawHeaders, name: str) -> bytes | None:

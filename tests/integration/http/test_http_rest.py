@@ -226,3 +226,14 @@ def test_metrics_count_by_operation_and_outcome(
     assert "lienthong_http_request_seconds_bucket" in text
     assert 'operation="getAgenciesList"' in text
     assert SYSTEM not in text  # no per-system label: bounded cardinality
+
+
+def test_push_with_signed_from(http: TestClient, sign: Signer, hub: FakeHub) -> None:
+    def push(from_code: str) -> Any:
+        params = {"method": "POST", "path": "/api/v1/packages", "from": from_code}
+        headers = sign(params, hash_file=hashlib.sha256(PACKAGE).hexdigest())
+        return http.post("/api/v1/packages", headers=headers, content=PACKAGE)
+
+    error(push("000.00.00.X99"), 403, "auth.forbidden")
+    assert push(H41).status_code == 201
+    assert next(iter(hub.deliveries.values())).from_code == H41
