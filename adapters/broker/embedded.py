@@ -143,7 +143,9 @@ class EmbeddedBroker:
         await asyncio.to_thread(self._run, "checking the broker table", self._check_table)
 
     async def close(self) -> None:
-        """Stop consumers. Messages they held keep their lease and come back after it."""
+        """Stop consumers; the messages they were handling are released at once (their
+        hand-over still counts as an attempt). A process that dies instead of closing leaves
+        them locked until the lease runs out."""
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -155,12 +157,15 @@ class EmbeddedBroker:
     async def publish(
         self, queue: str, body: bytes, *, message_id: str, delay_s: float = 0.0
     ) -> None:
-        await self.publish_many(queue, [(message_id, body)], delay_s=delay_s)
+        await self._insert(queue, [(message_id, body)], delay_s)
 
-    async def publish_many(
-        self, queue: str, messages: Sequence[tuple[str, bytes]], *, delay_s: float = 0.0
-    ) -> None:
+    async def publish_many(self, queue: str, messages: Sequence[tuple[str, bytes]]) -> None:
         """Publish ``(message_id, body)`` pairs in one transaction (returns after the commit)."""
+        await self._insert(queue, messages, 0.0)
+
+    async def _insert(
+        self, queue: str, messages: Sequence[tuple[str, bytes]], delay_s: float
+    ) -> None:
         self._check(queue)
         if not messages:
             return
@@ -368,6 +373,14 @@ class EmbeddedBroker:
 
         self._run("settling messages", settle)
 
+    def _release(self, ids: Iterable[int]) -> None:
+        held = list(ids)
+        if held:
+            self._run(
+                "releasing messages",
+                lambda c: c.execute(_T.update().where(_T.c.id.in_(held)).values(locked_until=None)),
+            )
+
     def _renew(self, ids: Iterable[int]) -> None:
         held = list(ids)
         if not held:
@@ -408,6 +421,21 @@ class _Consumer:
             for task in [*helpers, *self.handlers]:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            await self._hand_back()
+
+    async def _hand_back(self) -> None:
+        """On close: commit the settlements already decided, and release the messages whose
+        handlers were interrupted so another consumer takes them now rather than after the
+        lease. If the database is unreachable the leases simply run out (nothing is lost)."""
+        batch, self.pending = self.pending, []
+        settled = {s.id for s in batch}
+        interrupted = [i for i in self.held if i not in settled]
+        try:
+            await asyncio.to_thread(self.broker._settle, batch)
+            await asyncio.to_thread(self.broker._release, interrupted)
+        except InternalError as exc:
+            log.warning("could not hand back messages of %s on close: %s", self.queue, exc)
+        self.held.clear()
 
     async def _claimer(self) -> None:
         while True:
@@ -441,7 +469,7 @@ class _Consumer:
             try:
                 await self.handler(item.message)
             except asyncio.CancelledError:
-                raise  # closing: the message keeps its lease and comes back after it
+                raise  # closing: the message is released (or its lease runs out)
             except Exception as exc:
                 error = exc
         decision = decide(error, item.message.attempt, policy)

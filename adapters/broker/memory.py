@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from adapters.broker import ATTEMPT_HEADER, REASON_HEADER
@@ -99,7 +100,7 @@ class MemoryBroker:
         self.published.append(BrokerMessage(queue=queue, body=body, message_id=message_id))
         self._put(queue, _Item(message_id, bytes(body)), delay_s)
 
-    async def publish_many(self, queue: str, messages: list[tuple[str, bytes]]) -> None:
+    async def publish_many(self, queue: str, messages: Sequence[tuple[str, bytes]]) -> None:
         """Publish ``(message_id, body)`` pairs (the same call as the real adapters offer)."""
         for message_id, body in messages:
             await self.publish(queue, body, message_id=message_id)

@@ -305,6 +305,10 @@ class RabbitBroker:
         them are lost."""
         connection = self._require()
         with _translated("deleting the topology"):
+            # Our consumers first: a robust channel would declare a deleted queue again.
+            for consumer in self._consumers:
+                await consumer.close()
+            self._consumers.clear()
             channel = await connection.channel()
             try:
                 for queue in self.queues:

@@ -5,6 +5,7 @@ database failures surfacing as ``BrokerUnavailable``."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,3 +169,60 @@ def _no_rows(engine: Engine) -> bool:
     """Every message acknowledged (a row in flight is not counted by ``stats`` as ready)."""
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(broker_messages)).scalar() == 0
+
+
+_DYING_CONSUMER = """
+import asyncio, os, sys
+from adapters.broker.embedded import EmbeddedBroker
+from adapters.store.engine import create_engine
+from hub.messaging import DISPATCH_QUEUE
+
+async def main():
+    broker = EmbeddedBroker(create_engine(sys.argv[1]), lease_s=1.0, poll_s=0.05)
+    await broker.start()
+
+    async def die(message):
+        print(message.message_id, message.attempt, flush=True)
+        os._exit(17)  # the process dies holding the message: no settle, no release
+
+    await broker.consume(DISPATCH_QUEUE, die)
+    await asyncio.sleep(30)
+
+asyncio.run(main())
+"""
+
+
+def test_a_process_that_dies_mid_message_loses_it_only_for_the_lease(
+    engine: Engine, tmp_path: Path
+) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+
+    async def scenario() -> None:
+        broker = _broker(engine)
+        await broker.start()
+        await broker.publish(Q, b'{"delivery_id": "k1"}', message_id="k1")
+        script = tmp_path / "dying_consumer.py"
+        script.write_text(_DYING_CONSUMER)
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(script),
+            url,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=Path(__file__).resolve().parents[3],
+        )
+        out, _ = await asyncio.wait_for(child.communicate(), 30)
+        assert child.returncode == 17
+        assert out.decode().split() == ["k1", "1"]
+
+        seen: list[BrokerMessage] = []
+
+        async def handler(message: BrokerMessage) -> None:
+            seen.append(message)
+
+        await broker.consume(Q, handler)
+        await eventually(lambda: bool(seen), what="the redelivery after the lease")
+        assert (seen[0].message_id, seen[0].attempt) == ("k1", 2)
+        await eventually(lambda: _no_rows(engine), what="acked")
+        await broker.close()
+
+    asyncio.run(scenario())
