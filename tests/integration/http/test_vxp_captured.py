@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +162,7 @@ def test_replayed_send_edoc_of_a_status_sample(
 
 
 def test_captured_requests_go_stale_without_a_raised_max_age(
-    http: TestClient, clock: Clock, seeded: FakeHub
+    http: TestClient, clock: Clock, seeded: FakeHub, caplog: pytest.LogCaptureFixture
 ) -> None:
     req = _by_n(13)
     clock.now = _signed_at(req) + dt.timedelta(minutes=16)
@@ -170,5 +171,9 @@ def test_captured_requests_go_stale_without_a_raised_max_age(
     assert "timestamp too old" in r.json()["ErrorDesc"]
     # A system configured for long-lived SDK objects (frozen timestamps) keeps working.
     seeded.systems[SYSTEM] = SystemCredentials(SYSTEM, ("demo-secret",), True, 86400, "UTC")
+    caplog.set_level(logging.WARNING, logger="lienthong.security")
     r = http.post("/getReceivedEdocList", headers=_headers(req))
     assert r.json()["status"] == "OK"
+    (warning,) = [json.loads(rec.getMessage()) for rec in caplog.records]
+    assert warning["event"] == "stale_timestamp_accepted"
+    assert (warning["system_id"], warning["age_s"]) == (SYSTEM, 960)
