@@ -174,6 +174,7 @@ def test_captured_requests_go_stale_without_a_raised_max_age(
     caplog.set_level(logging.WARNING, logger="lienthong.security")
     r = http.post("/getReceivedEdocList", headers=_headers(req))
     assert r.json()["status"] == "OK"
-    (warning,) = [json.loads(rec.getMessage()) for rec in caplog.records]
-    assert warning["event"] == "stale_timestamp_accepted"
+    events = [json.loads(rec.getMessage()) for rec in caplog.records]
+    assert [e["event"] for e in events] == ["request_refused", "stale_timestamp_accepted"]
+    warning = events[1]
     assert (warning["system_id"], warning["age_s"]) == (SYSTEM, 960)
