@@ -82,3 +82,67 @@ def test_elided_sample_reads_but_attachment_does_not_decode(shared_samples: Path
     assert exc.value.path is not None
     assert "Attachment" in exc.value.path
     assert "209" in exc.value.message_en
+
+
+# --- writer-made equivalents of the samples: the suite still covers them without ../shared ----
+
+
+@pytest.mark.parametrize("code", ["01", "02", "03", "04", "05", "06"])
+def test_generated_status_equivalents(code: str) -> None:
+    from tests.factories import make_status
+
+    pkg = read(make_status(sender="000.00.00.H41", status_code=code))
+    assert isinstance(pkg, StatusPackage)
+    assert pkg.header.status_code == code
+    assert pkg.header.response_for is not None
+    assert pkg.header.response_for.organ_id == "000.00.00.G22"
+    assert pkg.header.timestamp is not None
+    assert pkg.header.timestamp.utc is not None
+
+
+def test_generated_complete_edoc_equivalent() -> None:
+    from hub.edxml import OutgoingAttachment, iter_attachments
+    from tests.factories import make_edoc
+
+    inner = b'<?xml version="1.0" encoding="UTF-8"?>\r\n<edXML/>\r\n'
+    att = OutgoingAttachment(
+        "209", "1896_QD-TTg_m_294779.doc", "application/zip", inner, "1896_QD-TTg_m_294779.doc"
+    )
+    data = make_edoc(
+        to=["000.00.00.H41", "000.00.00.H14", "000.00.00.G17"],
+        attachments=[att],
+        signature=(
+            b'<Signature xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016">'
+            b"<SignatureValue>AAAA</SignatureValue></Signature>"
+        ),
+    )
+    pkg = read(data)
+    assert isinstance(pkg, EdocPackage)
+    assert len(pkg.header.to) == 3
+    assert pkg.business_type is BussinessDocType.NEW
+    assert pkg.signature is not None
+    [item] = list(iter_attachments(data))
+    with item:
+        assert item.was_zip
+        assert item.read_bytes() == inner
+        assert item.manifest is not None
+
+
+def test_generated_elided_equivalent_gives_attachment_error() -> None:
+    import re
+
+    from hub.edxml import iter_attachments
+    from tests.factories import make_edoc
+
+    data = re.sub(
+        rb"<ContentTransferEncoded>[^<]*</ContentTransferEncoded>",
+        b"<ContentTransferEncoded>[ELIDED: 361100 base64 chars of a ZIP archive]"
+        b"</ContentTransferEncoded>",
+        make_edoc(),
+    )
+    assert isinstance(read(data), EdocPackage)  # the header still reads
+    with pytest.raises(AttachmentError) as exc:
+        list(iter_attachments(data))
+    assert exc.value.code == "edxml.attachment.base64"
+    assert exc.value.path == "/edXML/AttachmentEncoded/Attachment[1]"
+    assert "ContentId 1" in exc.value.message_en
