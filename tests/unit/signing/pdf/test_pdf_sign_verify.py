@@ -352,3 +352,13 @@ def test_verdicts_are_cached_by_digest_and_kind(
     a = small.verify(issued)
     small.verify(make_pdf(1))
     assert small.cached(a.sha256, DocumentKind.ISSUED) is None
+
+
+def test_too_little_reserved_room_grows_and_still_signs(
+    pki: TestPki, verifier: PdfVerifier
+) -> None:
+    svc = PdfSigningService(signer_for(pki.agency, [pki.sub_ca.cert]))
+    svc.bytes_reserved = 1000
+    signed = svc.sign(make_pdf(1), SignRequest(SignatureRole.ATTACHMENT, number="1/TB"))
+    assert svc.bytes_reserved > 1000
+    assert verifier.verify(signed, DocumentKind.ATTACHMENT).bottom_line
