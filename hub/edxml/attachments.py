@@ -57,7 +57,6 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _WS = b" \t\r\n"
 _NS_PREFIX = "{" + NS + "}"
 _ATTACHMENT_FIELDS = frozenset({"ContentId", "AttachmentName", "Description", "ContentType"})
-_REFERENCE_FIELDS = _ATTACHMENT_FIELDS
 _BAD_B64 = re.compile(rb"[^A-Za-z0-9+/=]")
 
 
