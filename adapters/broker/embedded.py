@@ -17,9 +17,10 @@ Theory of operation. One row of ``broker_messages`` per message (schema: migrati
   other; on SQLite the statement runs under the database write lock (``BEGIN IMMEDIATE`` from
   :mod:`adapters.store.engine`), which serialises claimers just as well.
 * **Lease.** A claimed row is hidden until ``locked_until``. The consumer renews the lease of
-  the messages it still holds every ``lease_s / 3``; a consumer that dies mid-message stops
+  the messages it still holds every ``lease_s / 3``; a process that dies mid-message stops
   renewing and the message is handed out again after at most ``lease_s`` (at-least-once: the
-  handler may then run twice — handlers are idempotent by contract).
+  handler may then run twice — handlers are idempotent by contract). :meth:`close` does not
+  wait for the lease: it commits the settlements already decided and releases the rest.
 * **Attempts** count hand-overs: the claim increments ``attempt``, so a redelivery after a lost
   consumer counts as an attempt, exactly as the RabbitMQ adapter counts ``x-delivery-count``.
   A message handed out more than ``max_attempts`` times without being settled (it kills its

@@ -228,7 +228,11 @@ class RabbitBroker:
         await self._publish("", target, body, message_id=message_id, attempt=1)
 
     async def publish_many(self, queue: str, messages: Sequence[tuple[str, bytes]]) -> None:
-        """Publish ``(message_id, body)`` pairs pipelined; return once all are confirmed."""
+        """Publish ``(message_id, body)`` pairs pipelined; return once all are confirmed.
+
+        If it raises, some of the batch may already be stored: publish the whole batch again
+        (duplicates are harmless, the handlers are idempotent; a lost message is not).
+        """
         name = self.physical(queue)
         await asyncio.gather(
             *(self._publish("", name, body, message_id=mid, attempt=1) for mid, body in messages)

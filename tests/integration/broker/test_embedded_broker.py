@@ -226,3 +226,12 @@ def test_a_process_that_dies_mid_message_loses_it_only_for_the_lease(
         await broker.close()
 
     asyncio.run(scenario())
+
+
+def test_migration_0002_goes_down_and_up_again(engine: Engine) -> None:
+    migrate.downgrade(engine, "0001")
+    assert not sa.inspect(engine).has_table("broker_messages")
+    assert migrate.current_revision(engine) == "0001"
+    migrate.upgrade(engine)
+    assert sa.inspect(engine).has_table("broker_messages")
+    assert migrate.current_revision(engine) == migrate.head_revision()
