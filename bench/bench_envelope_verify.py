@@ -22,6 +22,7 @@ verifications; wall time is printed too. The PKI is generated at start (tests.pk
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -99,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
             f"package: {len(package)} B unsigned, {len(signed)} B signed (leaf cert), "
             f"{len(signed_chain)} B signed (leaf + sub-CA)"
         )
-        print(f"n={args.n} rounds={args.rounds}; python {sys.version.split()[0]}")
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(
+            f"n={args.n} rounds={args.rounds}; python {sys.version.split()[0]}; "
+            f"{os.cpu_count()} CPUs, load average at start {load}"
+        )
         print(f"{'case':58} {'per CPU s':>10} {'per wall s':>10} {'µs CPU':>8}")
         cases = [
             ("signxml, chain validated every time (leaf + sub-CA)", naive),
@@ -111,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, fn in cases:
             cpu, wall = measure(fn, args.n, args.rounds)
             print(f"{name:58} {cpu:10.0f} {wall:10.0f} {1e6 / cpu:8.0f}")
+        print(f"load average at end {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"OCSP requests made: {server.hits['ocsp']} (trust decided once, then cached)")
     finally:
         server.stop()

@@ -458,6 +458,11 @@ def _check_ocsp(
         return None
     if resp.serial_number != cert.serial_number:
         return None
+    # The CertID must name our issuer (RFC 6960 §4.1.1 issuerKeyHash): a response about the same
+    # serial from another CA says nothing about this certificate.
+    issuer_key_hash = x509.SubjectKeyIdentifier.from_public_key(issuer.public_key()).digest
+    if resp.hash_algorithm.name == "sha1" and resp.issuer_key_hash != issuer_key_hash:
+        return None
     # Who signed it: the issuer itself, or a delegated responder the issuer certified.
     signer = issuer
     if issuer.subject != _responder_name(resp, issuer):

@@ -44,10 +44,14 @@ def test_each_certificate_gets_its_status(
 
 
 def test_revoked_by_crl_when_ocsp_is_not_preferred(
-    pki_online: TestPki, make_trust_evaluator: Callable[..., TrustEvaluator]
+    pki_online: TestPki,
+    revocation_server: RevocationServer,
+    make_trust_evaluator: Callable[..., TrustEvaluator],
 ) -> None:
     ev = make_trust_evaluator(TrustPolicy(prefer_ocsp=False))
+    crl_hits = revocation_server.hits["crl"]
     st = ev.evaluate(pki_online.revoked.cert)
+    assert revocation_server.hits["crl"] == crl_hits + 1  # fetched over loopback HTTP
     assert st.status is Trust.REVOKED
     assert st.revocation_source is RevocationSource.CRL
     assert st.revoked_at is not None
