@@ -137,3 +137,39 @@ def test_anchor_bundle_must_hold_a_certificate() -> None:
 
     with pytest.raises(KeyAccessError):
         TrustStore.from_pem(b"")
+
+
+def test_forged_ocsp_good_is_ignored_and_crl_answers(
+    pki_online: TestPki, trust_store: TrustStore
+) -> None:
+    """A rogue responder says "good" for the revoked certificate, signed by another key."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509 import ocsp
+
+    from signing.trust import urllib_fetch
+
+    def rogue_then_real(url: str, body: bytes | None, ctype: str, timeout: float) -> bytes:
+        if "ocsp" not in url:
+            return urllib_fetch(url, body, ctype, timeout)
+        now = dt.datetime.now(dt.UTC)
+        forged = (
+            ocsp.OCSPResponseBuilder()
+            .add_response(
+                cert=pki_online.revoked.cert,
+                issuer=pki_online.sub_ca.cert,
+                algorithm=hashes.SHA1(),
+                cert_status=ocsp.OCSPCertStatus.GOOD,
+                this_update=now,
+                next_update=now + dt.timedelta(hours=1),
+                revocation_time=None,
+                revocation_reason=None,
+            )
+            .responder_id(ocsp.OCSPResponderEncoding.NAME, pki_online.sub_ca.cert)
+            .sign(pki_online.impostor.key, hashes.SHA256())
+        )
+        return forged.public_bytes(serialization.Encoding.DER)
+
+    ev = TrustEvaluator(trust_store, TrustPolicy(network_timeout=2.0), fetch=rogue_then_real)
+    st = ev.evaluate(pki_online.revoked.cert)
+    assert st.status is Trust.REVOKED
+    assert st.revocation_source is RevocationSource.CRL
