@@ -25,15 +25,13 @@ from typing import Any
 
 from lxml import etree
 
-from hub.edxml.model import NS
 from hub.edxml.problems import Problem, error
 from hub.resources import data_path
 from hub.xmlsafe import element_path
 
-__all__ = ["is_edxml", "profile_schema", "schema_problems"]
+__all__ = ["profile_schema", "schema_problems"]
 
 _E = etree._Element
-_P = "{" + NS + "}"
 
 
 @cache
@@ -42,11 +40,6 @@ def profile_schema() -> etree.XMLSchema:
     read with lxml directly rather than through :mod:`hub.xmlsafe`, which is for outside bytes."""
     path = data_path("schemas", "edxml", "edxml-profile.xsd")
     return etree.XMLSchema(etree.parse(str(path)))
-
-
-def is_edxml(el: _E, name: str) -> bool:
-    """True for an element named ``name`` in the edXML namespace or in no namespace."""
-    return el.tag == _P + name or el.tag == name
 
 
 def schema_problems(root: _E) -> Iterator[Problem]:
