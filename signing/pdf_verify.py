@@ -36,12 +36,12 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from io import BytesIO
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -69,6 +69,8 @@ from signing.nd30 import (
 )
 from signing.trust import TrustEvaluator
 from signing.verdicts import SignatureVerdictBase, SignerIdentity, Trust
+
+_T = TypeVar("_T")
 
 #: Digest algorithms accepted by default: SHA-2 and SHA-3 (SHA-1 is broken for signatures;
 #: ETSI TS 119 312 no longer lists it for new signatures).
@@ -411,12 +413,12 @@ class PdfVerifier:
         try:
             reader = PdfFileReader(stream, strict=False)
             embedded = list(reader.embedded_regular_signatures)
-        except (PdfError, SignatureValidationError, ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # hostile input: any parser failure is a verdict
             return fail(_with_detail(_UNREADABLE, exc))
         if not embedded:
             return fail(_UNSIGNED)
         ts_context = self._ts_context()
-        verdicts = [await self._one(sig, ts_context) for sig in embedded]
+        verdicts = [await self._guarded(sig, ts_context) for sig in embedded]
         verdicts.sort(key=lambda v: v.revision)
         facts = [
             SignatureFacts(v.signer_class, v.best_time)
@@ -426,6 +428,43 @@ class PdfVerifier:
         return PdfVerdict(
             sha256, size, kind, tuple(verdicts), presence_warnings(facts, kind), (), name
         )
+
+    async def _guarded(
+        self, emb: EmbeddedPdfSignature, ts_context: ValidationContext
+    ) -> PdfSignatureVerdict:
+        """:meth:`_one`, with any failure of the libraries on hostile input made a verdict."""
+        try:
+            return await self._one(emb, ts_context)
+        except Exception as exc:  # the contract: a bad signature is a verdict
+            problem = _with_detail(
+                Problem(
+                    "pdf.unverifiable",
+                    "Không kiểm tra được chữ ký số",
+                    "the signature cannot be checked",
+                ),
+                exc,
+            )
+            return PdfSignatureVerdict(
+                signer=None,
+                trust=None,
+                signature_algorithm=None,
+                digest_algorithm=None,
+                problem_en=problem.message_en,
+                problem_vi=problem.message_vi,
+                field_name=_safe(lambda: str(emb.field_name), "?"),
+                revision=_safe(lambda: int(emb.signed_revision), -1),
+                signer_class=SignerClass.UNKNOWN,
+                intact=False,
+                valid=False,
+                signing_time=None,
+                timestamp=None,
+                timestamp_ok=None,
+                level="unknown",
+                coverage="unknown",
+                modification_level=None,
+                modified_after_signing=True,
+                problems=(problem,),
+            )
 
     async def _one(
         self, emb: EmbeddedPdfSignature, ts_context: ValidationContext
@@ -638,6 +677,13 @@ class PdfVerifier:
                 seen_pdf = True
                 name = item.attachment_name or item.entry_name or item.content_id
                 yield self.verify(item.content, kind, name=name, sha256=item.sha256)
+
+
+def _safe(get: Callable[[], _T], default: _T) -> _T:
+    try:
+        return get()
+    except Exception:  # only describes an already failed signature
+        return default
 
 
 def _with_detail(problem: Problem, exc: BaseException) -> Problem:

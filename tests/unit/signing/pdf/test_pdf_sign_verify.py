@@ -362,3 +362,17 @@ def test_too_little_reserved_room_grows_and_still_signs(
     signed = svc.sign(make_pdf(1), SignRequest(SignatureRole.ATTACHMENT, number="1/TB"))
     assert svc.bytes_reserved > 1000
     assert verifier.verify(signed, DocumentKind.ATTACHMENT).bottom_line
+
+
+def test_hostile_bytes_give_verdicts_not_exceptions(
+    person_service: PdfSigningService, verifier: PdfVerifier
+) -> None:
+    signed = _person(person_service, make_pdf(1))
+    start = signed.index(b"/Contents <") + len(b"/Contents <")
+    # a CMS container that is not DER any more
+    broken_cms = signed[:start] + b"ff" * 40 + signed[start + 80 :]
+    truncated = signed[: len(signed) // 2]
+    for pdf in (broken_cms, truncated, signed.replace(b"/ByteRange [", b"/ByteRange [9", 1)):
+        verdict = verifier.verify(pdf)
+        assert not verdict.bottom_line
+        assert verdict.problems or all(s.problems for s in verdict.signatures)
