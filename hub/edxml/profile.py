@@ -26,7 +26,6 @@ Two layers:
 
 from __future__ import annotations
 
-import binascii
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ from hub.edxml.model import (
     StatusPackage,
 )
 from hub.edxml.problems import Problem, ValidationReport, error, warning
-from hub.edxml.profile_schema import profile_schema, schema_problems
+from hub.edxml.profile_schema import profile_schema, schema_problems, signature_problems
 from hub.edxml.reader import ParsedPackage, parse_package
 from hub.errors import EdxmlError, XmlError
 
@@ -62,7 +61,6 @@ _STRICT_DATE = re.compile(r"\d{4}/\d{2}/\d{2}")
 _STRICT_TS = re.compile(r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}")
 _STATUS_CODE = re.compile(r"\d{2}")
 _XSD_PREFIX = re.compile(r"[A-Za-z_][\w.-]*:")
-_SHA1 = ("#rsa-sha1", "#dsa-sha1", "#sha1", "#hmac-sha1")
 
 HEADER = "/edXML/edXMLEnvelope/edXMLHeader"
 MH = HEADER + "/MessageHeader"
@@ -544,57 +542,8 @@ class _Checker:
 
     def signature(self) -> None:
         sig = _first(self.hdr_idx, "Signature")  # edXML namespace (SDK) or XML-DSig
-        if sig is None:
-            return
-        path = f"{HEADER}/Signature"
-        if sig.tag != f"{{{DSIG_NS}}}Signature":
-            self.out.append(
-                warning(
-                    "signature.not_xmldsig",
-                    path,
-                    "the envelope Signature is not in the XML-DSig namespace (SDK output); it "
-                    "cannot be verified as XML-DSig and is kept as received",
-                    "chữ ký gói tin không thuộc không gian tên XML-DSig (đầu ra của SDK); không "
-                    "thể xác thực theo XML-DSig, được giữ nguyên như khi nhận",
-                )
-            )
-        weak = [
-            el.get("Algorithm", "")
-            for el in sig.iter()
-            if isinstance(el.tag, str)
-            and el.tag.rpartition("}")[2] in ("SignatureMethod", "DigestMethod")
-            and el.get("Algorithm", "").endswith(_SHA1)
-        ]
-        if weak:
-            self.out.append(
-                warning(
-                    "signature.weak_algorithm",
-                    path,
-                    f"SHA-1 based algorithm(s): {', '.join(sorted(set(weak)))}",
-                    f"thuật toán dựa trên SHA-1: {', '.join(sorted(set(weak)))}",
-                )
-            )
-        for el in sig.iter():
-            if isinstance(el.tag, str) and el.tag.rpartition("}")[2] == "X509Certificate":
-                if not _looks_like_certificate(el.text or ""):
-                    self.out.append(
-                        warning(
-                            "signature.placeholder",
-                            f"{path}/KeyInfo/X509Data/X509Certificate",
-                            "X509Certificate is not a certificate (placeholder or truncated)",
-                            "X509Certificate không phải chứng thư số (giá trị mẫu hoặc bị cắt)",
-                        )
-                    )
-                break
-
-
-def _looks_like_certificate(text: str) -> bool:
-    """A DER certificate in base64: decodes, starts with a SEQUENCE, and is not tiny."""
-    try:
-        der = binascii.a2b_base64("".join(text.split()), strict_mode=True)
-    except binascii.Error:
-        return False
-    return len(der) >= 64 and der[0] == 0x30
+        if sig is not None:
+            self.out.extend(signature_problems(sig, f"{HEADER}/Signature"))
 
 
 def _dup_id(path: str, cid: str) -> Problem:

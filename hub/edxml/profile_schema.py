@@ -1,4 +1,5 @@
-"""The structural layer of the profile check: the hub's profile XSD, applied in place.
+"""The structural layer of the profile check: the profile XSD (in place) and the shape of the
+envelope ``Signature``.
 
 Contract: :func:`schema_problems` validates a parsed package against
 ``schemas/edxml/edxml-profile.xsd`` (the hub's own profile, not an official schema; see the
@@ -19,19 +20,22 @@ validator (:mod:`hub.edxml.profile_payload`). *Keep it that way*: a test pins th
 
 from __future__ import annotations
 
+import binascii
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
 from lxml import etree
 
-from hub.edxml.problems import Problem, error
+from hub.edxml.model import DSIG_NS
+from hub.edxml.problems import Problem, error, warning
 from hub.resources import data_path
 from hub.xmlsafe import element_path
 
-__all__ = ["profile_schema", "schema_problems"]
+__all__ = ["profile_schema", "schema_problems", "signature_problems"]
 
 _E = etree._Element
+_SHA1 = ("#rsa-sha1", "#dsa-sha1", "#sha1", "#hmac-sha1")
 
 
 @cache
@@ -77,3 +81,60 @@ def _readable_path(target: _E, xpath: str | None) -> str | None:
     if isinstance(found, list) and found and isinstance(found[0], etree._Element):
         return element_path(found[0])
     return xpath
+
+
+def signature_problems(sig: _E, path: str) -> list[Problem]:
+    """The *shape* of the envelope ``Signature`` (QCVN 102 §6 practice): not XML-DSig, SHA-1,
+    a certificate that is not one. All warnings: verification belongs to ``signing`` and the
+    decision to policy; an SDK placeholder signature is normal in real traffic."""
+    out: list[Problem] = []
+    if sig.tag != f"{{{DSIG_NS}}}Signature":
+        out.append(
+            warning(
+                "signature.not_xmldsig",
+                path,
+                "the envelope Signature is not in the XML-DSig namespace (SDK output); it "
+                "cannot be verified as XML-DSig and is kept as received",
+                "chữ ký gói tin không thuộc không gian tên XML-DSig (đầu ra của SDK); không "
+                "thể xác thực theo XML-DSig, được giữ nguyên như khi nhận",
+            )
+        )
+    weak = [
+        el.get("Algorithm", "")
+        for el in sig.iter()
+        if isinstance(el.tag, str)
+        and el.tag.rpartition("}")[2] in ("SignatureMethod", "DigestMethod")
+        and el.get("Algorithm", "").endswith(_SHA1)
+    ]
+    if weak:
+        out.append(
+            warning(
+                "signature.weak_algorithm",
+                path,
+                f"SHA-1 based algorithm(s): {', '.join(sorted(set(weak)))}",
+                f"thuật toán dựa trên SHA-1: {', '.join(sorted(set(weak)))}",
+            )
+        )
+    for el in sig.iter():
+        if isinstance(el.tag, str) and el.tag.rpartition("}")[2] == "X509Certificate":
+            if not _looks_like_certificate(el.text or ""):
+                out.append(
+                    warning(
+                        "signature.placeholder",
+                        f"{path}/KeyInfo/X509Data/X509Certificate",
+                        "X509Certificate is not a certificate (placeholder or truncated)",
+                        "X509Certificate không phải chứng thư số (giá trị mẫu hoặc bị cắt)",
+                    )
+                )
+            break
+
+    return out
+
+
+def _looks_like_certificate(text: str) -> bool:
+    """A DER certificate in base64: decodes, starts with a SEQUENCE, and is not tiny."""
+    try:
+        der = binascii.a2b_base64("".join(text.split()), strict_mode=True)
+    except binascii.Error:
+        return False
+    return len(der) >= 64 and der[0] == 0x30
