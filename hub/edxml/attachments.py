@@ -15,8 +15,13 @@ Hazards and what stops them:
   elided attachment, padding in the middle): :class:`AttachmentError` naming the ``Attachment``
   element path and its ``ContentId``. Whitespace and line breaks are tolerated (MIME-style
   76-column lines are common).
-* **ZIP bombs**: each unpacked entry is capped at ``max_unpacked_bytes``; a corrupt ZIP is an
-  :class:`AttachmentError`.
+* **ZIP detection** (§4): a payload starting with ``PK\x03\x04`` whose central directory opens is
+  unpacked (one item per entry); one that does not open, or that is itself a ZIP-based document
+  format (OOXML ``[Content_Types].xml``, ODF ``mimetype``) sent without the SDK wrapper, is
+  passed on as raw bytes. A ZIP that opens but whose entry data is corrupt (CRC, deflate) is an
+  :class:`AttachmentError` (``edxml.attachment.zip``).
+* **ZIP bombs**: each unpacked entry is capped at ``max_unpacked_bytes``
+  (``edxml.attachment.too_large``).
 * **Manifest mismatch**: ``Manifest/Reference`` and ``AttachmentEncoded/Attachment`` are matched by
   normalised ``ContentId`` (``cid:`` dropped). With ``require_manifest_match`` (the default) an
   ``Attachment`` without a ``Reference`` is refused when it ends, and ``Reference`` entries with no
@@ -34,6 +39,7 @@ import hashlib
 import re
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +60,8 @@ SPOOL_MAX = 4 * 1024 * 1024
 _FEED = 1 << 20
 _COPY = 1 << 20
 _ZIP_MAGIC = b"PK\x03\x04"
+#: Entries that mark a ZIP as a document format of its own (OOXML, ODF, EPUB), not a wrapper.
+_PACKAGE_FORMAT_MARKERS = frozenset({"[Content_Types].xml", "mimetype"})
 _WS = b" \t\r\n"
 _NS_PREFIX = "{" + NS + "}"
 _ATTACHMENT_FIELDS = frozenset({"ContentId", "AttachmentName", "Description", "ContentType"})
@@ -321,22 +329,31 @@ class _Target:
             "payload_size": dec.size,
             "path": att.path,
         }
+        raw = ExtractedAttachment(
+            was_zip=False,
+            entry_name=None,
+            zip_entry_names=(),
+            sha256=common["payload_sha256"],
+            size=dec.size,
+            content=dec.out,
+            **common,
+        )
         if dec.head != _ZIP_MAGIC:
-            # Raw bytes fallback (§4: "fall back to the raw bytes").
-            return [
-                ExtractedAttachment(
-                    was_zip=False,
-                    entry_name=None,
-                    zip_entry_names=(),
-                    sha256=common["payload_sha256"],
-                    size=dec.size,
-                    content=dec.out,
-                    **common,
-                )
-            ]
+            return [raw]  # §4: "fall back to the raw bytes"
+        try:
+            zf = zipfile.ZipFile(dec.out)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError):
+            # Starts with the magic but has no readable central directory: not a ZIP wrapper
+            # (e.g. a raw file that happens to begin with "PK\x03\x04"); pass it on as is.
+            return [raw]
+        if {i.filename for i in zf.infolist()} & _PACKAGE_FORMAT_MARKERS:
+            # The payload is itself a document in a ZIP-based format (OOXML .docx/.xlsx, ODF),
+            # sent without the SDK's ZIP wrapper: the file is the payload, not its parts.
+            zf.close()
+            return [raw]
         items: list[ExtractedAttachment] = []
         try:
-            with zipfile.ZipFile(dec.out) as zf:
+            with zf:
                 infos = [i for i in zf.infolist() if not i.is_dir()]
                 names = tuple(i.filename for i in infos)
                 for info in infos:
@@ -352,14 +369,20 @@ class _Target:
                             **common,
                         )
                     )
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            NotImplementedError,
+            EOFError,
+            zlib.error,
+        ) as exc:
             for it in items:
                 it.close()
             raise self._error(
                 att,
                 cid,
-                f"the payload starts like a ZIP archive but cannot be unpacked: {exc}",
-                f"nội dung có dạng tệp ZIP nhưng không giải nén được: {exc}",
+                f"the ZIP archive in the payload cannot be unpacked: {exc}",
+                f"không giải nén được tệp ZIP trong nội dung: {exc}",
                 "edxml.attachment.zip",
             ) from exc
         finally:

@@ -144,9 +144,17 @@ def test_manifest_entry_without_attachment() -> None:
 
 
 def test_corrupt_zip_and_zip_bomb_cap() -> None:
-    bad = base64.b64encode(b"PK\x03\x04" + b"\0" * 40).decode()
+    not_a_zip = b"PK\x03\x04" + b"\0" * 40  # the magic, but no archive: passed on raw
+    [item] = list(
+        iter_attachments(_package(_att("z", base64.b64encode(not_a_zip).decode()), ["z"]))
+    )
+    assert (item.was_zip, item.read_bytes()) == (False, not_a_zip)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("a.pdf", b"%PDF-" + b"x" * 100)
+    corrupt = buf.getvalue().replace(b"x" * 100, b"y" * 100)  # CRC no longer matches
     with pytest.raises(AttachmentError) as exc:
-        list(iter_attachments(_package(_att("z", bad), ["z"])))
+        list(iter_attachments(_package(_att("z", base64.b64encode(corrupt).decode()), ["z"])))
     assert exc.value.code == "edxml.attachment.zip"
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -155,6 +163,16 @@ def test_corrupt_zip_and_zip_bomb_cap() -> None:
     with pytest.raises(AttachmentError) as exc:
         list(iter_attachments(_package(_att("z", bomb), ["z"]), max_unpacked_bytes=100_000))
     assert exc.value.code == "edxml.attachment.too_large"
+
+
+def test_unwrapped_office_document_is_not_unpacked() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("[Content_Types].xml", b"<Types/>")
+        zf.writestr("word/document.xml", b"<w:document/>")
+    docx = buf.getvalue()
+    [item] = list(iter_attachments(_package(_att("d", base64.b64encode(docx).decode()), ["d"])))
+    assert (item.was_zip, item.read_bytes()) == (False, docx)
 
 
 def test_sources_bytes_path_and_file_object(tmp_path: Path) -> None:
