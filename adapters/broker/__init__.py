@@ -14,7 +14,17 @@ never imports the libraries of another.
 
 from __future__ import annotations
 
+from hub.errors import InternalError
+
 #: Header carrying the attempt number (counts from 1) of a message.
 ATTEMPT_HEADER = "x-lienthong-attempt"
 #: Header carrying why a message was dead-lettered (``decide()``'s reason).
 REASON_HEADER = "x-lienthong-reason"
+
+
+class ConsumerLost(InternalError):
+    """A message handed out ``max_attempts`` times and never settled: its consumer died with it
+    each time (a poison message). Never raised to callers; :func:`hub.messaging.decide` turns it
+    into a dead letter whose reason starts with ``ConsumerLost:``."""
+
+    code = "broker.consumer_lost"

@@ -52,7 +52,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from adapters.broker import ATTEMPT_HEADER, REASON_HEADER
+from adapters.broker import ATTEMPT_HEADER, REASON_HEADER, ConsumerLost
 from adapters.store.engine import is_postgresql, translate_errors
 from adapters.store.tables import NAMING_CONVENTION, UtcDateTime
 from hub.errors import BrokerUnavailable, InternalError, StoreUnavailable
@@ -84,12 +84,6 @@ broker_messages = sa.Table(
 
 _T = broker_messages
 _R = TypeVar("_R")
-
-
-class ConsumerLost(InternalError):
-    """A message was handed out and never settled (its consumer died, or its lease ran out)."""
-
-    code = "broker.consumer_lost"
 
 
 @dataclass(frozen=True, slots=True)

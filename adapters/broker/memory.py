@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from adapters.broker import ATTEMPT_HEADER, REASON_HEADER
+from adapters.broker import ATTEMPT_HEADER, REASON_HEADER, ConsumerLost
 from hub.errors import InternalError
 from hub.messaging import (
     QUEUES,
@@ -46,12 +46,6 @@ class _Item:
     handed_out: int = 0
     """Hand-overs to a handler so far (while in flight: the attempt the handler sees)."""
     reason: str = ""
-
-
-class ConsumerLost(InternalError):
-    """A message was handed out and never settled (the consumer died or was closed)."""
-
-    code = "broker.consumer_lost"
 
 
 class MemoryBroker:
@@ -219,7 +213,7 @@ class MemoryBroker:
         error: BaseException | None = None
         if message.attempt > self.retry_policy.max_attempts:
             # Handed out max_attempts times and never settled: a consumer died on it each time.
-            error = ConsumerLost(f"delivered {message.attempt - 1} times without being settled")
+            error = ConsumerLost(f"handed out {message.attempt - 1} times without being settled")
         else:
             try:
                 await handler(message)

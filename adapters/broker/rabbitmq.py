@@ -58,8 +58,8 @@ from aio_pika.abc import (
     DeliveryMode,
 )
 
-from adapters.broker import ATTEMPT_HEADER, REASON_HEADER
-from hub.errors import BrokerUnavailable, InternalError
+from adapters.broker import ATTEMPT_HEADER, REASON_HEADER, ConsumerLost
+from hub.errors import BrokerUnavailable
 from hub.messaging import QUEUES, BrokerMessage, Handler, Outcome, QueueStats, RetryPolicy, decide
 
 log = logging.getLogger(__name__)
@@ -78,12 +78,6 @@ _RECONNECTING = (
     RuntimeError,
 )
 _AMQP_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, asyncio.TimeoutError)
-
-
-class ConsumerLost(InternalError):
-    """A message was handed out and never settled (its consumer died with it)."""
-
-    code = "broker.consumer_lost"
 
 
 @contextlib.contextmanager
