@@ -245,6 +245,10 @@ def _verify(args: argparse.Namespace) -> int:
                 all_good &= envelope.bottom_line
         entry["pdfs"] = [v.to_dict(args.lang) for v in pdfs]
         all_good &= all(v.bottom_line for v in pdfs)
+        # A file with nothing that could be verified is not "valid": no signature vouches for it.
+        checked = bool(pdfs) or (envelope is not None and envelope.bottom_line)
+        entry["signed"] = checked
+        all_good &= checked
         report.append(entry)
         if not args.json:
             _print_file(args, path, envelope, pdfs)
@@ -284,6 +288,14 @@ def _print_file(
         )
         if not pdfs:
             print(_t(args, "  (không có tệp PDF đính kèm)", "  (no PDF attachment)"))
+            if not envelope.bottom_line:
+                print(
+                    _t(
+                        args,
+                        "  ! Không có chữ ký số nào kiểm tra được",
+                        "  ! no signature could be verified",
+                    )
+                )
     headers = (
         _t(args, "#", "#"),
         _t(args, "Trường", "Field"),

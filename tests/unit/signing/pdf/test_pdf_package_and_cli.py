@@ -153,6 +153,11 @@ def test_cli_verify_json_and_failures(
     assert [len(e["pdfs"]) for e in report] == [1, 1]
     assert report[1]["envelope"]["status"] in ("absent", "unverifiable")
     assert report[0]["pdfs"][0]["signatures"][0]["signer_class"] == "person"
+    # a package with nothing signed in it → exit 1
+    note = OutgoingAttachment("5", "note.txt", "text/plain", b"unsigned")
+    (d / "plain.edxml").write_bytes(make_edoc(attachments=[note]))
+    assert main(_verify_args(cli_env, d / "plain.edxml")) == 1
+    assert "Không có chữ ký số nào kiểm tra được" in capsys.readouterr().out
     # unsigned PDF → exit 1; no anchors → exit 2
     assert main(_verify_args(cli_env, d / "in.pdf")) == 1
     assert main(["verify", str(d / "doc.pdf")]) == 2
@@ -212,3 +217,19 @@ def test_cli_rejects_bad_box_and_missing_input(
         == 2
     )
     assert "pdf.box" in capsys.readouterr().err
+
+
+def test_cli_on_the_official_sample_package(
+    shared_samples: Path | None, cli_env: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The SDK sample: a placeholder envelope signature and a .doc attachment — nothing to
+    vouch for the package (the self-made equivalent is the ``plain.edxml`` case above)."""
+    if shared_samples is None:
+        pytest.skip("../shared/edxml-samples is absent")
+    sample = shared_samples / "dc0bdef0-c7a3-4aaf-b717-777303442973.edxml"
+    capsys.readouterr()
+    assert main(["--lang", "en", *_verify_args(cli_env, sample), "--json"]) == 1
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["envelope"]["status"] == "unverifiable"
+    assert entry["pdfs"] == []
+    assert entry["signed"] is False
