@@ -149,6 +149,11 @@ class Intake:
         self._deps.blobs.put(data)  # BEFORE the transaction: no row without its blob
         now = self._deps.clock.now()
         with self._deps.uow() as uow:
+            # Checked again inside the writing transaction: a concurrent push of the same bytes
+            # may have committed since the first check (the unique constraint is the last line).
+            existing = uow.documents.by_digest(system_id, digest)
+            if existing is not None:
+                return _result(uow, existing, duplicate=True)
             plan = self._plan(uow, pkg)
             doc = DocumentRow(
                 id=new_id(),

@@ -5,8 +5,10 @@ agencies, systems, timeline."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -100,7 +102,7 @@ def test_push_dispatch_fetch_ack(hub: HubServices, wakes: Wakes, clock: ManualCl
     assert hub.count_received(SO, MessageKind.EDOC) == 0
     [sent] = hub.list_sent(UBND, result.doc_id)
     assert (sent.send_status, sent.to_code, sent.kind) == ("done", SO_CODE, MessageKind.EDOC)
-    assert sent.received_at == ManualClock().now().replace(minute=1)
+    assert sent.received_at == sent.sent_at + dt.timedelta(seconds=60)
     with pytest.raises(IllegalTransition):
         hub.update_status(SO, rcpt.delivery_id, TransportStatus.FAIL)
     events = [e.event for e in hub.timeline(result.doc_id)]
@@ -150,6 +152,15 @@ def test_same_bytes_twice_is_one_document(hub: HubServices) -> None:
     again = hub.push(UBND, data)
     assert again.duplicate
     assert (again.doc_id, again.recipients) == (first.doc_id, first.recipients)
+    assert len(hub.list_sent(UBND, None)) == 1
+
+
+def test_concurrent_pushes_of_the_same_bytes_make_one_document(hub: HubServices) -> None:
+    data = edoc(code_number="77")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: hub.push(UBND, data), range(4)))
+    assert sum(not r.duplicate for r in results) == 1
+    assert len({r.doc_id for r in results}) == 1
     assert len(hub.list_sent(UBND, None)) == 1
 
 
