@@ -60,6 +60,17 @@ class HubConfig:
         )
 
 
+def registry_provider(settings: Settings) -> Callable[[], Registry]:
+    """Load the configured registry once (``registry.source``, else the shipped sample) and
+    return a provider for :attr:`Deps.registry`. A file that does not load fails here, at
+    start-up, with the loader's :class:`hub.errors.InternalError`."""
+    from hub.agency.loading import load_registry, load_sample_registry
+
+    source = settings.registry_source
+    loaded = load_registry(source) if source is not None else load_sample_registry()
+    return lambda: loaded
+
+
 def _no_wake() -> None:
     return None
 

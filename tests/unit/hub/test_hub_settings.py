@@ -100,3 +100,13 @@ def test_settings_file_from_environment(tmp_path: Path) -> None:
     path = tmp_path / "other.yaml"
     path.write_text("hub: {organ_id: '000.00.00.H14', scope: [H14]}\n", encoding="utf-8")
     assert load_settings(env={"LIENTHONG_SETTINGS": str(path)}).organ_id == "000.00.00.H14"
+
+
+def test_settings_feed_the_services_config() -> None:
+    from hub.services.base import HubConfig, registry_provider
+
+    s = load_settings(env={})
+    config = HubConfig.from_settings(s)
+    assert (config.organ_id, config.scope) == (s.organ_id, s.scope)
+    assert config.retry == s.retry
+    assert "000.00.00.H41" in registry_provider(s)()
