@@ -89,26 +89,48 @@ class _Repo:
         except exc.DBAPIError as err:
             _unavailable(err, what)
 
-    def _insert(self, table: sa.Table) -> Any:
-        """A dialect INSERT that knows ``ON CONFLICT`` (PostgreSQL and SQLite ≥ 3.24)."""
-        if self.conn.dialect.name == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
-
     def _insert_new(self, what: str, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> int:
         """Insert ``rows`` skipping any that meet an existing key; return how many went in.
 
         Counted with ``RETURNING`` (the keys of the rows actually inserted): the driver's row
         count is not reliable for an INSERT through SQLAlchemy on every backend (psycopg reports
-        -1 there).
+        -1 there). Several rows go as one executemany, which SQLAlchemy sends as multi-row
+        ``INSERT … VALUES (…), (…)`` batches ("insertmanyvalues") on both backends.
         """
         if not rows:
             return 0
-        stmt = self._insert(table).on_conflict_do_nothing()
-        stmt = stmt.returning(*table.primary_key.columns)
-        if len(rows) == 1:
-            return len(self._run(what, stmt, dict(rows[0])).all())
-        return len(self._run(what, stmt.values([dict(r) for r in rows])).all())
+        stmt = _insert_new_statement(self.conn.dialect.name, table)
+        params: Any = dict(rows[0]) if len(rows) == 1 else [dict(r) for r in rows]
+        return len(self._run(what, stmt, params).all())
+
+
+# Statements are built once per (backend, table) and reused: building and cache-keying a
+# generative statement on every call costs more than executing it (bench/RESULTS-store.md).
+_INSERT_NEW: dict[tuple[str, str], Executable] = {}
+
+
+def _insert_new_statement(dialect: str, table: sa.Table) -> Executable:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING <key>`` (PostgreSQL and SQLite ≥ 3.35)."""
+    stmt = _INSERT_NEW.get((dialect, table.name))
+    if stmt is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
+        _INSERT_NEW[(dialect, table.name)] = stmt
+    return stmt
+
+
+def _by_key(table: sa.Table, *columns: str) -> Executable:
+    """A prepared ``SELECT * FROM table WHERE col = :col AND …`` (bound by column name)."""
+    return sa.select(table).where(*(table.c[c] == sa.bindparam(c) for c in columns))
+
+
+_PACKAGE_BY_DIGEST = _by_key(t.packages, "digest")
+_DOCUMENT_BY_ID = _by_key(t.documents, "id")
+_DOCUMENT_BY_DIGEST = _by_key(t.documents, "sender_system", "digest")
+_DELIVERY_BY_ID = _by_key(t.deliveries, "id")
+_INSERT_EVENT = t.delivery_events.insert()
+_INSERT_OUTBOX = t.outbox.insert()
+_INSERT_AUDIT = t.audit.insert()
 
 
 # ------------------------------------------------------------------------------- packages
@@ -125,9 +147,7 @@ class SqlPackageRepository(_Repo):
         return self._insert_new("storing a package", t.packages, [values]) == 1
 
     def get(self, digest: str) -> PackageRow | None:
-        r = self._run(
-            "reading a package", sa.select(t.packages).where(t.packages.c.digest == digest)
-        ).first()
+        r = self._run("reading a package", _PACKAGE_BY_DIGEST, {"digest": digest}).first()
         if r is None:
             return None
         return PackageRow(r.digest, r.size, MessageKind(r.kind), r.received_at)
@@ -187,16 +207,12 @@ class SqlDocumentRepository(_Repo):
             )
 
     def get(self, doc_id: str) -> DocumentRow | None:
-        r = self._run(
-            "reading a document", sa.select(t.documents).where(t.documents.c.id == doc_id)
-        ).first()
+        r = self._run("reading a document", _DOCUMENT_BY_ID, {"id": doc_id}).first()
         return None if r is None else _document(r)
 
     def by_digest(self, sender_system: str, digest: str) -> DocumentRow | None:
-        stmt = sa.select(t.documents).where(
-            t.documents.c.sender_system == sender_system, t.documents.c.digest == digest
-        )
-        r = self._run("reading a document", stmt).first()
+        params = {"sender_system": sender_system, "digest": digest}
+        r = self._run("reading a document", _DOCUMENT_BY_DIGEST, params).first()
         return None if r is None else _document(r)
 
     def by_document_id(self, sender_code: str, document_id: str) -> Sequence[DocumentRow]:
@@ -273,8 +289,7 @@ class SqlDeliveryRepository(_Repo):
             )
 
     def get(self, delivery_id: str) -> DeliveryRow | None:
-        stmt = sa.select(t.deliveries).where(t.deliveries.c.id == delivery_id)
-        r = self._run("reading a delivery", stmt).first()
+        r = self._run("reading a delivery", _DELIVERY_BY_ID, {"id": delivery_id}).first()
         return None if r is None else _delivery(r)
 
     def save(self, row: DeliveryRow, *, expected_state: str) -> bool:
@@ -339,13 +354,13 @@ class SqlDeliveryRepository(_Repo):
         return [_delivery(r) for r in self._run("listing deliveries", stmt)]
 
     def add_event(self, event: DeliveryEvent) -> None:
-        self._run("recording a delivery event", t.delivery_events.insert(), _event_values(event))
+        self._run("recording a delivery event", _INSERT_EVENT, _event_values(event))
 
     def add_events(self, events: Iterable[DeliveryEvent]) -> None:
         """Insert several events in one statement (not in the port; lean intake writes)."""
         values = [_event_values(e) for e in events]
         if values:
-            self._run("recording delivery events", t.delivery_events.insert().values(values))
+            self._run("recording delivery events", _INSERT_EVENT, values)
 
     def events(self, delivery_id: str) -> Sequence[DeliveryEvent]:
         e = t.delivery_events
@@ -474,7 +489,8 @@ def _agency(r: Any) -> AgencyRow:
 class SqlAgencyRepository(_Repo):
     def upsert(self, row: AgencyRow) -> None:
         values = {name: getattr(row, name) for name in _AGENCY_COLUMNS}
-        stmt = self._insert(t.agencies).values(values)
+        insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(t.agencies).values(values)
         stmt = stmt.on_conflict_do_update(
             index_elements=[t.agencies.c.code],
             set_={name: stmt.excluded[name] for name in _AGENCY_COLUMNS if name != "code"},
@@ -502,8 +518,8 @@ def _outbox(r: Any) -> OutboxRow:
 
 class SqlOutboxRepository(_Repo):
     def add(self, queue: str, body: bytes, created_at: dt.datetime) -> int:
-        stmt = t.outbox.insert().values(queue=queue, body=body, created_at=created_at)
-        result = self._run("storing an outbox message", stmt)
+        values = {"queue": queue, "body": body, "created_at": created_at}
+        result = self._run("storing an outbox message", _INSERT_OUTBOX, values)
         key = result.inserted_primary_key
         if key is None:  # pragma: no cover - both backends report the new id
             raise InternalError("the database did not report the outbox id", code="store.no_id")
@@ -513,7 +529,7 @@ class SqlOutboxRepository(_Repo):
         """Store several ``(queue, body)`` messages in one statement (not in the port)."""
         if messages:
             values = [{"queue": q, "body": b, "created_at": created_at} for q, b in messages]
-            self._run("storing outbox messages", t.outbox.insert().values(values))
+            self._run("storing outbox messages", _INSERT_OUTBOX, values)
 
     def pending(self, limit: int = 500) -> Sequence[OutboxRow]:
         stmt = sa.select(t.outbox).order_by(t.outbox.c.id).limit(limit)
@@ -556,7 +572,7 @@ class SqlAuditRepository(_Repo):
             "outcome": row.outcome,
             "details": dict(row.details),
         }
-        self._run("appending to the audit log", t.audit.insert(), values)
+        self._run("appending to the audit log", _INSERT_AUDIT, values)
 
     def recent(self, *, subject: str | None = None, limit: int = 100) -> Sequence[AuditRow]:
         stmt = sa.select(t.audit)
