@@ -84,7 +84,7 @@ def run_pdfsig(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
     return run
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # module: other modules re-initialise the PKCS#11 library
 def softhsm_agency_key(
     pki: TestPki, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LoadedKey]:
