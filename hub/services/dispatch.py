@@ -21,13 +21,14 @@ peer link are synchronous and run in a worker thread (``asyncio.to_thread``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from hub.delivery import Event, State, advance
-from hub.errors import InvalidRequest, PeerError
+from hub.errors import Conflict, InvalidRequest, PeerError
 from hub.messaging import FORWARD_QUEUE, BrokerMessage, Retry, RetryPolicy
 from hub.ports import NATIONAL_LINK, BlobStore, Clock, PeerLink, UnitOfWork, UnitOfWorkFactory
 from hub.routing import Router
@@ -48,6 +49,19 @@ def _ids(message: BrokerMessage) -> list[str]:
         ) from exc
 
 
+@contextlib.contextmanager
+def _raced_is_retry() -> Iterator[None]:
+    """Another worker moved the delivery first (compare-and-set lost): run the message again
+    shortly — it will find the delivery past this step and do nothing — instead of letting a
+    :class:`Conflict` (a sender error) dead-letter it."""
+    try:
+        yield
+    except Conflict as exc:
+        if exc.code != "delivery.raced":
+            raise
+        raise Retry("delivery changed concurrently", delay_s=0.5) from exc
+
+
 class DispatchHandler:
     """``DISPATCH_QUEUE``: queued → available (LOCAL) | forwarding (+ FORWARD message) | none."""
 
@@ -60,7 +74,9 @@ class DispatchHandler:
 
     async def __call__(self, message: BrokerMessage) -> None:
         ids = _ids(message)
-        if await asyncio.to_thread(self.dispatch, ids):
+        with _raced_is_retry():
+            forwards = await asyncio.to_thread(self.dispatch, ids)
+        if forwards:
             self._wake()
 
     def dispatch(self, delivery_ids: Sequence[str]) -> int:
@@ -113,7 +129,8 @@ class ForwardHandler:
 
     async def __call__(self, message: BrokerMessage) -> None:
         for delivery_id in _ids(message):
-            await asyncio.to_thread(self.forward, delivery_id, message.attempt)
+            with _raced_is_retry():
+                await asyncio.to_thread(self.forward, delivery_id, message.attempt)
 
     def forward(self, delivery_id: str, attempt: int = 1) -> str | None:
         """One push attempt; returns the remote id, ``None`` when there was nothing to do.

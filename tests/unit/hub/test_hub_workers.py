@@ -266,3 +266,39 @@ def test_relay_sweeps_rows_left_without_a_wake(
     asyncio.run(pipeline.run(body))
     assert pipeline.outbox_size() == 0
     assert pipeline.relay.published == 1
+
+
+def test_a_lost_race_is_retried_not_dead_lettered() -> None:
+    from hub.errors import Conflict
+    from hub.messaging import Retry
+    from hub.services.dispatch import _raced_is_retry
+
+    with pytest.raises(Retry), _raced_is_retry():
+        raise Conflict("moved", code="delivery.raced")
+    with pytest.raises(Conflict), _raced_is_retry():
+        raise Conflict("other", code="document.id_reused")
+
+
+def test_relay_publishes_one_by_one_without_publish_many(
+    uow_factory: UnitOfWorkFactory, registry: Registry, config: HubConfig
+) -> None:
+    pipeline = Pipeline(uow_factory, registry, config, {})
+
+    class PublishOnly:
+        def __init__(self, inner: MemoryBroker) -> None:
+            self.inner = inner
+
+        async def publish(self, queue: str, body: bytes, *, message_id: str) -> None:
+            await self.inner.publish(queue, body, message_id=message_id)
+
+    for n in range(3):
+        pipeline.hub.push(UBND, make_edoc(sender=SENDER, to=[G22], code_number=str(n)))
+    relay = OutboxRelay(uow_factory, PublishOnly(pipeline.broker))  # type: ignore[arg-type]
+
+    async def body() -> int:
+        await pipeline.broker.start()
+        return await relay.run_once()
+
+    assert asyncio.run(body()) == 3
+    assert pipeline.outbox_size() == 0
+    assert [m.message_id.startswith("outbox-") for m in pipeline.broker.published] == [True] * 3
