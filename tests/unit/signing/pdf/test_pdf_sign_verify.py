@@ -376,3 +376,23 @@ def test_hostile_bytes_give_verdicts_not_exceptions(
         verdict = verifier.verify(pdf)
         assert not verdict.bottom_line
         assert verdict.problems or all(s.problems for s in verdict.signatures)
+
+
+def test_ecdsa_agency_key_signs_and_verifies(pki: TestPki, verifier: PdfVerifier) -> None:
+    svc = PdfSigningService(signer_for(pki.agency_ec, [pki.sub_ca.cert]))
+    signed = svc.sign(make_pdf(1), SignRequest(SignatureRole.COPY, agency_name="Sở X"))
+    (sig,) = verifier.verify(signed, DocumentKind.COPY).signatures
+    assert sig.signature_algorithm is not None
+    assert "ecdsa" in sig.signature_algorithm
+    assert sig.bottom_line
+    assert sig.signer_class is SignerClass.AGENCY
+
+
+def test_async_verify_inside_an_event_loop(issued: bytes, verifier: PdfVerifier) -> None:
+    import asyncio
+
+    async def main() -> bool:
+        verdict = await verifier.async_verify(issued)
+        return verdict.bottom_line
+
+    assert asyncio.run(main())
