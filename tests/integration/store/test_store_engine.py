@@ -1,0 +1,132 @@
+"""The engine's promises: SQLite pragmas on every connection, writers that wait for each other
+instead of failing, driver failures surfacing as ``StoreUnavailable``, and compare-and-set that
+lets exactly one of several racing workers win."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from adapters.store import migrate
+from adapters.store.engine import EngineOptions, create_engine
+from adapters.store.uow import SqlStore
+from hub.edxml.model import MessageKind
+from hub.errors import StoreUnavailable
+from hub.ports import DeliveryEvent, DeliveryRow, DocumentRow, PackageRow
+
+T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
+
+
+def intake(store: SqlStore, n: int) -> None:
+    """One intake-shaped transaction (package, document, 3 deliveries, events, outbox)."""
+    digest = f"{n:064x}"
+    doc = DocumentRow(
+        str(uuid.uuid4()), digest, MessageKind.EDOC, f"DOC-{n}", "000.00.00.H41", "qlvb-a", 0,
+        None, "Công văn số " + str(n), None, None, {}, [], [], T0,
+    )  # fmt: skip
+    with store.unit_of_work() as uow:
+        uow.packages.add(PackageRow(digest, 10, MessageKind.EDOC, T0))
+        uow.documents.add(doc)
+        for code in ("A", "B", "C"):
+            row = DeliveryRow(
+                str(uuid.uuid4()), doc.id, code, None, "local", None, "qlvb-b", "queued", 0,
+                None, None, None, None, None, T0, T0,
+            )  # fmt: skip
+            uow.deliveries.add(row)
+            uow.deliveries.add_event(DeliveryEvent(row.id, T0, None, "queued"))
+        uow.outbox.add("lienthong.dispatch", b"{}", T0)
+        uow.commit()
+
+
+def test_sqlite_connections_carry_the_pragmas(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url, EngineOptions(busy_timeout_ms=1234))
+    try:
+        with engine.connect() as conn:
+            pragma = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+            }
+    finally:
+        engine.dispose()
+    assert pragma == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 1234,
+                      "synchronous": 1}  # fmt: skip
+
+
+def test_unsupported_backend_is_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported"):
+        create_engine("mysql://root@localhost/hub")
+
+
+def test_concurrent_intakes_all_commit(migrated_engine: Engine) -> None:
+    # SQLite: BEGIN IMMEDIATE + busy_timeout make writers queue instead of failing with
+    # "database is locked"; PostgreSQL: plain concurrency. Either way all 64 land.
+    store = SqlStore(migrated_engine)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda n: intake(store, n), range(64)))
+    with store.unit_of_work() as uow:
+        assert len(uow.outbox.pending(1000)) == 64
+        assert len(uow.documents.sent_by("qlvb-a", limit=1000)) == 64
+
+
+def test_racing_compare_and_set_has_exactly_one_winner(migrated_engine: Engine) -> None:
+    store = SqlStore(migrated_engine)
+    intake(store, 1)
+    with store.unit_of_work() as uow:
+        row = uow.deliveries.in_state("queued", limit=1)[0]
+    barrier = threading.Barrier(6)
+
+    def claim(worker: int) -> bool:
+        changed = dataclasses.replace(row, state="forwarding", last_error=f"worker {worker}")
+        barrier.wait()
+        with store.unit_of_work() as uow:
+            won = uow.deliveries.save(changed, expected_state="queued")
+            uow.commit()
+        return won
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(claim, range(6)))
+    assert results.count(True) == 1
+
+
+def test_unreachable_postgresql_is_store_unavailable() -> None:
+    engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:9/nowhere?connect_timeout=2")
+    try:
+        with pytest.raises(StoreUnavailable) as info, SqlStore(engine).unit_of_work() as uow:
+            uow.packages.get("0" * 64)
+        assert info.value.code == "store.unavailable"
+        assert info.value.http_status == 503
+    finally:
+        engine.dispose()
+
+
+def test_unopenable_sqlite_file_is_store_unavailable(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'missing-dir' / 'hub.db'}")
+    try:
+        with pytest.raises(StoreUnavailable), SqlStore(engine).unit_of_work() as uow:
+            uow.packages.get("0" * 64)
+        with pytest.raises(StoreUnavailable):
+            migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_writer_that_cannot_get_the_lock_is_store_unavailable(sqlite_url: str) -> None:
+    migrate.upgrade(sqlite_url)
+    holder = create_engine(sqlite_url)
+    waiter = create_engine(sqlite_url, EngineOptions(busy_timeout_ms=200))
+    try:
+        with SqlStore(holder).unit_of_work() as held:
+            held.outbox.add("q", b"held", T0)  # holds SQLite's write lock until the end
+            with pytest.raises(StoreUnavailable), SqlStore(waiter).unit_of_work() as uow:
+                uow.outbox.add("q", b"blocked", T0)
+            held.commit()
+    finally:
+        holder.dispose()
+        waiter.dispose()
