@@ -114,7 +114,7 @@ class Intake:
             hosted = {lookup_key(c) for c in uow.systems.agencies(system_id)}
             existing = uow.documents.by_digest(system_id, digest)
             if existing is not None:
-                return _result(uow, existing, duplicate=True)
+                return _stored_result(uow, existing)
 
         parsed = parse_package(data, max_bytes=cap)
         pkg = parsed.package
@@ -153,7 +153,7 @@ class Intake:
             # may have committed since the first check (the unique constraint is the last line).
             existing = uow.documents.by_digest(system_id, digest)
             if existing is not None:
-                return _result(uow, existing, duplicate=True)
+                return _stored_result(uow, existing)
             plan = self._plan(uow, pkg)
             doc = DocumentRow(
                 id=new_id(),
@@ -180,7 +180,7 @@ class Intake:
                 stored = uow.documents.by_digest(system_id, digest)
                 if stored is None:
                     raise
-                return _result(uow, stored, duplicate=True)
+                return _stored_result(uow, stored)
             skip = set()
             if plan.revoke_original and plan.related_doc_id:
                 skip = _revoke_untaken(uow, plan.related_doc_id, now, doc.id)
@@ -189,6 +189,7 @@ class Intake:
             rules = router(self._deps, self._config, uow)
             day = today_vn(now)
             queued: list[str] = []
+            created: list[DeliveryRow] = []
             for code in plan.recipients:
                 if lookup_key(code) in skip:
                     continue
@@ -197,9 +198,12 @@ class Intake:
                 uow.deliveries.add(row)
                 uow.deliveries.add_event(DeliveryEvent(row.id, now, None, row.state, "accepted"))
                 if decision_.route is Route.NONE:
-                    advance(uow.deliveries, row, Event.NO_ROUTE, at=now, reason=decision_.reason)
+                    row = advance(
+                        uow.deliveries, row, Event.NO_ROUTE, at=now, reason=decision_.reason
+                    )
                 else:
                     queued.append(row.id)
+                created.append(row)
             enqueue_dispatch(uow, queued, now)
             audit(
                 uow,
@@ -212,7 +216,7 @@ class Intake:
                 document_id=doc.document_id,
                 flags=list(doc.flags),
             )
-            result = _result(uow, doc, duplicate=False, warnings=tuple(decision.flags))
+            result = _result(doc, created, duplicate=False, warnings=tuple(decision.flags))
             uow.commit()
         if queued:
             self._deps.wake_outbox()
@@ -388,10 +392,20 @@ def _new_delivery(doc_id: str, decision: RouteDecision, now: dt.datetime) -> Del
     )
 
 
+def _stored_result(uow: UnitOfWork, doc: DocumentRow) -> PushResult:
+    """The answer to a repeated push: what is stored now."""
+    return _result(doc, uow.deliveries.for_document(doc.id), duplicate=True)
+
+
 def _result(
-    uow: UnitOfWork, doc: DocumentRow, *, duplicate: bool, warnings: tuple[str, ...] = ()
+    doc: DocumentRow,
+    deliveries: Iterable[DeliveryRow],
+    *,
+    duplicate: bool,
+    warnings: tuple[str, ...] = (),
 ) -> PushResult:
-    """The answer to a push, from what is stored (so a duplicate gets the same answer)."""
+    """The answer to a push; deliveries in the store's order (``created_at``, then ``id``) so
+    a repeated push lists them the same way."""
     routes = tuple(
         RecipientRoute(
             delivery_id=d.id,
@@ -402,7 +416,7 @@ def _result(
             state=d.state,
             reason=d.last_error,
         )
-        for d in uow.deliveries.for_document(doc.id)
+        for d in sorted(deliveries, key=lambda d: (d.created_at, d.id))
     )
     return PushResult(
         doc_id=doc.id,
