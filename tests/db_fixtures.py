@@ -11,6 +11,8 @@
   (migration tests).
 * ``migrated_engine`` — an engine on ``db_url`` migrated to head by Alembic (never
   ``create_all``), emptied after the test.
+* ``migrated_engine_on(request, backend)`` — the same as a context manager, for suites with a
+  parametrization of their own (``tests/unit/hub/conftest.py``'s ``uow_factory``).
 * ``sql_store`` / ``sql_uow_factory`` — the SQL unit of work on ``migrated_engine``: plug
   ``sql_uow_factory`` where a suite wants a ``hub.ports.UnitOfWorkFactory`` on real databases.
 """
@@ -21,6 +23,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -145,25 +148,53 @@ def _empty_all_tables(engine: Engine) -> None:
                     conn.execute(table.delete())
 
 
-@pytest.fixture
-def migrated_engine(db_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
-    """An engine on ``db_url`` with the schema at head (by Alembic); emptied afterwards."""
-    if db_url.startswith("sqlite"):
+@contextmanager
+def migrated_engine_on(
+    request: pytest.FixtureRequest, backend: str, sqlite_file: Path | None = None
+) -> Iterator[Engine]:
+    """An engine on a database of ``backend`` ("sqlite" | "postgresql") at head, for one test.
+
+    SQLite: a fresh file (``sqlite_file``, else a new name in the test's tmp dir) copied from the
+    session's migrated template.
+    PostgreSQL: the session database (migrated once), emptied when the block ends. For suites
+    with their own parametrization (e.g. a ``uow_factory`` that also covers the in-memory fake).
+    """
+    if backend == "sqlite":
         template: Path = request.getfixturevalue("_sqlite_template")
-        shutil.copyfile(template, make_url(db_url).database or "")
-        engine = create_engine(db_url)
-        yield engine
-        engine.dispose()
+        target = sqlite_file
+        if target is None:
+            tmp: Path = request.getfixturevalue("tmp_path")
+            target = tmp / f"hub-{secrets.token_hex(4)}.db"
+        shutil.copyfile(template, target)
+        engine = create_engine(f"sqlite:///{target}")
+        try:
+            yield engine
+        finally:
+            engine.dispose()
         return
-    engine = create_engine(db_url)
-    if db_url not in _MIGRATED:
+    if backend != "postgresql":
+        raise ValueError(f"unknown backend {backend!r}")
+    url = str(request.getfixturevalue("postgres_url"))
+    engine = create_engine(url)
+    if url not in _MIGRATED:
         migrate.upgrade(engine)
-        _MIGRATED.add(db_url)
+        _MIGRATED.add(url)
     try:
         yield engine
     finally:
         _empty_all_tables(engine)
         engine.dispose()
+
+
+@pytest.fixture
+def migrated_engine(db_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """An engine on ``db_url`` with the schema at head (by Alembic); emptied afterwards."""
+    if db_url.startswith("sqlite"):
+        with migrated_engine_on(request, "sqlite", Path(make_url(db_url).database or "")) as e:
+            yield e
+        return
+    with migrated_engine_on(request, "postgresql") as engine:
+        yield engine
 
 
 @pytest.fixture
