@@ -40,18 +40,30 @@ from tests.pki import KEY_PASSWORD, RevocationServer, build_pki, write_key_files
 from tests.signing_fixtures import build_package
 
 
-def measure(fn: Callable[[], object], n: int, rounds: int) -> tuple[float, float]:
-    """(median verifications per CPU second, median per wall second)."""
-    for _ in range(min(n, 200)):
-        fn()
-    cpu, wall = [], []
-    for _ in range(rounds):
-        c0, w0 = time.process_time(), time.perf_counter()
-        for _ in range(n):
+def measure(
+    cases: list[tuple[str, Callable[[], object]]], n: int, rounds: int
+) -> dict[str, tuple[float, float]]:
+    """Per case: (median verifications per CPU second, median per wall second).
+
+    Rounds are interleaved (case A, B, C, then A, B, C again…) so that load from other
+    processes on the machine drifts over all cases alike instead of favouring whichever ran
+    during a quiet moment.
+    """
+    for _, fn in cases:
+        for _ in range(min(n, 200)):
             fn()
-        cpu.append(n / (time.process_time() - c0))
-        wall.append(n / (time.perf_counter() - w0))
-    return statistics.median(cpu), statistics.median(wall)
+    cpu: dict[str, list[float]] = {name: [] for name, _ in cases}
+    wall: dict[str, list[float]] = {name: [] for name, _ in cases}
+    for _ in range(rounds):
+        for name, fn in cases:
+            c0, w0 = time.process_time(), time.perf_counter()
+            for _ in range(n):
+                fn()
+            cpu[name].append(n / (time.process_time() - c0))
+            wall[name].append(n / (time.perf_counter() - w0))
+    return {
+        name: (statistics.median(cpu[name]), statistics.median(wall[name])) for name, _ in cases
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             ("SignatureVerifier.verify_envelope, tree given, chain in sig", port_chain),
             ("SignatureVerifier.verify_envelope, bytes only (parses)", port_parse),
         ]
-        for name, fn in cases:
-            cpu, wall = measure(fn, args.n, args.rounds)
+        for name, (cpu, wall) in measure(cases, args.n, args.rounds).items():
             print(f"{name:58} {cpu:10.0f} {wall:10.0f} {1e6 / cpu:8.0f}")
         print(f"load average at end {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"OCSP requests made: {server.hits['ocsp']} (trust decided once, then cached)")
