@@ -130,3 +130,23 @@ def test_sqlite_writer_that_cannot_get_the_lock_is_store_unavailable(sqlite_url:
     finally:
         holder.dispose()
         waiter.dispose()
+
+
+def test_sqlite_deferred_readers_do_not_wait_for_a_writer(sqlite_url: str) -> None:
+    migrate.upgrade(sqlite_url)
+    holder = create_engine(sqlite_url)
+    reader = create_engine(sqlite_url, EngineOptions(busy_timeout_ms=200))
+    try:
+        with SqlStore(holder).unit_of_work() as uow:
+            uow.outbox.add("q", b"committed", T0)
+            uow.commit()
+        with SqlStore(holder).unit_of_work() as held:
+            held.outbox.add("q", b"in flight", T0)  # the write lock is taken
+            deferred = SqlStore(reader.execution_options(sqlite_begin="DEFERRED"))
+            with deferred.unit_of_work() as uow:  # WAL: reads the last committed snapshot
+                assert [m.body for m in uow.outbox.pending()] == [b"committed"]
+            with pytest.raises(StoreUnavailable), SqlStore(reader).unit_of_work() as uow:
+                uow.outbox.pending()  # the default BEGIN IMMEDIATE waits for the writer
+    finally:
+        holder.dispose()
+        reader.dispose()
