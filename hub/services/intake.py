@@ -216,7 +216,7 @@ class Intake:
                 document_id=doc.document_id,
                 flags=list(doc.flags),
             )
-            result = _result(doc, created, duplicate=False, warnings=tuple(decision.flags))
+            result = _result(doc, created, duplicate=False)
             uow.commit()
         if queued:
             self._deps.wake_outbox()
@@ -270,7 +270,7 @@ class Intake:
         if btype is BussinessDocType.REPLACE and bussiness:
             for info in bussiness.replacements:
                 replaced = _original(uow, pkg.sender, info.document_id)
-                flags.append(f"replaces:{replaced}" if replaced else "replaces:unknown")
+                flags.append(f"replaces:{replaced}" if replaced else "replace.original_unknown")
                 original = original or replaced
         return _Plan(
             recipients, original, tuple(flags), revoke_original=btype is BussinessDocType.REVOKE
@@ -402,7 +402,6 @@ def _result(
     deliveries: Iterable[DeliveryRow],
     *,
     duplicate: bool,
-    warnings: tuple[str, ...] = (),
 ) -> PushResult:
     """The answer to a push; deliveries in the store's order (``created_at``, then ``id``) so
     a repeated push lists them the same way."""
@@ -425,5 +424,6 @@ def _result(
         digest=doc.digest,
         recipients=routes,
         duplicate=duplicate,
-        warnings=warnings or tuple(f for f in doc.flags if "." in f and ":" not in f),
+        # flags are warnings ("signature.missing"…) or links ("replaces:<doc id>")
+        warnings=tuple(f for f in doc.flags if ":" not in f),
     )
