@@ -34,6 +34,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import pkcs12
 
@@ -200,8 +201,23 @@ class _TokenKeyAdapter:
     def public_key(self) -> Any:
         return self._pub
 
-    def sign(self, data: bytes, padding: Any = None, algorithm: Any = None) -> bytes:
-        algo = algorithm.algorithm if isinstance(algorithm, ec.ECDSA) else algorithm
+    def sign(
+        self,
+        data: bytes,
+        padding: Any = None,
+        algorithm: Any = None,
+        signature_algorithm: Any = None,
+    ) -> bytes:
+        """RSA: ``sign(data, padding=PKCS1v15(), algorithm=hash)``; EC (cryptography's API):
+        ``sign(data, signature_algorithm=ECDSA(hash))``. Returns what cryptography would."""
+        if padding is not None and not isinstance(padding, asym_padding.PKCS1v15):
+            raise KeyAccessError(
+                "token keys sign with PKCS#1 v1.5 only (no RSA-PSS)",
+                message_vi="khóa trên token chỉ ký theo PKCS#1 v1.5 (không hỗ trợ RSA-PSS)",
+                code="key.mechanism",
+            )
+        chosen = signature_algorithm if signature_algorithm is not None else algorithm
+        algo = chosen.algorithm if isinstance(chosen, ec.ECDSA) else chosen
         if not isinstance(algo, hashes.HashAlgorithm):
             raise KeyAccessError("unsupported signing request", code="key.hash")
         return self._key.sign(data, algo.name)

@@ -134,6 +134,20 @@ def test_envelope_signed_on_the_token_verifies(
     assert verdict.bottom_line, verdict.problem_en
 
 
+def test_ecdsa_envelope_signed_on_the_token_verifies(
+    softhsm: str, trust_store: TrustStore, pki_online: TestPki
+) -> None:
+    key = load_key(f"pkcs11:token={TOKEN};object=agency-ec", pin=PIN)
+    try:
+        signed = sign_envelope(build_package(), key)
+    finally:
+        key.close()
+    verdict = SignatureVerifier(trust_store).verify_envelope(signed, "000.00.31.H99")
+    assert verdict.bottom_line, verdict.problem_en
+    assert verdict.signature_algorithm is not None
+    assert verdict.signature_algorithm.endswith("ecdsa-sha256")
+
+
 def test_pyhanko_signer_on_the_token(token_key: LoadedKey, pki: TestPki) -> None:
     signer = token_key.pyhanko_signer()
     assert signer is token_key.pyhanko_signer()
