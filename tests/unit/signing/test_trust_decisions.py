@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -83,10 +84,10 @@ def test_offline_without_data_is_unknown_revocation(
 
 
 def test_isolated_network_uses_crl_file_and_says_how_old(
-    pki: TestPki, trust_store: TrustStore, key_files: dict[str, object]
+    pki: TestPki, trust_store: TrustStore, key_files: dict[str, Path]
 ) -> None:
     crl_path = key_files["sub-ca.crl"]
-    policy = TrustPolicy(allow_network=False, crl_files=(crl_path,))  # type: ignore[arg-type]
+    policy = TrustPolicy(allow_network=False, crl_files=(crl_path,))
     ev = TrustEvaluator(trust_store, policy)
     st = ev.evaluate(pki.revoked.cert)
     assert st.status is Trust.REVOKED
