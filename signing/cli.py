@@ -4,7 +4,8 @@
 
     lienthong sign pdf IN OUT --key REF --as person|agency|attachment|copy
                        [--image PNG] [--page N] [--box x1,y1,x2,y2] [--tsa URL]
-                       [--text T] [--number N] [--agency-name A] [--copy-form F] [--font TTF]
+                       [--text T] [--number N] [--agency-name A] [--copy-form F]
+                       [--font TTF | --standard-font]
     lienthong sign envelope IN OUT --key REF
     lienthong verify FILE… [--json] [--trust PEM]… [--intermediates PEM]… [--crl FILE]…
                            [--tsa-trust PEM]… [--offline] [--no-revocation]
@@ -62,7 +63,12 @@ def register(subparsers: Any) -> None:
     pdf.add_argument("--number", help="số, ký hiệu văn bản (chữ ký phụ lục)")
     pdf.add_argument("--agency-name", help="tên cơ quan (chữ ký cơ quan, bản sao)")
     pdf.add_argument("--copy-form", help="hình thức sao: SAO Y, SAO LỤC, TRÍCH SAO")
-    pdf.add_argument("--font", type=Path, help="phông OpenType có chữ tiếng Việt (unitsPerEm 1000)")
+    pdf.add_argument(
+        "--font", type=Path, help="phông TrueType/OpenType có chữ tiếng Việt (mặc định: tự tìm)"
+    )
+    pdf.add_argument(
+        "--standard-font", action="store_true", help="dùng phông chuẩn Times-Roman (bỏ dấu)"
+    )
     pdf.add_argument("--reason", help="lý do ký")
     pdf.add_argument("--location", help="nơi ký")
     pdf.set_defaults(handler=_sign_pdf)
@@ -141,7 +147,7 @@ def _load_key(ref: str) -> Any:
 
 
 def _sign_pdf(args: argparse.Namespace) -> int:
-    from signing.pdf_layout import LayoutStyle
+    from signing.pdf_layout import LayoutStyle, find_serif_font
     from signing.pdf_sign import (
         Box,
         PdfSigningService,
@@ -154,7 +160,8 @@ def _sign_pdf(args: argparse.Namespace) -> int:
     image = _read(args.image, args) if args.image else None
     key = _load_key(args.key)
     try:
-        font = args.font
+        # Vietnamese letters need an embedded font; without one, Times-Roman with folding.
+        font = None if args.standard_font else (args.font or find_serif_font())
         service = PdfSigningService(
             key.pyhanko_signer(),
             timestamper=http_timestamper(args.tsa) if args.tsa else None,

@@ -17,10 +17,11 @@ Coordinates are PDF user units (1/72 inch) with the origin at the page's bottom-
 as in ISO 32000-1 §8.3.2.3. Text uses the standard Times-Roman font unless a TrueType font file
 is configured: the standard fonts only encode Latin-1, so without a font file Vietnamese letters
 outside Latin-1 are folded to their base letter (``Ủy`` → ``Uy``, ``đ`` → ``d``). A configured
-font file keeps them, with a hazard: pyHanko 0.38 writes the ``/W`` glyph widths of an embedded
-font in the font's own units, which is right only for fonts with ``unitsPerEm`` = 1000 (most
-CFF-based ``.otf`` fonts); TrueType fonts (2048 units: Times New Roman, DejaVu) come out with
-their letters spread about twice too far apart. Embedding also needs ``uharfbuzz``.
+font file (TrueType/OpenType, embedded as a subset; needs ``uharfbuzz``) keeps them. Hazard:
+pyHanko 0.38 writes glyph widths in the font's own units, which PDF reads as thousandths of an
+em — right only for fonts with ``unitsPerEm`` = 1000. :func:`font_for_pdf` therefore rescales
+other fonts (Times New Roman, Liberation Serif and DejaVu use 2048) to 1000 units first;
+without that their letters come out about twice too far apart.
 """
 
 from __future__ import annotations
@@ -127,6 +128,48 @@ class LayoutStyle:
 
 
 DEFAULT_LAYOUT_STYLE = LayoutStyle()
+
+
+#: Serif fonts with Vietnamese letters, best first: Times New Roman, its metric clone, DejaVu.
+SERIF_FONT_CANDIDATES = (
+    Path("/usr/share/fonts/truetype/msttcorefonts/Times_New_Roman.ttf"),
+    Path("/usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf"),
+    Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"),
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf"),
+)
+
+
+def find_serif_font(candidates: tuple[Path, ...] = SERIF_FONT_CANDIDATES) -> Path | None:
+    """The first installed font of ``candidates``, or ``None`` (also when ``uharfbuzz``, which
+    embedding needs, is missing)."""
+    import importlib.util
+
+    if importlib.util.find_spec("uharfbuzz") is None:
+        return None
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def font_for_pdf(font_file: Path, workdir: Path) -> Path:
+    """``font_file`` itself when its ``unitsPerEm`` is 1000, else a copy rescaled to 1000 units
+    written into ``workdir`` (see the module docstring for why)."""
+    from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
+    from fontTools.ttLib.scaleUpem import scale_upem  # type: ignore[import-untyped]
+
+    try:
+        font = TTFont(str(font_file))
+        upem = font["head"].unitsPerEm
+    except Exception as exc:  # fontTools raises many types for a broken file
+        raise InvalidRequest(
+            f"{font_file} is not a usable TrueType/OpenType font",
+            message_vi=f"{font_file} không phải phông TrueType/OpenType dùng được",
+            code="pdf.font",
+        ) from exc
+    if upem == 1000:
+        return font_file
+    scale_upem(font, 1000)
+    out = workdir / f"{font_file.stem}-1000upem{font_file.suffix or '.ttf'}"
+    font.save(str(out))
+    return out
 
 
 def vietnam_time(moment: datetime) -> str:

@@ -22,9 +22,11 @@ worker thread its own service.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from dataclasses import dataclass, replace
 from datetime import datetime
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 from pyhanko.pdf_utils.generic import IndirectObject
@@ -46,6 +48,7 @@ from signing.pdf_layout import (
     SignatureRole,
     corner_box,
     drawable,
+    font_for_pdf,
     seal_box,
     signature_text,
     stamp_style,
@@ -166,6 +169,11 @@ class PdfSigningService:
             )
         self.signer = signer
         self.timestamper = timestamper
+        self._fonts: tempfile.TemporaryDirectory[str] | None = None
+        if style.font_file is not None:
+            # Rescaled once per service; the directory lives as long as the service.
+            self._fonts = tempfile.TemporaryDirectory(prefix="lienthong-fonts-")
+            style = replace(style, font_file=font_for_pdf(style.font_file, Path(self._fonts.name)))
         self.style = style
         self.md_algorithm = md_algorithm
         cert_bytes = len(signer.signing_cert.dump()) + sum(

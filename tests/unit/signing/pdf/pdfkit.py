@@ -156,3 +156,36 @@ def signer_for(issued: Issued, chain: Sequence[x509.Certificate] = ()) -> signer
         signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
         cert_registry=SimpleCertificateStore.from_certs([_asn1(c) for c in chain]),
     )
+
+
+def make_ttf(path: str, upem: int = 2048, text: str = "") -> None:
+    """A tiny TrueType font (square glyphs, each half an em wide) covering ``text``'s letters
+    plus ASCII, with ``unitsPerEm`` = ``upem`` — for the embedded-font tests."""
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+
+    chars = sorted(set(text) | {chr(c) for c in range(32, 127)})
+    names = [".notdef"] + [f"uni{ord(c):04X}" for c in chars]
+    fb = FontBuilder(upem, isTTF=True)
+    fb.setupGlyphOrder(names)
+    fb.setupCharacterMap({ord(c): f"uni{ord(c):04X}" for c in chars})
+    glyphs = {}
+    for name in names:
+        pen = TTGlyphPen(None)
+        if name != "uni0020":
+            w = upem // 2
+            pen.moveTo((w // 8, 0))
+            pen.lineTo((w // 8, upem * 7 // 10))
+            pen.lineTo((w - w // 8, upem * 7 // 10))
+            pen.lineTo((w - w // 8, 0))
+            pen.closePath()
+        glyphs[name] = pen.glyph()
+    fb.setupGlyf(glyphs)
+    fb.setupHorizontalMetrics(dict.fromkeys(names, (upem // 2, 0)))
+    fb.setupHorizontalHeader(ascent=upem * 8 // 10, descent=-upem * 2 // 10)
+    fb.setupNameTable(
+        {"familyName": "LienthongTest", "styleName": "Regular", "psName": "LienthongTest-Regular"}
+    )
+    fb.setupOS2(sTypoAscender=upem * 8 // 10, usWinAscent=upem * 8 // 10, usWinDescent=upem // 5)
+    fb.setupPost()
+    fb.save(path)

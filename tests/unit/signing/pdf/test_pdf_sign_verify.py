@@ -396,3 +396,36 @@ def test_async_verify_inside_an_event_loop(issued: bytes, verifier: PdfVerifier)
         return verdict.bottom_line
 
     assert asyncio.run(main())
+
+
+def test_embedded_font_keeps_vietnamese_and_gets_its_widths_right(
+    pki: TestPki, verifier: PdfVerifier, tmp_path: pytest.TempPathFactory
+) -> None:
+    from pathlib import Path
+
+    from fontTools.ttLib import TTFont
+
+    from signing.pdf_layout import LayoutStyle, font_for_pdf
+    from tests.unit.signing.pdf.pdfkit import make_ttf
+
+    name = "Văn phòng Ủy ban nhân dân tỉnh Đắk Lắk"
+    font = Path(str(tmp_path)) / "test-2048.ttf"
+    make_ttf(str(font), upem=2048, text=name + "SAO Yý")
+    scaled = font_for_pdf(font, Path(str(tmp_path)))
+    assert TTFont(str(scaled))["head"].unitsPerEm == 1000
+    assert font_for_pdf(scaled, Path(str(tmp_path))) == scaled  # already 1000: used as is
+
+    svc = PdfSigningService(
+        signer_for(pki.agency, [pki.sub_ca.cert]), style=LayoutStyle(font_file=font)
+    )
+    signed = svc.sign(make_pdf(1), SignRequest(SignatureRole.COPY, agency_name=name))
+    widths = re.search(rb"/W \[(.*?)\]\s*\]", signed, re.S)
+    assert widths is not None
+    numbers = {int(n) for n in re.findall(rb"\d+", re.sub(rb"^\s*\d+\s*\[", b"", widths.group(1)))}
+    assert 500 in numbers  # half an em, in PDF's thousandths — not 1024 font units
+    assert 1024 not in numbers
+    # every Vietnamese letter reached the page (the ToUnicode map knows it)
+    text = _appearance_text(signed)
+    for letter in "ăâĐỦắỉ":
+        assert f"{ord(letter):04X}".encode() in text.upper(), letter
+    assert verifier.verify(signed, DocumentKind.COPY).bottom_line
