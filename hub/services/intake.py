@@ -154,7 +154,15 @@ class Intake:
             existing = uow.documents.by_digest(system_id, digest)
             if existing is not None:
                 return _stored_result(uow, existing)
-            plan = self._plan(uow, pkg)
+            try:
+                plan = self._plan(uow, pkg)
+            except Conflict:
+                # READ COMMITTED: a concurrent push of these very bytes may have committed
+                # between the digest check above and the DocumentId check inside _plan.
+                existing = uow.documents.by_digest(system_id, digest)
+                if existing is not None:
+                    return _stored_result(uow, existing)
+                raise
             doc = DocumentRow(
                 id=new_id(),
                 digest=digest,

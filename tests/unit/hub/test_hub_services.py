@@ -228,9 +228,10 @@ def test_signature_verdicts_drive_the_policy(deps: Deps, config: HubConfig) -> N
     assert info.value.code == "policy.signature.invalid"
     missing = dataclasses.replace(deps, verifier=Fixed(Verdicts(EnvelopeStatus.MISSING)))
     flagged = _hub(missing, config, add=False)
-    result = flagged.push(UBND, edoc(code_number="9"))
+    data = edoc(code_number="9")
+    result = flagged.push(UBND, data)
     assert result.warnings == ("signature.missing",)
-    assert flagged.push(UBND, edoc(code_number="9")) == dataclasses.replace(result, duplicate=True)
+    assert flagged.push(UBND, data) == dataclasses.replace(result, duplicate=True)
     with deps.uow() as uow:
         doc = uow.documents.get(result.doc_id)
         assert doc is not None
