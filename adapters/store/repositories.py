@@ -268,6 +268,32 @@ _SAVE = (
 )
 
 
+# The inbox query (VXP getReceivedEdocList polls it constantly): built once, bound per call.
+# It walks ix_deliveries_system_id_state_created_at and joins each document by primary key.
+_INBOX_JOIN = t.deliveries.join(t.documents, t.deliveries.c.doc_id == t.documents.c.id)
+_INBOX_FILTER = (
+    t.deliveries.c.system_id == sa.bindparam("system_id"),
+    t.deliveries.c.route == "local",
+    t.deliveries.c.state.in_(sa.bindparam("states", expanding=True)),
+    t.documents.c.kind == sa.bindparam("kind"),
+)
+_INBOX = (
+    sa.select(
+        *[c.label(f"d_{c.name}") for c in t.deliveries.columns],
+        *[c.label(f"doc_{c.name}") for c in t.documents.columns],
+    )
+    .select_from(_INBOX_JOIN)
+    .where(*_INBOX_FILTER)
+    .order_by(t.deliveries.c.created_at, t.deliveries.c.id)
+    .limit(sa.bindparam("limit"))
+)
+_INBOX_COUNT = sa.select(sa.func.count()).select_from(_INBOX_JOIN).where(*_INBOX_FILTER)
+
+
+def _inbox_params(system_id: str, kind: MessageKind, states: Sequence[str]) -> dict[str, Any]:
+    return {"system_id": system_id, "kind": str(kind), "states": list(states)}
+
+
 class SqlDeliveryRepository(_Repo):
     def add(self, row: DeliveryRow) -> None:
         self.add_many([row])
@@ -306,16 +332,6 @@ class SqlDeliveryRepository(_Repo):
         )
         return [_delivery(r) for r in self._run("reading deliveries", stmt)]
 
-    def _inbox_where(
-        self, stmt: sa.Select[Any], system_id: str, kind: MessageKind, states: Sequence[str]
-    ) -> sa.Select[Any]:
-        return stmt.where(
-            t.deliveries.c.system_id == system_id,
-            t.deliveries.c.route == "local",
-            t.deliveries.c.state.in_(list(states)),
-            t.documents.c.kind == str(kind),
-        )
-
     def inbox(
         self,
         system_id: str,
@@ -324,25 +340,18 @@ class SqlDeliveryRepository(_Repo):
         *,
         limit: int = 500,
     ) -> Sequence[tuple[DeliveryRow, DocumentRow]]:
-        d, doc = t.deliveries, t.documents
-        labelled = [c.label(f"d_{c.name}") for c in d.columns] + [
-            c.label(f"doc_{c.name}") for c in doc.columns
-        ]
-        stmt = sa.select(*labelled).select_from(d.join(doc, d.c.doc_id == doc.c.id))
-        stmt = self._inbox_where(stmt, system_id, kind, states)
-        stmt = stmt.order_by(d.c.created_at, d.c.id).limit(limit)
+        params = _inbox_params(system_id, kind, states)
+        params["limit"] = limit
         out = []
-        for r in self._run("listing an inbox", stmt).mappings():
+        for r in self._run("listing an inbox", _INBOX, params).mappings():
             delivery = DeliveryRow(**{n: r[f"d_{n}"] for n in _DELIVERY_COLUMNS})
             document = _document(_Prefixed(r, "doc_"))
             out.append((delivery, document))
         return out
 
     def count_inbox(self, system_id: str, kind: MessageKind, states: Sequence[str]) -> int:
-        d, doc = t.deliveries, t.documents
-        stmt = sa.select(sa.func.count()).select_from(d.join(doc, d.c.doc_id == doc.c.id))
-        stmt = self._inbox_where(stmt, system_id, kind, states)
-        return int(self._run("counting an inbox", stmt).scalar_one())
+        params = _inbox_params(system_id, kind, states)
+        return int(self._run("counting an inbox", _INBOX_COUNT, params).scalar_one())
 
     def in_state(self, state: str, *, limit: int = 100) -> Sequence[DeliveryRow]:
         stmt = (
