@@ -8,13 +8,10 @@ fake and the real store agree.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from adapters.memory import ManualClock, MemoryBlobStore, MemoryStore
 from hub.agency.loading import load_sample_registry
@@ -40,33 +37,15 @@ HUB_ORGAN = "000.00.00.H41"
         pytest.param("postgresql", id="postgresql", marks=pytest.mark.integration),
     ]
 )
-def uow_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[UnitOfWorkFactory]:
+def uow_factory(request: pytest.FixtureRequest) -> Iterator[UnitOfWorkFactory]:
     if request.param == "memory":
         yield MemoryStore().unit_of_work
         return
-    from adapters.store import migrate
-    from adapters.store.engine import create_engine
     from adapters.store.uow import SqlStore
-    from tests import db_fixtures
+    from tests.db_fixtures import migrated_engine_on
 
-    if request.param == "sqlite":
-        template: Path = request.getfixturevalue("_sqlite_template")
-        url = f"sqlite:///{tmp_path / 'hub.db'}"
-        shutil.copyfile(template, make_url(url).database or "")
-        engine = create_engine(url)
+    with migrated_engine_on(request, request.param) as engine:
         yield SqlStore(engine).unit_of_work
-        engine.dispose()
-        return
-    url = str(request.getfixturevalue("postgres_url"))
-    engine = create_engine(url)
-    if url not in db_fixtures._MIGRATED:
-        migrate.upgrade(engine)
-        db_fixtures._MIGRATED.add(url)
-    try:
-        yield SqlStore(engine).unit_of_work
-    finally:
-        db_fixtures._empty_all_tables(engine)
-        engine.dispose()
 
 
 @pytest.fixture(scope="session")
