@@ -34,7 +34,7 @@ from hub.errors import (
 )
 from hub.messaging import DISPATCH_QUEUE
 from hub.policy import Action, PolicyBook, SenderPolicy
-from hub.ports import EnvelopeStatus, UnitOfWorkFactory, Verdicts
+from hub.ports import EnvelopeStatus, Verdicts
 from hub.secrets import SecretBox, generate_key
 from hub.services.base import Deps, HubConfig, message_ids
 from hub.services.contracts import AgencyRecord, Route, TransportStatus
@@ -445,7 +445,3 @@ def _hub(deps: Deps, config: HubConfig, *, add: bool = True) -> HubServices:
     if add:
         services.systems.add(UBND, ["000.00.00.H41"], secret="s")
     return services
-
-
-def _uow_factory_is_used(uow_factory: UnitOfWorkFactory) -> None:  # pragma: no cover
-    """(Keeps the fixture import visible to readers: every test runs on each store.)"""
