@@ -7,7 +7,9 @@ Nothing else in the hub reads settings files or the environment; the composition
 the values (policies, scope, limits) to the engines that need them.
 
 Environment variables (each overrides the file; any other ``LIENTHONG_*`` name is refused, so
-a typo fails at start-up instead of being silently ignored):
+a typo fails at start-up instead of being silently ignored — except ``LIENTHONG_KEY_PIN`` and
+``LIENTHONG_TRUST_ANCHORS``, read by the signing commands, and ``LIENTHONG_TEST_*``, read by the
+test suites):
 
 ==============================  ===============================  ==========================
 variable                        setting                          form
@@ -158,6 +160,10 @@ _ENV: Mapping[str, tuple[str, ...]] = {
     "LIENTHONG_NATIONAL_SECRET": ("national", "secret"),
 }
 _ENV_ONLY = frozenset({"LIENTHONG_SETTINGS", "LIENTHONG_SECRET_KEY"})
+#: Variables other components read (the signing CLI's PIN and trust anchors); not settings,
+#: but not typos either. ``LIENTHONG_TEST_*`` belongs to the test suites.
+_READ_ELSEWHERE = frozenset({"LIENTHONG_KEY_PIN", "LIENTHONG_TRUST_ANCHORS"})
+_TEST_PREFIX = "LIENTHONG_TEST_"
 
 
 class _Section:
@@ -226,7 +232,9 @@ def _secret(value: Any) -> Secret | None:
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> Secret | None:
     for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name in _ENV_ONLY:
+        if not name.startswith(ENV_PREFIX) or name in _ENV_ONLY or name in _READ_ELSEWHERE:
+            continue
+        if name.startswith(_TEST_PREFIX):
             continue
         path = _ENV.get(name)
         if path is None:

@@ -34,6 +34,8 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
             "LIENTHONG_NATIONAL_SECRET": "s3cret",
             "LIENTHONG_SECRET_KEY": "k" * 44,
             "PATH": "/usr/bin",  # other variables are not ours
+            "LIENTHONG_KEY_PIN": "1234",  # read by the signing commands
+            "LIENTHONG_TEST_PG": "postgresql://",  # read by the test suites
         }
     )
     assert s.database_url.startswith("postgresql+psycopg://")
