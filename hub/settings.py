@@ -27,6 +27,8 @@ variable                        setting                          form
 ``LIENTHONG_NATIONAL_ENDPOINT`` ``national.endpoint``            URL
 ``LIENTHONG_NATIONAL_SYSTEM_ID`` ``national.system_id``          text
 ``LIENTHONG_NATIONAL_SECRET``   ``national.secret``              secret
+``LIENTHONG_VERIFY_SIGNATURES`` ``signatures.verify``            1/0, true/false
+``LIENTHONG_TRUST_NETWORK``     ``signatures.network``           1/0, true/false
 ``LIENTHONG_SECRET_KEY``        ``secret_key`` (env only)        Fernet key (hub.secrets)
 ==============================  ===============================  ==========================
 
@@ -137,6 +139,12 @@ class Settings:
     retry: RetryPolicy
     registry_source: Path | None
     """Registry file (national registry shape, JSON/CSV); ``None``: the shipped sample."""
+    verify_signatures: bool = True
+    """Check envelope and PDF signatures at intake (verdicts stored; policy decides)."""
+    trust_anchors: tuple[Path, ...] = ()
+    """PEM bundles of trust anchors (the government CA chain). None: nothing is ``valid``."""
+    trust_network: bool = False
+    """Fetch CRLs and OCSP answers over the network (off: cached/offline data only)."""
     secret_key: Secret | None = field(default=None)
     """The Fernet key protecting system secrets (``LIENTHONG_SECRET_KEY``)."""
 
@@ -158,6 +166,8 @@ _ENV: Mapping[str, tuple[str, ...]] = {
     "LIENTHONG_NATIONAL_ENDPOINT": ("national", "endpoint"),
     "LIENTHONG_NATIONAL_SYSTEM_ID": ("national", "system_id"),
     "LIENTHONG_NATIONAL_SECRET": ("national", "secret"),
+    "LIENTHONG_VERIFY_SIGNATURES": ("signatures", "verify"),
+    "LIENTHONG_TRUST_NETWORK": ("signatures", "network"),
 }
 _ENV_ONLY = frozenset({"LIENTHONG_SETTINGS", "LIENTHONG_SECRET_KEY"})
 #: Variables other components read (the signing CLI's PIN and trust anchors); not settings,
@@ -350,6 +360,15 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     reg = root.section("registry")
     source = reg.typed("source", str)
     reg.done()
+
+    sig = root.section("signatures")
+    verify_signatures = sig.typed("verify", _bool, True)
+    anchors = tuple(
+        p if p.is_absolute() else (base / p).resolve()
+        for p in (Path(a).expanduser() for a in sig.typed("trust_anchors", _list, []))
+    )
+    trust_network = sig.typed("network", _bool, False)
+    sig.done()
     root.done()
 
     registry_source = Path(source).expanduser() if source else None
@@ -377,5 +396,8 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         policy=PolicyBook(default, overrides),
         retry=retry,
         registry_source=registry_source,
+        verify_signatures=verify_signatures,
+        trust_anchors=anchors,
+        trust_network=trust_network,
         secret_key=secret_key,
     )

@@ -23,13 +23,17 @@ weak_algorithm, unverifiable with XML-DSig               algorithm, or a wrappin
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.edxml.reader import ParsedPackage
+from hub.errors import HubError
 from hub.ports import EnvelopeStatus as HubEnvelopeStatus
 from hub.ports import Verdicts
 from signing.verdicts import EnvelopeStatus, EnvelopeVerdict
 from signing.xmldsig import SignatureVerifier
+
+if TYPE_CHECKING:
+    from signing.pdf_verify import PdfVerifier
 
 #: ``(parsed, data, sender) -> (pdf_checked, pdf_bad, details)``; supplied by the PDF side.
 PdfCheck = Callable[[ParsedPackage, bytes, str], tuple[int, int, Mapping[str, Any]]]
@@ -78,3 +82,25 @@ class HubSignatureVerifier:
             checked, bad, pdf_details = self._pdf_check(parsed, data, sender)
             details["pdf"] = dict(pdf_details)
         return Verdicts(hub_status(verdict), pdf_checked=checked, pdf_bad=bad, details=details)
+
+
+def pdf_check_from(verifier: PdfVerifier) -> PdfCheck:
+    """A :data:`PdfCheck` that verifies every PDF signature inside the package.
+
+    Counts signatures examined and those that are not intact, valid and trusted; the per-PDF
+    verdicts (with the Nghị định 30 warnings) go into the details. A package whose attachments
+    cannot be read yields no count and the reason — the profile check already reported it.
+    """
+
+    def check(parsed: ParsedPackage, data: bytes, sender: str) -> tuple[int, int, dict[str, Any]]:
+        if not getattr(parsed.package, "attachments", ()):
+            return 0, 0, {"pdfs": []}
+        try:
+            verdicts = verifier.verify_package(data)
+        except HubError as exc:
+            return 0, 0, {"pdfs": [], "error": exc.code}
+        checked = sum(len(v.signatures) for v in verdicts)
+        bad = sum(1 for v in verdicts for s in v.signatures if not s.bottom_line)
+        return checked, bad, {"pdfs": [v.to_dict("en") for v in verdicts]}
+
+    return check

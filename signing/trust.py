@@ -207,7 +207,8 @@ class TrustEvaluator:
         self._clock = clock
         self._decisions: dict[str, tuple[dt.datetime, TrustStatus]] = {}
         self._lock = threading.Lock()
-        self._x509_store = Store(list(store.anchors))
+        # An empty anchor set is legal (a hub not yet given the CA chain): nothing is trusted.
+        self._x509_store = Store(list(store.anchors)) if store.anchors else None
         for path in self.policy.crl_files:
             self.revocation_cache.add_crl(_load_crl(path.read_bytes()))
 
@@ -249,6 +250,9 @@ class TrustEvaluator:
         # Build the chain at a time inside the leaf's validity, so an expired but genuine
         # certificate is reported as "expired", not as "untrusted".
         at = min(max(now, nb), na)
+        if self._x509_store is None:
+            st = TrustStatus(Trust.UNTRUSTED, now, detail="no trust anchor is configured")
+            return st, ttl_end
         try:
             verifier = (
                 PolicyBuilder()

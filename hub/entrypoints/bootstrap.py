@@ -1,0 +1,326 @@
+"""The composition root: the one place that turns settings into a running hub.
+
+Nothing is built at import time. :func:`build_hub` wires the adapters into the services and
+returns a :class:`Hub` holding every long-lived object (engine, blob store, broker, verifier,
+services, outbox relay, worker handlers); the entry points (``lienthong run`` / ``serve`` /
+``worker`` / ``demo``, the tests) start the parts they need:
+
+* **API** — :meth:`Hub.app` (FastAPI: VXP façade, REST, health, metrics). The outbox relay runs
+  in the API process too, so a pushed package is published the moment its transaction commits.
+* **workers** — :meth:`Hub.start_workers`: broker consumers for dispatch and forwarding, plus the
+  relay's periodic sweep (nothing stored is left unpublished, even after a crash).
+
+``lienthong run`` starts both in one process on the embedded defaults (SQLite + the broker in
+the database); production runs ``serve`` and ``worker`` separately on PostgreSQL + RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hub.agency.registry import Registry
+from hub.messaging import DISPATCH_QUEUE, FORWARD_QUEUE, Broker
+from hub.ports import (
+    NATIONAL_LINK,
+    AuditRow,
+    BlobStore,
+    Clock,
+    NullVerifier,
+    PeerLink,
+    SignatureVerifier,
+    SystemClock,
+    UnitOfWorkFactory,
+)
+from hub.secrets import SecretBox, resolve_key
+from hub.services.base import Deps, HubConfig
+from hub.services.dispatch import DispatchHandler, ForwardHandler
+from hub.services.hub import HubServices
+from hub.services.outbox import OutboxRelay
+from hub.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from sqlalchemy.engine import Engine
+
+log = logging.getLogger("lienthong")
+
+
+def database_url(settings: Settings) -> str:
+    """The database URL: the configured one, else the SQLite file in the data dir."""
+    return settings.database_url
+
+
+def load_registry(settings: Settings) -> Registry:
+    """The agency registry: the configured source file, else the shipped sample."""
+    from hub.agency.loading import load_registry as load_file
+    from hub.agency.loading import load_sample_registry
+
+    if settings.registry_source is not None:
+        return load_file(settings.registry_source)
+    return load_sample_registry()
+
+
+def build_verifier(settings: Settings) -> SignatureVerifier:
+    """Envelope XML-DSig and PDF signature checks, with the configured trust anchors.
+
+    Without trust anchors every signature that verifies is reported ``untrusted`` (never
+    ``valid``): the policy decides whether that is refused or flagged.
+    """
+    from signing.envelope_port import HubSignatureVerifier, pdf_check_from
+    from signing.pdf_verify import PdfVerifier
+    from signing.trust import TrustEvaluator, TrustPolicy, TrustStore
+    from signing.xmldsig import EnvelopePolicy, PolicySet, SignatureVerifier
+
+    anchors = b"".join(p.read_bytes() for p in settings.trust_anchors)
+    store = TrustStore.from_pem(anchors) if anchors else TrustStore(anchors=())
+    trust_policy = TrustPolicy(allow_network=settings.trust_network)
+    policies = PolicySet(default=EnvelopePolicy(trust=trust_policy))
+    envelope = SignatureVerifier(store, policies)
+    pdf = PdfVerifier(TrustEvaluator(store, trust_policy))
+    return HubSignatureVerifier(envelope, pdf_check=pdf_check_from(pdf))
+
+
+def build_broker(settings: Settings, engine: Engine) -> Broker:
+    """The broker the settings name: ``embedded`` (queues in the database) or ``amqp://…``."""
+    retry = settings.retry
+    if settings.broker_url == "embedded":
+        from adapters.broker.embedded import EmbeddedBroker
+
+        return EmbeddedBroker(engine, retry_policy=retry, poll_s=0.5)
+    from adapters.broker.rabbitmq import RabbitBroker
+
+    return RabbitBroker(settings.broker_url, retry_policy=retry, connection_name="lienthong")
+
+
+def build_links(settings: Settings) -> dict[str, PeerLink]:
+    """A VXP client per configured peer: the national axis and the peer hubs."""
+    from adapters.vxp_client import VxpClient
+
+    links: dict[str, PeerLink] = {}
+    nat = settings.national
+    if nat.endpoint and nat.system_id and nat.secret is not None:
+        links[NATIONAL_LINK] = VxpClient(nat.endpoint, nat.system_id, nat.secret.reveal())
+    for peer in settings.peers:
+        if peer.system_id and peer.secret is not None:
+            links[peer.name] = VxpClient(peer.endpoint, peer.system_id, peer.secret.reveal())
+    return links
+
+
+@dataclass
+class Hub:
+    """Every long-lived object of one hub process (see the module docstring)."""
+
+    settings: Settings
+    engine: Engine
+    uow: UnitOfWorkFactory
+    blobs: BlobStore
+    broker: Broker
+    relay: OutboxRelay
+    services: HubServices
+    dispatch: DispatchHandler
+    forward: ForwardHandler
+    clock: Clock
+    _stop: asyncio.Event | None = field(default=None, repr=False)
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list, repr=False)
+
+    def app(self) -> FastAPI:
+        """The HTTP app (VXP façade, REST API, health, metrics, dashboard)."""
+        from prometheus_client import CollectorRegistry
+
+        from adapters.http.app import create_app
+        from adapters.http.gate import ApiSettings
+        from hub.vxp.verify import VerifyPolicy
+
+        api = ApiSettings(
+            max_package_bytes=self.settings.max_package_bytes,
+            verify=VerifyPolicy(
+                default_max_age_s=self.settings.max_age_s,
+                future_skew_s=self.settings.clock_skew_s,
+            ),
+        )
+        registry = CollectorRegistry()
+        app = create_app(
+            self.services,
+            api,
+            audit=self.record_security_event,
+            readiness=self.ready,
+            registry=registry,
+        )
+        return app
+
+    def ready(self) -> bool:
+        """Readiness: the database answers (the broker is checked by the workers)."""
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+
+    def record_security_event(self, event: Any) -> None:
+        """Keep every refused request in the audit trail (the JSON log line is the gate's)."""
+        try:
+            with self.uow() as uow:
+                uow.audit.append(
+                    AuditRow(
+                        at=self.clock.now(),
+                        actor=event.system_id or "-",
+                        action=f"{event.api}.{event.operation}",
+                        subject=None,
+                        outcome=event.code,
+                        details={
+                            "reason": event.reason,
+                            "http_status": event.http_status,
+                            "remote": event.remote,
+                            "hash_header": event.hash_header,
+                        },
+                    )
+                )
+                uow.commit()
+        except Exception:  # the refusal itself already happened; never turn it into a 500
+            log.exception("could not record a security event in the audit trail")
+
+    async def start_relay(self) -> None:
+        """Start the outbox relay in this loop (API processes and workers both run one)."""
+        await self.broker.start()
+        self._stop = self._stop or asyncio.Event()
+        self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name="outbox-relay"))
+
+    async def start_workers(self, *, relay: bool = True) -> None:
+        """Start the broker consumers (dispatch, forward) and, unless told not to, the relay."""
+        await self.broker.start()
+        await self.broker.consume(DISPATCH_QUEUE, self.dispatch)
+        await self.broker.consume(FORWARD_QUEUE, self.forward)
+        if relay:
+            await self.start_relay()
+
+    async def stop(self) -> None:
+        """Stop the relay and the consumers; release the broker."""
+        if self._stop is not None:
+            self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=10)
+        self._tasks.clear()
+        await self.broker.close()
+
+    def close(self) -> None:
+        """Release the database connections (after :meth:`stop`)."""
+        self.engine.dispose()
+
+
+def build_hub(
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    verifier: SignatureVerifier | None = None,
+    links: Mapping[str, PeerLink] | None = None,
+    clock: Clock | None = None,
+    registry: Callable[[], Registry] | None = None,
+) -> Hub:
+    """Wire a hub from ``settings``. ``migrate`` brings the database schema to head first."""
+    from adapters.store.blobs import FileBlobStore
+    from adapters.store.engine import create_engine
+    from adapters.store.migrate import upgrade
+    from adapters.store.uow import SqlStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(database_url(settings))
+    if migrate:
+        upgrade(engine)
+    uow = SqlStore(engine).unit_of_work
+    blobs = FileBlobStore(Path(settings.data_dir) / "blobs")
+    clock = clock or SystemClock()
+    broker = build_broker(settings, engine)
+    relay = OutboxRelay(uow, broker, sweep_interval_s=2.0)
+    if registry is None:
+        loaded = load_registry(settings)
+
+        def registry() -> Registry:
+            return loaded
+
+    if verifier is None:
+        verifier = build_verifier(settings) if settings.verify_signatures else NullVerifier()
+    deps = Deps(
+        uow=uow,
+        blobs=blobs,
+        registry=registry,
+        clock=clock,
+        verifier=verifier,
+        wake_outbox=relay.wake,
+    )
+    config = HubConfig.from_settings(settings)
+    key = resolve_key(
+        settings.secret_key.reveal() if settings.secret_key else None,
+        settings.data_dir,
+        production=settings.production,
+    )
+    services = HubServices(deps, config, SecretBox(key))
+    dispatch = DispatchHandler(uow, clock, wake_outbox=relay.wake)
+    forward = ForwardHandler(
+        uow,
+        blobs,
+        dict(links if links is not None else build_links(settings)),
+        clock,
+        organ_id=settings.organ_id,
+        retry=settings.retry,
+    )
+    return Hub(
+        settings=settings,
+        engine=engine,
+        uow=uow,
+        blobs=blobs,
+        broker=broker,
+        relay=relay,
+        services=services,
+        dispatch=dispatch,
+        forward=forward,
+        clock=clock,
+    )
+
+
+async def serve(
+    hub: Hub, host: str, port: int, *, workers: bool, stop: asyncio.Event | None = None
+) -> None:
+    """Serve the HTTP app with uvicorn in this loop; with ``workers``, run them alongside."""
+    import uvicorn
+
+    if workers:
+        await hub.start_workers()
+    else:
+        await hub.start_relay()
+    config = uvicorn.Config(
+        hub.app(),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=15,  # VXP SDK clients leave idle keep-alive connections (§3)
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    stopper: asyncio.Task[Any] | None = None
+    if stop is not None:
+
+        async def _watch() -> None:
+            await stop.wait()
+            server.should_exit = True
+
+        stopper = asyncio.create_task(_watch())
+    try:
+        await server.serve()
+    finally:
+        if stopper is not None:
+            stopper.cancel()
+        await hub.stop()
+        hub.close()
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

@@ -1,0 +1,271 @@
+"""``lienthong run | serve | worker | systems | agencies | db | queues | demo``.
+
+Every command that touches the store takes ``--data-dir`` (and ``--settings``), which override
+the settings file like the ``LIENTHONG_*`` variables do. Secrets are printed once, when
+generated, and never logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hub.settings import Settings, load_settings
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--settings", metavar="FILE", help="settings file (default: config/settings.yaml)"
+    )
+    p.add_argument("--data-dir", metavar="DIR", help="data directory (database, blobs, keys)")
+
+
+def _settings(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    if getattr(args, "data_dir", None):
+        env["LIENTHONG_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    return load_settings(getattr(args, "settings", None), env)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("run", help="API + workers in one process (embedded defaults)")
+    _common(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(handler=_run, workers=True)
+
+    p = sub.add_parser("serve", help="the HTTP API only (production: run workers separately)")
+    _common(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(handler=_run, workers=False)
+
+    p = sub.add_parser("worker", help="the delivery workers only")
+    _common(p)
+    p.set_defaults(handler=_worker)
+
+    p = sub.add_parser("db", help="database schema")
+    dsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    q = dsub.add_parser("upgrade", help="migrate the database to the newest schema")
+    _common(q)
+    q.set_defaults(handler=_db_upgrade)
+
+    p = sub.add_parser("systems", help="connected agency systems")
+    ssub = p.add_subparsers(dest="systems_command", metavar="ACTION", required=True)
+    q = ssub.add_parser("add", help="register a system and the agencies it hosts")
+    _common(q)
+    q.add_argument("system_id")
+    q.add_argument("--agency", action="append", required=True, metavar="CODE")
+    q.add_argument("--secret", help="the shared HMAC secret (generated and printed if omitted)")
+    q.add_argument("--name", default=None)
+    q.add_argument("--max-age", type=int, default=None, help="timestamp freshness window (s)")
+    q.set_defaults(handler=_systems_add)
+    q = ssub.add_parser("list", help="list the connected systems")
+    _common(q)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=_systems_list)
+    q = ssub.add_parser("rotate", help="give a system a new secret (the old one keeps working)")
+    _common(q)
+    q.add_argument("system_id")
+    q.add_argument("--secret", default=None)
+    q.set_defaults(handler=_systems_rotate)
+    q = ssub.add_parser("disable", help="refuse every request of a system")
+    _common(q)
+    q.add_argument("system_id")
+    q.set_defaults(handler=_systems_disable)
+
+    p = sub.add_parser("agencies", help="the agency registry")
+    asub = p.add_subparsers(dest="agencies_command", metavar="ACTION", required=True)
+    q = asub.add_parser("import", help="import agencies (national registry JSON/CSV shapes)")
+    _common(q)
+    q.add_argument("file")
+    q.set_defaults(handler=_agencies_import)
+
+    p = sub.add_parser("queues", help="delivery queues: depths, dead letters, redrive")
+    _common(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--redrive", metavar="QUEUE", help="move the queue's dead letters back")
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(handler=_queues)
+
+    p = sub.add_parser("demo", help="a whole hub on a temporary store: push, pull, statuses")
+    p.add_argument("--keep", metavar="DIR", help="keep the demo's data in DIR")
+    p.set_defaults(handler=_demo)
+
+
+def _build(args: argparse.Namespace, **kw: Any) -> Any:
+    from hub.entrypoints.bootstrap import build_hub
+
+    return build_hub(_settings(args), **kw)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hub.entrypoints.bootstrap import serve
+
+    hub = _build(args)
+    where = f"http://{args.host}:{args.port}/"
+    mode = "API + workers" if args.workers else "API"
+    print(f"lienthong: {mode} on {where} (data: {hub.settings.data_dir})", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(hub, args.host, args.port, workers=args.workers))
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    hub = _build(args)
+
+    async def main() -> None:
+        await hub.start_workers()
+        print("lienthong: workers running", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await hub.stop()
+            hub.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from adapters.store.engine import create_engine
+    from adapters.store.migrate import upgrade
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.database_url)
+    upgrade(engine)
+    engine.dispose()
+    print("lienthong: database schema is up to date")
+    return 0
+
+
+def _systems_add(args: argparse.Namespace) -> int:
+    hub = _build(args)
+    try:
+        secret = hub.services.systems.add(
+            args.system_id,
+            args.agency,
+            secret=args.secret,
+            name=args.name,
+            max_age_s=args.max_age,
+        )
+    finally:
+        hub.close()
+    if args.secret:
+        print(f"lienthong: system {args.system_id} registered ({', '.join(args.agency)})")
+    else:
+        print(f"lienthong: system {args.system_id} registered ({', '.join(args.agency)})")
+        print(f"secret: {secret}")
+    return 0
+
+
+def _systems_list(args: argparse.Namespace) -> int:
+    hub = _build(args)
+    try:
+        systems = hub.services.systems.list()
+    finally:
+        hub.close()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "system_id": s.id,
+                        "name": s.name,
+                        "enabled": s.enabled,
+                        "agencies": list(s.agencies),
+                        "max_age_s": s.max_age_s,
+                    }
+                    for s in systems
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    for s in systems:
+        state = "on " if s.enabled else "off"
+        print(f"{state} {s.id:24} {', '.join(s.agencies)}")
+    return 0
+
+
+def _systems_rotate(args: argparse.Namespace) -> int:
+    hub = _build(args)
+    try:
+        secret = hub.services.systems.rotate(args.system_id, args.secret)
+    finally:
+        hub.close()
+    print(f"lienthong: system {args.system_id} has a new secret; the previous one still works")
+    if not args.secret:
+        print(f"secret: {secret}")
+    return 0
+
+
+def _systems_disable(args: argparse.Namespace) -> int:
+    hub = _build(args)
+    try:
+        hub.services.systems.disable(args.system_id)
+    finally:
+        hub.close()
+    print(f"lienthong: system {args.system_id} disabled")
+    return 0
+
+
+def _agencies_import(args: argparse.Namespace) -> int:
+    from hub.agency.loading import load_registry
+
+    registry = load_registry(Path(args.file))
+    hub = _build(args)
+    try:
+        count = hub.services.pull.import_agencies(list(registry), actor="cli")
+    finally:
+        hub.close()
+    print(f"lienthong: {count} agencies imported from {args.file}")
+    return 0
+
+
+def _queues(args: argparse.Namespace) -> int:
+    from hub.messaging import QUEUES
+
+    hub = _build(args)
+
+    async def main() -> list[dict[str, Any]]:
+        await hub.broker.start()
+        try:
+            if args.redrive:
+                moved = await hub.broker.redrive(args.redrive, args.limit)
+                print(f"lienthong: {moved} dead letters of {args.redrive} redriven")
+            rows = []
+            for q in QUEUES:
+                s = await hub.broker.stats(q)
+                rows.append(
+                    {"queue": s.queue, "ready": s.ready, "delayed": s.delayed, "dead": s.dead}
+                )
+            return rows
+        finally:
+            await hub.broker.close()
+            hub.close()
+
+    rows = asyncio.run(main())
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"{'queue':24} {'ready':>7} {'delayed':>8} {'dead':>6}")
+        for r in rows:
+            print(f"{r['queue']:24} {r['ready']:>7} {r['delayed']:>8} {r['dead']:>6}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from hub.entrypoints.demo import run_demo
+
+    return run_demo(keep=Path(args.keep) if args.keep else None, lang=args.lang, out=sys.stdout)
