@@ -43,6 +43,7 @@ from hub.services.base import Deps, HubConfig
 from hub.services.dispatch import DispatchHandler, ForwardHandler
 from hub.services.hub import HubServices
 from hub.services.outbox import OutboxRelay
+from hub.services.registry import LiveRegistry
 from hub.settings import Settings
 
 if TYPE_CHECKING:
@@ -240,10 +241,7 @@ def build_hub(
     broker = build_broker(settings, engine)
     relay = OutboxRelay(uow, broker, sweep_interval_s=2.0)
     if registry is None:
-        loaded = load_registry(settings)
-
-        def registry() -> Registry:
-            return loaded
+        registry = LiveRegistry(load_registry(settings), uow)
 
     if verifier is None:
         verifier = build_verifier(settings) if settings.verify_signatures else NullVerifier()

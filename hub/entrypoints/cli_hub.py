@@ -222,11 +222,12 @@ def _systems_disable(args: argparse.Namespace) -> int:
 
 def _agencies_import(args: argparse.Namespace) -> int:
     from hub.agency.loading import load_registry
+    from hub.services.registry import import_agencies
 
     registry = load_registry(Path(args.file))
     hub = _build(args)
     try:
-        count = hub.services.pull.import_agencies(list(registry), actor="cli")
+        count = import_agencies(hub.uow, registry, at=hub.clock.now(), actor="cli")
     finally:
         hub.close()
     print(f"lienthong: {count} agencies imported from {args.file}")

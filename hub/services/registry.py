@@ -1,0 +1,128 @@
+"""The registry the hub routes with: the configured registry overlaid with stored records.
+
+The configured registry (``registry.source`` or the shipped sample) is the baseline. Records in
+the ``agencies`` table — imported by IT staff (``lienthong agencies import``), registered by a
+connected system (VXP ``registerAgency``) or synced from the national axis — override the
+baseline record of the same code, add new codes, and a record marked deleted removes its code.
+
+:class:`LiveRegistry` is the ``Deps.registry`` provider: it rebuilds the merged
+:class:`~hub.agency.registry.Registry` at most every ``refresh_s`` seconds (so every worker
+process sees changes made by others), or at once after :meth:`invalidate`. A merged set that
+does not build (e.g. a stored record's QĐ 20 code colliding with another agency) keeps the last
+good registry and logs why, rather than stopping routing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from hub.agency.codes import lookup_key
+from hub.agency.registry import Agency, Registry
+from hub.errors import HubError
+from hub.ports import AgencyRow, AuditRow, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+def agency_from_row(row: AgencyRow, base: Agency | None = None) -> Agency:
+    """The routing view of a stored record; fields the record lacks come from ``base``."""
+    return Agency(
+        code=row.code,
+        name=row.name or (base.name if base else row.code),
+        code_qd20=row.code_qd20 or (base.code_qd20 if base else None),
+        parent_code=row.parent_code or (base.parent_code if base else None),
+        level=row.level if row.level is not None else (base.level if base else None),
+        system_id=base.system_id if base else None,
+        valid_from=row.valid_from or (base.valid_from if base else None),
+        valid_to=row.valid_to or (base.valid_to if base else None),
+        successor_code=row.successor_code or (base.successor_code if base else None),
+        email=row.email or (base.email if base else None),
+        former_codes=base.former_codes if base else (),
+        registry_id=base.registry_id if base else None,
+    )
+
+
+def merge(base: Registry, rows: Iterable[AgencyRow]) -> Registry:
+    """``base`` with ``rows`` applied (override, add, delete by code)."""
+    by_key = {lookup_key(a.code): a for a in base}
+    for row in rows:
+        key = lookup_key(row.code)
+        if row.deleted:
+            by_key.pop(key, None)
+        else:
+            by_key[key] = agency_from_row(row, by_key.get(key))
+    return Registry(by_key.values())
+
+
+class LiveRegistry:
+    """``Deps.registry``: the merged registry, refreshed from the store now and then."""
+
+    def __init__(
+        self,
+        base: Registry,
+        uow: UnitOfWorkFactory,
+        *,
+        refresh_s: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._base = base
+        self._uow = uow
+        self._refresh_s = refresh_s
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._current = base
+        self._loaded_at: float | None = None
+
+    def invalidate(self) -> None:
+        """Rebuild on the next call (after this process changed the stored records)."""
+        with self._lock:
+            self._loaded_at = None
+
+    def __call__(self) -> Registry:
+        now = self._monotonic()
+        loaded = self._loaded_at
+        if loaded is not None and now - loaded < self._refresh_s:
+            return self._current
+        with self._lock:
+            if self._loaded_at is not None and now - self._loaded_at < self._refresh_s:
+                return self._current
+            try:
+                with self._uow() as uow:
+                    rows = uow.agencies.list(include_deleted=True)
+                self._current = merge(self._base, rows) if rows else self._base
+            except HubError as exc:
+                log.warning("agency registry not refreshed, keeping the last one: %s", exc.code)
+            self._loaded_at = now
+            return self._current
+
+
+def import_agencies(
+    uow: UnitOfWorkFactory, agencies: Iterable[Agency], *, at: dt.datetime, actor: str
+) -> int:
+    """Store ``agencies`` as imported records (one transaction, audited); return how many."""
+    count = 0
+    with uow() as work:
+        for a in agencies:
+            work.agencies.upsert(
+                AgencyRow(
+                    code=a.code,
+                    name=a.name,
+                    code_qd20=a.code_qd20,
+                    parent_code=a.parent_code,
+                    level=a.level,
+                    valid_from=a.valid_from,
+                    valid_to=a.valid_to,
+                    successor_code=a.successor_code,
+                    email=a.email,
+                    source="import",
+                    modified_at=at,
+                )
+            )
+            count += 1
+        work.audit.append(AuditRow(at, actor, "agency.import", None, "ok", {"count": count}))
+        work.commit()
+    return count
