@@ -98,9 +98,18 @@ def today_vn(now: dt.datetime) -> dt.date:
     return now.astimezone(VN_TZ).date()
 
 
-def router(deps: Deps, config: HubConfig, uow: UnitOfWork) -> Router:
-    """The routing rules over the current registry and the systems connected now."""
-    return Router(deps.registry(), uow.systems.hosting(), config.scope, config.peers)
+def router(
+    deps: Deps, config: HubConfig, uow: UnitOfWork, registry: Registry | None = None
+) -> Router:
+    """The routing rules over the current registry and the systems connected now.
+
+    Hazard: ``deps.registry()`` may refresh from the store in a unit of work of its own. Called
+    inside ``uow``, that is a second transaction while this one holds SQLite's write lock
+    (``BEGIN IMMEDIATE``): it waits out the busy timeout and the refresh fails. Callers holding
+    a write transaction pass ``registry``, fetched before the transaction began.
+    """
+    current = registry if registry is not None else deps.registry()
+    return Router(current, uow.systems.hosting(), config.scope, config.peers)
 
 
 def audit(

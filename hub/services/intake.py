@@ -148,6 +148,7 @@ class Intake:
 
         self._deps.blobs.put(data)  # BEFORE the transaction: no row without its blob
         now = self._deps.clock.now()
+        registry = self._deps.registry()  # before the transaction (see base.router)
         with self._deps.uow() as uow:
             # Checked again inside the writing transaction: a concurrent push of the same bytes
             # may have committed since the first check (the unique constraint is the last line).
@@ -194,7 +195,7 @@ class Intake:
                 skip = _revoke_untaken(uow, plan.related_doc_id, now, doc.id)
             if isinstance(pkg, StatusPackage):
                 _record_status(uow, pkg, plan.related_doc_id, now, doc.id)
-            rules = router(self._deps, self._config, uow)
+            rules = router(self._deps, self._config, uow, registry)
             day = today_vn(now)
             queued: list[str] = []
             created: list[DeliveryRow] = []
