@@ -315,13 +315,21 @@ class UnitOfWork(Protocol):
     new one for more work. Store failures surface as :class:`hub.errors.StoreUnavailable`.
     """
 
-    packages: PackageRepository
-    documents: DocumentRepository
-    deliveries: DeliveryRepository
-    systems: SystemRepository
-    agencies: AgencyRepository
-    outbox: OutboxRepository
-    audit: AuditRepository
+    # Read-only members, so an adapter's unit may expose its own (narrower) repository types.
+    @property
+    def packages(self) -> PackageRepository: ...
+    @property
+    def documents(self) -> DocumentRepository: ...
+    @property
+    def deliveries(self) -> DeliveryRepository: ...
+    @property
+    def systems(self) -> SystemRepository: ...
+    @property
+    def agencies(self) -> AgencyRepository: ...
+    @property
+    def outbox(self) -> OutboxRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
 
     def __enter__(self) -> Self: ...
 
