@@ -1,0 +1,298 @@
+"""Whole hub processes for the end-to-end suite: ``lienthong run`` / ``serve`` / ``worker``.
+
+A :class:`HubSite` is one hub installation — a data dir, a database, a broker, a Fernet key —
+shared by the CLI commands and the server processes started on it, exactly as an operator
+would: ``lienthong systems add`` against the data dir / database first, then ``lienthong run``
+on 127.0.0.1 and a free port. Settings reach the processes only through ``LIENTHONG_*``
+variables (``hub/settings.py``); nothing is imported into the test process but the clients.
+
+The ``site`` fixture is parametrized over the two supported deployments:
+
+* ``sqlite`` — SQLite file in the data dir + the embedded broker (the defaults);
+* ``postgresql`` — a fresh PostgreSQL database per test module + RabbitMQ.
+
+RabbitMQ hazard: the settings have no queue-name prefix, so every hub on one RabbitMQ server
+uses the physical queues ``lienthong.dispatch`` / ``lienthong.forward``. Two test runs (or a
+test run and a real hub) on the same server would share them; the fixture deletes the
+``lienthong`` topology before and after each module so a run never sees a previous run's
+messages, and the suite must not run concurrently with another hub on that server.
+
+Stopping: SIGTERM, then SIGKILL after a grace period (:meth:`HubProcess.stop`);
+:meth:`HubProcess.kill` is the crash (SIGKILL at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+from adapters.vxp_client import VxpClient
+from hub.edxml.model import EdocPackage, MessageKind
+from hub.vxp.replies import Knobstick
+from tests.factories import edoc_package, make_edoc
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parents[2]
+RABBIT_URL = os.environ.get("LIENTHONG_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
+
+#: The two agency systems of the suite and the commune-level agencies they host.
+SYSTEM_A = "qlvb.nghiloc"
+AGENCY_A = "000.00.65.H41"  # Ủy ban nhân dân xã Nghi Lộc (since 1 July 2025)
+SECRET_A = "e2e-secret-of-system-a"
+SYSTEM_B = "qlvb.hungnguyen"
+AGENCY_B = "000.00.61.H41"  # Ủy ban nhân dân xã Hưng Nguyên
+SECRET_B = "e2e-secret-of-system-b"
+#: Closed district (1 July 2025) whose successor is AGENCY_B.
+CLOSED_DISTRICT = "000.00.22.H41"
+#: In the hub's scope, in no registry entry and hosted by nobody.
+UNKNOWN_AGENCY = "000.00.99.H41"
+ORGAN_ID = "000.00.00.H41"
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.integration),
+]
+
+START_TIMEOUT_S = 60.0
+STOP_GRACE_S = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class HubProcess:
+    """One running ``lienthong`` process (its output goes to a log file in the data dir)."""
+
+    command: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    port: int | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.port is not None, f"{self.command} does not listen"
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text("utf-8", errors="replace")
+
+    def wait_healthy(self, timeout: float = START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError(
+                    f"lienthong {self.command} exited with {self.popen.returncode}:\n{self.log()}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
+                    return
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"lienthong {self.command} not healthy in {timeout} s:\n{self.log()}")
+
+    def wait_output(self, text: str, timeout: float = START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"lienthong {self.command} exited:\n{self.log()}")
+            time.sleep(0.1)
+        raise RuntimeError(f"lienthong {self.command}: no {text!r} in {timeout} s:\n{self.log()}")
+
+    def stop(self) -> int:
+        """SIGTERM, then SIGKILL if it has not exited within the grace period."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(STOP_GRACE_S)
+        return self.popen.returncode
+
+    def kill(self) -> None:
+        """The crash: SIGKILL, no chance to flush or close anything."""
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(STOP_GRACE_S)
+
+
+@dataclass
+class HubSite:
+    """A hub installation: data dir + database + broker + key, shared by CLI and servers."""
+
+    backend: str
+    data_dir: Path
+    env: dict[str, str]
+    processes: list[HubProcess] = field(default_factory=list)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run one ``lienthong`` command to completion against this site; fail loudly."""
+        done = subprocess.run(
+            [sys.executable, "-m", "hub.entrypoints.cli", *args, "--data-dir", str(self.data_dir)],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"lienthong {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+        return done
+
+    def add_system(self, system_id: str, agencies: list[str], secret: str) -> None:
+        args = ["systems", "add", system_id, "--secret", secret]
+        for code in agencies:
+            args += ["--agency", code]
+        self.cli(*args)
+
+    def start(self, command: str = "run", *, wait: bool = True) -> HubProcess:
+        """Start ``lienthong run|serve`` (on a free port) or ``worker``."""
+        n = len(self.processes)
+        log_path = self.data_dir / f"{command}-{n}.log"
+        args = [sys.executable, "-m", "hub.entrypoints.cli", command]
+        args += ["--data-dir", str(self.data_dir)]
+        port = None
+        if command in ("run", "serve"):
+            port = free_port()
+            args += ["--host", "127.0.0.1", "--port", str(port)]
+        with log_path.open("wb") as out:
+            popen = subprocess.Popen(args, env=self.env, cwd=ROOT, stdout=out, stderr=out)
+        proc = HubProcess(command, popen, log_path, port)
+        self.processes.append(proc)
+        if wait:
+            if port is not None:
+                proc.wait_healthy()
+            else:
+                proc.wait_output("workers running")
+        return proc
+
+    def client(self, system_id: str, secret: str, proc: HubProcess, **kw: Any) -> VxpClient:
+        return VxpClient(proc.url + "/", system_id, secret, **kw)
+
+    def stop_all(self) -> None:
+        for proc in self.processes:
+            proc.stop()
+
+
+def _site_env(data_dir: Path, database_url: str | None, broker_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIENTHONG_")}
+    env.update(
+        {
+            "LIENTHONG_DATA_DIR": str(data_dir),
+            "LIENTHONG_BROKER_URL": broker_url,
+            "LIENTHONG_SECRET_KEY": Fernet.generate_key().decode("ascii"),
+            "LIENTHONG_ORGAN_ID": ORGAN_ID,
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    if database_url is not None:
+        env["LIENTHONG_DATABASE_URL"] = database_url
+    return env
+
+
+def delete_rabbit_topology() -> None:
+    """Delete the ``lienthong`` queues and exchange (the only prefix the settings allow)."""
+    from adapters.broker.rabbitmq import RabbitBroker
+
+    async def main() -> None:
+        broker = RabbitBroker(RABBIT_URL, connection_name="lienthong e2e cleanup")
+        await broker.start()
+        try:
+            await broker.delete_topology()
+        finally:
+            await broker.close()
+
+    asyncio.run(main())
+
+
+@contextlib.contextmanager
+def make_site(request: pytest.FixtureRequest, backend: str, data_dir: Path) -> Iterator[HubSite]:
+    """A fresh site on ``backend``; every process started on it is stopped at the end."""
+    if backend == "sqlite":
+        env = _site_env(data_dir, None, "embedded")
+    elif backend == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        env = _site_env(data_dir, server.create(), RABBIT_URL)
+        delete_rabbit_topology()
+    else:
+        raise ValueError(backend)
+    site = HubSite(backend, data_dir, env)
+    try:
+        yield site
+    finally:
+        site.stop_all()
+        if backend == "postgresql":
+            delete_rabbit_topology()
+
+
+# --- client-side helpers -------------------------------------------------------------------
+
+_SERIAL = itertools.count(1)
+
+
+def edoc_for(sender: str, to: list[str], **kw: Any) -> tuple[EdocPackage, bytes]:
+    """A new edoc from ``sender`` with a code number never used before in this run."""
+    number = f"{os.getpid() % 10000}{next(_SERIAL):05d}"
+    kw.setdefault("code_number", number)
+    kw.setdefault("subject", f"V/v thử nghiệm liên thông số {number}")
+    return edoc_package(sender=sender, to=to, **kw), make_edoc(sender=sender, to=to, **kw)
+
+
+def wait_for(probe: Callable[[], list[T]], *, what: str, timeout: float = 20.0) -> list[T]:
+    """Poll ``probe`` until it returns a non-empty list (deliveries are dispatched async)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nothing in {what} after {timeout} s")
+        time.sleep(0.1)
+
+
+def drain(
+    client: VxpClient,
+    *,
+    expect: int,
+    kind: MessageKind = MessageKind.EDOC,
+    timeout: float = 20.0,
+    settle_s: float = 0.0,
+) -> list[tuple[Knobstick, bytes]]:
+    """Take everything in ``client``'s inbox (getEdoc + updateStatus done) until ``expect``
+    items were taken (or, for ``expect=0``, for ``settle_s``); returns what was taken."""
+    taken: list[tuple[Knobstick, bytes]] = []
+    deadline = time.monotonic() + (timeout if expect else settle_s)
+    while True:
+        for item in client.get_received_edoc_list(kind):
+            taken.append((item, client.get_edoc(item.doc_id)))
+            client.update_status(item.doc_id, "done")
+        if expect and len(taken) >= expect:
+            return taken
+        if time.monotonic() > deadline:
+            if expect:
+                raise AssertionError(f"took {len(taken)} of {expect} after {timeout} s")
+            return taken
+        time.sleep(0.1)
