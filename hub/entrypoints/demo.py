@@ -66,7 +66,7 @@ from hub.edxml.reader import format_date, format_timestamp
 if TYPE_CHECKING:
     from adapters.vxp_client import VxpClient
     from hub.entrypoints.bootstrap import Hub
-    from signing.demo_material import DemoPki
+    from signing.demo_material import CrlServer, DemoPki
 
 COMMUNE = "000.00.61.H41"
 COMMUNE_NAME = "Ủy ban nhân dân xã Hưng Nguyên"
@@ -95,14 +95,12 @@ LETTER_LINES = (
     "V/v bao cao ket qua sap xep to chuc bo may",
     "",
     "Kinh gui: So Noi vu tinh Nghe An",
-    "",
     "(lienthong demo - van ban thu nghiem)",
 )
 
 
 class DemoFailed(Exception):
-    """A step's outcome was not the expected one (the message says which, in the demo's
-    language)."""
+    """A step's outcome was not the expected one (the message says which)."""
 
 
 class _Out:
@@ -117,21 +115,21 @@ class _Out:
     def t(self, vi: str, en: str | None = None) -> str:
         return en if self.lang == "en" and en is not None else vi
 
+    def write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
     def step(self, vi: str, en: str | None = None) -> None:
         self.steps += 1
         elapsed = time.monotonic() - self.started
-        self.out.write(f"[{elapsed:6.2f}s] {self.steps:2d}. {self.t(vi, en)}\n")
-        self.out.flush()
+        self.write(f"[{elapsed:6.2f}s] {self.steps:2d}. {self.t(vi, en)}\n")
 
     def fact(self, vi: str, en: str | None = None) -> None:
-        self.out.write(f"             {self.t(vi, en)}\n")
-        self.out.flush()
+        self.write(f"             {self.t(vi, en)}\n")
 
     def check(self, ok: bool, vi: str, en: str) -> None:
         """Print a fact that must hold; raise :class:`DemoFailed` when it does not."""
-        mark = "✔" if ok else "✘"
-        self.out.write(f"             {mark} {self.t(vi, en)}\n")
-        self.out.flush()
+        self.write(f"             {'✔' if ok else '✘'} {self.t(vi, en)}\n")
         if not ok:
             raise DemoFailed(self.t(vi, en))
 
@@ -148,8 +146,7 @@ def _free_port() -> int:
     # window between closing it here and uvicorn binding it is tiny on a loopback interface.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        return int(s.getsockname()[1])
 
 
 class _Server:
@@ -204,6 +201,9 @@ class _Server:
 
     def stop(self) -> bool:
         """Ask the server to stop and wait for it; True when it stopped in time."""
+        if self.thread.ident is None:  # never started: only the store to release
+            self.hub.close()
+            return True
         if self.loop is not None and self.stop_event is not None and self.thread.is_alive():
             with contextlib.suppress(RuntimeError):  # the loop already ended
                 self.loop.call_soon_threadsafe(self.stop_event.set)
@@ -312,7 +312,7 @@ def run_demo(keep: Path | None, lang: str, out: TextIO) -> int:
     if keep is not None:
         keep = keep.resolve()
         if keep.exists() and any(keep.iterdir()):
-            out.write(
+            o.write(
                 o.t(
                     f"lienthong demo: thư mục {keep} không trống; hãy chỉ một thư mục mới\n",
                     f"lienthong demo: {keep} is not empty; give a new directory\n",
@@ -328,7 +328,7 @@ def run_demo(keep: Path | None, lang: str, out: TextIO) -> int:
 def _run(work: Path, o: _Out) -> int:
     from signing.demo_material import CrlServer
 
-    o.out.write(
+    o.write(
         o.t(
             "lienthong demo — một văn bản ký số đi qua trục liên thông (QCVN 102:2016)\n",
             "lienthong demo — a signed document through the hub (QCVN 102:2016)\n",
@@ -338,10 +338,10 @@ def _run(work: Path, o: _Out) -> int:
     try:
         _scenario(work, o, crl)
     except DemoFailed as exc:
-        o.out.write(o.t(f"\nTHẤT BẠI: {exc}\n", f"\nFAILED: {exc}\n"))
+        o.write(o.t(f"\nTHẤT BẠI: {exc}\n", f"\nFAILED: {exc}\n"))
         return 1
     except Exception as exc:
-        o.out.write(
+        o.write(
             o.t(
                 f"\nTHẤT BẠI (lỗi không mong đợi): {type(exc).__name__}: {exc}\n",
                 f"\nFAILED (unexpected error): {type(exc).__name__}: {exc}\n",
@@ -352,7 +352,7 @@ def _run(work: Path, o: _Out) -> int:
     finally:
         crl.stop()
     took = time.monotonic() - o.started
-    o.out.write(
+    o.write(
         o.t(
             f"\nThành công: mọi bước đều đạt ({took:.1f} s).\n",
             f"\nSuccess: every step passed ({took:.1f} s).\n",
@@ -361,7 +361,7 @@ def _run(work: Path, o: _Out) -> int:
     return 0
 
 
-def _scenario(work: Path, o: _Out, crl: Any) -> None:
+def _scenario(work: Path, o: _Out, crl: CrlServer) -> None:
     from adapters.vxp_client import VxpClient
     from hub.entrypoints.bootstrap import build_hub
     from hub.settings import load_settings
@@ -387,27 +387,26 @@ def _scenario(work: Path, o: _Out, crl: Any) -> None:
         _settings_file(work, pki), env={"LIENTHONG_DATA_DIR": str(work / "data")}
     )
     hub = build_hub(settings)
-    secrets_by_system = {}
-    for system_id, code, name in (
-        (COMMUNE_SYSTEM, COMMUNE, f"QLVB {COMMUNE_NAME}"),
-        (DEPARTMENT_SYSTEM, DEPARTMENT, f"QLVB {DEPARTMENT_NAME}"),
-    ):
-        secrets_by_system[system_id] = hub.services.systems.add(
-            system_id, [code], name=name, secret=secrets.token_urlsafe(24)
-        )
-        o.fact(f"hệ thống {system_id} ↔ {code}", f"system {system_id} ↔ {code}")
     server = _Server(hub, _free_port())
-    server.start()
-    o.fact(
-        f"VXP: {server.base_url}/  (dữ liệu: {work})", f"VXP: {server.base_url}/  (data: {work})"
-    )
-    commune = VxpClient(server.base_url, COMMUNE_SYSTEM, secrets_by_system[COMMUNE_SYSTEM])
-    department = VxpClient(server.base_url, DEPARTMENT_SYSTEM, secrets_by_system[DEPARTMENT_SYSTEM])
+    secrets_by_system = {}
     try:
-        _exchange(hub, o, pki, work, commune, department)
+        for system_id, code, name in (
+            (COMMUNE_SYSTEM, COMMUNE, f"QLVB {COMMUNE_NAME}"),
+            (DEPARTMENT_SYSTEM, DEPARTMENT, f"QLVB {DEPARTMENT_NAME}"),
+        ):
+            secrets_by_system[system_id] = hub.services.systems.add(
+                system_id, [code], name=name, secret=secrets.token_urlsafe(24)
+            )
+            o.fact(f"hệ thống {system_id} ↔ {code}", f"system {system_id} ↔ {code}")
+        server.start()
+        o.fact(f"VXP: {server.base_url}/  (dữ liệu: {work})", f"VXP: {server.base_url}/ ({work})")
+        url, keys = server.base_url, secrets_by_system
+        with (
+            VxpClient(url, COMMUNE_SYSTEM, keys[COMMUNE_SYSTEM]) as c,
+            VxpClient(url, DEPARTMENT_SYSTEM, keys[DEPARTMENT_SYSTEM]) as d,
+        ):
+            _exchange(hub, o, pki, work, c, d)
     finally:
-        commune.close()
-        department.close()
         stopped = server.stop()
     o.step("Dừng trục", "Stop the hub")
     o.check(stopped, "máy chủ và các worker đã dừng gọn", "server and workers stopped cleanly")
@@ -497,7 +496,10 @@ def _exchange(
         f"received the right document {package.document_id}",
     )
     o.check(HUB_ORGAN_ID in hops, f"vết chuyển: {' → '.join(hops)}", f"trace: {' → '.join(hops)}")
-    digests = [a.sha256 for a in iter_attachments(fetched)]
+    digests = []
+    for extracted in iter_attachments(fetched):
+        with extracted:  # spooled to a temporary file when large
+            digests.append(extracted.sha256)
     o.check(
         digests == [hashlib.sha256(pdf).hexdigest()],
         "tệp PDF đã ký đến nguyên vẹn (SHA-256 trùng khớp)",
@@ -595,8 +597,4 @@ def _exchange(
 
 def _event_vi(event: str) -> str:
     """Vietnamese names of the timeline's events (state names stay the wire/DB values)."""
-    if event == "accepted":
-        return "trục đã nhận"
-    if event.startswith("status "):
-        return "trạng thái " + event.removeprefix("status ")
-    return event
+    return "trục đã nhận" if event == "accepted" else event.replace("status ", "trạng thái ")
