@@ -30,6 +30,7 @@ from hub.ports import (
     AgencyRow,
     AuditRow,
     DeliveryEvent,
+    DeliveryGroup,
     DeliveryRow,
     DocumentRow,
     OutboxRow,
@@ -128,6 +129,17 @@ class MemoryDocumentRepository(_Repo):
         ]
         return sorted(rows, key=lambda r: (r.received_at, r.id), reverse=True)[:limit]
 
+    def count_since(self, at: dt.datetime) -> int:
+        return sum(1 for r in self.t.documents.values() if r.received_at >= at)
+
+    def search(self, term: str, *, limit: int = 50) -> Sequence[DocumentRow]:
+        rows = [
+            r
+            for r in self.t.documents.values()
+            if term in (r.id, r.document_id, r.sender_code, r.sender_system)
+        ]
+        return sorted(rows, key=lambda r: (r.received_at, r.id), reverse=True)[:limit]
+
 
 class MemoryDeliveryRepository(_Repo):
     def add(self, row: DeliveryRow) -> None:
@@ -176,6 +188,20 @@ class MemoryDeliveryRepository(_Repo):
         rows = [d for d in self.t.deliveries.values() if d.state == state]
         return sorted(rows, key=lambda d: (d.updated_at, d.id))[:limit]
 
+    def summary(self) -> Sequence[DeliveryGroup]:
+        groups: dict[tuple[str, str, str | None, str | None], list[DeliveryRow]] = {}
+        for d in self.t.deliveries.values():
+            groups.setdefault((d.state, d.route, d.system_id, d.peer_name), []).append(d)
+        return [
+            DeliveryGroup(
+                *key,
+                count=len(rows),
+                oldest_created_at=min(r.created_at for r in rows),
+                oldest_updated_at=min(r.updated_at for r in rows),
+            )
+            for key, rows in groups.items()
+        ]
+
     def add_event(self, event: DeliveryEvent) -> None:
         self.t.events.append(dataclasses.replace(event, id=self.t.new_id()))
 
@@ -203,6 +229,19 @@ class MemorySystemRepository(_Repo):
 
     def set_agencies(self, system_id: str, codes: Sequence[str]) -> None:
         self.t.system_agencies[system_id] = tuple(sorted(set(codes)))
+
+    def last_activity(self) -> Mapping[str, dt.datetime]:
+        seen: dict[str, dt.datetime] = {}
+        moments = [(r.sender_system, r.received_at) for r in self.t.documents.values()]
+        moments += [
+            (d.system_id, d.fetched_at)
+            for d in self.t.deliveries.values()
+            if d.system_id is not None and d.fetched_at is not None
+        ]
+        for system_id, at in moments:
+            if system_id not in seen or at > seen[system_id]:
+                seen[system_id] = at
+        return seen
 
     def hosting(self) -> Mapping[str, str]:
         return {code: sid for sid, codes in self.t.system_agencies.items() for code in codes}
@@ -241,8 +280,21 @@ class MemoryAuditRepository(_Repo):
     def append(self, row: AuditRow) -> None:
         self.t.audit.append(dataclasses.replace(row, id=self.t.new_id()))
 
-    def recent(self, *, subject: str | None = None, limit: int = 100) -> Sequence[AuditRow]:
-        rows = [r for r in self.t.audit if subject is None or r.subject == subject]
+    def recent(
+        self,
+        *,
+        subject: str | None = None,
+        limit: int = 100,
+        actor: str | None = None,
+        action: str | None = None,
+    ) -> Sequence[AuditRow]:
+        rows = [
+            r
+            for r in self.t.audit
+            if (subject is None or r.subject == subject)
+            and (not actor or r.actor.startswith(actor))
+            and (not action or r.action.startswith(action))
+        ]
         return list(reversed(rows))[:limit]
 
 

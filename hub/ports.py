@@ -172,6 +172,20 @@ class AuditRow:
     id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryGroup:
+    """One line of the deliveries summary (IT views, ``/metrics``): how many deliveries share a
+    state, route and destination, and how long the oldest of them has waited."""
+
+    state: str
+    route: str
+    system_id: str | None  # hosting system (LOCAL routes)
+    peer_name: str | None  # peer hub (PEER routes)
+    count: int
+    oldest_created_at: dt.datetime | None
+    oldest_updated_at: dt.datetime | None
+
+
 # ------------------------------------------------------------------------------- repositories
 
 
@@ -202,6 +216,15 @@ class DocumentRepository(Protocol):
         self, sender_system: str, *, doc_id: str | None = None, limit: int = 500
     ) -> Sequence[DocumentRow]:
         """Documents pushed by ``sender_system`` (one when ``doc_id``), newest first."""
+        ...
+
+    def count_since(self, at: dt.datetime) -> int:
+        """How many documents were received at or after ``at`` (IT overview)."""
+        ...
+
+    def search(self, term: str, *, limit: int = 50) -> Sequence[DocumentRow]:
+        """Documents whose DocId, edXML DocumentId, sender code or sender system equals
+        ``term`` exactly, newest first (IT document search; exact match keeps it indexed)."""
         ...
 
 
@@ -242,6 +265,11 @@ class DeliveryRepository(Protocol):
         """Deliveries in ``state``, oldest ``updated_at`` first (sweepers, IT views)."""
         ...
 
+    def summary(self) -> Sequence[DeliveryGroup]:
+        """Counts by (state, route, system_id, peer_name) with the oldest timestamps (one
+        GROUP BY over the table: callers cache it — the IT overview and ``/metrics``)."""
+        ...
+
     def add_event(self, event: DeliveryEvent) -> None: ...
 
     def events(self, delivery_id: str) -> Sequence[DeliveryEvent]:
@@ -274,6 +302,11 @@ class SystemRepository(Protocol):
         """Every hosted agency code → the id of the system hosting it (enabled or not)."""
         ...
 
+    def last_activity(self) -> Mapping[str, dt.datetime]:
+        """System id → the last time it pushed a document or first fetched a delivery (the
+        hub records no row for a mere poll, so a system that only polls has no entry)."""
+        ...
+
 
 class AgencyRepository(Protocol):
     def upsert(self, row: AgencyRow) -> None: ...
@@ -302,8 +335,16 @@ class OutboxRepository(Protocol):
 class AuditRepository(Protocol):
     def append(self, row: AuditRow) -> None: ...
 
-    def recent(self, *, subject: str | None = None, limit: int = 100) -> Sequence[AuditRow]:
-        """Newest first; only ``subject``'s rows when given."""
+    def recent(
+        self,
+        *,
+        subject: str | None = None,
+        limit: int = 100,
+        actor: str | None = None,
+        action: str | None = None,
+    ) -> Sequence[AuditRow]:
+        """Newest first; only ``subject``'s rows when given; ``actor`` and ``action`` filter by
+        prefix (``"system:"``, ``"delivery."``)."""
         ...
 
 

@@ -30,6 +30,7 @@ variable                        setting                          form
 ``LIENTHONG_VERIFY_SIGNATURES`` ``signatures.verify``            1/0, true/false
 ``LIENTHONG_TRUST_NETWORK``     ``signatures.network``           1/0, true/false
 ``LIENTHONG_SECRET_KEY``        ``secret_key`` (env only)        Fernet key (hub.secrets)
+``LIENTHONG_ADMIN_TOKEN``       ``admin.token``                  secret (IT dashboard login)
 ==============================  ===============================  ==========================
 
 Secrets (:class:`Secret`) never show in ``repr``; call :meth:`Secret.reveal` where the value is
@@ -147,6 +148,8 @@ class Settings:
     """Fetch CRLs and OCSP answers over the network (off: cached/offline data only)."""
     secret_key: Secret | None = field(default=None)
     """The Fernet key protecting system secrets (``LIENTHONG_SECRET_KEY``)."""
+    admin_token: Secret | None = field(default=None)
+    """The IT dashboard's login token (``admin.token``); ``None``: loopback clients only."""
 
     @property
     def embedded_broker(self) -> bool:
@@ -168,6 +171,7 @@ _ENV: Mapping[str, tuple[str, ...]] = {
     "LIENTHONG_NATIONAL_SECRET": ("national", "secret"),
     "LIENTHONG_VERIFY_SIGNATURES": ("signatures", "verify"),
     "LIENTHONG_TRUST_NETWORK": ("signatures", "network"),
+    "LIENTHONG_ADMIN_TOKEN": ("admin", "token"),
 }
 _ENV_ONLY = frozenset({"LIENTHONG_SETTINGS", "LIENTHONG_SECRET_KEY"})
 #: Variables other components read (the signing CLI's PIN and trust anchors); not settings,
@@ -369,6 +373,9 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     )
     trust_network = sig.typed("network", _bool, False)
     sig.done()
+    adm = root.section("admin")
+    admin_token = adm.typed("token", _secret)
+    adm.done()
     root.done()
 
     registry_source = Path(source).expanduser() if source else None
@@ -400,4 +407,5 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         trust_anchors=anchors,
         trust_network=trust_network,
         secret_key=secret_key,
+        admin_token=admin_token,
     )

@@ -41,6 +41,7 @@ from hub.ports import (
     AgencyRow,
     AuditRow,
     DeliveryEvent,
+    DeliveryGroup,
     DeliveryRow,
     DocumentRow,
     OutboxRow,
@@ -235,6 +236,28 @@ class SqlDocumentRepository(_Repo):
         stmt = stmt.order_by(t.documents.c.received_at.desc(), t.documents.c.id.desc()).limit(limit)
         return [_document(r) for r in self._run("listing sent documents", stmt)]
 
+    def count_since(self, at: dt.datetime) -> int:
+        d = t.documents
+        stmt = sa.select(sa.func.count()).select_from(d).where(d.c.received_at >= at)
+        return int(self._run("counting documents", stmt).scalar_one())
+
+    def search(self, term: str, *, limit: int = 50) -> Sequence[DocumentRow]:
+        d = t.documents
+        stmt = (
+            sa.select(d)
+            .where(
+                sa.or_(
+                    d.c.id == term,
+                    d.c.document_id == term,
+                    d.c.sender_code == term,
+                    d.c.sender_system == term,
+                )
+            )
+            .order_by(d.c.received_at.desc(), d.c.id.desc())
+            .limit(limit)
+        )
+        return [_document(r) for r in self._run("searching documents", stmt)]
+
 
 # ----------------------------------------------------------------------------- deliveries
 
@@ -362,6 +385,15 @@ class SqlDeliveryRepository(_Repo):
         )
         return [_delivery(r) for r in self._run("listing deliveries", stmt)]
 
+    def summary(self) -> Sequence[DeliveryGroup]:
+        d = t.deliveries
+        keys = (d.c.state, d.c.route, d.c.system_id, d.c.peer_name)
+        stmt = sa.select(
+            *keys, sa.func.count(), sa.func.min(d.c.created_at), sa.func.min(d.c.updated_at)
+        ).group_by(*keys)
+        rows: Any = self._run("summarising deliveries", stmt).all()
+        return [DeliveryGroup(r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6]) for r in rows]
+
     def add_event(self, event: DeliveryEvent) -> None:
         self._run("recording a delivery event", _INSERT_EVENT, _event_values(event))
 
@@ -476,6 +508,24 @@ class SqlSystemRepository(_Repo):
             except exc.DBAPIError as err:
                 _unavailable(err, "replacing hosted agencies")
 
+    def last_activity(self) -> Mapping[str, dt.datetime]:
+        d, doc = t.deliveries, t.documents
+        pushes = sa.select(doc.c.sender_system, sa.func.max(doc.c.received_at)).group_by(
+            doc.c.sender_system
+        )
+        fetches = (
+            sa.select(d.c.system_id, sa.func.max(d.c.fetched_at))
+            .where(d.c.system_id.is_not(None), d.c.fetched_at.is_not(None))
+            .group_by(d.c.system_id)
+        )
+        seen: dict[str, dt.datetime] = {}
+        for stmt in (pushes, fetches):
+            rows: Any = self._run("reading system activity", stmt).all()
+            for system_id, at in rows:
+                if at is not None and (system_id not in seen or at > seen[system_id]):
+                    seen[system_id] = at
+        return seen
+
     def hosting(self) -> Mapping[str, str]:
         sa_ = t.system_agencies
         stmt = sa.select(sa_.c.agency_code, sa_.c.system_id).order_by(
@@ -583,10 +633,21 @@ class SqlAuditRepository(_Repo):
         }
         self._run("appending to the audit log", _INSERT_AUDIT, values)
 
-    def recent(self, *, subject: str | None = None, limit: int = 100) -> Sequence[AuditRow]:
+    def recent(
+        self,
+        *,
+        subject: str | None = None,
+        limit: int = 100,
+        actor: str | None = None,
+        action: str | None = None,
+    ) -> Sequence[AuditRow]:
         stmt = sa.select(t.audit)
         if subject is not None:
             stmt = stmt.where(t.audit.c.subject == subject)
+        if actor:
+            stmt = stmt.where(t.audit.c.actor.startswith(actor, autoescape=True))
+        if action:
+            stmt = stmt.where(t.audit.c.action.startswith(action, autoescape=True))
         stmt = stmt.order_by(t.audit.c.id.desc()).limit(limit)
         result: Result[Any] = self._run("reading the audit log", stmt)
         return [

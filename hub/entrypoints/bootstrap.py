@@ -36,12 +36,16 @@ from hub.ports import (
     PeerLink,
     SignatureVerifier,
     SystemClock,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
+from hub.routing import Router
 from hub.secrets import SecretBox, resolve_key
 from hub.services.base import Deps, HubConfig
+from hub.services.base import router as base_router
 from hub.services.dispatch import DispatchHandler, ForwardHandler
 from hub.services.hub import HubServices
+from hub.services.monitor import Monitor
 from hub.services.outbox import OutboxRelay
 from hub.services.registry import LiveRegistry
 from hub.settings import Settings
@@ -146,6 +150,8 @@ class Hub:
                 future_skew_s=self.settings.clock_skew_s,
             ),
         )
+        from adapters.http.dashboard import mount_dashboard
+
         registry = CollectorRegistry()
         app = create_app(
             self.services,
@@ -154,7 +160,25 @@ class Hub:
             readiness=self.ready,
             registry=registry,
         )
+        token = self.settings.admin_token
+        mount_dashboard(
+            app,
+            self.monitor(),
+            self.broker,
+            admin_token=token.reveal() if token is not None else None,
+            registry=registry,
+        )
         return app
+
+    def monitor(self) -> Monitor:
+        """The IT read model and actions (dashboard, ``lienthong deliveries`` / ``audit``)."""
+        deps, config = self.services.deps, self.services.config
+
+        def routing() -> Callable[[UnitOfWork], Router]:
+            registry = deps.registry()  # fetched before the redrive's write transaction
+            return lambda uow: base_router(deps, config, uow, registry)
+
+        return Monitor(self.uow, self.clock, wake_outbox=self.relay.wake, routing=routing)
 
     def ready(self) -> bool:
         """Readiness: the database answers (the broker is checked by the workers)."""

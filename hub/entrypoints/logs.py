@@ -1,0 +1,91 @@
+"""Logging for the long-running commands (``lienthong run`` / ``serve`` / ``worker``).
+
+Two audiences, two shapes:
+
+* **Operators** read human-readable lines on stderr (time, level, logger, message).
+* **The provincial security-monitoring centre** ingests the ``lienthong.security`` events as
+  JSON lines: every event of that logger is ALSO appended to ``<data_dir>/security.jsonl``, one
+  JSON object per line, rotated by size (:class:`logging.handlers.RotatingFileHandler`), so a
+  collector can tail the file without parsing prose.
+
+The HTTP gate (``adapters/http/gate.py``) already logs each refusal as a JSON document naming the
+system, the reason and the request's hash-header — never the secret, never a package body.
+:class:`JsonLineFormatter` adds the time, level and logger around it; a message that is not JSON
+(a traceback from a failing audit hook) is wrapped as ``{"message": …}`` so every line parses.
+
+Idempotent: calling :func:`configure_logging` twice (tests, a command calling another) replaces
+the handlers it installed instead of adding duplicates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import logging.handlers
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+SECURITY_LOGGER = "lienthong.security"
+SECURITY_FILE = "security.jsonl"
+#: Rotation of the security file: 10 MiB × 10 files (the centre collects continuously).
+MAX_BYTES = 10 * 1024 * 1024
+BACKUPS = 10
+
+_MARK = "_lienthong_handler"
+
+
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object per record: ``at``, ``level``, ``logger`` and the event's own fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        try:
+            event = json.loads(message)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            event = {"message": message}
+        if record.exc_info:
+            event["exception"] = self.formatException(record.exc_info)
+        line: dict[str, Any] = {
+            "at": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+        }
+        line.update(event)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def configure_logging(
+    data_dir: Path, *, level: int = logging.INFO, stream: TextIO | None = None
+) -> Path:
+    """Install the stderr and security-file handlers; return the security file's path."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / SECURITY_FILE
+    root = logging.getLogger()
+    security = logging.getLogger(SECURITY_LOGGER)
+    for logger in (root, security):
+        for handler in [h for h in logger.handlers if getattr(h, _MARK, False)]:
+            logger.removeHandler(handler)
+            handler.close()
+
+    console = logging.StreamHandler(stream or sys.stderr)
+    console.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    )
+    setattr(console, _MARK, True)
+    root.addHandler(console)
+    root.setLevel(level)
+
+    jsonl = logging.handlers.RotatingFileHandler(
+        path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
+    )
+    jsonl.setFormatter(JsonLineFormatter())
+    jsonl.setLevel(logging.INFO)
+    setattr(jsonl, _MARK, True)
+    security.addHandler(jsonl)
+    security.setLevel(logging.INFO)
+    # The security events also reach stderr through the root logger (propagation stays on).
+    return path

@@ -1,0 +1,351 @@
+"""The IT staff's read model and actions: overview, problem lists, document search, timeline,
+connected systems, the audit log, and redrive.
+
+Theory of operation. Everything here is a read through one short unit of work (never a write
+except :meth:`Monitor.redrive`, which delegates to :func:`hub.services.dispatch.redrive` so the
+state machine, the dispatch outbox row and the audit record commit together). The dashboard
+(``adapters/http/dashboard.py``), ``/metrics`` and the ``lienthong deliveries`` / ``audit``
+commands all read through this class, so they agree on every figure.
+
+Hazards:
+
+* :meth:`Monitor.overview` runs one ``GROUP BY`` over ``deliveries``; on a large table that is
+  a scan. Callers that poll (``/metrics`` scrapes, a dashboard left open) go through
+  :class:`CachedOverview`, which answers from a copy younger than ``ttl_s``.
+* Secrets never leave this module: :class:`SystemView` carries no secret column at all.
+* Queue depths come from the broker, which is async; they are not read here (see
+  :func:`read_queue_depths`, awaited by the async callers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.delivery import State, describe
+from hub.errors import NotFound
+from hub.messaging import QUEUES, Broker, QueueStats
+from hub.ports import (
+    AuditRow,
+    Clock,
+    DeliveryEvent,
+    DeliveryGroup,
+    DeliveryRow,
+    DocumentRow,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from hub.routing import Router
+from hub.services.dispatch import redrive as redrive_deliveries
+
+#: States an IT person has to look at: each has a list page and (dead, undeliverable) a redrive.
+PROBLEM_STATES = (State.UNDELIVERABLE, State.DEAD, State.RETRY_WAIT)
+#: States that can be redriven (hub.delivery: ``redrive`` leaves only these).
+REDRIVABLE = frozenset({State.DEAD.value, State.UNDELIVERABLE.value})
+#: States in which a delivery waits for someone (dispatch, the recipient, the next retry).
+WAITING = (State.QUEUED, State.AVAILABLE, State.RETRY_WAIT, State.FORWARDING)
+
+
+@dataclass(frozen=True, slots=True)
+class SystemWait:
+    """The oldest delivery waiting in one system's inbox (``available``)."""
+
+    system_id: str
+    waiting: int
+    oldest_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PeerTrouble:
+    """A destination (national axis or peer hub) with failing pushes."""
+
+    peer: str  # "national" or the peer hub's name
+    retry_wait: int
+    dead: int
+    oldest_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """The dashboard's first page and the gauges of ``/metrics``."""
+
+    at: dt.datetime
+    by_state_route: Mapping[tuple[str, str], int]
+    documents_last_hour: int
+    documents_last_day: int
+    oldest_waiting: Sequence[SystemWait]
+    failing_peers: Sequence[PeerTrouble]
+
+    def by_state(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for (state, _route), n in self.by_state_route.items():
+            out[state] = out.get(state, 0) + n
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemItem:
+    """One delivery in a problem state, with what the list page shows about its document."""
+
+    delivery: DeliveryRow
+    subject: str | None
+    sender_code: str | None
+
+    @property
+    def redrivable(self) -> bool:
+        return self.delivery.state in REDRIVABLE
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    """One delivery of a document with its events, oldest first."""
+
+    delivery: DeliveryRow
+    state_desc: str
+    events: Sequence[DeliveryEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentView:
+    """A document's timeline: its header facts, verdicts, problems and every delivery."""
+
+    document: DocumentRow
+    deliveries: Sequence[DeliveryView]
+    related: Sequence[DocumentRow]  # revokes/updates/statuses about it, and what it is about
+
+
+@dataclass(frozen=True, slots=True)
+class SystemView:
+    """A connected system as IT staff see it (no secret, encrypted or not)."""
+
+    id: str
+    name: str
+    enabled: bool
+    agencies: tuple[str, ...]
+    max_age_s: int
+    created_at: dt.datetime
+    last_seen: dt.datetime | None
+
+
+class Monitor:
+    """The read model and the IT actions (see the module docstring)."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        *,
+        wake_outbox: Callable[[], None] | None = None,
+        routing: Callable[[], Callable[[UnitOfWork], Router]] | None = None,
+    ) -> None:
+        """``routing`` returns a router factory for a redrive to compute routes again; it is
+        called BEFORE the redrive's transaction (fetching the registry may open a unit of work
+        of its own, which inside SQLite's write lock would wait out the busy timeout)."""
+        self._uow = uow
+        self._clock = clock
+        self._wake = wake_outbox
+        self._routing = routing
+
+    # ------------------------------------------------------------------------ overview
+
+    def overview(self) -> Overview:
+        now = self._clock.now()
+        with self._uow() as uow:
+            groups = uow.deliveries.summary()
+            last_hour = uow.documents.count_since(now - dt.timedelta(hours=1))
+            last_day = uow.documents.count_since(now - dt.timedelta(days=1))
+        return Overview(
+            at=now,
+            by_state_route=_by_state_route(groups),
+            documents_last_hour=last_hour,
+            documents_last_day=last_day,
+            oldest_waiting=_oldest_waiting(groups),
+            failing_peers=_failing_peers(groups),
+        )
+
+    # -------------------------------------------------------------------------- lists
+
+    def deliveries(self, state: str, *, limit: int = 100) -> list[ProblemItem]:
+        """Deliveries in ``state``, longest unchanged first, with their document's subject."""
+        State(state)  # an unknown state is a caller's mistake: ValueError
+        with self._uow() as uow:
+            rows = uow.deliveries.in_state(state, limit=limit)
+            docs: dict[str, DocumentRow | None] = {}
+            for d in rows:
+                if d.doc_id not in docs:
+                    docs[d.doc_id] = uow.documents.get(d.doc_id)
+        items = []
+        for d in rows:
+            doc = docs[d.doc_id]
+            items.append(
+                ProblemItem(
+                    d,
+                    doc.subject if doc is not None else None,
+                    doc.sender_code if doc is not None else None,
+                )
+            )
+        return items
+
+    def search(self, term: str, *, limit: int = 50) -> list[DocumentRow]:
+        """Documents by DocId, edXML DocumentId, sender code or sender system (exact)."""
+        term = term.strip()
+        if not term:
+            return []
+        with self._uow() as uow:
+            found = list(uow.documents.search(term, limit=limit))
+            if not found:
+                # A receiver's delivery id (its VXP docId) leads to the document too.
+                d = uow.deliveries.get(term)
+                doc = uow.documents.get(d.doc_id) if d is not None else None
+                found = [doc] if doc is not None else []
+        return found
+
+    def document(self, doc_id: str) -> DocumentView:
+        """The timeline of one document; :class:`NotFound` when there is none."""
+        with self._uow() as uow:
+            doc = uow.documents.get(doc_id)
+            if doc is None:
+                raise NotFound(
+                    f"no document {doc_id}",
+                    message_vi=f"không có văn bản {doc_id}",
+                    code="document.unknown",
+                )
+            views = [
+                DeliveryView(d, describe(d.state), tuple(uow.deliveries.events(d.id)))
+                for d in uow.deliveries.for_document(doc_id)
+            ]
+            related: list[DocumentRow] = []
+            if doc.related_doc_id:
+                about = uow.documents.get(doc.related_doc_id)
+                if about is not None:
+                    related.append(about)
+        return DocumentView(doc, views, related)
+
+    def systems(self) -> list[SystemView]:
+        with self._uow() as uow:
+            seen = uow.systems.last_activity()
+            return [
+                SystemView(
+                    s.id,
+                    s.name,
+                    s.enabled,
+                    uow.systems.agencies(s.id),
+                    s.max_age_s,
+                    s.created_at,
+                    seen.get(s.id),
+                )
+                for s in uow.systems.list()
+            ]
+
+    def audit(
+        self, *, actor: str | None = None, action: str | None = None, limit: int = 100
+    ) -> list[AuditRow]:
+        """The audit log, newest first; ``actor`` / ``action`` filter by prefix."""
+        with self._uow() as uow:
+            return list(uow.audit.recent(actor=actor or None, action=action or None, limit=limit))
+
+    # ------------------------------------------------------------------------- actions
+
+    def redrive(self, delivery_ids: Sequence[str], *, actor: str) -> list[str]:
+        """Put dead / undeliverable deliveries back to ``queued`` (routes computed again when a
+        router is configured), queue their dispatch, audit it; return the ids moved."""
+        router_for = self._routing() if self._routing is not None else None
+        return redrive_deliveries(
+            self._uow,
+            self._clock,
+            list(delivery_ids),
+            actor=actor,
+            wake_outbox=self._wake,
+            router_for=router_for,
+        )
+
+    def record(
+        self, actor: str, action: str, subject: str | None, outcome: str = "ok", **details: Any
+    ) -> None:
+        """Append an IT action (login, refused form…) to the audit log in its own transaction."""
+        with self._uow() as uow:
+            uow.audit.append(AuditRow(self._clock.now(), actor, action, subject, outcome, details))
+            uow.commit()
+
+
+class CachedOverview:
+    """:meth:`Monitor.overview` answered from a copy younger than ``ttl_s`` (thread-safe)."""
+
+    def __init__(self, monitor: Monitor, ttl_s: float = 5.0) -> None:
+        self._monitor = monitor
+        self._ttl = ttl_s
+        self._lock = threading.Lock()
+        self._value: Overview | None = None
+        self._taken = 0.0
+
+    def get(self) -> Overview:
+        with self._lock:
+            if self._value is None or time.monotonic() - self._taken > self._ttl:
+                self._value = self._monitor.overview()
+                self._taken = time.monotonic()
+            return self._value
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepths:
+    """Depths of every hub queue, or why they could not be read."""
+
+    stats: Sequence[QueueStats] = field(default_factory=tuple)
+    error: str | None = None
+
+
+async def read_queue_depths(broker: Broker) -> QueueDepths:
+    """Every hub queue's depths; a broker that does not answer is reported, not raised."""
+    try:
+        return QueueDepths(tuple([await broker.stats(q) for q in QUEUES]))
+    except Exception as exc:  # an unreachable broker is a figure on the page, not a 500
+        return QueueDepths((), f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _by_state_route(groups: Sequence[DeliveryGroup]) -> dict[tuple[str, str], int]:
+    out: dict[tuple[str, str], int] = {}
+    for g in groups:
+        out[(g.state, g.route)] = out.get((g.state, g.route), 0) + g.count
+    return out
+
+
+def _oldest_waiting(groups: Sequence[DeliveryGroup]) -> list[SystemWait]:
+    waits: dict[str, SystemWait] = {}
+    for g in groups:
+        if g.state != State.AVAILABLE or g.system_id is None or g.oldest_created_at is None:
+            continue
+        prev = waits.get(g.system_id)
+        if prev is None:
+            waits[g.system_id] = SystemWait(g.system_id, g.count, g.oldest_created_at)
+        else:
+            waits[g.system_id] = SystemWait(
+                g.system_id, prev.waiting + g.count, min(prev.oldest_at, g.oldest_created_at)
+            )
+    return sorted(waits.values(), key=lambda w: w.oldest_at)
+
+
+def _failing_peers(groups: Sequence[DeliveryGroup]) -> list[PeerTrouble]:
+    peers: dict[str, PeerTrouble] = {}
+    for g in groups:
+        if g.state not in (State.RETRY_WAIT, State.DEAD):
+            continue
+        name = g.peer_name or g.route
+        prev = peers.get(name) or PeerTrouble(name, 0, 0, None)
+        oldest = g.oldest_updated_at
+        if prev.oldest_at is not None and oldest is not None:
+            oldest = min(prev.oldest_at, oldest)
+        peers[name] = dataclasses.replace(
+            prev,
+            retry_wait=prev.retry_wait + (g.count if g.state == State.RETRY_WAIT else 0),
+            dead=prev.dead + (g.count if g.state == State.DEAD else 0),
+            oldest_at=oldest or prev.oldest_at,
+        )
+    return sorted(peers.values(), key=lambda p: p.peer)
