@@ -146,6 +146,8 @@ class Settings:
     """PEM bundles of trust anchors (the government CA chain). None: nothing is ``valid``."""
     trust_network: bool = False
     """Fetch CRLs and OCSP answers over the network (off: cached/offline data only)."""
+    crl_files: tuple[Path, ...] = ()
+    """CRL files (DER or PEM) loaded at start: an isolated network's revocation source."""
     secret_key: Secret | None = field(default=None)
     """The Fernet key protecting system secrets (``LIENTHONG_SECRET_KEY``)."""
     admin_token: Secret | None = field(default=None)
@@ -372,6 +374,10 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         for p in (Path(a).expanduser() for a in sig.typed("trust_anchors", _list, []))
     )
     trust_network = sig.typed("network", _bool, False)
+    crl_files = tuple(
+        p if p.is_absolute() else (base / p).resolve()
+        for p in (Path(a).expanduser() for a in sig.typed("crl_files", _list, []))
+    )
     sig.done()
     adm = root.section("admin")
     admin_token = adm.typed("token", _secret)
@@ -406,6 +412,7 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         verify_signatures=verify_signatures,
         trust_anchors=anchors,
         trust_network=trust_network,
+        crl_files=crl_files,
         secret_key=secret_key,
         admin_token=admin_token,
     )

@@ -85,7 +85,9 @@ def build_verifier(settings: Settings) -> SignatureVerifier:
 
     anchors = b"".join(p.read_bytes() for p in settings.trust_anchors)
     store = TrustStore.from_pem(anchors) if anchors else TrustStore(anchors=())
-    trust_policy = TrustPolicy(allow_network=settings.trust_network)
+    trust_policy = TrustPolicy(
+        allow_network=settings.trust_network, crl_files=tuple(settings.crl_files)
+    )
     policies = PolicySet(default=EnvelopePolicy(trust=trust_policy))
     envelope = SignatureVerifier(store, policies)
     pdf = PdfVerifier(TrustEvaluator(store, trust_policy))
@@ -265,7 +267,10 @@ def build_hub(
     broker = build_broker(settings, engine)
     relay = OutboxRelay(uow, broker, sweep_interval_s=2.0)
     if registry is None:
-        registry = LiveRegistry(load_registry(settings), uow)
+        # Read the stored records in a DEFERRED transaction: on SQLite it never waits for the
+        # write lock, even when the registry refreshes inside a writing unit of work.
+        reader = SqlStore(engine.execution_options(sqlite_begin="DEFERRED")).unit_of_work
+        registry = LiveRegistry(load_registry(settings), reader)
 
     if verifier is None:
         verifier = build_verifier(settings) if settings.verify_signatures else NullVerifier()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from adapters.memory import MemoryStore
 from hub.agency.registry import Agency, Registry
@@ -72,3 +73,32 @@ def test_a_merge_that_does_not_build_keeps_the_last_good_registry() -> None:
         uow.commit()
     live = LiveRegistry(BASE, store.unit_of_work, refresh_s=0.0)
     assert _codes(live()) == _codes(BASE)
+
+
+def test_refresh_inside_a_writing_unit_of_work_does_not_wait_for_the_lock(
+    sqlite_url: str,
+) -> None:
+    """Intake routes inside its write transaction; on SQLite a refresh that asked for the write
+    lock from the same thread would wait out the busy timeout and fail."""
+    from adapters.store.engine import EngineOptions, create_engine
+    from adapters.store.migrate import upgrade
+    from adapters.store.uow import SqlStore
+
+    engine = create_engine(sqlite_url, EngineOptions(busy_timeout_ms=2000))
+    upgrade(engine)
+    writer = SqlStore(engine).unit_of_work
+    reader = SqlStore(engine.execution_options(sqlite_begin="DEFERRED")).unit_of_work
+    with writer() as uow:
+        uow.agencies.upsert(AgencyRow("000.00.74.H41", "UBND xã Đã Lưu", parent_code=None))
+        uow.commit()
+    live = LiveRegistry(BASE, reader, refresh_s=0.0)
+    with writer() as uow:
+        uow.agencies.upsert(AgencyRow("000.00.75.H41", "UBND xã Chưa Lưu"))
+        started = time.monotonic()
+        codes = _codes(live())
+        waited = time.monotonic() - started
+        uow.commit()
+    assert "000.00.74.H41" in codes
+    assert "000.00.75.H41" not in codes  # not committed yet when the refresh read
+    assert waited < 1.0
+    engine.dispose()
