@@ -168,15 +168,16 @@ class HubSite:
             args += ["--agency", code]
         self.cli(*args)
 
-    def start(self, command: str = "run", *, wait: bool = True) -> HubProcess:
-        """Start ``lienthong run|serve`` (on a free port) or ``worker``."""
+    def start(
+        self, command: str = "run", *, port: int | None = None, wait: bool = True
+    ) -> HubProcess:
+        """Start ``lienthong run|serve`` (on ``port``, else a free one) or ``worker``."""
         n = len(self.processes)
         log_path = self.data_dir / f"{command}-{n}.log"
         args = [sys.executable, "-m", "hub.entrypoints.cli", command]
         args += ["--data-dir", str(self.data_dir)]
-        port = None
         if command in ("run", "serve"):
-            port = free_port()
+            port = port or free_port()
             args += ["--host", "127.0.0.1", "--port", str(port)]
         with log_path.open("wb") as out:
             popen = subprocess.Popen(args, env=self.env, cwd=ROOT, stdout=out, stderr=out)
