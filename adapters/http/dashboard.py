@@ -52,7 +52,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -62,8 +62,9 @@ from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from adapters.http.gate import read_capped
 from hub.delivery import State, describe
-from hub.errors import NotFound
+from hub.errors import HubError, NotFound
 from hub.messaging import Broker
 from hub.services.monitor import (
     PROBLEM_STATES,
@@ -79,6 +80,7 @@ security_log = logging.getLogger("lienthong.security")
 PREFIX = "/dashboard"
 SESSION_COOKIE = "lienthong_admin"
 LANG_COOKIE = "lienthong_lang"
+_FORM_CAP = 64 * 1024
 _VN = dt.timezone(dt.timedelta(hours=7), "ICT")  # times are shown in Vietnam's time (UTC+7)
 
 # ------------------------------------------------------------------------------ language
@@ -695,12 +697,17 @@ def mount_dashboard(
         return render(request, _layout(page, "", page.t("title"), body, nav=False), 403)
 
     async def form_of(request: Request) -> dict[str, list[str]]:
-        form = await request.form()
-        out: dict[str, list[str]] = {}
-        for key, value in form.multi_items():
-            if isinstance(value, str):
-                out.setdefault(key, []).append(value)
-        return out
+        # The forms are small urlencoded posts: parsed here under a cap (no multipart parser
+        # dependency, and nothing large is ever read for an anonymous client).
+        if not request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            return {}
+        try:
+            body = await read_capped(request, _FORM_CAP)
+        except HubError:
+            return {}
+        return parse_qs(body.decode("utf-8", "replace"), max_num_fields=1000)
 
     def csrf_refused(request: Request) -> Response:
         _security_event("dashboard_csrf_refused", request)
