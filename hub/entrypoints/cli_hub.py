@@ -88,6 +88,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("file")
     q.set_defaults(handler=_agencies_import)
 
+    q = asub.add_parser("sync", help="fetch the national axis' agency list (getAgenciesList)")
+    _common(q)
+    q.set_defaults(handler=_agencies_sync)
+
     p = sub.add_parser("queues", help="delivery queues: depths, dead letters, redrive")
     _common(p)
     p.add_argument("--json", action="store_true")
@@ -231,6 +235,38 @@ def _agencies_import(args: argparse.Namespace) -> int:
     finally:
         hub.close()
     print(f"lienthong: {count} agencies imported from {args.file}")
+    return 0
+
+
+def _agencies_sync(args: argparse.Namespace) -> int:
+    from adapters.vxp_client import VxpClient
+    from hub.agency.loading import agencies_from_records
+    from hub.errors import InvalidRequest
+    from hub.services.registry import import_agencies
+
+    settings = _settings(args)
+    nat = settings.national
+    if not (nat.endpoint and nat.system_id and nat.secret is not None):
+        raise InvalidRequest(
+            "the national axis is not configured (national.endpoint, system_id, secret)",
+            message_vi="chưa cấu hình trục liên thông quốc gia (national.endpoint, system_id, "
+            "secret)",
+            code="national.not_configured",
+        )
+    client = VxpClient(nat.endpoint, nat.system_id, nat.secret.reveal())
+    try:
+        records = client.get_agencies_list()
+    finally:
+        client.close()
+    agencies = agencies_from_records(records, source=f"{nat.endpoint} getAgenciesList")
+    hub = _build(args)
+    try:
+        count = import_agencies(
+            hub.uow, agencies, at=hub.clock.now(), actor="cli:sync", source="national"
+        )
+    finally:
+        hub.close()
+    print(f"lienthong: {count} agencies synchronised from the national axis")
     return 0
 
 

@@ -101,9 +101,15 @@ class LiveRegistry:
 
 
 def import_agencies(
-    uow: UnitOfWorkFactory, agencies: Iterable[Agency], *, at: dt.datetime, actor: str
+    uow: UnitOfWorkFactory,
+    agencies: Iterable[Agency],
+    *,
+    at: dt.datetime,
+    actor: str,
+    source: str = "import",
 ) -> int:
-    """Store ``agencies`` as imported records (one transaction, audited); return how many."""
+    """Store ``agencies`` as records from ``source`` ("import", "national"), in one audited
+    transaction; return how many."""
     count = 0
     with uow() as work:
         for a in agencies:
@@ -118,11 +124,12 @@ def import_agencies(
                     valid_to=a.valid_to,
                     successor_code=a.successor_code,
                     email=a.email,
-                    source="import",
+                    source=source,
                     modified_at=at,
                 )
             )
             count += 1
-        work.audit.append(AuditRow(at, actor, "agency.import", None, "ok", {"count": count}))
+        details = {"count": count, "source": source}
+        work.audit.append(AuditRow(at, actor, "agency.import", None, "ok", details))
         work.commit()
     return count

@@ -62,7 +62,9 @@ def test_live_registry_sees_stored_records_after_refresh() -> None:
         audit = uow.audit.recent()
     assert stored is not None
     assert stored.source == "import"
-    assert [(r.action, r.details) for r in audit] == [("agency.import", {"count": 1})]
+    assert [(r.action, r.details) for r in audit] == [
+        ("agency.import", {"count": 1, "source": "import"})
+    ]
 
 
 def test_a_merge_that_does_not_build_keeps_the_last_good_registry() -> None:
