@@ -1,4 +1,5 @@
-"""``lienthong run | serve | worker | systems | agencies | db | queues | demo``.
+"""``lienthong run | serve | worker | systems | agencies | db | queues | deliveries | audit``
+(and ``demo``).
 
 Every command that touches the store takes ``--data-dir`` (and ``--settings``), which override
 the settings file like the ``LIENTHONG_*`` variables do. Secrets are printed once, when
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -99,6 +101,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--limit", type=int, default=100)
     p.set_defaults(handler=_queues)
 
+    p = sub.add_parser("deliveries", help="deliveries in a state (IT view), redrive")
+    _common(p)
+    p.add_argument(
+        "--state", default="undeliverable", help="state to list (default: undeliverable)"
+    )
+    p.add_argument("--redrive", nargs="+", metavar="ID", help="put dead/undeliverable back")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_deliveries)
+
+    p = sub.add_parser("audit", help="the audit log, newest first")
+    _common(p)
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--actor", help="only actors starting with this (system:, admin@, cli)")
+    p.add_argument("--action", help="only actions starting with this (delivery., system.)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_audit)
+
     p = sub.add_parser("demo", help="a whole hub on a temporary store: push, pull, statuses")
     p.add_argument("--keep", metavar="DIR", help="keep the demo's data in DIR")
     p.set_defaults(handler=_demo)
@@ -112,8 +132,10 @@ def _build(args: argparse.Namespace, **kw: Any) -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     from hub.entrypoints.bootstrap import serve
+    from hub.entrypoints.logs import configure_logging
 
     hub = _build(args)
+    configure_logging(hub.settings.data_dir)
     where = f"http://{args.host}:{args.port}/"
     mode = "API + workers" if args.workers else "API"
     print(f"lienthong: {mode} on {where} (data: {hub.settings.data_dir})", flush=True)
@@ -123,13 +145,22 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from hub.entrypoints.logs import configure_logging
+
     hub = _build(args)
+    configure_logging(hub.settings.data_dir)
 
     async def main() -> None:
+        # SIGTERM (systemd, docker stop) stops like Ctrl-C: the consumers settle or release
+        # what they hold instead of leaving it leased to a dead process.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
         await hub.start_workers()
         print("lienthong: workers running", flush=True)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await hub.stop()
             hub.close()
@@ -299,6 +330,100 @@ def _queues(args: argparse.Namespace) -> int:
         print(f"{'queue':24} {'ready':>7} {'delayed':>8} {'dead':>6}")
         for r in rows:
             print(f"{r['queue']:24} {r['ready']:>7} {r['delayed']:>8} {r['dead']:>6}")
+    return 0
+
+
+def _deliveries(args: argparse.Namespace) -> int:
+    from hub.delivery import State
+
+    if args.state not in {s.value for s in State}:
+        known = ", ".join(s.value for s in State)
+        print(f"lienthong: unknown state {args.state!r} (one of: {known})", file=sys.stderr)
+        return 2
+    hub = _build(args)
+    try:
+        monitor = hub.monitor()
+        if args.redrive:
+            moved = monitor.redrive(args.redrive, actor="cli")
+            skipped = [i for i in args.redrive if i not in moved]
+            print(f"lienthong: {len(moved)} deliveries put back to queued")
+            if skipped:
+                print(
+                    f"lienthong: not redrivable (unknown, or not dead/undeliverable): "
+                    f"{', '.join(skipped)}"
+                )
+            if moved:
+                # The dispatch messages wait in the outbox; a running hub's relay sweep
+                # publishes them (within its sweep interval).
+                print("lienthong: a running hub dispatches them at its next outbox sweep")
+        items = monitor.deliveries(args.state, limit=args.limit)
+    finally:
+        hub.close()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "delivery_id": i.delivery.id,
+                        "doc_id": i.delivery.doc_id,
+                        "recipient": i.delivery.recipient_code,
+                        "route": i.delivery.route,
+                        "state": i.delivery.state,
+                        "attempts": i.delivery.attempts,
+                        "last_error": i.delivery.last_error,
+                        "updated_at": i.delivery.updated_at.isoformat(),
+                        "sender": i.sender_code,
+                        "subject": i.subject,
+                    }
+                    for i in items
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    print(f"{len(items)} deliveries in state {args.state}")
+    for i in items:
+        d = i.delivery
+        print(
+            f"{d.id}  {d.updated_at:%Y-%m-%d %H:%M:%S}Z  {d.recipient_code:16} {d.route:8} "
+            f"x{d.attempts}  {d.last_error or ''}"
+        )
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    hub = _build(args)
+    try:
+        rows = hub.monitor().audit(actor=args.actor, action=args.action, limit=args.limit)
+    finally:
+        hub.close()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "at": r.at.isoformat(),
+                        "actor": r.actor,
+                        "action": r.action,
+                        "subject": r.subject,
+                        "outcome": r.outcome,
+                        "details": dict(r.details),
+                    }
+                    for r in rows
+                ],
+                ensure_ascii=False,
+                indent=2,
+                default=str,
+            )
+        )
+        return 0
+    for r in rows:
+        details = json.dumps(dict(r.details), ensure_ascii=False, default=str)
+        print(
+            f"{r.at:%Y-%m-%d %H:%M:%S}Z  {r.actor:24} {r.action:20} {r.subject or '-':38} "
+            f"{r.outcome:12} {details}"
+        )
     return 0
 
 

@@ -64,12 +64,9 @@ def configure_logging(
     """Install the stderr and security-file handlers; return the security file's path."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / SECURITY_FILE
+    reset_logging()
     root = logging.getLogger()
     security = logging.getLogger(SECURITY_LOGGER)
-    for logger in (root, security):
-        for handler in [h for h in logger.handlers if getattr(h, _MARK, False)]:
-            logger.removeHandler(handler)
-            handler.close()
 
     console = logging.StreamHandler(stream or sys.stderr)
     console.setFormatter(
@@ -89,3 +86,11 @@ def configure_logging(
     security.setLevel(logging.INFO)
     # The security events also reach stderr through the root logger (propagation stays on).
     return path
+
+
+def reset_logging() -> None:
+    """Remove (and close) the handlers :func:`configure_logging` installed."""
+    for logger in (logging.getLogger(), logging.getLogger(SECURITY_LOGGER)):
+        for handler in [h for h in logger.handlers if getattr(h, _MARK, False)]:
+            logger.removeHandler(handler)
+            handler.close()

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.entrypoints.bootstrap import Hub, build_hub
-from hub.entrypoints.logs import SECURITY_FILE, configure_logging
+from hub.entrypoints.logs import SECURITY_FILE, configure_logging, reset_logging
 from hub.ports import NullVerifier
 from hub.services.contracts import PushResult
 from hub.settings import Secret, load_settings
@@ -248,8 +248,20 @@ def test_metrics_expose_delivery_gauges(client: TestClient, pushed: PushResult) 
 # ------------------------------------------------------------------------- security log
 
 
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """Leave the logging configuration as it was (other tests read stderr and caplog)."""
+    root, security = logging.getLogger(), logging.getLogger("lienthong.security")
+    levels = (root.level, security.level)
+    yield
+    reset_logging()
+    root.setLevel(levels[0])
+    security.setLevel(levels[1])
+
+
+@pytest.mark.usefixtures("restored_logging")
 def test_bad_hmac_push_is_a_json_security_line_without_the_secret(
-    hub: Hub, client: TestClient, tmp_path: Path
+    hub: Hub, client: TestClient
 ) -> None:
     path = configure_logging(hub.settings.data_dir)
     try:
@@ -263,10 +275,8 @@ def test_bad_hmac_push_is_a_json_security_line_without_the_secret(
         body = make_edoc(sender="000.00.00.H41", to=["000.00.02.H41"])
         r = client.post("/sendEdoc", content=body, headers=dict(headers))
         assert r.status_code in (401, 403)
-        for handler in logging.getLogger("lienthong.security").handlers:
-            handler.flush()
     finally:
-        configure_logging(tmp_path / "elsewhere")  # release the file handler of this data dir
+        reset_logging()  # flush and close the file before reading it
 
     assert path.name == SECURITY_FILE
     lines = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
