@@ -120,8 +120,13 @@ class HubProcess:
             time.sleep(0.1)
         raise RuntimeError(f"lienthong {self.command}: no {text!r} in {timeout} s:\n{self.log()}")
 
-    def stop(self) -> int:
-        """SIGTERM, then SIGKILL if it has not exited within the grace period."""
+    def stop(self) -> bool:
+        """SIGTERM, then SIGKILL if it has not exited within the grace period.
+
+        True when the process stopped by itself on SIGTERM, its log free of tracebacks.
+        (``run``/``serve`` exit with ``-SIGTERM`` even then: uvicorn shuts down gracefully
+        and re-raises the signal it captured.)
+        """
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
             try:
@@ -129,7 +134,9 @@ class HubProcess:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(STOP_GRACE_S)
-        return self.popen.returncode
+                return False
+        graceful = (0, -signal.SIGTERM) if self.port is not None else (0,)
+        return self.popen.returncode in graceful and "Traceback" not in self.log()
 
     def kill(self) -> None:
         """The crash: SIGKILL, no chance to flush or close anything."""
