@@ -173,10 +173,11 @@ def _lang(request: Request) -> str:
 class _Page:
     """Rendering context of one request: language, CSRF token, escaping helpers."""
 
-    def __init__(self, request: Request, csrf: str) -> None:
+    def __init__(self, request: Request, csrf: str, *, logout: bool) -> None:
         self.request = request
         self.lang = _lang(request)
         self.csrf = csrf
+        self.logout = logout  # a session to end (token mode); loopback mode has none
 
     def t(self, key: str, **kw: object) -> str:
         vi, en = _T[key]
@@ -198,7 +199,7 @@ def e(value: object) -> str:
 def when(at: dt.datetime | None) -> str:
     if at is None:
         return "—"
-    return e(at.astimezone(_VN).strftime("%Y-%m-%d %H:%M:%S"))
+    return f'<span class="t">{e(at.astimezone(_VN).strftime("%Y-%m-%d %H:%M:%S"))}</span>'
 
 
 def age(at: dt.datetime | None, now: dt.datetime) -> str:
@@ -212,29 +213,48 @@ def age(at: dt.datetime | None, now: dt.datetime) -> str:
 
 
 _CSS = """
-*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,"Segoe UI",Roboto,sans-serif;
-color:#1f2937;background:#f3f4f6}header{background:#7f1d1d;color:#fff;padding:10px 24px;
-display:flex;align-items:center;gap:22px;flex-wrap:wrap}header b{font-size:16px}
-header a{color:#fde68a;text-decoration:none}header a.on{color:#fff;font-weight:600;
-border-bottom:2px solid #fde68a}header .sp{flex:1}main{padding:18px 24px;max-width:1280px}
-h1{font-size:20px;margin:4px 0 14px}h2{font-size:15px;margin:18px 0 8px;color:#374151}
-.cards{display:flex;gap:14px;flex-wrap:wrap}.card{background:#fff;border-radius:6px;
-padding:12px 16px;box-shadow:0 1px 2px #0002;min-width:150px}.card .n{font-size:24px;
-font-weight:600}.card .l{color:#6b7280;font-size:12px}.card.bad .n{color:#b91c1c}
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.45 system-ui,"Segoe UI",Roboto,sans-serif;color:#1f2937;
+background:#f3f4f6}
+header{background:#7f1d1d;color:#fff;padding:10px 24px;display:flex;align-items:center;
+gap:18px;flex-wrap:wrap}
+.t{white-space:nowrap}
+header b{font-size:16px}
+header a{color:#fde68a;text-decoration:none;white-space:nowrap}
+header a.on{color:#fff;font-weight:600;border-bottom:2px solid #fde68a}
+header .sp{flex:1}
+main{padding:18px 24px;max-width:1280px}
+h1{font-size:20px;margin:4px 0 14px}
+h2{font-size:15px;margin:18px 0 8px;color:#374151}
+.cards{display:flex;gap:14px;flex-wrap:wrap}
+.card{background:#fff;border-radius:6px;padding:12px 16px;box-shadow:0 1px 2px #0002;
+min-width:150px}
+.card .n{font-size:24px;font-weight:600}
+.card .l{color:#6b7280;font-size:12px}
+.card.bad .n{color:#b91c1c}
 table{border-collapse:collapse;background:#fff;box-shadow:0 1px 2px #0002;width:100%;
-margin-bottom:8px}th,td{padding:6px 10px;border-bottom:1px solid #e5e7eb;text-align:left;
-vertical-align:top}th{background:#f9fafb;font-weight:600;font-size:12px;color:#4b5563}
-td.n{text-align:right;font-variant-numeric:tabular-nums}code{font-size:12px;
-word-break:break-all}.muted{color:#6b7280}.ok{color:#047857}.bad{color:#b91c1c}
-.pill{display:inline-block;padding:1px 8px;border-radius:10px;background:#e5e7eb;font-size:12px}
+margin-bottom:8px}
+th,td{padding:6px 10px;border-bottom:1px solid #e5e7eb;text-align:left;vertical-align:top}
+th{background:#f9fafb;font-weight:600;font-size:12px;color:#4b5563}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+code{font-size:12px;word-break:break-all}
+.muted{color:#6b7280}
+.ok{color:#047857}
+.bad{color:#b91c1c}
+.pill{display:inline-block;padding:1px 8px;border-radius:10px;background:#e5e7eb;
+font-size:12px}
 .pill.dead,.pill.undeliverable{background:#fee2e2;color:#991b1b}
-.pill.retry_wait{background:#fef3c7;color:#92400e}.pill.done,.pill.forwarded{background:#d1fae5;
-color:#065f46}button{background:#7f1d1d;color:#fff;border:0;border-radius:4px;padding:5px 12px;
-cursor:pointer}button.small{padding:2px 8px;font-size:12px}input[type=text],input[type=password]
-{padding:5px 8px;border:1px solid #d1d5db;border-radius:4px;min-width:260px}
+.pill.retry_wait{background:#fef3c7;color:#92400e}
+.pill.done,.pill.forwarded{background:#d1fae5;color:#065f46}
+button{background:#7f1d1d;color:#fff;border:0;border-radius:4px;padding:5px 12px;
+cursor:pointer;white-space:nowrap}
+button.small{padding:2px 8px;font-size:12px}
+input[type=text],input[type=password]{padding:5px 8px;border:1px solid #d1d5db;
+border-radius:4px;min-width:260px}
 .flash{background:#d1fae5;padding:8px 12px;border-radius:4px;margin-bottom:12px}
 .error{background:#fee2e2;padding:8px 12px;border-radius:4px;margin-bottom:12px}
-form.inline{display:inline}pre{white-space:pre-wrap;font-size:12px;margin:0}
+form.inline{display:inline}
+pre{white-space:pre-wrap;font-size:12px;margin:0}
 """
 
 
@@ -256,10 +276,13 @@ def _layout(page: _Page, active: str, title: str, body: str, *, nav: bool = True
             f'<a href="{e(href)}"{" class=on" if key == active else ""}>{page.t(key)}</a>'
             for key, href in items
         )
+        links += '<span class="sp"></span>'
         links += (
-            f'<span class="sp"></span><form class="inline" method="post" '
+            f'<form class="inline" method="post" '
             f'action="{PREFIX}/logout">{page.form_token()}'
             f'<button class="small">{page.t("logout")}</button></form>'
+            if page.logout
+            else ""
         )
     else:
         links = '<span class="sp"></span>'
@@ -286,9 +309,16 @@ def _pill(page: _Page, state: str) -> str:
     return f'<span class="pill {e(state)}" title="{e(state)}">{page.state(state)}</span>'
 
 
-def _doc_link(doc_id: str, label: str | None = None) -> str:
+def _short(identifier: str) -> str:
+    """A uuid's first group, the whole value in the tooltip (lists stay readable)."""
+    head = identifier[:8] + "…" if len(identifier) > 12 else identifier
+    return f'<code title="{e(identifier)}">{e(head)}</code>'
+
+
+def _doc_link(doc_id: str, *, short: bool = False) -> str:
     href = f"{PREFIX}/documents/{quote(doc_id, safe='')}"
-    return f'<a href="{e(href)}"><code>{e(label or doc_id)}</code></a>'
+    label = _short(doc_id) if short else f"<code>{e(doc_id)}</code>"
+    return f'<a href="{e(href)}">{label}</a>'
 
 
 # -------------------------------------------------------------------------------- pages
@@ -374,8 +404,8 @@ def _deliveries_body(page: _Page, state: str, items: Sequence[Any], flash: str) 
         rows.append(
             [
                 check,
-                f"<code>{e(d.id)}</code>",
-                _doc_link(d.doc_id),
+                _short(d.id),
+                _doc_link(d.doc_id, short=True),
                 e(i.sender_code),
                 e(d.resolved_code or d.recipient_code),
                 e(d.route) + (f" ({e(d.peer_name)})" if d.peer_name else ""),
@@ -686,7 +716,7 @@ def mount_dashboard(
         return response
 
     def page_of(request: Request) -> _Page:
-        return _Page(request, access.csrf_for(request))
+        return _Page(request, access.csrf_for(request), logout=access.session is not None)
 
     def refuse(request: Request) -> Response:
         if access.session is not None:

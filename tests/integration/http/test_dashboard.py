@@ -107,7 +107,14 @@ def test_token_login_sets_a_strict_httponly_session(tmp_path: Path) -> None:
             assert "HttpOnly" in cookie
             assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
             assert ADMIN_TOKEN not in cookie  # a derived session value, not the token
-            assert c.get("/dashboard/").status_code == 200
+            page = c.get("/dashboard/")
+            assert page.status_code == 200
+
+            out = c.post(
+                "/dashboard/logout", data={"csrf": _csrf(page.text)}, headers={"Origin": ORIGIN}
+            )
+            assert out.headers["location"] == "/dashboard/login"
+            assert c.get("/dashboard/").status_code == 303
 
         audit = hub.monitor().audit(action="dashboard.login")
         assert [a.outcome for a in audit] == ["ok", "auth.failed"]
