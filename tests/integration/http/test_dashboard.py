@@ -298,3 +298,12 @@ def test_bad_hmac_push_is_a_json_security_line_without_the_secret(
         text = f.read_text("utf-8", errors="replace")
         assert UBND_SECRET not in text
         assert "Công văn" not in text  # nor anything of the package body
+
+
+def test_admin_token_comes_from_the_environment_and_is_null_by_default(tmp_path: Path) -> None:
+    env = {"LIENTHONG_DATA_DIR": str(tmp_path)}
+    assert load_settings(env=env).admin_token is None
+    configured = load_settings(env={**env, "LIENTHONG_ADMIN_TOKEN": ADMIN_TOKEN}).admin_token
+    assert configured is not None
+    assert configured.reveal() == ADMIN_TOKEN
+    assert ADMIN_TOKEN not in repr(configured)
