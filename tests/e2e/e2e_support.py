@@ -304,3 +304,15 @@ def drain(
                 raise AssertionError(f"took {len(taken)} of {expect} after {timeout} s")
             return taken
         time.sleep(0.1)
+
+
+def spliced(sent: bytes, got: bytes) -> bytes:
+    """The bytes the hub inserted: ``got`` must be ``sent`` with one run of bytes added."""
+    prefix = 0
+    while prefix < len(sent) and got[prefix] == sent[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < len(sent) - prefix and got[-1 - suffix] == sent[-1 - suffix]:
+        suffix += 1
+    assert prefix + suffix == len(sent), "the hub changed bytes of the package, not only added"
+    return got[prefix : len(got) - suffix]

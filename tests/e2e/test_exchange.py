@@ -28,6 +28,7 @@ from e2e_support import (
     HubProcess,
     drain,
     edoc_for,
+    spliced,
     wait_for,
 )
 
@@ -40,18 +41,6 @@ from tests.factories import make_status
 pytestmark = pytest.mark.e2e
 
 FAIL_401 = {"status": "FAIL", "ErrorCode": "401", "ErrorDesc": "Xác thực thất bại", "data": []}
-
-
-def spliced(sent: bytes, got: bytes) -> bytes:
-    """The bytes the hub inserted: ``got`` must be ``sent`` with one run of bytes added."""
-    prefix = 0
-    while prefix < len(sent) and got[prefix] == sent[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < len(sent) - prefix and got[-1 - suffix] == sent[-1 - suffix]:
-        suffix += 1
-    assert prefix + suffix == len(sent), "the hub changed bytes of the package, not only added"
-    return got[prefix : len(got) - suffix]
 
 
 def test_document_status_and_sent_list_round_trip(client_a: VxpClient, client_b: VxpClient) -> None:
