@@ -1,0 +1,554 @@
+"""The hub end to end: systems push through the VXP façade while the recipient pulls and acks.
+
+What runs (one backend at a time, each a fresh store):
+
+* **the hub** — ``bench/hub_server.py`` (the composition root of ``lienthong``, with stage timers)
+  as real server processes on 127.0.0.1: ``serve`` + ``worker`` on PostgreSQL + RabbitMQ (the
+  production layout), ``run`` (API and workers in one process) on the embedded defaults (SQLite
+  + the broker in the database);
+* **the load generator** — this process: ``--pushers`` threads, each a keep-alive
+  :class:`adapters.vxp_client.VxpClient` of its own sender system (HMAC-signed with
+  :func:`hub.vxp.wire.sign_headers`, verified for real by the façade), and two recipient threads
+  polling ``getReceivedEdocList`` then ``downloadEdoc`` + ``updateStatus done`` per item.
+
+Workloads: ``status`` — 4 KB status messages (distinct: a counter in the description);
+``edoc`` — an edoc carrying a ≈ 200 KB PDF signed by the test PKI's agency certificate, the hub's
+trust anchor set to that PKI's root so the verdict is real. Every package is distinct (counter in
+the DocumentId / CodeNumber) but they carry the same signed PDF: the PDF verifier caches its
+verdict by the PDF's digest, so after the first package the PDF signature check is a cache hit —
+the figures say so. Envelopes are unsigned (policy flags ``signature.missing``).
+
+Latency push→available is read from the database after the run: per delivery created in the
+window, ``delivery_events.at`` of its ``queued → available`` event minus ``deliveries.created_at``
+(the intake's clock, taken after parse and checks, before the commit); the client-side push round
+trip (whole HTTP call) is reported beside it.
+
+Stage costs come from the same run (``bench/hub_server.py`` timers, reset after the warm-up);
+process CPU from ``/proc`` (hub processes, PostgreSQL, RabbitMQ, this load generator).
+
+Usage::
+
+    python bench/bench_hub.py --backend pg --kind status --seconds 20
+    python bench/bench_hub.py --backend embedded --kind edoc --rate 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import yaml  # noqa: E402
+
+from adapters.vxp_client import VxpClient  # noqa: E402
+from hub.edxml.model import MessageKind  # noqa: E402
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_DB = "bench_hub"
+VHOST = "bench_hub"
+RECIPIENT = ("bench.recv", "000.00.01.H41")
+SENDER_AGENCIES = ("000.00.02.H41", "000.00.03.H41", "000.00.04.H41", "000.00.05.H41")
+SECRET = "bench-secret-0123456789abcdef"
+MARK = b"QXZMARK000000"  # replaced by a same-length counter in every package
+
+
+# ------------------------------------------------------------------------------ backends
+
+
+@contextlib.contextmanager
+def backend(name: str, data_dir: Path) -> Iterator[dict[str, str]]:
+    """The ``LIENTHONG_*`` environment of a fresh store on ``name``; dropped afterwards."""
+    env = {"LIENTHONG_DATA_DIR": str(data_dir)}
+    if name == "embedded":
+        yield env
+        return
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"))
+        c.execute(sa.text(f"CREATE DATABASE {PG_DB}"))
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST], capture_output=True)
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", VHOST], check=True, capture_output=True)
+    subprocess.run(
+        ["rabbitmqctl", "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"],
+        check=True,
+        capture_output=True,
+    )
+    env["LIENTHONG_DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_DB}"
+    env["LIENTHONG_BROKER_URL"] = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
+    try:
+        yield env
+    finally:
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST], capture_output=True)
+        with admin.connect() as c:
+            c.execute(sa.text(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"))
+        admin.dispose()
+
+
+def write_settings(work: Path, anchors: Path) -> Path:
+    raw = yaml.safe_load((ROOT / "config" / "settings.yaml").read_text(encoding="utf-8"))
+    raw["signatures"]["trust_anchors"] = [str(anchors)]
+    path = work / "settings.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def register_systems(env: dict[str, str]) -> None:
+    from hub.entrypoints.bootstrap import build_hub
+    from hub.settings import load_settings
+
+    hub = build_hub(load_settings(None, env), verifier=None)
+    try:
+        admin = hub.services.systems
+        admin.add(RECIPIENT[0], [RECIPIENT[1]], secret=SECRET)
+        for i, code in enumerate(SENDER_AGENCIES):
+            admin.add(f"bench.send{i}", [code], secret=SECRET)
+    finally:
+        hub.close()
+
+
+# ------------------------------------------------------------------------------ packages
+
+
+def scanned_pdf(size: int = 200_000) -> bytes:
+    """A one-page PDF carrying a ≈ ``size`` byte page image of random bytes: like a scanned
+    document, it does not shrink in the package's ZIP (a padded text PDF would, to ≈ 15 KB)."""
+    image = random.Random(7).randbytes(size)
+    content = b"q 595 0 0 842 0 0 cm /Im1 Do Q\nBT /F1 12 Tf 72 800 Td (Scan) Tj ET\n"
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Times-Roman >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+        b"/Resources << /Font << /F1 3 0 R >> /XObject << /Im1 6 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"endstream",
+        b"<< /Type /XObject /Subtype /Image /Width %d /Height 1 /ColorSpace /DeviceGray "
+        b"/BitsPerComponent 8 /Length %d >>\nstream\n" % (size, size) + image + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for n, body in enumerate(objs, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    return bytes(out)
+
+
+def signed_pdf(work: Path, revocation: Any) -> tuple[bytes, Path]:
+    """A ≈ 200 KB PDF with the agency's attachment signature; the trust anchor file.
+
+    ``revocation`` is a started :class:`tests.pki.RevocationServer`: the certificates point at
+    its CRL and OCSP URLs, so the hub's trust check finds revocation data (``valid``, not
+    ``unknown_revocation``)."""
+    from signing.pdf_sign import PdfSigningService, SignatureRole, SignRequest
+    from tests.pki import build_pki
+    from tests.unit.signing.pdf.pdfkit import signer_for
+
+    pki = build_pki(crl_url=revocation.crl_url, ocsp_url=revocation.ocsp_url)
+    revocation.pki = pki
+    anchors = work / "anchors.pem"
+    anchors.write_bytes(pki.anchors_pem)
+    service = PdfSigningService(signer_for(pki.agency, [pki.sub_ca.cert]))
+    pdf = service.sign(scanned_pdf(), SignRequest(SignatureRole.ATTACHMENT, number="12/UBND"))
+    return pdf, anchors
+
+
+def templates(kind: str, pdf: bytes | None) -> list[bytes]:
+    """One package per sender agency, with :data:`MARK` where the counter goes."""
+    from tests.factories import make_edoc, make_status, pdf_attachment
+
+    out = []
+    mark = MARK.decode()
+    for code in SENDER_AGENCIES:
+        if kind == "status":
+            pad = "Đã đến - văn thư đã nhận. " * 200
+            base = make_status(
+                sender=code,
+                response_to=RECIPIENT[1],
+                document_id=f"{RECIPIENT[1]},2026/11/20,{mark}/UBND",
+                description=f"{mark} {pad}",
+            )
+            # ≈ 4 KB: trim the padding so the package is near 4,096 bytes
+            extra = len(base) - 4096
+            if extra > 0:
+                base = make_status(
+                    sender=code,
+                    response_to=RECIPIENT[1],
+                    document_id=f"{RECIPIENT[1]},2026/11/20,{mark}/UBND",
+                    description=f"{mark} {pad[: len(pad.encode()) - extra - 8]}".strip(),
+                )
+        else:
+            assert pdf is not None
+            base = make_edoc(
+                sender=code,
+                to=[RECIPIENT[1]],
+                code_number=mark,
+                subject=f"V/v thử tải {mark}",
+                attachments=[pdf_attachment("vanban.pdf", data=pdf)],
+            )
+        assert MARK in base
+        out.append(base)
+    return out
+
+
+class Feed:
+    """Distinct packages on demand: the template with a fresh counter (thread-safe)."""
+
+    def __init__(self, templates: list[bytes]) -> None:
+        self.templates = templates
+        self._n = random.randrange(10**6) * 10**6
+        self._lock = threading.Lock()
+
+    def next(self, sender: int) -> bytes:
+        with self._lock:
+            self._n += 1
+            n = self._n
+        return self.templates[sender].replace(MARK, f"QXZ{n:010d}".encode())
+
+
+# ------------------------------------------------------------------------------ processes
+
+
+def cpu_of(pids: list[int]) -> float:
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def pids_named(*names: str) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (d / "comm").read_text().strip() in names:
+                    out.append(int(d.name))
+    return out
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine from /proc/stat."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = v[3] + v[4]
+    return (sum(v[:8]) - idle) / tick, sum(v[:8]) / tick
+
+
+def start(role: str, env: dict[str, str], port: int, stats: Path) -> subprocess.Popen[str]:
+    full = {**os.environ, **env, "BENCH_STATS_OUT": str(stats)}
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "hub_server.py"), role, "--port", str(port)],
+        env=full,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "ready" not in line:
+        raise RuntimeError(f"hub {role} did not start: {line!r}")
+    return proc
+
+
+def wait_http(url: str) -> None:
+    for _ in range(200):
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.05)
+    raise RuntimeError("the hub did not answer /healthz")
+
+
+# ------------------------------------------------------------------------------ load
+
+
+class Load:
+    def __init__(self, url: str, feed: Feed, kind: str, pushers: int, rate: float | None) -> None:
+        self.url, self.feed, self.kind = url, feed, MessageKind(kind)
+        self.pushers, self.rate = pushers, rate
+        self.stop = threading.Event()
+        self.measuring = False
+        self.push_lat: list[float] = []
+        self.pushed = 0
+        self.errors: list[str] = []
+        self.pulled = 0
+        self.acked = 0
+        self._lock = threading.Lock()
+
+    def pusher(self, i: int) -> None:
+        sender = i % len(SENDER_AGENCIES)
+        client = VxpClient(self.url, f"bench.send{sender}", SECRET, http=httpx.Client(timeout=60))
+        interval = self.pushers / self.rate if self.rate else 0.0
+        due = time.perf_counter() + random.random() * interval
+        while not self.stop.is_set():
+            if interval:
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                due += interval
+            data = self.feed.next(sender)
+            t0 = time.perf_counter()
+            try:
+                client.send_edoc(data, from_code=SENDER_AGENCIES[sender], kind=self.kind)
+            except Exception as exc:
+                with self._lock:
+                    self.errors.append(repr(exc)[:200])
+                continue
+            dt_ = time.perf_counter() - t0
+            if self.measuring:
+                with self._lock:
+                    self.pushed += 1
+                    self.push_lat.append(dt_)
+
+    def puller(self, k: int, of: int) -> None:
+        client = VxpClient(self.url, RECIPIENT[0], SECRET, http=httpx.Client(timeout=60))
+        while not self.stop.is_set():
+            try:
+                items = client.get_received_edoc_list(self.kind)
+                mine = [i for i in items if hash(i.doc_id) % of == k]
+                for item in mine:
+                    client.download_edoc(item.doc_id)
+                    client.update_status(item.doc_id, "done")
+                    if self.measuring:
+                        with self._lock:
+                            self.acked += 1
+            except Exception as exc:
+                with self._lock:
+                    self.errors.append("pull " + repr(exc)[:200])
+                mine = []
+            if not mine:
+                time.sleep(0.02)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def latency_from_db(env: dict[str, str], since: Any, until: Any) -> list[float]:
+    """created_at → queued→available event, for deliveries created in [since, until)."""
+    import sqlalchemy as sa
+
+    from adapters.store.engine import create_engine
+    from adapters.store.tables import deliveries, delivery_events
+    from hub.settings import load_settings
+
+    engine = create_engine(load_settings(None, env).database_url)
+    q = (
+        sa.select(deliveries.c.created_at, delivery_events.c.at)
+        .join(delivery_events, delivery_events.c.delivery_id == deliveries.c.id)
+        .where(delivery_events.c.to_state == "available")
+        .where(deliveries.c.created_at >= since, deliveries.c.created_at < until)
+    )
+    with engine.connect() as c:
+        rows = c.execute(q).all()
+    engine.dispose()
+    return [(at - created).total_seconds() for created, at in rows]
+
+
+def verdicts_from_db(env: dict[str, str], since: Any, until: Any) -> dict[str, int]:
+    """How many documents of the window got each (envelope, PDF checked, PDF bad) verdict."""
+    import sqlalchemy as sa
+
+    from adapters.store.engine import create_engine
+    from adapters.store.tables import documents
+    from hub.settings import load_settings
+
+    engine = create_engine(load_settings(None, env).database_url)
+    q = sa.select(documents.c.verdicts).where(
+        documents.c.received_at >= since, documents.c.received_at < until
+    )
+    counts: dict[str, int] = {}
+    with engine.connect() as c:
+        for (v,) in c.execute(q):
+            key = f"envelope={v.get('envelope')} pdf_checked={v.get('pdf_checked')} "
+            key += f"pdf_bad={v.get('pdf_bad')}"
+            counts[key] = counts.get(key, 0) + 1
+    engine.dispose()
+    return counts
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import datetime as dt
+
+    from tests.pki import RevocationServer
+
+    work = Path(tempfile.mkdtemp(prefix="bench-hub-"))
+    revocation = RevocationServer().start()
+    pdf, anchors = signed_pdf(work, revocation)
+    feed = Feed(templates(args.kind, pdf if args.kind == "edoc" else None))
+    port = args.port
+    url = f"http://127.0.0.1:{port}/vxp"
+    with backend(args.backend, work / "data") as env:
+        env["LIENTHONG_SETTINGS"] = str(write_settings(work, anchors))
+        env["LIENTHONG_TRUST_NETWORK"] = "1"  # the loopback CRL/OCSP server above
+        register_systems(env)
+        procs: list[subprocess.Popen[str]] = []
+        stats_files: list[Path] = []
+        roles = ["run"] if args.backend == "embedded" else ["serve", "worker"]
+        for role in roles:
+            stats_files.append(work / f"stats-{role}.json")
+            procs.append(start(role, env, port, stats_files[-1]))
+        try:
+            wait_http(f"http://127.0.0.1:{port}")
+            load = Load(url, feed, args.kind, args.pushers, args.rate)
+            threads = [
+                threading.Thread(target=load.pusher, args=(i,), daemon=True)
+                for i in range(args.pushers)
+            ]
+            if not args.no_pull:
+                threads += [
+                    threading.Thread(target=load.puller, args=(k, 2), daemon=True) for k in range(2)
+                ]
+            for t in threads:
+                t.start()
+            time.sleep(args.warmup)
+            for p in procs:
+                p.send_signal(signal.SIGUSR1)
+            hub_pids = [p.pid for p in procs]
+            groups = {
+                "hub": hub_pids,
+                "postgres": pids_named("postgres"),
+                "rabbitmq": pids_named("beam.smp"),
+                "load generator": [os.getpid()],
+            }
+            cpu0 = {k: cpu_of(v) for k, v in groups.items()}
+            busy0, total0 = machine_busy()
+            since = dt.datetime.now(dt.UTC)
+            load.measuring = True
+            t0 = time.perf_counter()
+            time.sleep(args.seconds)
+            load.measuring = False
+            window = time.perf_counter() - t0
+            until = dt.datetime.now(dt.UTC)
+            busy1, total1 = machine_busy()
+            cpu1 = {k: cpu_of(v) for k, v in groups.items()}
+            for p in procs:
+                p.send_signal(signal.SIGUSR2)
+            load.stop.set()
+            for t in threads:
+                t.join(timeout=30)
+            time.sleep(1.0)  # let the last dispatches land before reading latencies
+            lat = latency_from_db(env, since, until)
+            for f in stats_files:  # written by the servers on SIGUSR2
+                for _ in range(100):
+                    if f.exists():
+                        break
+                    time.sleep(0.05)
+            stats = [json.loads(f.read_text()) for f in stats_files]
+            verdicts = verdicts_from_db(env, since, until)
+        finally:
+            revocation.stop()
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            for p in procs:
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+    n = load.pushed
+    return {
+        "backend": args.backend,
+        "kind": args.kind,
+        "pushers": args.pushers,
+        "rate_target": args.rate,
+        "pull": not args.no_pull,
+        "window_s": window,
+        "pushed": n,
+        "rate": n / window,
+        "acked": load.acked,
+        "errors": len(load.errors),
+        "error_sample": load.errors[:3],
+        "push_rtt_ms": [1000 * pct(load.push_lat, q) for q in (0.5, 0.95, 0.99)],
+        "available_ms": [1000 * pct(lat, q) for q in (0.5, 0.95, 0.99)],
+        "available_n": len(lat),
+        "machine_cpu_s": busy1 - busy0,
+        "machine_cores": (total1 - total0) / window,
+        "cpu_s": {k: cpu1[k] - cpu0[k] for k in groups},
+        "hub_stats": stats,
+        "package_bytes": len(feed.next(0)),
+        "verdicts": verdicts,
+    }
+
+
+def report(r: dict[str, Any]) -> str:
+    n = max(1, r["pushed"])
+    lines = [
+        f"### {r['backend']} — {r['kind']} ({r['package_bytes']:,} bytes), "
+        f"{r['pushers']} pushers, target {r['rate_target'] or 'max'}/s, "
+        f"pull+ack {'on' if r['pull'] else 'off'}",
+        "",
+        f"- sustained: **{r['rate']:,.0f} packages/s** ({r['pushed']:,} in {r['window_s']:.1f} s;"
+        f" {r['acked']:,} pulled+acked; {r['errors']} errors {r['error_sample'] or ''})",
+        "- push→available (DB: created_at → queued→available event), p50/p95/p99: "
+        + " / ".join(f"{x:,.1f}" for x in r["available_ms"])
+        + f" ms (n={r['available_n']:,})",
+        f"- verdicts stored: {r['verdicts']}",
+        "- push round trip (client, whole sendEdoc call), p50/p95/p99: "
+        + " / ".join(f"{x:,.1f}" for x in r["push_rtt_ms"])
+        + " ms",
+        f"- machine CPU: {r['machine_cpu_s'] / r['window_s']:.2f} of "
+        f"{r['machine_cores']:.0f} cores busy; **{1e6 * r['machine_cpu_s'] / n:,.0f} µs CPU per "
+        "package** (all processes); by process: "
+        + ", ".join(f"{k} {1e6 * v / n:,.0f} µs" for k, v in r["cpu_s"].items()),
+        "",
+        "| stage (same run, hub processes) | calls | wall µs/call | CPU µs/call "
+        "| CPU µs per package |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for s in r["hub_stats"]:
+        for name, (calls, wall, cpu) in sorted(s["stats"].items()):
+            if not calls:
+                continue
+            lines.append(
+                f"| {name} | {calls:,.0f} | {1e6 * wall / calls:,.0f} | "
+                f"{1e6 * cpu / calls:,.0f} | {1e6 * cpu / n:,.0f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--backend", choices=("pg", "embedded"), default="pg")
+    ap.add_argument("--kind", choices=("status", "edoc"), default="status")
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--warmup", type=float, default=4)
+    ap.add_argument("--pushers", type=int, default=16)
+    ap.add_argument("--rate", type=float, default=None, help="open-loop target (packages/s)")
+    ap.add_argument("--no-pull", action="store_true", help="push only (no recipient threads)")
+    ap.add_argument("--port", type=int, default=8089)
+    ap.add_argument("--json", metavar="FILE", help="append the raw result as a JSON line")
+    args = ap.parse_args()
+    r = run(args)
+    print(report(r))
+    if args.json:
+        with open(args.json, "a", encoding="utf-8") as f:
+            f.write(json.dumps(r) + "\n")
+
+
+if __name__ == "__main__":
+    main()
