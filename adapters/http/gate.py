@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -20,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from hub.errors import AuthenticationFailed, HubError, PackageTooLarge
-from hub.services.contracts import HubService
+from hub.services.contracts import HubService, SystemCredentials
 from hub.vxp.verify import VerifiedRequest, VerifyPolicy, verify_request
 from hub.vxp.wire import DEFAULT_ZONE
 
@@ -48,6 +50,10 @@ class ApiSettings:
     """Language of ``ErrorDesc`` / REST error messages ("vi" or "en")."""
     zone: str = DEFAULT_ZONE
     """Zone of the ``yyyy-MM-dd HH:mm:ss`` times in VXP replies."""
+    credentials_ttl_s: float = 1.0
+    """How long an *accepted* system's credentials are reused without asking the store (0: ask
+    on every request). Bounds how late a ``systems disable`` made by another process takes
+    effect here; a rotated secret works at once (a refusal re-reads the store first)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +96,52 @@ class Gate:
         self.settings = settings
         self.clock = clock
         self.audit = audit
+        self._cache: dict[str, tuple[float, SystemCredentials]] = {}
+        self._cache_lock = threading.Lock()
+
+    def _lookup(self, used_cache: list[str]) -> Callable[[str], SystemCredentials | None]:
+        """A credential lookup that reuses enabled systems' credentials for
+        :attr:`ApiSettings.credentials_ttl_s` (one database read per system and interval
+        instead of one per request: the read costs more CPU than the HMAC check itself).
+
+        Only enabled credentials are kept; an unknown or disabled system is asked again every
+        time. ``used_cache`` collects the ids answered from the cache, so a refusal can retry
+        with fresh ones (see :meth:`verify`)."""
+
+        def lookup(system_id: str) -> SystemCredentials | None:
+            now = time.monotonic()
+            hit = self._cache.get(system_id)
+            if hit is not None and hit[0] > now:
+                used_cache.append(system_id)
+                return hit[1]
+            creds = self.service.credentials(system_id)
+            with self._cache_lock:
+                if creds is not None and creds.enabled and self.settings.credentials_ttl_s > 0:
+                    self._cache[system_id] = (now + self.settings.credentials_ttl_s, creds)
+                else:
+                    self._cache.pop(system_id, None)
+            return creds
+
+        return lookup
 
     def verify(self, request: Request) -> VerifiedRequest:
         """Verify the request's headers (sync: the credential lookup may hit the database)."""
-        verified = verify_request(
-            request.headers.raw, self.service.credentials, self.clock(), self.settings.verify
-        )
+        used_cache: list[str] = []
+        try:
+            verified = verify_request(
+                request.headers.raw, self._lookup(used_cache), self.clock(), self.settings.verify
+            )
+        except HubError:
+            if not used_cache:
+                raise
+            # The cached secret may be stale (rotated by another process): refuse only on what
+            # the store says now.
+            with self._cache_lock:
+                for system_id in used_cache:
+                    self._cache.pop(system_id, None)
+            verified = verify_request(
+                request.headers.raw, self.service.credentials, self.clock(), self.settings.verify
+            )
         request.state.system_id = verified.system_id
         if verified.age_s > self.settings.verify.default_max_age_s:
             # §8 step 6: a system relying on a raised maximum age widens its replay window.
