@@ -200,9 +200,10 @@ class HubSite:
     def client(self, system_id: str, secret: str, proc: HubProcess, **kw: Any) -> VxpClient:
         return VxpClient(proc.url + "/", system_id, secret, **kw)
 
-    def stop_all(self) -> None:
-        for proc in self.processes:
-            proc.stop()
+    def stop_all(self) -> list[HubProcess]:
+        """Stop every process still running; return those that did not stop cleanly."""
+        running = [p for p in self.processes if p.popen.poll() is None]
+        return [p for p in running if not p.stop()]
 
 
 def _site_env(data_dir: Path, database_url: str | None, broker_url: str) -> dict[str, str]:
@@ -251,9 +252,11 @@ def make_site(request: pytest.FixtureRequest, backend: str, data_dir: Path) -> I
     try:
         yield site
     finally:
-        site.stop_all()
+        unclean = site.stop_all()
         if backend == "postgresql":
             delete_rabbit_topology()
+    # SIGTERM must stop every process cleanly (no SIGKILL needed, no traceback in its log).
+    assert not unclean, "\n".join(f"{p.command}:\n{p.log()}" for p in unclean)
 
 
 # --- client-side helpers -------------------------------------------------------------------
