@@ -187,8 +187,11 @@ def test_doc_id_of_another_system_is_refused(
     hub: HubProcess, client_a: VxpClient, client_b: VxpClient
 ) -> None:
     _, data = edoc_for(AGENCY_A, [AGENCY_B])
-    client_a.send_edoc(data, from_code=AGENCY_A, to_codes=[AGENCY_B])
+    doc_id = client_a.send_edoc(data, from_code=AGENCY_A, to_codes=[AGENCY_B])
     (item,) = wait_for(lambda: client_b.get_received_edoc_list(), what="B's inbox")
+    # The sender's own DocId is not a delivery to the sender.
+    with pytest.raises(PeerError):
+        client_a.get_edoc(doc_id)
     # A knows nothing of B's delivery: no bytes, no acknowledgement, B's copy untouched.
     for op, params in (
         ("getEdoc", {"docId": item.doc_id}),
