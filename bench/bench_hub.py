@@ -349,8 +349,9 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def latency_from_db(env: dict[str, str], since: Any, until: Any) -> list[float]:
-    """created_at → queued→available event, for deliveries created in [since, until)."""
+def latency_from_db(env: dict[str, str], since: Any, until: Any) -> tuple[list[float], int]:
+    """created_at → queued→available event, for deliveries created in [since, until); and how
+    many deliveries became available in that window (routed into inboxes while measuring)."""
     import sqlalchemy as sa
 
     from adapters.store.engine import create_engine
@@ -364,10 +365,17 @@ def latency_from_db(env: dict[str, str], since: Any, until: Any) -> list[float]:
         .where(delivery_events.c.to_state == "available")
         .where(deliveries.c.created_at >= since, deliveries.c.created_at < until)
     )
+    routed_q = (
+        sa.select(sa.func.count())
+        .select_from(delivery_events)
+        .where(delivery_events.c.to_state == "available")
+        .where(delivery_events.c.at >= since, delivery_events.c.at < until)
+    )
     with engine.connect() as c:
         rows = c.execute(q).all()
+        routed = c.execute(routed_q).scalar_one()
     engine.dispose()
-    return [(at - created).total_seconds() for created, at in rows]
+    return [(at - created).total_seconds() for created, at in rows], routed
 
 
 def verdicts_from_db(env: dict[str, str], since: Any, until: Any) -> dict[str, int]:
@@ -453,7 +461,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for t in threads:
                 t.join(timeout=30)
             time.sleep(1.0)  # let the last dispatches land before reading latencies
-            lat = latency_from_db(env, since, until)
+            lat, routed = latency_from_db(env, since, until)
             for f in stats_files:  # written by the servers on SIGUSR2
                 for _ in range(100):
                     if f.exists():
@@ -480,6 +488,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "window_s": window,
         "pushed": n,
         "rate": n / window,
+        "routed_rate": routed / window,
         "acked": load.acked,
         "errors": len(load.errors),
         "error_sample": load.errors[:3],
@@ -503,7 +512,8 @@ def report(r: dict[str, Any]) -> str:
         f"pull+ack {'on' if r['pull'] else 'off'}",
         "",
         f"- sustained: **{r['rate']:,.0f} packages/s** ({r['pushed']:,} in {r['window_s']:.1f} s;"
-        f" {r['acked']:,} pulled+acked; {r['errors']} errors {r['error_sample'] or ''})",
+        f" {r['acked']:,} pulled+acked; {r['errors']} errors {r['error_sample'] or ''});"
+        f" routed into inboxes (queued→available) in the same window: {r['routed_rate']:,.0f}/s",
         "- push→available (DB: created_at → queued→available event), p50/p95/p99: "
         + " / ".join(f"{x:,.1f}" for x in r["available_ms"])
         + f" ms (n={r['available_n']:,})",

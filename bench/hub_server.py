@@ -153,6 +153,10 @@ def instrument_hub(hub: Any) -> None:
 
     type(hub).app = app
 
+    merge = os.environ.get("BENCH_MERGE_IDS")
+    if merge is not None:  # A/B of the relay's dispatch batching (1: a message per package)
+        hub.relay._merge_ids = int(merge)
+
     ttl = os.environ.get("BENCH_CREDENTIALS_TTL")
     if ttl is not None:  # A/B of the façade's credential cache (0: a store read per request)
         import dataclasses

@@ -11,18 +11,26 @@ Latency and completeness: services call :meth:`OutboxRelay.wake` right after a c
 any thread: it uses ``loop.call_soon_threadsafe``), and the relay also sweeps every
 ``sweep_interval_s`` so rows left by a crashed process or a missed wake are published anyway.
 Store calls are synchronous and run in a worker thread (``asyncio.to_thread``).
+
+Batching (PERFORMANCE.md, group commits): under load one pass finds many ``DISPATCH_QUEUE``
+rows, one per accepted package. Their delivery ids are merged into messages of up to
+``merge_ids`` ids (``{"delivery_ids": [...]}``, which the dispatch handler moves on in ONE
+transaction), so the broker carries, and the dispatch worker commits, once per batch instead of
+once per package. Nothing waits to fill a batch: a pass merges only what is already stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Sequence
 
 from hub.errors import HubError
-from hub.messaging import Broker
+from hub.messaging import DISPATCH_QUEUE, Broker
 from hub.ports import OutboxRow, UnitOfWorkFactory
+from hub.services.base import message_ids
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +45,13 @@ class OutboxRelay:
         *,
         sweep_interval_s: float = 5.0,
         batch: int = 500,
+        merge_ids: int = 100,
     ) -> None:
         self._uow = uow
         self._broker = broker
         self._interval = sweep_interval_s
         self._batch = batch
+        self._merge_ids = merge_ids
         self._event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.published = 0
@@ -84,7 +94,10 @@ class OutboxRelay:
                 many = getattr(self._broker, "publish_many", None)
                 for queue, group in by_queue.items():
                     if many is not None:
-                        await many(queue, [(f"outbox-{r.id}", r.body) for r in group])
+                        messages = [(f"outbox-{r.id}", r.body) for r in group]
+                        if queue == DISPATCH_QUEUE:
+                            messages = self._merged(group)
+                        await many(queue, messages)
                         done.extend(r.id for r in group)
                         continue
                     for row in group:
@@ -97,6 +110,39 @@ class OutboxRelay:
                     self.published += len(done)
             if len(rows) < self._batch:
                 return total
+
+    def _merged(self, rows: Sequence[OutboxRow]) -> list[tuple[str, bytes]]:
+        """Dispatch rows as messages of up to ``merge_ids`` delivery ids (module docstring).
+
+        The message id names the first and last row merged (``outbox-<first>-<last>``), so a
+        republish after a crash is recognisable in the logs; a body that does not read as
+        delivery ids is passed on unchanged (the dispatch handler dead-letters it).
+        """
+        out: list[tuple[str, bytes]] = []
+        ids: list[str] = []
+        first: int | None = None
+        last = 0
+
+        def flush() -> None:
+            nonlocal ids, first
+            if ids:
+                name = f"outbox-{first}" if first == last else f"outbox-{first}-{last}"
+                out.append((name, json.dumps({"delivery_ids": ids}).encode()))
+            ids, first = [], None
+
+        for row in rows:
+            try:
+                row_ids = message_ids(row.body)
+            except (ValueError, AttributeError, TypeError):
+                out.append((f"outbox-{row.id}", row.body))
+                continue
+            if ids and len(ids) + len(row_ids) > self._merge_ids:
+                flush()
+            first = row.id if first is None else first
+            last = row.id
+            ids.extend(row_ids)
+        flush()
+        return out
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Relay until ``stop`` is set: on every wake, and every ``sweep_interval_s``."""
