@@ -35,6 +35,7 @@ from e2e_support import (
     SECRET_B,
     SYSTEM_A,
     SYSTEM_B,
+    HubProcess,
     HubSite,
     edoc_for,
 )
@@ -85,12 +86,33 @@ def number_of(data: bytes) -> str:
 
 
 def test_sigkill_mid_batch_loses_and_duplicates_nothing(site: HubSite) -> None:
+    """``lienthong run`` (API, relay and workers in one process) killed and restarted."""
+    hub = site.start("run")
+    # The embedded broker hides a message claimed by the dead process until its lease
+    # (60 s, ``EmbeddedBroker.lease_s``) runs out: recovery may take that long.
+    crash_and_count(site, hub, "run", drain_timeout=150)
+
+
+def test_sigkill_of_serve_while_a_worker_runs(site: HubSite) -> None:
+    """Production shape: the API process (and its outbox relay) dies mid-batch while a
+    separate ``lienthong worker`` keeps running. What the API committed but never published
+    is found by a relay sweep (the worker's, or the restarted API's); the dispatch messages
+    are held by the live worker, so nothing waits for a lease."""
+    assert not site.stop_all(), "the previous test's hub did not stop cleanly"
+    worker = site.start("worker")
+    api = site.start("serve")
+    crash_and_count(site, api, "serve", drain_timeout=60)
+    assert worker.popen.poll() is None, worker.log()
+
+
+def crash_and_count(site: HubSite, hub: HubProcess, command: str, *, drain_timeout: float) -> None:
+    """Push the batch to ``hub``, SIGKILL it mid-batch, restart ``command`` on the same port,
+    retry what got no answer, then count what B receives (see the module docstring)."""
     packages = {}
     for _ in range(PACKAGES):
         _, data = edoc_for(AGENCY_A, [AGENCY_B])
         packages[number_of(data)] = data
     batch = Batch(packages)
-    hub = site.start("run")
     assert hub.port is not None
     numbers = list(packages)
     threads = [
@@ -113,7 +135,7 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(site: HubSite) -> None:
     assert batch.unanswered, "no push was cut off by the kill: it was not mid-batch"
     answered_before = dict(batch.answered)
 
-    site.start("run", port=hub.port)
+    site.start(command, port=hub.port)
     with VxpClient(hub.url + "/", SYSTEM_A, SECRET_A) as a:
         # Retry what got no answer: same bytes, so a package committed before the kill
         # answers its first DocId and is not stored (nor delivered) twice.
@@ -128,9 +150,7 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(site: HubSite) -> None:
         assert len(set(batch.answered.values())) == PACKAGES, "two packages, one DocId"
 
         with VxpClient(hub.url + "/", SYSTEM_B, SECRET_B) as b:
-            # The embedded broker hides a message claimed by the dead process until its lease
-            # (60 s, ``EmbeddedBroker.lease_s``) runs out: recovery may take that long.
-            received = drain_all(b, PACKAGES, timeout=150)
+            received = drain_all(b, PACKAGES, timeout=drain_timeout)
         ids = Counter(doc_id for doc_id, _ in received)
         assert [i for i, n in ids.items() if n > 1] == [], "a receiver docId handed out twice"
         got = Counter(number for _, number in received)
