@@ -11,7 +11,8 @@ What runs (one backend at a time, each a fresh store):
   :func:`hub.vxp.wire.sign_headers`, verified for real by the façade), and two recipient threads
   polling ``getReceivedEdocList`` then ``downloadEdoc`` + ``updateStatus done`` per item.
 
-Workloads: ``status`` — 4 KB status messages (distinct: a counter in the description);
+Workloads: ``status`` — status messages of 5,167 bytes, a little above the goal's 4 KB (distinct:
+a counter in the description);
 ``edoc`` — an edoc carrying a ≈ 200 KB PDF signed by the test PKI's agency certificate, the hub's
 trust anchor set to that PKI's root so the verdict is real. Every package is distinct (counter in
 the DocumentId / CodeNumber) but they carry the same signed PDF: the PDF verifier caches its
@@ -188,7 +189,9 @@ def templates(kind: str, pdf: bytes | None) -> list[bytes]:
                 document_id=f"{RECIPIENT[1]},2026/11/20,{mark}/UBND",
                 description=f"{mark} {pad}",
             )
-            # ≈ 4 KB: trim the padding so the package is near 4,096 bytes
+            # Trim the padding towards 4 KB. The cut counts characters against a byte excess, so
+            # the result is 5,167 bytes (Vietnamese letters take two or three bytes): the
+            # recorded results use exactly this size.
             extra = len(base) - 4096
             if extra > 0:
                 base = make_status(
