@@ -40,6 +40,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -481,6 +482,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     p.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     p.kill()
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)  # hundreds of MB of blobs after an edoc run
     n = load.pushed
     return {
         "backend": args.backend,
@@ -555,6 +558,7 @@ def main() -> None:
     ap.add_argument("--no-pull", action="store_true", help="push only (no recipient threads)")
     ap.add_argument("--port", type=int, default=8089)
     ap.add_argument("--json", metavar="FILE", help="append the raw result as a JSON line")
+    ap.add_argument("--keep", action="store_true", help="keep the work dir (store, blobs, stats)")
     args = ap.parse_args()
     r = run(args)
     print(report(r))
