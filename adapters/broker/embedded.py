@@ -80,6 +80,8 @@ broker_messages = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     # The claim scans (queue, dead, available_at); stats count by the same prefix.
     sa.Index(None, "queue", "dead", "available_at"),
+    # Ids are never reused (migration 0003): settlements address messages by id.
+    sqlite_autoincrement=True,
 )
 
 _T = broker_messages

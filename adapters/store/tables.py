@@ -217,6 +217,8 @@ outbox = sa.Table(
     sa.Column("queue", sa.String(128), nullable=False),
     sa.Column("body", sa.LargeBinary, nullable=False),  # small JSON of ids, never a package
     sa.Column("created_at", UtcDateTime, nullable=False),
+    # Ids are never reused (migration 0003): relays delete the rows they published by id.
+    sqlite_autoincrement=True,
 )
 
 audit = sa.Table(
