@@ -15,4 +15,5 @@ def shared_samples() -> Path | None:
     """The official SDK sample folder, or ``None`` where it is absent."""
     return SHARED_SAMPLES if SHARED_SAMPLES.is_dir() else None
 
+
 pytest_plugins = ["tests.signing_fixtures", "tests.db_fixtures"]
