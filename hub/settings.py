@@ -21,6 +21,8 @@ variable                        setting                          form
 ``LIENTHONG_PRODUCTION``        ``hub.production``               1/0, true/false
 ``LIENTHONG_DATABASE_URL``      ``database.url``                 SQLAlchemy URL
 ``LIENTHONG_BROKER_URL``        ``broker.url``                   ``embedded`` | ``amqp://…``
+``LIENTHONG_BROKER_PREFIX``     ``broker.prefix``                queue-name prefix
+``LIENTHONG_BROKER_LEASE_S``    ``broker.lease_s``               seconds
 ``LIENTHONG_DATA_DIR``          ``data_dir``                     path
 ``LIENTHONG_MAX_PACKAGE_BYTES`` ``limits.max_package_bytes``     integer
 ``LIENTHONG_REGISTRY_SOURCE``   ``registry.source``              path (JSON/CSV)
@@ -128,6 +130,11 @@ class Settings:
     database_url: str
     broker_url: str
     """``embedded`` (queues in the database) or an ``amqp://`` URL."""
+    broker_prefix: str
+    """Prefix of the queue and exchange names (several hubs may share one RabbitMQ)."""
+    broker_lease_s: float
+    """Embedded broker: how long a claimed message stays hidden from other consumers (a
+    crashed worker's messages come back after this)."""
     data_dir: Path
     max_package_bytes: int
     max_age_s: int
@@ -165,6 +172,8 @@ _ENV: Mapping[str, tuple[str, ...]] = {
     "LIENTHONG_PRODUCTION": ("hub", "production"),
     "LIENTHONG_DATABASE_URL": ("database", "url"),
     "LIENTHONG_BROKER_URL": ("broker", "url"),
+    "LIENTHONG_BROKER_PREFIX": ("broker", "prefix"),
+    "LIENTHONG_BROKER_LEASE_S": ("broker", "lease_s"),
     "LIENTHONG_DATA_DIR": ("data_dir",),
     "LIENTHONG_MAX_PACKAGE_BYTES": ("limits", "max_package_bytes"),
     "LIENTHONG_REGISTRY_SOURCE": ("registry", "source"),
@@ -304,7 +313,13 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     database.done()
     broker = root.section("broker")
     broker_url = broker.typed("url", str, "embedded")
+    broker_prefix = broker.typed("prefix", str, "lienthong")
+    broker_lease_s = broker.typed("lease_s", float, 60.0)
     broker.done()
+    if not broker_prefix or not all(c.isalnum() or c in "._-" for c in broker_prefix):
+        raise SettingsError(f"broker.prefix: letters, digits and . _ - only, got {broker_prefix!r}")
+    if broker_lease_s <= 0:
+        raise SettingsError(f"broker.lease_s: must be positive, got {broker_lease_s!r}")
     if broker_url != "embedded" and not broker_url.startswith(("amqp://", "amqps://")):
         raise SettingsError(f"broker.url: expected 'embedded' or amqp://…, got {broker_url!r}")
 
@@ -400,6 +415,8 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         production=production,
         database_url=database_url,
         broker_url=broker_url,
+        broker_prefix=broker_prefix,
+        broker_lease_s=broker_lease_s,
         data_dir=data_dir,
         max_package_bytes=max_bytes,
         max_age_s=max_age_s,

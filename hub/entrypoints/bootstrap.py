@@ -100,10 +100,17 @@ def build_broker(settings: Settings, engine: Engine) -> Broker:
     if settings.broker_url == "embedded":
         from adapters.broker.embedded import EmbeddedBroker
 
-        return EmbeddedBroker(engine, retry_policy=retry, poll_s=0.5)
+        return EmbeddedBroker(
+            engine, retry_policy=retry, poll_s=0.5, lease_s=settings.broker_lease_s
+        )
     from adapters.broker.rabbitmq import RabbitBroker
 
-    return RabbitBroker(settings.broker_url, retry_policy=retry, connection_name="lienthong")
+    return RabbitBroker(
+        settings.broker_url,
+        prefix=settings.broker_prefix,
+        retry_policy=retry,
+        connection_name=settings.broker_prefix,
+    )
 
 
 def build_links(settings: Settings) -> dict[str, PeerLink]:
