@@ -19,7 +19,7 @@ import datetime as dt
 import hashlib
 import io
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import BinaryIO, Self
@@ -150,6 +150,14 @@ class MemoryDeliveryRepository(_Repo):
             raise Conflict(f"delivery {row.id} already stored", code="delivery.duplicate")
         self.t.deliveries[row.id] = row
 
+    def add_many(self, rows: Sequence[DeliveryRow]) -> None:
+        keys = [(r.doc_id, r.recipient_code) for r in rows]
+        stored = {(d.doc_id, d.recipient_code) for d in self.t.deliveries.values()}
+        if len(set(keys)) != len(keys) or stored.intersection(keys):
+            raise Conflict("delivery already stored", code="delivery.duplicate")
+        for row in rows:
+            self.add(row)
+
     def get(self, delivery_id: str) -> DeliveryRow | None:
         return self.t.deliveries.get(delivery_id)
 
@@ -204,6 +212,10 @@ class MemoryDeliveryRepository(_Repo):
 
     def add_event(self, event: DeliveryEvent) -> None:
         self.t.events.append(dataclasses.replace(event, id=self.t.new_id()))
+
+    def add_events(self, events: Iterable[DeliveryEvent]) -> None:
+        for event in events:
+            self.add_event(event)
 
     def events(self, delivery_id: str) -> Sequence[DeliveryEvent]:
         return [e for e in self.t.events if e.delivery_id == delivery_id]

@@ -27,7 +27,7 @@ Implementations: ``adapters/memory.py`` (dict-backed, for fast tests), ``adapter
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import TracebackType
@@ -233,6 +233,10 @@ class DeliveryRepository(Protocol):
         """Insert; ``(doc_id, recipient_code)`` must be new (else :class:`hub.errors.Conflict`)."""
         ...
 
+    def add_many(self, rows: Sequence[DeliveryRow]) -> None:
+        """:meth:`add` for several rows at once (one statement in the SQL store)."""
+        ...
+
     def get(self, delivery_id: str) -> DeliveryRow | None: ...
 
     def save(self, row: DeliveryRow, *, expected_state: str) -> bool:
@@ -271,6 +275,10 @@ class DeliveryRepository(Protocol):
         ...
 
     def add_event(self, event: DeliveryEvent) -> None: ...
+
+    def add_events(self, events: Iterable[DeliveryEvent]) -> None:
+        """:meth:`add_event` for several events at once, in order (one statement in SQL)."""
+        ...
 
     def events(self, delivery_id: str) -> Sequence[DeliveryEvent]:
         """A delivery's events, oldest first."""

@@ -159,6 +159,10 @@ class Settings:
     """The Fernet key protecting system secrets (``LIENTHONG_SECRET_KEY``)."""
     admin_token: Secret | None = field(default=None)
     """The IT dashboard's login token (``admin.token``); ``None``: loopback clients only."""
+    inbox_page: int = 200
+    """At most this many items per inbox listing (``limits.inbox_page``), oldest first."""
+    api_workers: int = 1
+    """HTTP API processes sharing the port (``api.workers``; ``serve``/``run --workers``)."""
 
     @property
     def embedded_broker(self) -> bool:
@@ -173,6 +177,7 @@ _ENV: Mapping[str, tuple[str, ...]] = {
     "LIENTHONG_DATABASE_URL": ("database", "url"),
     "LIENTHONG_BROKER_URL": ("broker", "url"),
     "LIENTHONG_BROKER_PREFIX": ("broker", "prefix"),
+    "LIENTHONG_API_WORKERS": ("api", "workers"),
     "LIENTHONG_BROKER_LEASE_S": ("broker", "lease_s"),
     "LIENTHONG_DATA_DIR": ("data_dir",),
     "LIENTHONG_MAX_PACKAGE_BYTES": ("limits", "max_package_bytes"),
@@ -325,7 +330,15 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
 
     limits = root.section("limits")
     max_bytes = limits.typed("max_package_bytes", int, 50 * 1024 * 1024)
+    inbox_page = limits.typed("inbox_page", int, 200)
     limits.done()
+    if inbox_page < 1:
+        raise SettingsError(f"limits.inbox_page: must be at least 1, got {inbox_page!r}")
+    api = root.section("api")
+    api_workers = api.typed("workers", int, 1)
+    api.done()
+    if api_workers < 1:
+        raise SettingsError(f"api.workers: must be at least 1, got {api_workers!r}")
     auth = root.section("auth")
     max_age_s = auth.typed("max_age_s", int, 300)
     clock_skew_s = auth.typed("clock_skew_s", int, 60)
@@ -432,4 +445,6 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         crl_files=crl_files,
         secret_key=secret_key,
         admin_token=admin_token,
+        inbox_page=inbox_page,
+        api_workers=api_workers,
     )

@@ -291,26 +291,58 @@ _SAVE = (
 )
 
 
-# The inbox query (VXP getReceivedEdocList polls it constantly): built once, bound per call.
-# It walks ix_deliveries_system_id_state_created_at and joins each document by primary key.
+# The inbox query (VXP getReceivedEdocList polls it constantly): built once per number of states,
+# bound per call. One branch per state, each an ordered range scan of
+# ix_deliveries_system_id_state_created_at (equality on system_id and state, then created_at in
+# index order) that stops after ``limit`` rows, each document joined by primary key; the outer
+# query merges the branches. A single ``state IN (…)`` would read and sort the whole inbox
+# before applying the limit.
 _INBOX_JOIN = t.deliveries.join(t.documents, t.deliveries.c.doc_id == t.documents.c.id)
-_INBOX_FILTER = (
-    t.deliveries.c.system_id == sa.bindparam("system_id"),
-    t.deliveries.c.route == "local",
-    t.deliveries.c.state.in_(sa.bindparam("states", expanding=True)),
-    t.documents.c.kind == sa.bindparam("kind"),
+_INBOX_COLUMNS = (
+    *[c.label(f"d_{c.name}") for c in t.deliveries.columns],
+    *[c.label(f"doc_{c.name}") for c in t.documents.columns],
 )
-_INBOX = (
-    sa.select(
-        *[c.label(f"d_{c.name}") for c in t.deliveries.columns],
-        *[c.label(f"doc_{c.name}") for c in t.documents.columns],
+
+
+def _inbox_filter(state_clause: Any) -> tuple[Any, ...]:
+    return (
+        t.deliveries.c.system_id == sa.bindparam("system_id"),
+        t.deliveries.c.route == "local",
+        state_clause,
+        t.documents.c.kind == sa.bindparam("kind"),
     )
+
+
+_INBOX_BY_COUNT: dict[int, Executable] = {}
+
+
+def _inbox_statement(n_states: int) -> Executable:
+    stmt = _INBOX_BY_COUNT.get(n_states)
+    if stmt is None:
+        branches = [
+            sa.select(*_INBOX_COLUMNS)
+            .select_from(_INBOX_JOIN)
+            .where(*_inbox_filter(t.deliveries.c.state == sa.bindparam(f"state{i}")))
+            .order_by(t.deliveries.c.created_at, t.deliveries.c.id)
+            .limit(sa.bindparam("limit"))
+            .subquery()
+            for i in range(n_states)
+        ]
+        merged = sa.union_all(*(sa.select(b) for b in branches)).subquery()
+        stmt = (
+            sa.select(merged)
+            .order_by(merged.c.d_created_at, merged.c.d_id)
+            .limit(sa.bindparam("limit"))
+        )
+        _INBOX_BY_COUNT[n_states] = stmt
+    return stmt
+
+
+_INBOX_COUNT = (
+    sa.select(sa.func.count())
     .select_from(_INBOX_JOIN)
-    .where(*_INBOX_FILTER)
-    .order_by(t.deliveries.c.created_at, t.deliveries.c.id)
-    .limit(sa.bindparam("limit"))
+    .where(*_inbox_filter(t.deliveries.c.state.in_(sa.bindparam("states", expanding=True))))
 )
-_INBOX_COUNT = sa.select(sa.func.count()).select_from(_INBOX_JOIN).where(*_INBOX_FILTER)
 
 
 def _inbox_params(system_id: str, kind: MessageKind, states: Sequence[str]) -> dict[str, Any]:
@@ -363,10 +395,12 @@ class SqlDeliveryRepository(_Repo):
         *,
         limit: int = 500,
     ) -> Sequence[tuple[DeliveryRow, DocumentRow]]:
-        params = _inbox_params(system_id, kind, states)
-        params["limit"] = limit
+        if not states or limit <= 0:
+            return []
+        params: dict[str, Any] = {"system_id": system_id, "kind": str(kind), "limit": limit}
+        params.update({f"state{i}": state for i, state in enumerate(states)})
         out = []
-        for r in self._run("listing an inbox", _INBOX, params).mappings():
+        for r in self._run("listing an inbox", _inbox_statement(len(states)), params).mappings():
             delivery = DeliveryRow(**{n: r[f"d_{n}"] for n in _DELIVERY_COLUMNS})
             document = _document(_Prefixed(r, "doc_"))
             out.append((delivery, document))

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.agency.codes import lookup_key
 from hub.agency.registry import Registry
 from hub.edxml.model import VN_TZ
 from hub.errors import HubError
@@ -46,6 +48,13 @@ class HubConfig:
     max_package_bytes: int = 50 * 1024 * 1024
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     default_max_age_s: int = 300
+    inbox_page: int = 200
+    """At most this many items per inbox listing, oldest first (the client polls again)."""
+    systems_cache_ttl_s: float = 1.0
+    """How long the push path reuses a system's enabled flag, its hosted agencies and the
+    hosting map (0 reads the store on every push). Changes made through this process's
+    services clear the cache at once; another process's (``lienthong systems …``) are seen
+    within this interval — the façade reuses credentials just as long."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HubConfig:
@@ -57,6 +66,7 @@ class HubConfig:
             max_package_bytes=settings.max_package_bytes,
             retry=settings.retry,
             default_max_age_s=settings.max_age_s,
+            inbox_page=settings.inbox_page,
         )
 
 
@@ -76,6 +86,63 @@ def _no_wake() -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class SystemAccess:
+    """What the push path needs to know about a sending system."""
+
+    system_id: str
+    hosted: frozenset[str]
+    """The :func:`hub.agency.codes.lookup_key` of every agency it hosts."""
+
+
+class SystemsCache:
+    """Short-lived copies of the systems table for the push path (PERFORMANCE.md: no store
+    read for what rarely changes).
+
+    Thread-safe by construction: entries are immutable values swapped in by one assignment.
+    Only *enabled* systems are kept: an unknown or disabled system is read again on every push,
+    so enabling one takes effect at once, and disabling one within ``ttl`` (or at once when done
+    through this process's services, which call :meth:`clear`).
+    """
+
+    def __init__(self) -> None:
+        self._systems: dict[str, tuple[float, SystemAccess]] = {}
+        self._hosting: tuple[float, Mapping[str, str]] | None = None
+
+    def system(self, uow: UnitOfWork, system_id: str, ttl: float) -> SystemAccess | None:
+        """The enabled system ``system_id``, or ``None`` when unknown or disabled."""
+        now = time.monotonic()
+        hit = self._systems.get(system_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        row = uow.systems.get(system_id)
+        if row is None or not row.enabled:
+            self._systems.pop(system_id, None)
+            return None
+        access = SystemAccess(
+            system_id, frozenset(lookup_key(c) for c in uow.systems.agencies(system_id))
+        )
+        if ttl > 0:
+            self._systems[system_id] = (now + ttl, access)
+        return access
+
+    def hosting(self, uow: UnitOfWork, ttl: float) -> Mapping[str, str]:
+        """Every hosted agency code → its system (``SystemRepository.hosting``)."""
+        now = time.monotonic()
+        hit = self._hosting
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        hosting = dict(uow.systems.hosting())
+        if ttl > 0:
+            self._hosting = (now + ttl, hosting)
+        return hosting
+
+    def clear(self) -> None:
+        """Forget everything (a system or its agencies changed)."""
+        self._systems = {}
+        self._hosting = None
+
+
+@dataclass(frozen=True, slots=True)
 class Deps:
     """The ports a service works through."""
 
@@ -87,6 +154,8 @@ class Deps:
     verifier: SignatureVerifier = field(default_factory=NullVerifier)
     wake_outbox: Callable[[], None] = _no_wake
     """Called after a commit that stored outbox rows (the relay's thread-safe ``wake``)."""
+    systems: SystemsCache = field(default_factory=SystemsCache)
+    """The push path's short-lived copy of the systems table (see :class:`SystemsCache`)."""
 
 
 def new_id() -> str:
@@ -109,7 +178,8 @@ def router(
     a write transaction pass ``registry``, fetched before the transaction began.
     """
     current = registry if registry is not None else deps.registry()
-    return Router(current, uow.systems.hosting(), config.scope, config.peers)
+    hosting = deps.systems.hosting(uow, config.systems_cache_ttl_s)
+    return Router(current, hosting, config.scope, config.peers)
 
 
 def audit(

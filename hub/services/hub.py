@@ -37,7 +37,11 @@ class HubServices:
         self.intake = Intake(deps, config)
         self.pull = Pull(deps, config)
         self.systems = SystemAdmin(
-            deps.uow, box, clock=deps.clock, default_max_age_s=config.default_max_age_s
+            deps.uow,
+            box,
+            clock=deps.clock,
+            default_max_age_s=config.default_max_age_s,
+            on_change=deps.systems.clear,
         )
 
     def credentials(self, system_id: str) -> SystemCredentials | None:

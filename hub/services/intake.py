@@ -2,9 +2,8 @@
 
 Theory of operation (hub-common.md, DESIGN.md §2). In order, failing fast and cheaply:
 
-1. **Size cap** (:class:`PackageTooLarge`), then the **idempotency check** on the bytes' digest:
-   the same bytes pushed again by the same system answer the stored :class:`PushResult` with
-   ``duplicate=True`` and create nothing.
+1. **Size cap** (:class:`PackageTooLarge`), then the **sending system** from a short-lived
+   cache (:class:`hub.services.base.SystemsCache`: enabled flag and hosted agencies).
 2. **ONE parse** (:func:`hub.edxml.reader.parse_package`), reused by every check below.
 3. **Rights**: a system sends only as an agency it hosts (From/OrganId), and the VXP ``from``
    header, when given, must name that agency (:class:`Forbidden`).
@@ -16,10 +15,13 @@ Theory of operation (hub-common.md, DESIGN.md §2). In order, failing fast and c
    every not-yet-fetched copy of the original ``revoked`` and is delivered only to recipients
    that already took the original. A status message is routed to ``ResponseFor/OrganId`` and
    recorded on the original document's delivery to its sender (``business_status``).
-6. **Store**: the bytes go to the blob store BEFORE the transaction; then ONE transaction writes
-   the package, the document (verdicts, problems, flags), each delivery with its route and
-   creation event, the outbox row for the dispatch worker, and the audit row. After the commit
-   the outbox relay is woken.
+6. **Store**: the bytes go to the blob store BEFORE the transaction; then ONE transaction checks
+   **idempotency** (the same bytes pushed again by the same system answer the stored
+   :class:`PushResult` with ``duplicate=True`` and create nothing) and writes the package, the
+   document (verdicts, problems, flags), the deliveries with their routes and creation events
+   (one batched INSERT each), the outbox row for the dispatch worker, and the audit row. After
+   the commit the outbox relay is woken. A push refused by steps 2–5 first looks its bytes up:
+   bytes already stored are answered as stored even if a check would refuse them now.
 
 Every refusal raises a :mod:`hub.errors` exception and leaves an audit row.
 """
@@ -31,6 +33,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from hub.agency.codes import lookup_key
 from hub.delivery import Event, State, advance
@@ -74,6 +77,8 @@ class _Plan:
     related_doc_id: str | None
     flags: tuple[str, ...]
     revoke_original: bool = False
+    original_rows: tuple[DeliveryRow, ...] = ()
+    """A status message: the deliveries of the document it is about, as read by the plan."""
 
 
 class Intake:
@@ -104,19 +109,126 @@ class Intake:
                 f"package of {len(data)} bytes exceeds the cap of {cap} bytes",
                 message_vi=f"gói tin {len(data)} byte vượt giới hạn {cap} byte",
             )
+        with self._deps.uow() as uow:  # a cache hit takes no connection (the uow is lazy)
+            system = self._deps.systems.system(uow, system_id, self._config.systems_cache_ttl_s)
+        if system is None:
+            raise Forbidden(
+                f"system {system_id!r} is unknown or disabled",
+                message_vi=f"hệ thống {system_id!r} không tồn tại hoặc đã bị khóa",
+            )
+        try:
+            pkg, verdicts, problems, flags = self._check(
+                system.hosted, system_id, data, declared_from
+            )
+        except HubError:
+            # Idempotency before refusal: bytes this system already stored are answered as
+            # stored even if a check would refuse them now (a certificate revoked since, a
+            # policy changed). Looked up only here, on the rare refusal path: the accepting
+            # path checks the digest inside its one writing transaction below.
+            with self._deps.uow() as uow:
+                existing = uow.documents.by_digest(system_id, digest)
+                if existing is not None:
+                    return _stored_result(uow, existing)
+            raise
+
+        self._deps.blobs.put(data)  # BEFORE the transaction: no row without its blob
+        now = self._deps.clock.now()
+        registry = self._deps.registry()  # before the transaction (see base.router)
         with self._deps.uow() as uow:
-            system = uow.systems.get(system_id)
-            if system is None or not system.enabled:
-                raise Forbidden(
-                    f"system {system_id!r} is unknown or disabled",
-                    message_vi=f"hệ thống {system_id!r} không tồn tại hoặc đã bị khóa",
-                )
-            hosted = {lookup_key(c) for c in uow.systems.agencies(system_id)}
+            # The idempotency check runs in the writing transaction (one transaction per push);
+            # a concurrent push of the same bytes is caught by the unique key below.
             existing = uow.documents.by_digest(system_id, digest)
             if existing is not None:
                 return _stored_result(uow, existing)
+            try:
+                plan = self._plan(uow, pkg)
+            except Conflict:
+                # READ COMMITTED: a concurrent push of these very bytes may have committed
+                # between the digest check above and the DocumentId check inside _plan.
+                existing = uow.documents.by_digest(system_id, digest)
+                if existing is not None:
+                    return _stored_result(uow, existing)
+                raise
+            doc = DocumentRow(
+                id=new_id(),
+                digest=digest,
+                kind=pkg.kind,
+                document_id=pkg.document_id if isinstance(pkg, EdocPackage) else None,
+                sender_code=pkg.sender,
+                sender_system=system_id,
+                business_type=int(pkg.business_type) if isinstance(pkg, EdocPackage) else 0,
+                related_doc_id=plan.related_doc_id,
+                subject=pkg.header.subject if isinstance(pkg, EdocPackage) else None,
+                code_number=_code(pkg)[0],
+                code_notation=_code(pkg)[1],
+                verdicts=verdicts,
+                problems=problems,
+                flags=[*flags, *plan.flags],
+                received_at=now,
+            )
+            uow.packages.add(PackageRow(digest, len(data), pkg.kind, now))
+            try:
+                uow.documents.add(doc)
+            except Conflict:  # the same bytes committed by a concurrent push
+                uow.rollback()
+                stored = uow.documents.by_digest(system_id, digest)
+                if stored is None:
+                    raise
+                return _stored_result(uow, stored)
+            skip = set()
+            if plan.revoke_original and plan.related_doc_id:
+                skip = _revoke_untaken(uow, plan.related_doc_id, now, doc.id)
+            events: list[DeliveryEvent] = []
+            if isinstance(pkg, StatusPackage):
+                events += _record_status(uow, pkg, plan.original_rows, now)
+            rules = router(self._deps, self._config, uow, registry)
+            day = today_vn(now)
+            routed = [
+                (_new_delivery(doc.id, decision_, now), decision_)
+                for decision_ in (
+                    rules.route(code, day)
+                    for code in plan.recipients
+                    if lookup_key(code) not in skip
+                )
+            ]
+            # Batched: one INSERT for the deliveries, one for their events (PERFORMANCE.md).
+            uow.deliveries.add_many([row for row, _ in routed])
+            events += [DeliveryEvent(row.id, now, None, row.state, "accepted") for row, _ in routed]
+            uow.deliveries.add_events(events)
+            queued: list[str] = []
+            created: list[DeliveryRow] = []
+            for row, decision_ in routed:
+                if decision_.route is Route.NONE:
+                    row = advance(
+                        uow.deliveries, row, Event.NO_ROUTE, at=now, reason=decision_.reason
+                    )
+                else:
+                    queued.append(row.id)
+                created.append(row)
+            enqueue_dispatch(uow, queued, now)
+            audit(
+                uow,
+                now,
+                f"system:{system_id}",
+                "push",
+                doc.id,
+                digest=digest,
+                kind=pkg.kind.value,
+                document_id=doc.document_id,
+                flags=list(doc.flags),
+            )
+            result = _result(doc, created, duplicate=False)
+            uow.commit()
+        if queued:
+            self._deps.wake_outbox()
+        return result
 
-        parsed = parse_package(data, max_bytes=cap)
+    def _check(
+        self, hosted: frozenset[str], system_id: str, data: bytes, declared_from: str | None
+    ) -> tuple[EdocPackage | StatusPackage, dict[str, Any], list[dict[str, Any]], list[str]]:
+        """The ONE parse, the sender's rights, profile, signature verdicts and policy: the
+        package, its verdicts and problems (as stored) and the policy's flags."""
+        parsed = parse_package(data, max_bytes=self._config.max_package_bytes)
         pkg = parsed.package
         sender = pkg.sender
         if lookup_key(sender) not in hosted:
@@ -145,91 +257,8 @@ class Intake:
                 code=f"policy.{finding.code}",
                 document_id=getattr(pkg, "document_id", None),
             )
-
-        self._deps.blobs.put(data)  # BEFORE the transaction: no row without its blob
-        now = self._deps.clock.now()
-        registry = self._deps.registry()  # before the transaction (see base.router)
-        with self._deps.uow() as uow:
-            # Checked again inside the writing transaction: a concurrent push of the same bytes
-            # may have committed since the first check (the unique constraint is the last line).
-            existing = uow.documents.by_digest(system_id, digest)
-            if existing is not None:
-                return _stored_result(uow, existing)
-            try:
-                plan = self._plan(uow, pkg)
-            except Conflict:
-                # READ COMMITTED: a concurrent push of these very bytes may have committed
-                # between the digest check above and the DocumentId check inside _plan.
-                existing = uow.documents.by_digest(system_id, digest)
-                if existing is not None:
-                    return _stored_result(uow, existing)
-                raise
-            doc = DocumentRow(
-                id=new_id(),
-                digest=digest,
-                kind=pkg.kind,
-                document_id=pkg.document_id if isinstance(pkg, EdocPackage) else None,
-                sender_code=sender,
-                sender_system=system_id,
-                business_type=int(pkg.business_type) if isinstance(pkg, EdocPackage) else 0,
-                related_doc_id=plan.related_doc_id,
-                subject=pkg.header.subject if isinstance(pkg, EdocPackage) else None,
-                code_number=_code(pkg)[0],
-                code_notation=_code(pkg)[1],
-                verdicts=verdicts.to_dict(),
-                problems=[p.to_dict() for p in report.problems],
-                flags=[*decision.flags, *plan.flags],
-                received_at=now,
-            )
-            uow.packages.add(PackageRow(digest, len(data), pkg.kind, now))
-            try:
-                uow.documents.add(doc)
-            except Conflict:  # the same bytes committed by a concurrent push
-                uow.rollback()
-                stored = uow.documents.by_digest(system_id, digest)
-                if stored is None:
-                    raise
-                return _stored_result(uow, stored)
-            skip = set()
-            if plan.revoke_original and plan.related_doc_id:
-                skip = _revoke_untaken(uow, plan.related_doc_id, now, doc.id)
-            if isinstance(pkg, StatusPackage):
-                _record_status(uow, pkg, plan.related_doc_id, now, doc.id)
-            rules = router(self._deps, self._config, uow, registry)
-            day = today_vn(now)
-            queued: list[str] = []
-            created: list[DeliveryRow] = []
-            for code in plan.recipients:
-                if lookup_key(code) in skip:
-                    continue
-                decision_ = rules.route(code, day)
-                row = _new_delivery(doc.id, decision_, now)
-                uow.deliveries.add(row)
-                uow.deliveries.add_event(DeliveryEvent(row.id, now, None, row.state, "accepted"))
-                if decision_.route is Route.NONE:
-                    row = advance(
-                        uow.deliveries, row, Event.NO_ROUTE, at=now, reason=decision_.reason
-                    )
-                else:
-                    queued.append(row.id)
-                created.append(row)
-            enqueue_dispatch(uow, queued, now)
-            audit(
-                uow,
-                now,
-                f"system:{system_id}",
-                "push",
-                doc.id,
-                digest=digest,
-                kind=pkg.kind.value,
-                document_id=doc.document_id,
-                flags=list(doc.flags),
-            )
-            result = _result(doc, created, duplicate=False)
-            uow.commit()
-        if queued:
-            self._deps.wake_outbox()
-        return result
+        problems = [p.to_dict() for p in report.problems]
+        return pkg, verdicts.to_dict(), problems, list(decision.flags)
 
     def _plan(self, uow: UnitOfWork, pkg: EdocPackage | StatusPackage) -> _Plan:
         if isinstance(pkg, StatusPackage):
@@ -248,12 +277,14 @@ class Intake:
                 # recipient — treated like a revoke (not-yet-fetched copies are withdrawn).
                 if original is None:
                     return _Plan((), None, ("status.original_unknown",))
-                recipients = tuple(d.recipient_code for d in uow.deliveries.for_document(original))
-                return _Plan(recipients, original, (), revoke_original=True)
+                rows = tuple(uow.deliveries.for_document(original))
+                recipients = tuple(d.recipient_code for d in rows)
+                return _Plan(recipients, original, (), revoke_original=True, original_rows=rows)
             document_id = rf.document_id if rf else None
-            original = _status_subject(uow, target, document_id, pkg.sender, code)
-            unknown = () if original else ("status.original_unknown",)
-            return _Plan((target,), original, unknown)
+            found = _status_subject(uow, target, document_id, pkg.sender, code)
+            if found is None:
+                return _Plan((target,), None, ("status.original_unknown",))
+            return _Plan((target,), found[0], (), original_rows=found[1])
 
         recipients = _unique(o.organ_id for o in pkg.header.to)
         bussiness = pkg.trace.bussiness if pkg.trace else None
@@ -318,25 +349,25 @@ def _original(uow: UnitOfWork, sender: str, document_id: str | None) -> str | No
 
 def _status_subject(
     uow: UnitOfWork, sender: str, document_id: str | None, reporter: str, code: str | None
-) -> str | None:
-    """The edoc a status from ``reporter`` is about: among ``sender``'s edocs with
-    ``document_id`` that were delivered to ``reporter``, a follow-up for the answers to a
-    revoke/update (15, 16), else the original; ``None`` when there is none."""
+) -> tuple[str, tuple[DeliveryRow, ...]] | None:
+    """The edoc a status from ``reporter`` is about, with its deliveries: among ``sender``'s
+    edocs with ``document_id`` that were delivered to ``reporter``, a follow-up for the answers
+    to a revoke/update (15, 16), else the original; ``None`` when there is none."""
     if not document_id:
         return None
     key = lookup_key(reporter)
-    docs = [
-        d
-        for d in uow.documents.by_document_id(sender, document_id)
-        if d.kind is MessageKind.EDOC
-        and any(
-            key in {lookup_key(r.recipient_code), lookup_key(r.resolved_code or "")}
-            for r in uow.deliveries.for_document(d.id)
-        )
-    ]
+    docs: list[tuple[DocumentRow, tuple[DeliveryRow, ...]]] = []
+    for d in uow.documents.by_document_id(sender, document_id):
+        if d.kind is not MessageKind.EDOC:
+            continue
+        rows = tuple(uow.deliveries.for_document(d.id))
+        if any(
+            key in {lookup_key(r.recipient_code), lookup_key(r.resolved_code or "")} for r in rows
+        ):
+            docs.append((d, rows))
     follow_up = code in (StatusCode.RECALL_AGREED, StatusCode.RECALL_REFUSED)
-    docs.sort(key=lambda d: (d.business_type != BussinessDocType.NEW) == follow_up, reverse=True)
-    return docs[0].id if docs else None
+    docs.sort(key=lambda p: (p[0].business_type != BussinessDocType.NEW) == follow_up, reverse=True)
+    return (docs[0][0].id, docs[0][1]) if docs else None
 
 
 def _revoke_untaken(uow: UnitOfWork, original: str, now: dt.datetime, by: str) -> set[str]:
@@ -350,13 +381,15 @@ def _revoke_untaken(uow: UnitOfWork, original: str, now: dt.datetime, by: str) -
 
 
 def _record_status(
-    uow: UnitOfWork, pkg: StatusPackage, original: str | None, now: dt.datetime, status_doc: str
-) -> None:
-    """Write the status code on the original's delivery to the status sender."""
-    if original is None or not pkg.header.status_code:
-        return
+    uow: UnitOfWork, pkg: StatusPackage, original_rows: Iterable[DeliveryRow], now: dt.datetime
+) -> list[DeliveryEvent]:
+    """Write the status code on the original's delivery to the status sender; return the
+    events to record (the caller inserts them with the push's other events)."""
+    if not pkg.header.status_code:
+        return []
     sender = lookup_key(pkg.sender)
-    for row in uow.deliveries.for_document(original):
+    events: list[DeliveryEvent] = []
+    for row in original_rows:
         codes = {lookup_key(row.recipient_code)}
         if row.resolved_code:
             codes.add(lookup_key(row.resolved_code))
@@ -371,9 +404,10 @@ def _record_status(
             updated_at=now,
         )
         if uow.deliveries.save(updated, expected_state=row.state):
-            uow.deliveries.add_event(
+            events.append(
                 DeliveryEvent(row.id, now, row.state, row.state, f"status {pkg.header.status_code}")
             )
+    return events
 
 
 def _replace(row: DeliveryRow, **changes: object) -> DeliveryRow:

@@ -60,8 +60,12 @@ class Pull:
     # ------------------------------------------------------------------------------ inbox
 
     def list_received(
-        self, system_id: str, kind: MessageKind, *, limit: int = 500
+        self, system_id: str, kind: MessageKind, *, limit: int | None = None
     ) -> Sequence[InboxItem]:
+        """The oldest ``limit`` (default ``HubConfig.inbox_page``) items of the inbox: a client
+        takes them and polls again; :meth:`count_received` stays exact."""
+        if limit is None:
+            limit = self._config.inbox_page
         with self._deps.uow() as uow:
             rows = uow.deliveries.inbox(system_id, kind, _INBOX_STATES, limit=limit)
             return [_inbox_item(d, doc) for d, doc in rows]
@@ -216,6 +220,7 @@ class Pull:
             uow.systems.set_agencies(system_id, [*hosted, record.code])
             audit(uow, now, f"system:{system_id}", "agency.register", record.code)
             uow.commit()
+        self._deps.systems.clear()
 
     def delete_agency(self, system_id: str, code: str) -> None:
         """Mark an agency the caller hosts deleted and stop hosting it."""
@@ -236,6 +241,7 @@ class Pull:
             )
             audit(uow, now, f"system:{system_id}", "agency.delete", code)
             uow.commit()
+        self._deps.systems.clear()
 
     # --------------------------------------------------------------------------- timeline
 

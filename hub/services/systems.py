@@ -45,8 +45,10 @@ class SystemAdmin:
         clock: Clock | None = None,
         default_max_age_s: int = 300,
         actor: str = "cli",
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self._uow = uow
+        self._on_change = on_change or (lambda: None)
         self._box = box
         self._clock = clock or SystemClock()
         self._max_age_s = default_max_age_s
@@ -96,6 +98,7 @@ class SystemAdmin:
             uow.systems.set_agencies(system_id, list(agencies))
             audit(uow, now, self._actor, "system.add", system_id, agencies=list(agencies))
             uow.commit()
+        self._on_change()
         return secret
 
     def list(self) -> list[SystemInfo]:
@@ -137,6 +140,7 @@ class SystemAdmin:
             audit(uow, self._clock.now(), self._actor, "system.agencies", system_id,
                   agencies=list(agencies))  # fmt: skip
             uow.commit()
+        self._on_change()
 
     def credentials(self, system_id: str) -> SystemCredentials | None:
         """The system's decrypted secrets (current first), or ``None`` when unknown."""
@@ -157,6 +161,7 @@ class SystemAdmin:
             uow.systems.update(change(row))
             audit(uow, self._clock.now(), self._actor, action, system_id)
             uow.commit()
+        self._on_change()
 
 
 def _require(uow: UnitOfWork, system_id: str) -> SystemRow:
