@@ -261,10 +261,13 @@ def machine_busy() -> tuple[float, float]:
     return (sum(v[:8]) - idle) / tick, sum(v[:8]) / tick
 
 
-def start(role: str, env: dict[str, str], port: int, stats: Path) -> subprocess.Popen[str]:
+def start(
+    role: str, env: dict[str, str], port: int, stats: Path, *, reuse_port: bool = False
+) -> subprocess.Popen[str]:
     full = {**os.environ, **env, "BENCH_STATS_OUT": str(stats)}
+    argv = [sys.executable, str(ROOT / "bench" / "hub_server.py"), role, "--port", str(port)]
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "hub_server.py"), role, "--port", str(port)],
+        argv + (["--reuse-port"] if reuse_port else []),
         env=full,
         stdout=subprocess.PIPE,
         text=True,
@@ -421,10 +424,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         register_systems(env)
         procs: list[subprocess.Popen[str]] = []
         stats_files: list[Path] = []
-        roles = ["run"] if args.backend == "embedded" else ["serve", "worker"]
-        for role in roles:
-            stats_files.append(work / f"stats-{role}.json")
-            procs.append(start(role, env, port, stats_files[-1]))
+        api = ["run" if args.backend == "embedded" else "serve"] * args.api_workers
+        roles = api if args.backend == "embedded" else [*api, "worker"]
+        for i, role in enumerate(roles):
+            stats_files.append(work / f"stats-{role}-{i}.json")
+            reuse = role != "worker" and args.api_workers > 1
+            procs.append(start(role, env, port, stats_files[-1], reuse_port=reuse))
         try:
             wait_http(f"http://127.0.0.1:{port}")
             load = Load(url, feed, args.kind, args.pushers, args.rate)
@@ -489,6 +494,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "backend": args.backend,
         "kind": args.kind,
         "pushers": args.pushers,
+        "api_workers": args.api_workers,
         "rate_target": args.rate,
         "pull": not args.no_pull,
         "window_s": window,
@@ -514,7 +520,8 @@ def report(r: dict[str, Any]) -> str:
     n = max(1, r["pushed"])
     lines = [
         f"### {r['backend']} — {r['kind']} ({r['package_bytes']:,} bytes), "
-        f"{r['pushers']} pushers, target {r['rate_target'] or 'max'}/s, "
+        f"{r['pushers']} pushers, {r.get('api_workers', 1)} API process(es), "
+        f"target {r['rate_target'] or 'max'}/s, "
         f"pull+ack {'on' if r['pull'] else 'off'}",
         "",
         f"- sustained: **{r['rate']:,.0f} packages/s** ({r['pushed']:,} in {r['window_s']:.1f} s;"
@@ -557,6 +564,12 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=None, help="open-loop target (packages/s)")
     ap.add_argument("--no-pull", action="store_true", help="push only (no recipient threads)")
     ap.add_argument("--port", type=int, default=8089)
+    ap.add_argument(
+        "--api-workers",
+        type=int,
+        default=1,
+        help="API processes sharing the port (lienthong serve --workers N)",
+    )
     ap.add_argument("--json", metavar="FILE", help="append the raw result as a JSON line")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (store, blobs, stats)")
     args = ap.parse_args()

@@ -194,7 +194,7 @@ def reset() -> None:
     _RESET_AT[1] = resource.getrusage(resource.RUSAGE_SELF)
 
 
-async def main(role: str, host: str, port: int) -> None:
+async def main(role: str, host: str, port: int, reuse_port: bool = False) -> None:
     from hub.entrypoints.bootstrap import build_hub, build_verifier, serve
     from hub.ports import NullVerifier
     from hub.settings import load_settings
@@ -225,7 +225,7 @@ async def main(role: str, host: str, port: int) -> None:
             hub.close()
         return
     print("ready", flush=True)
-    await serve(hub, host, port, workers=role == "run", stop=stop)
+    await serve(hub, host, port, workers=role == "run", stop=stop, reuse_port=reuse_port)
 
 
 if __name__ == "__main__":
@@ -233,5 +233,8 @@ if __name__ == "__main__":
     ap.add_argument("role", choices=("run", "serve", "worker"))
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8089)
+    ap.add_argument(
+        "--reuse-port", action="store_true", help="share the port (SO_REUSEPORT) with siblings"
+    )
     a = ap.parse_args()
-    asyncio.run(main(a.role, a.host, a.port))
+    asyncio.run(main(a.role, a.host, a.port, a.reuse_port))

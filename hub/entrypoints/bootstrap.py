@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,10 +320,35 @@ def build_hub(
     )
 
 
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` with ``SO_REUSEPORT`` (Linux): several API
+    processes bind the same port and the kernel spreads new connections across their
+    listening sockets. Not listening yet (a bound, non-listening socket gets no connections,
+    so a supervisor may hold one to keep the port reserved)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    return sock
+
+
 async def serve(
-    hub: Hub, host: str, port: int, *, workers: bool, stop: asyncio.Event | None = None
+    hub: Hub,
+    host: str,
+    port: int,
+    *,
+    workers: bool,
+    stop: asyncio.Event | None = None,
+    reuse_port: bool = False,
 ) -> None:
-    """Serve the HTTP app with uvicorn in this loop; with ``workers``, run them alongside."""
+    """Serve the HTTP app with uvicorn in this loop; with ``workers``, run them alongside.
+
+    ``reuse_port``: listen on a ``SO_REUSEPORT`` socket, sharing ``port`` with the other API
+    processes of ``lienthong serve --workers N`` (:mod:`hub.entrypoints.processes`).
+    """
     import uvicorn
 
     if workers:
@@ -347,8 +373,13 @@ async def serve(
             server.should_exit = True
 
         stopper = asyncio.create_task(_watch())
+    sockets = None
+    if reuse_port:
+        sock = reuse_port_socket(host, port)
+        sock.listen(2048)  # uvicorn's default backlog
+        sockets = [sock]
     try:
-        await server.serve()
+        await server.serve(sockets=sockets)
     finally:
         if stopper is not None:
             stopper.cancel()

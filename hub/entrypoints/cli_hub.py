@@ -36,18 +36,33 @@ def _settings(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
     return load_settings(getattr(args, "settings", None), env)
 
 
+def _server_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument(
+        "--workers",
+        dest="processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="API processes sharing the port (default: api.workers, 1); PostgreSQL: up to one "
+        "per core; SQLite: keep 1 (one writer)",
+    )
+    # Set by the supervisor for its children (hub/entrypoints/processes.py).
+    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--no-migrate", action="store_true", help=argparse.SUPPRESS)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="API + workers in one process (embedded defaults)")
     _common(p)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.set_defaults(handler=_run, workers=True)
+    _server_options(p)
+    p.set_defaults(handler=_run, workers=True, command="run")
 
     p = sub.add_parser("serve", help="the HTTP API only (production: run workers separately)")
     _common(p)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.set_defaults(handler=_run, workers=False)
+    _server_options(p)
+    p.set_defaults(handler=_run, workers=False, command="serve")
 
     p = sub.add_parser("worker", help="the delivery workers only")
     _common(p)
@@ -134,13 +149,33 @@ def _run(args: argparse.Namespace) -> int:
     from hub.entrypoints.bootstrap import serve
     from hub.entrypoints.logs import configure_logging
 
-    hub = _build(args)
+    processes = args.processes
+    if processes is None:
+        processes = _settings(args).api_workers
+    if processes < 1:
+        print("lienthong: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if processes > 1:
+        from hub.entrypoints.processes import supervise
+
+        return supervise(
+            _settings(args),
+            args.command,
+            processes,
+            args.host,
+            args.port,
+            settings_file=args.settings,
+            data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else None,
+        )
+    hub = _build(args, migrate=not args.no_migrate)
     configure_logging(hub.settings.data_dir)
     where = f"http://{args.host}:{args.port}/"
     mode = "API + workers" if args.workers else "API"
     print(f"lienthong: {mode} on {where} (data: {hub.settings.data_dir})", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(hub, args.host, args.port, workers=args.workers))
+        asyncio.run(
+            serve(hub, args.host, args.port, workers=args.workers, reuse_port=args.reuse_port)
+        )
     return 0
 
 
