@@ -96,7 +96,7 @@ def pdf_check_from(verifier: PdfVerifier) -> PdfCheck:
         if not getattr(parsed.package, "attachments", ()):
             return 0, 0, {"pdfs": []}
         try:
-            verdicts = verifier.verify_package(data)
+            verdicts = verifier.verify_parsed(parsed, data)  # reuses the intake's one parse
         except HubError as exc:
             return 0, 0, {"pdfs": [], "error": exc.code}
         checked = sum(len(v.signatures) for v in verdicts)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from io import BytesIO
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -69,6 +69,10 @@ from signing.nd30 import (
 )
 from signing.trust import TrustEvaluator
 from signing.verdicts import SignatureVerdictBase, SignerIdentity, Trust
+
+if TYPE_CHECKING:
+    from hub.edxml.attachments import ExtractedAttachment
+    from hub.edxml.reader import ParsedPackage
 
 _T = TypeVar("_T")
 
@@ -667,15 +671,26 @@ class PdfVerifier:
         Non-PDF attachments are skipped. Raises what :func:`hub.edxml.iter_attachments` raises
         for a package that cannot be read (``XmlError``, ``AttachmentError``).
         """
-        return tuple(self._iter_package(package, first_is_issued))
-
-    def _iter_package(
-        self, package: bytes | Path | IO[bytes], first_is_issued: bool
-    ) -> Iterator[PdfVerdict]:
         from hub.edxml.attachments import iter_attachments
 
+        return tuple(self._iter_items(iter_attachments(package), first_is_issued))
+
+    def verify_parsed(
+        self, parsed: ParsedPackage, data: bytes, *, first_is_issued: bool = True
+    ) -> tuple[PdfVerdict, ...]:
+        """:meth:`verify_package` over the intake's one parse (``data`` are its bytes): the
+        payloads come from the tree instead of a second parse of the package
+        (:func:`hub.edxml.attachments.iter_parsed_attachments`); same verdicts, same errors."""
+        from hub.edxml.attachments import iter_parsed_attachments
+
+        items = iter_parsed_attachments(parsed, data)
+        return tuple(self._iter_items(items, first_is_issued))
+
+    def _iter_items(
+        self, items: Iterator[ExtractedAttachment], first_is_issued: bool
+    ) -> Iterator[PdfVerdict]:
         seen_pdf = False
-        for item in iter_attachments(package):
+        for item in items:
             with item:
                 item.content.seek(0)
                 head = item.content.read(1024)
