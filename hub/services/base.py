@@ -112,7 +112,7 @@ class SystemsCache:
         """The enabled system ``system_id``, or ``None`` when unknown or disabled."""
         now = time.monotonic()
         hit = self._systems.get(system_id)
-        if hit is not None and hit[0] > now:
+        if ttl > 0 and hit is not None and hit[0] > now:
             return hit[1]
         row = uow.systems.get(system_id)
         if row is None or not row.enabled:
@@ -129,7 +129,7 @@ class SystemsCache:
         """Every hosted agency code → its system (``SystemRepository.hosting``)."""
         now = time.monotonic()
         hit = self._hosting
-        if hit is not None and hit[0] > now:
+        if ttl > 0 and hit is not None and hit[0] > now:
             return hit[1]
         hosting = dict(uow.systems.hosting())
         if ttl > 0:
@@ -168,9 +168,18 @@ def today_vn(now: dt.datetime) -> dt.date:
 
 
 def router(
-    deps: Deps, config: HubConfig, uow: UnitOfWork, registry: Registry | None = None
+    deps: Deps,
+    config: HubConfig,
+    uow: UnitOfWork,
+    registry: Registry | None = None,
+    *,
+    cached: bool = False,
 ) -> Router:
     """The routing rules over the current registry and the systems connected now.
+
+    ``cached``: take the hosting map from :attr:`Deps.systems` (at most
+    ``config.systems_cache_ttl_s`` old; the push path). Otherwise it is read in ``uow`` (a
+    redrive after IT connected a system must see that system).
 
     Hazard: ``deps.registry()`` may refresh from the store in a unit of work of its own. Called
     inside ``uow``, that is a second transaction while this one holds SQLite's write lock
@@ -178,7 +187,8 @@ def router(
     a write transaction pass ``registry``, fetched before the transaction began.
     """
     current = registry if registry is not None else deps.registry()
-    hosting = deps.systems.hosting(uow, config.systems_cache_ttl_s)
+    ttl = config.systems_cache_ttl_s if cached else 0.0
+    hosting = deps.systems.hosting(uow, ttl)
     return Router(current, hosting, config.scope, config.peers)
 
 

@@ -181,7 +181,7 @@ class Intake:
             events: list[DeliveryEvent] = []
             if isinstance(pkg, StatusPackage):
                 events += _record_status(uow, pkg, plan.original_rows, now)
-            rules = router(self._deps, self._config, uow, registry)
+            rules = router(self._deps, self._config, uow, registry, cached=True)
             day = today_vn(now)
             routed = [
                 (_new_delivery(doc.id, decision_, now), decision_)

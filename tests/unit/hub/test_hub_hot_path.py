@@ -5,6 +5,7 @@ made through the services, and a refused re-push of stored bytes still answers a
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import pytest
 
@@ -99,3 +100,24 @@ def test_a_refused_repush_of_stored_bytes_answers_as_stored(hub: HubServices) ->
     assert again.recipients == first.recipients
     with pytest.raises(Forbidden):
         hub.push(UBND, edoc(document_id="new-bytes"))
+
+
+def test_a_redrive_routes_with_the_systems_connected_now(hub: HubServices) -> None:
+    """Only the push path uses the cached hosting map: rules built for a redrive read the
+    store, so a system connected elsewhere a moment ago is seen."""
+    from hub.services.base import router
+
+    with hub.deps.uow() as uow:
+        router(hub.deps, hub.config, uow, cached=True)  # the push path fills the cache
+    other = HubServices(
+        dataclasses.replace(hub.deps, systems=type(hub.deps.systems)()),
+        hub.config,
+        SecretBox(generate_key()),
+    )
+    other.systems.add("qlvb.new", ["000.00.04.H41"], secret="s3")  # not clearing our cache
+    with hub.deps.uow() as uow:
+        fresh = router(hub.deps, hub.config, uow)
+        cached = router(hub.deps, hub.config, uow, cached=True)
+        day = dt.date(2026, 1, 1)
+        assert fresh.route("000.00.04.H41", day).system_id == "qlvb.new"
+        assert cached.route("000.00.04.H41", day).system_id != "qlvb.new"  # ≤ 1 s stale
