@@ -27,6 +27,7 @@ from typing import Any
 
 from lxml import etree
 
+from hub import xmlsafe
 from hub.edxml.model import DSIG_NS
 from hub.edxml.problems import Problem, error, warning
 from hub.resources import data_path
@@ -40,10 +41,10 @@ _SHA1 = ("#rsa-sha1", "#dsa-sha1", "#sha1", "#hmac-sha1")
 
 @cache
 def profile_schema() -> etree.XMLSchema:
-    """The profile XSD, parsed once per process. The file is ours (shipped data), so it is
-    read with lxml directly rather than through :mod:`hub.xmlsafe`, which is for outside bytes."""
+    """The profile XSD, parsed once per process — through the same hardened parser as
+    everything else (the file is shipped data, but an edited copy gets no special trust)."""
     path = data_path("schemas", "edxml", "edxml-profile.xsd")
-    return etree.XMLSchema(etree.parse(str(path)))
+    return etree.XMLSchema(xmlsafe.parse(path.read_bytes()))
 
 
 def schema_problems(root: _E) -> Iterator[Problem]:
