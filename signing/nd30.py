@@ -28,10 +28,11 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
+
+from signing.verdicts import Finding
 
 
 class SignerClass(enum.StrEnum):
@@ -147,19 +148,8 @@ def classify_signer(
     return SignerClass.UNKNOWN
 
 
-@dataclass(frozen=True)
-class Nd30Warning:
-    """One finding of the Nghị định 30 presence rules. Warnings inform; they do not refuse."""
-
-    code: str
-    message_vi: str
-    message_en: str
-
-    def message(self, lang: str = "vi") -> str:
-        return self.message_vi if lang == "vi" else self.message_en
-
-    def to_dict(self, lang: str = "vi") -> dict[str, Any]:
-        return {"code": self.code, "message": self.message(lang)}
+#: One finding of the Nghị định 30 presence rules. Warnings inform; they do not refuse.
+Nd30Warning = Finding
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ from signing.nd30 import (
     presence_warnings,
 )
 from signing.trust import TrustEvaluator
-from signing.verdicts import SignatureVerdictBase, SignerIdentity, Trust
+from signing.verdicts import Finding, SignatureVerdictBase, SignerIdentity, Trust
 
 if TYPE_CHECKING:
     from hub.edxml.attachments import ExtractedAttachment
@@ -107,19 +107,8 @@ class PdfVerifyPolicy:
 DEFAULT_PDF_VERIFY_POLICY = PdfVerifyPolicy()
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One reason a signature or a PDF is not good, with a stable code."""
-
-    code: str
-    message_vi: str
-    message_en: str
-
-    def message(self, lang: str = "vi") -> str:
-        return self.message_vi if lang == "vi" else self.message_en
-
-    def to_dict(self, lang: str = "vi") -> dict[str, Any]:
-        return {"code": self.code, "message": self.message(lang)}
+#: One reason a signature or a PDF is not good, with a stable code.
+Problem = Finding
 
 
 def _iso(moment: datetime | None) -> str | None:

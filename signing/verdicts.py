@@ -195,6 +195,22 @@ def envelope_status_for(trust: Trust) -> EnvelopeStatus:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """One coded finding about a signature or a document (a problem, or a Nghị định 30
+    warning), with its Vietnamese and English text."""
+
+    code: str
+    message_vi: str
+    message_en: str
+
+    def message(self, lang: str = "vi") -> str:
+        return self.message_vi if lang == "vi" else self.message_en
+
+    def to_dict(self, lang: str = "vi") -> dict[str, Any]:
+        return {"code": self.code, "message": self.message(lang)}
+
+
+@dataclass(frozen=True)
 class SignatureVerdictBase:
     """What every signature verdict says; the envelope and PDF verdicts extend it."""
 
