@@ -249,6 +249,12 @@ class Hub:
         """Release the database connections (after :meth:`stop`)."""
         self.engine.dispose()
 
+    def __enter__(self) -> Hub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def build_hub(
     settings: Settings,

@@ -219,8 +219,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _systems_add(args: argparse.Namespace) -> int:
-    hub = _build(args)
-    try:
+    with _build(args) as hub:
         secret = hub.services.systems.add(
             args.system_id,
             args.agency,
@@ -228,22 +227,15 @@ def _systems_add(args: argparse.Namespace) -> int:
             name=args.name,
             max_age_s=args.max_age,
         )
-    finally:
-        hub.close()
-    if args.secret:
-        print(f"lienthong: system {args.system_id} registered ({', '.join(args.agency)})")
-    else:
-        print(f"lienthong: system {args.system_id} registered ({', '.join(args.agency)})")
+    print(f"lienthong: system {args.system_id} registered ({', '.join(args.agency)})")
+    if not args.secret:
         print(f"secret: {secret}")
     return 0
 
 
 def _systems_list(args: argparse.Namespace) -> int:
-    hub = _build(args)
-    try:
+    with _build(args) as hub:
         systems = hub.services.systems.list()
-    finally:
-        hub.close()
     if args.json:
         print(
             json.dumps(
@@ -269,11 +261,8 @@ def _systems_list(args: argparse.Namespace) -> int:
 
 
 def _systems_rotate(args: argparse.Namespace) -> int:
-    hub = _build(args)
-    try:
+    with _build(args) as hub:
         secret = hub.services.systems.rotate(args.system_id, args.secret)
-    finally:
-        hub.close()
     print(f"lienthong: system {args.system_id} has a new secret; the previous one still works")
     if not args.secret:
         print(f"secret: {secret}")
@@ -281,11 +270,8 @@ def _systems_rotate(args: argparse.Namespace) -> int:
 
 
 def _systems_disable(args: argparse.Namespace) -> int:
-    hub = _build(args)
-    try:
+    with _build(args) as hub:
         hub.services.systems.disable(args.system_id)
-    finally:
-        hub.close()
     print(f"lienthong: system {args.system_id} disabled")
     return 0
 
@@ -295,11 +281,8 @@ def _agencies_import(args: argparse.Namespace) -> int:
     from hub.services.registry import import_agencies
 
     registry = load_registry(Path(args.file))
-    hub = _build(args)
-    try:
+    with _build(args) as hub:
         count = import_agencies(hub.uow, registry, at=hub.clock.now(), actor="cli")
-    finally:
-        hub.close()
     print(f"lienthong: {count} agencies imported from {args.file}")
     return 0
 
@@ -325,13 +308,10 @@ def _agencies_sync(args: argparse.Namespace) -> int:
     finally:
         client.close()
     agencies = agencies_from_records(records, source=f"{nat.endpoint} getAgenciesList")
-    hub = _build(args)
-    try:
+    with _build(args) as hub:
         count = import_agencies(
             hub.uow, agencies, at=hub.clock.now(), actor="cli:sync", source="national"
         )
-    finally:
-        hub.close()
     print(f"lienthong: {count} agencies synchronised from the national axis")
     return 0
 
@@ -375,8 +355,7 @@ def _deliveries(args: argparse.Namespace) -> int:
         known = ", ".join(s.value for s in State)
         print(f"lienthong: unknown state {args.state!r} (one of: {known})", file=sys.stderr)
         return 2
-    hub = _build(args)
-    try:
+    with _build(args) as hub:
         monitor = hub.monitor()
         if args.redrive:
             moved = monitor.redrive(args.redrive, actor="cli")
@@ -392,8 +371,6 @@ def _deliveries(args: argparse.Namespace) -> int:
                 # publishes them (within its sweep interval).
                 print("lienthong: a running hub dispatches them at its next outbox sweep")
         items = monitor.deliveries(args.state, limit=args.limit)
-    finally:
-        hub.close()
     if args.json:
         print(
             json.dumps(
@@ -428,11 +405,8 @@ def _deliveries(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    hub = _build(args)
-    try:
+    with _build(args) as hub:
         rows = hub.monitor().audit(actor=args.actor, action=args.action, limit=args.limit)
-    finally:
-        hub.close()
     if args.json:
         print(
             json.dumps(
