@@ -10,6 +10,7 @@ then the façade's catch-all, which routes any other path on its last segment.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,8 +29,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.http import rest, vxp
 from adapters.http.gate import ApiSettings, AuditHook, Clock, Gate, utc_now
-from hub.errors import HubError, InvalidRequest
+from hub.errors import HubError, InternalError, InvalidRequest
 from hub.services.contracts import HubService
+
+log = logging.getLogger(__name__)
 
 #: A readiness probe: returns ``None``/``True`` when ready, ``False`` or raises when not.
 Readiness = Callable[[], bool | None]
@@ -162,6 +165,15 @@ def create_app(
         )
         gate.refused(request, invalid, api="rest", operation=request.url.path)
         return rest.rest_error(invalid, settings.lang)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        # A bug in a REST endpoint: the JSON error document, never Starlette's plain-text
+        # "Internal Server Error", and never the exception's text (it may quote a package or
+        # a parameter). The traceback goes to the log. (The façade renders its own 500s.)
+        log.error("REST %s %s failed unexpectedly", request.method, request.url.path, exc_info=exc)
+        internal = InternalError("internal error", message_vi="lỗi nội bộ của hệ thống")
+        return JSONResponse(rest.error_body(internal, settings.lang), status_code=500)
 
     app.include_router(rest.build_router(service, gate))
     app.include_router(vxp.build_router(service, gate))

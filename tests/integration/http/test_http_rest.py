@@ -237,3 +237,13 @@ def test_push_with_signed_from(http: TestClient, sign: Signer, hub: FakeHub) -> 
     error(push("000.00.00.X99"), 403, "auth.forbidden")
     assert push(H41).status_code == 201
     assert next(iter(hub.deliveries.values())).from_code == H41
+
+
+def test_rest_bug_is_a_json_500_without_the_exception_text(
+    http: TestClient, sign: Signer, hub: FakeHub
+) -> None:
+    hub.fail_with = RuntimeError("boom: secret-looking detail")
+    r = rest(http, sign, "GET", "/api/v1/inbox")
+    assert r.headers["content-type"].startswith("application/json")
+    err = error(r, 500, "internal")
+    assert "boom" not in json.dumps(err)
