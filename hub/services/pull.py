@@ -18,6 +18,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from hub.agency.codes import lookup_key
+from hub.agency.registry import Registry
 from hub.delivery import INBOX, Event, State, advance, describe
 from hub.edxml.model import MessageKind
 from hub.edxml.trace import append_trace
@@ -192,14 +193,25 @@ class Pull:
 
     def register_agency(self, system_id: str, record: AgencyRecord) -> None:
         """Register (or update) an agency the caller hosts, or a new unit under one it hosts;
-        the caller then hosts it."""
+        the caller then hosts it.
+
+        Hazard: the parent named in ``record`` is the caller's word. An agency the hub already
+        knows (registry, or a stored record not deleted) keeps its *known* parent, and only a
+        system hosting that parent may take it — otherwise naming one's own agency as parent
+        would let a system host, send as and receive the mail of any agency no system here
+        hosts (a ministry reached through the national axis)."""
         now = self._deps.clock.now()
+        registry = self._deps.registry()  # before the transaction (see base.router)
         with self._deps.uow() as uow:
             hosted = set(uow.systems.agencies(system_id))
             keys = {lookup_key(c) for c in hosted}
             hosting = {lookup_key(k): v for k, v in uow.systems.hosting().items()}
             owner = hosting.get(lookup_key(record.code))
             parent_ok = record.parent_code is not None and lookup_key(record.parent_code) in keys
+            if parent_ok and lookup_key(record.code) not in keys:
+                known = _known_parent(uow, registry, record.code)
+                if known is not None:
+                    parent_ok = known[0] is not None and lookup_key(known[0]) in keys
             if lookup_key(record.code) not in keys and not (parent_ok and owner is None):
                 raise Forbidden(
                     f"system {system_id!r} may register only agencies it hosts or units under them",
@@ -283,6 +295,18 @@ def _own_delivery(
     if doc is None:  # the foreign key makes this impossible in the SQL store
         raise NotFound(f"document of delivery {delivery_id} is missing", code="delivery.unknown")
     return row, doc
+
+
+def _known_parent(uow: UnitOfWork, registry: Registry, code: str) -> tuple[str | None] | None:
+    """``(parent code,)`` of an agency the hub already knows (``(None,)`` for a top-level
+    one), or ``None`` when ``code`` is new: neither in the registry nor a live stored record."""
+    stored = uow.agencies.get(code)
+    if stored is not None and not stored.deleted:
+        return (stored.parent_code,)
+    if registry.get(code) is not None:
+        parent = registry.parent(code)
+        return (parent.code if parent is not None else None,)
+    return None
 
 
 def _inbox_item(d: DeliveryRow, doc: DocumentRow) -> InboxItem:

@@ -408,6 +408,25 @@ def test_agencies_list_register_delete(hub: HubServices) -> None:
     assert "001.00.02.H41" not in {a.code for a in hub.list_agencies(SO)}
 
 
+def test_register_cannot_claim_a_known_agency_by_naming_a_hosted_parent(
+    hub: HubServices,
+) -> None:
+    # 000.00.00.G22 is in the registry and hosted by no system here (its mail goes to the
+    # national axis): naming one's own agency as its parent must not make it one's own.
+    claim = AgencyRecord(id="g22", code="000.00.00.G22", name="Bộ khác", parent_code=SO_CODE)
+    with pytest.raises(Forbidden):
+        hub.register_agency(SO, claim)
+    assert {a.code: a for a in hub.list_agencies(SO)}["000.00.00.G22"].hosted_by is None
+    with pytest.raises(Forbidden):  # so it cannot send as that agency either
+        hub.push(SO, edoc(sender="000.00.00.G22", to=[SENDER]))
+    # A unit registered under its own agency by one system cannot be re-parented by another.
+    unit = AgencyRecord(id="u", code="001.00.00.H41", name="Văn phòng", parent_code=SENDER)
+    hub.register_agency(UBND, unit)
+    hub.delete_agency(UBND, "001.00.00.H41")  # deleted: a new unit may take the code again
+    hub.register_agency(SO, dataclasses.replace(unit, parent_code=SO_CODE))
+    assert {a.code: a for a in hub.list_agencies(SO)}["001.00.00.H41"].hosted_by == SO
+
+
 def test_system_secrets_rotate_and_never_show(hub: HubServices) -> None:
     creds = hub.credentials(UBND)
     assert creds is not None
