@@ -153,7 +153,7 @@ def create_app(
     @app.exception_handler(HubError)
     async def hub_error(request: Request, exc: HubError) -> Response:
         # Raised by REST dependencies/endpoints (the façade renders its own errors).
-        gate.refused(request, exc, api="rest", operation=request.url.path)
+        await gate.refused_async(request, exc, api="rest", operation=request.url.path)
         return rest.rest_error(exc, settings.lang)
 
     @app.exception_handler(RequestValidationError)
@@ -163,7 +163,7 @@ def create_app(
             message_vi="tham số yêu cầu không hợp lệ",
             details={"errors": _jsonable(exc.errors())},
         )
-        gate.refused(request, invalid, api="rest", operation=request.url.path)
+        await gate.refused_async(request, invalid, api="rest", operation=request.url.path)
         return rest.rest_error(invalid, settings.lang)
 
     @app.exception_handler(Exception)

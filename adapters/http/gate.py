@@ -163,6 +163,15 @@ class Gate:
         body = await read_capped(request, cap)
         return Authenticated(verified, body)
 
+    async def refused_async(
+        self, request: Request, exc: HubError, *, api: str, operation: str
+    ) -> None:
+        """:meth:`refused` for async callers: run in the threadpool, because the audit hook may
+        write to the database (the composition root's does) and, on the event loop, a refusal
+        waiting for SQLite's write lock would stall every other request — an anonymous client
+        sending bad signatures could freeze the server."""
+        await run_in_threadpool(self.refused, request, exc, api=api, operation=operation)
+
     def refused(self, request: Request, exc: HubError, *, api: str, operation: str) -> None:
         """Log one refusal as a JSON security event and pass it to the audit hook."""
         reason = exc.details.get("reason") if isinstance(exc, AuthenticationFailed) else None

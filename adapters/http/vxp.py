@@ -288,7 +288,7 @@ def build_router(service: HubService, gate: Gate) -> APIRouter:
                 # Unmatched REST paths and methods fall through to this catch-all: answer
                 # them in the REST error shape.
                 missing = NotFound(f"no resource {request.method} {request.url.path}")
-                gate.refused(request, missing, api="rest", operation=request.url.path)
+                await gate.refused_async(request, missing, api="rest", operation=request.url.path)
                 return rest.rest_error(missing, lang)
             if op is None:
                 raise NotFound(
@@ -304,7 +304,7 @@ def build_router(service: HubService, gate: Gate) -> APIRouter:
                     message_vi=f"{op} không nhận phương thức {request.method}",
                     code="vxp.method_not_allowed",
                 )
-                gate.refused(request, exc, api="vxp", operation=str(op))
+                await gate.refused_async(request, exc, api="vxp", operation=str(op))
                 return error_reply(op, exc, lang, status=405)
             cap = (
                 gate.settings.max_package_bytes
@@ -315,7 +315,7 @@ def build_router(service: HubService, gate: Gate) -> APIRouter:
             # The service is synchronous (database transactions): run it off the event loop.
             return await run_in_threadpool(run, request, op, auth)
         except HubError as exc:
-            gate.refused(request, exc, api="vxp", operation=str(op or "unknown"))
+            await gate.refused_async(request, exc, api="vxp", operation=str(op or "unknown"))
             return error_reply(op, exc, lang)
         except Exception:
             log.exception("VXP %s failed unexpectedly", op)

@@ -474,3 +474,36 @@ def test_service_outage_is_503_and_bug_is_500(http: TestClient, sign: Signer, hu
     assert "boom" not in body["ErrorDesc"]
     r = call(http, sign, "downloadEdoc", {"docId": "x"}, method="GET")
     assert (r.status_code, r.content) == (500, b"")
+
+
+def test_the_audit_hook_runs_off_the_event_loop(
+    hub: FakeHub, clock: Clock, settings: Any, sign: Signer
+) -> None:
+    """The composition root's hook writes an audit row (a database transaction that may wait
+    for SQLite's write lock): on the event loop it would stall every other request."""
+    import asyncio
+
+    from adapters.http import create_app
+
+    on_loop: list[bool] = []
+
+    def hook(event: SecurityEvent) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            on_loop.append(False)
+        else:
+            on_loop.append(True)
+
+    app = create_app(hub, settings, clock=clock, audit=hook)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert_fail(call(client, sign, "getEdoc", {"docId": "x"}, secret="wrong"), 401)
+        assert_fail(call(client, sign, "nothing-here"), 404)
+        assert client.get("/api/v1/nothing-here").status_code == 404  # REST, catch-all
+        assert client.get("/api/v1/inbox").status_code == 401  # REST, exception handler
+        bad_kind = "/api/v1/inbox?kind=zzz"  # REST, validation handler
+        signed = sign({"method": "GET", "path": bad_kind})
+        assert client.get(bad_kind, headers=signed).status_code == 400
+        assert_fail(call(client, sign, "getEdoc", method="PUT"), 405)
+    assert len(on_loop) == 6
+    assert not any(on_loop)
