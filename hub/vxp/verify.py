@@ -164,7 +164,9 @@ def _parse_signed(raw: bytes, policy: VerifyPolicy) -> list[tuple[str, str]]:
         raise _fail(
             "sign-header not JSON", "sign-header is not a JSON object", error=str(exc)
         ) from None
-    if not isinstance(top, list) or len(pairs_seen) != 1:
+    # ``top`` must be the one object itself: ``[{…}]`` also yields a list and one object, and
+    # its items are not (name, value) pairs (unpacking them escaped as a 500).
+    if len(pairs_seen) != 1 or top is not pairs_seen[0]:
         raise _fail("sign-header not a flat object", "sign-header is not a flat JSON object")
     members: list[tuple[str, str]] = []
     names: set[str] = set()

@@ -152,6 +152,13 @@ def test_malformed_hash_header() -> None:
         ("not json", "x", "sign-header not JSON"),
         ('["XroadVnpt-systemid"]', "systemid", "sign-header not a flat object"),
         ('{"XroadVnpt-systemid":{"a":"b"}}', "systemid", "sign-header not a flat object"),
+        ('[{"XroadVnpt-systemid":"demo.system"}]', "systemid", "sign-header not a flat object"),
+        ("[{}]", "", "sign-header not a flat object"),
+        (
+            '[{"XroadVnpt-systemid":"a","XroadVnpt-x":"b"}]',
+            "systemid;x",
+            "sign-header not a flat object",
+        ),
         ('{"XroadVnpt-systemid":1}', "systemid", "non-string member"),
         ('{"XroadVnpt-systemid":null}', "systemid", "non-string member"),
         ('{"XroadVnpt-systemid":NaN}', "systemid", "sign-header not JSON"),
