@@ -300,9 +300,10 @@ def _own_delivery(
 def _known_parent(uow: UnitOfWork, registry: Registry, code: str) -> tuple[str | None] | None:
     """``(parent code,)`` of an agency the hub already knows (``(None,)`` for a top-level
     one), or ``None`` when ``code`` is new: neither in the registry nor a live stored record."""
-    stored = uow.agencies.get(code)
-    if stored is not None and not stored.deleted:
-        return (stored.parent_code,)
+    key = lookup_key(code)  # the store matches codes exactly; a case variant must not slip by
+    for stored in uow.agencies.list(include_deleted=True):
+        if not stored.deleted and lookup_key(stored.code) == key:
+            return (stored.parent_code,)
     if registry.get(code) is not None:
         parent = registry.parent(code)
         return (parent.code if parent is not None else None,)

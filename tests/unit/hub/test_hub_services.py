@@ -34,7 +34,7 @@ from hub.errors import (
 )
 from hub.messaging import DISPATCH_QUEUE
 from hub.policy import Action, PolicyBook, SenderPolicy
-from hub.ports import EnvelopeStatus, Verdicts
+from hub.ports import AgencyRow, EnvelopeStatus, Verdicts
 from hub.secrets import SecretBox, generate_key
 from hub.services.base import Deps, HubConfig, message_ids
 from hub.services.contracts import AgencyRecord, Route, TransportStatus
@@ -423,6 +423,12 @@ def test_register_cannot_claim_a_known_agency_by_naming_a_hosted_parent(
     unit = AgencyRecord(id="u", code="001.00.00.H41", name="Văn phòng", parent_code=SENDER)
     hub.register_agency(UBND, unit)
     hub.delete_agency(UBND, "001.00.00.H41")  # deleted: a new unit may take the code again
+    with hub.deps.uow() as uow:  # a known agency no system hosts (e.g. imported)
+        uow.agencies.upsert(AgencyRow(code="002.00.00.H41", name="Sở", parent_code=SENDER))
+        uow.commit()
+    for variant in ("002.00.00.H41", "002.00.00.h41"):
+        with pytest.raises(Forbidden):
+            hub.register_agency(SO, dataclasses.replace(unit, code=variant, parent_code=SO_CODE))
     hub.register_agency(SO, dataclasses.replace(unit, parent_code=SO_CODE))
     assert {a.code: a for a in hub.list_agencies(SO)}["001.00.00.H41"].hosted_by == SO
 
