@@ -396,17 +396,29 @@ def _record_status(
         if sender not in codes:
             continue
         ts = pkg.header.timestamp.utc if pkg.header.timestamp else None
-        updated = _replace(
-            row,
-            business_status=pkg.header.status_code,
-            business_status_desc=pkg.header.description,
-            business_status_at=ts or now,
-            updated_at=now,
-        )
-        if uow.deliveries.save(updated, expected_state=row.state):
-            events.append(
-                DeliveryEvent(row.id, now, row.state, row.state, f"status {pkg.header.status_code}")
+        # The row was read by the plan; under READ COMMITTED (PostgreSQL) the recipient's own
+        # updateStatus may have moved it since, and the compare-and-set then fails. Re-read and
+        # write again: dropping the status here would lose it silently (the package itself is
+        # accepted and delivered, but the sender's sent list would never show the answer).
+        for _attempt in range(3):
+            updated = _replace(
+                row,
+                business_status=pkg.header.status_code,
+                business_status_desc=pkg.header.description,
+                business_status_at=ts or now,
+                updated_at=now,
             )
+            if uow.deliveries.save(updated, expected_state=row.state):
+                events.append(
+                    DeliveryEvent(
+                        row.id, now, row.state, row.state, f"status {pkg.header.status_code}"
+                    )
+                )
+                break
+            fresh = uow.deliveries.get(row.id)
+            if fresh is None:
+                break
+            row = fresh
     return events
 
 

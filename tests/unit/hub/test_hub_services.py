@@ -283,6 +283,31 @@ def test_redrive_reroutes_after_the_registry_is_fixed(hub: HubServices, config: 
 # ------------------------------------------------------------------------- status messages
 
 
+def test_status_is_recorded_even_when_the_original_moved_since_the_plan_read_it(
+    hub: HubServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under READ COMMITTED the recipient's own acknowledgement may commit between the plan's
+    read of the original's deliveries and the status write: simulated here by handing the
+    write a row read before the fetch (state ``available``; the store says ``fetched``)."""
+    pushed = hub.push(UBND, edoc(document_id="DOC-RACE"))
+    drain(hub)
+    hub.fetch(SO, pushed.recipients[0].delivery_id)
+    plan = hub.intake._plan
+
+    def read_before_the_fetch(uow, pkg):  # type: ignore[no-untyped-def]
+        decided = plan(uow, pkg)
+        stale = tuple(dataclasses.replace(r, state="available") for r in decided.original_rows)
+        return dataclasses.replace(decided, original_rows=stale)
+
+    monkeypatch.setattr(hub.intake, "_plan", read_before_the_fetch)
+    hub.push(
+        SO,
+        make_status(sender=SO_CODE, response_to=SENDER, document_id="DOC-RACE", status_code="03"),
+    )
+    [row] = hub.list_sent(UBND, pushed.doc_id)
+    assert (row.receive_status, row.send_status) == ("03", "fetched")
+
+
 def test_status_is_recorded_on_the_original_and_delivered(hub: HubServices) -> None:
     data = edoc(document_id="DOC-7")
     pushed = hub.push(UBND, data)
