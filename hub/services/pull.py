@@ -22,7 +22,7 @@ from hub.agency.registry import Registry
 from hub.delivery import INBOX, Event, State, advance, describe
 from hub.edxml.model import MessageKind
 from hub.edxml.trace import append_trace
-from hub.errors import EdxmlError, Forbidden, IllegalTransition, NotFound
+from hub.errors import Conflict, EdxmlError, Forbidden, IllegalTransition, NotFound
 from hub.ports import AgencyRow, DeliveryRow, DocumentRow, UnitOfWork
 from hub.services.base import Deps, HubConfig, audit
 from hub.services.contracts import (
@@ -88,7 +88,22 @@ class Pull:
                 )
             data = traced(self._deps.blobs.get(doc.digest), self._config.organ_id, doc)
             if row.state == State.AVAILABLE:
-                advance(uow.deliveries, row, Event.FETCH, at=now)
+                try:
+                    advance(uow.deliveries, row, Event.FETCH, at=now)
+                except Conflict as exc:
+                    if exc.code != "delivery.raced":
+                        raise
+                    # Moved since the read (READ COMMITTED): a parallel getEdoc of the same copy
+                    # is a read and must not fail — but a revoke that won must not be undone.
+                    uow.rollback()
+                    current = uow.deliveries.get(delivery_id)
+                    if current is None or current.state not in _INBOX_STATES:
+                        raise NotFound(
+                            f"delivery {delivery_id} is no longer in the inbox",
+                            message_vi=f"văn bản {delivery_id} không còn trong hộp thư",
+                            code="delivery.gone",
+                        ) from None
+                    return FetchedPackage(delivery_id, data, doc.kind)
                 audit(uow, now, f"system:{system_id}", "fetch", delivery_id)
                 uow.commit()
         return FetchedPackage(delivery_id, data, doc.kind)

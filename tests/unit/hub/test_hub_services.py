@@ -308,6 +308,36 @@ def test_status_is_recorded_even_when_the_original_moved_since_the_plan_read_it(
     assert (row.receive_status, row.send_status) == ("03", "fetched")
 
 
+def test_a_fetch_that_loses_the_race_still_reads_but_never_a_revoked_copy(
+    hub: HubServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two getEdoc of one copy in parallel: the second one's read of ``available`` is stale
+    when it writes (simulated by handing it the row read before the first fetch)."""
+    import hub.services.pull as pull_module
+
+    first = hub.push(UBND, edoc(document_id="DOC-F1")).recipients[0].delivery_id
+    second = hub.push(UBND, edoc(document_id="DOC-F2")).recipients[0].delivery_id
+    drain(hub)
+    with hub.deps.uow() as uow:
+        before = {d: pull_module._own_delivery(uow, SO, d) for d in (first, second)}
+    own = pull_module._own_delivery
+    monkeypatch.setattr(pull_module, "_own_delivery", lambda uow, s, d: before[d])
+    with hub.deps.uow() as uow:  # the winner: a parallel fetch of the first copy
+        pull_module.advance(
+            uow.deliveries, before[first][0], pull_module.Event.FETCH, at=hub.deps.clock.now()
+        )
+        uow.commit()
+    assert b"DOC-F1" in hub.fetch(SO, first).data  # read, not "changed concurrently"
+    with hub.deps.uow() as uow:  # the winner: the sender's revoke of the second copy
+        pull_module.advance(
+            uow.deliveries, before[second][0], pull_module.Event.REVOKE, at=hub.deps.clock.now()
+        )
+        uow.commit()
+    with pytest.raises(NotFound):
+        hub.fetch(SO, second)
+    monkeypatch.setattr(pull_module, "_own_delivery", own)
+
+
 def test_status_is_recorded_on_the_original_and_delivered(hub: HubServices) -> None:
     data = edoc(document_id="DOC-7")
     pushed = hub.push(UBND, data)
