@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from adapters.http import rest
 from adapters.http.gate import Authenticated, Gate
 from hub.edxml.model import MessageKind
-from hub.errors import HubError, InternalError, InvalidRequest, NotFound
+from hub.errors import AuthenticationFailed, HubError, InternalError, InvalidRequest, NotFound
 from hub.services.contracts import AgencyRecord, HubService, TransportStatus
 from hub.vxp import replies
 from hub.vxp.verify import check_hash_file
@@ -312,6 +312,16 @@ def build_router(service: HubService, gate: Gate) -> APIRouter:
                 else gate.settings.max_small_body_bytes
             )
             auth = await gate.authenticate(request, cap)
+            if auth.verified.param("method") is not None or auth.verified.param("path") is not None:
+                # Signed for the REST API (the SDK signs neither name): the façade signs neither
+                # the operation nor every body, so accepting these headers here would let a
+                # captured REST request be replayed as registerAgency, getSentEdocList… — the
+                # very replay the REST API's signed method and path exist to prevent.
+                raise AuthenticationFailed(
+                    "a request signed for the REST API is not accepted on the VXP façade",
+                    message_vi="yêu cầu ký cho REST API không dùng được trên giao diện VXP",
+                    details={"reason": "REST signature on the VXP façade"},
+                )
             # The service is synchronous (database transactions): run it off the event loop.
             return await run_in_threadpool(run, request, op, auth)
         except HubError as exc:

@@ -507,3 +507,15 @@ def test_the_audit_hook_runs_off_the_event_loop(
         assert_fail(call(client, sign, "getEdoc", method="PUT"), 405)
     assert len(on_loop) == 6
     assert not any(on_loop)
+
+
+@pytest.mark.parametrize("op", ["registerAgency", "getSentEdocList", "getReceivedEdocList"])
+def test_a_rest_signature_is_not_replayable_on_the_facade(
+    http: TestClient, sign: Signer, hub: FakeHub, op: str
+) -> None:
+    """Headers captured from ``GET /api/v1/inbox`` (method and path signed) must not work as a
+    façade operation, which signs neither the operation nor the registerAgency body."""
+    rest_signed = {"method": "GET", "path": "/api/v1/inbox"}
+    body = b'{"code":"009.00.00.H41","name":"X","pcode":"000.00.00.H41"}'
+    assert_fail(call(http, sign, op, rest_signed, body=body), 401)
+    assert "009.00.00.H41" not in {a.code for a in hub.list_agencies("demo.system")}
