@@ -123,7 +123,9 @@ def test_attachment_bytes_are_not_scanned_or_touched() -> None:
 def test_shared_samples_keep_every_other_byte(shared_samples: Path | None) -> None:
     if shared_samples is None:
         pytest.skip("../shared/edxml-samples is absent; generated packages are covered above")
-    for f in sorted(shared_samples.glob("*.edxml")):
+    files = sorted(shared_samples.glob("*.edxml"))
+    assert files, f"no .edxml sample in {shared_samples}: the loop below would check nothing"
+    for f in files:
         data = f.read_bytes()
         out = append_trace(data, HUB, WHEN)
         _, seg = _splice(data, out)
