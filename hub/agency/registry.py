@@ -219,11 +219,16 @@ class Registry:
         return tuple(self._by_key[lookup_key(c)] for c in self._children.get(own, ()))
 
     def subtree(self, code: str) -> tuple[Agency, ...]:
-        """``code``'s agency and all its descendants, breadth first."""
+        """``code``'s agency and all its descendants, breadth first. Each agency appears once,
+        so registered parent cycles (A under B, B under A) end instead of looping."""
         out = [self.require(code)]
+        seen = {out[0].code}
         i = 0
         while i < len(out):
-            out.extend(self.children(out[i].code))
+            for child in self.children(out[i].code):
+                if child.code not in seen:
+                    seen.add(child.code)
+                    out.append(child)
             i += 1
         return tuple(out)
 

@@ -260,6 +260,8 @@ class Pull:
                     message_vi=f"hệ thống {system_id!r} không quản lý cơ quan {code!r}",
                     code="agency.unknown",
                 )
+            # The code as hosted (the caller may spell it in another case): one record per code.
+            code = next(c for c in hosted if lookup_key(c) == lookup_key(code))
             stored = uow.agencies.get(code)
             base = stored or AgencyRow(code=code, name=code, source=f"system:{system_id}")
             uow.agencies.upsert(dataclasses.replace(base, deleted=True, modified_at=now))

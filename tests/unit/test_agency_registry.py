@@ -238,3 +238,15 @@ def test_bad_registry_files_raise_registry_invalid(tmp_path: Path, content: byte
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InternalError, match="cannot read"):
         load_registry(tmp_path / "none.json")
+
+
+def test_subtree_ends_on_a_registered_parent_cycle() -> None:
+    from hub.agency.registry import Agency, Registry
+
+    reg = Registry(
+        [
+            Agency("000.00.81.H41", "A", parent_code="000.00.82.H41"),
+            Agency("000.00.82.H41", "B", parent_code="000.00.81.H41"),
+        ]
+    )
+    assert {a.code for a in reg.subtree("000.00.81.H41")} == {"000.00.81.H41", "000.00.82.H41"}

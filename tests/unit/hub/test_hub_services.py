@@ -459,8 +459,13 @@ def test_agencies_list_register_delete(hub: HubServices) -> None:
         hub.register_agency(UBND, dataclasses.replace(new, parent_code=SENDER))
     with pytest.raises(NotFound):
         hub.delete_agency(UBND, SO_CODE)
-    hub.delete_agency(SO, "001.00.02.H41")
+    hub.delete_agency(SO, "001.00.02.h41")  # the code in another case names the same agency
     assert "001.00.02.H41" not in {a.code for a in hub.list_agencies(SO)}
+    with hub.deps.uow() as uow:
+        rows = [
+            r for r in uow.agencies.list(include_deleted=True) if r.code.upper() == "001.00.02.H41"
+        ]
+    assert [(r.code, r.deleted) for r in rows] == [("001.00.02.H41", True)]
 
 
 def test_register_cannot_claim_a_known_agency_by_naming_a_hosted_parent(
