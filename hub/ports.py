@@ -443,6 +443,92 @@ class PeerLink(Protocol):
 NATIONAL_LINK = "national"
 
 
+@dataclass(frozen=True, slots=True)
+class RemoteItem:
+    """One package a peer holds for the agencies this hub serves (an entry of its inbox)."""
+
+    remote_id: str  # the peer's id for it: VXP docId, SOAP document id, LGSP docId
+    kind: MessageKind
+    from_code: str | None = None  # the sender as the peer lists it, when it does
+    listed_at: dt.datetime | None = None  # when the peer received it, when it says
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteDeliveryState:
+    """What a peer says became of one package this hub pushed to it, for one recipient."""
+
+    remote_id: str
+    recipient_code: str
+    status: str  # a hub.services.contracts.TransportStatus value (the peer's words mapped)
+    description: str | None = None
+    at: dt.datetime | None = None
+
+
+class PeerInbox(Protocol):
+    """The pull side of a peer: packages it holds for agencies this hub serves.
+
+    Hazard: :meth:`acknowledge` only after the package is committed here. A crash between the
+    commit and the acknowledgement lists and fetches the item again; the intake recognises the
+    same bytes (idempotent on digest), so the result is neither a loss nor a second delivery.
+    Errors as for :class:`PeerLink`.
+    """
+
+    def pending(self, kind: MessageKind, *, limit: int = 100) -> Sequence[RemoteItem]:
+        """Items waiting for this hub, oldest first, at most ``limit``."""
+        ...
+
+    def fetch(self, item: RemoteItem) -> bytes:
+        """The package bytes exactly as the peer holds them."""
+        ...
+
+    def acknowledge(self, item: RemoteItem, *, accepted: bool, reason: str | None = None) -> None:
+        """Tell the peer the item was taken (``accepted``) or refused with ``reason``; either
+        way the peer stops listing it."""
+        ...
+
+
+class PeerTracker(Protocol):
+    """What a peer knows of the packages this hub pushed to it (remote delivery state)."""
+
+    def delivery_states(self, remote_id: str) -> Sequence[RemoteDeliveryState]:
+        """One state per recipient of the pushed package ``remote_id`` (may be empty)."""
+        ...
+
+
+class PeerDirectory(Protocol):
+    """The agency registry a peer keeps, and registration of the agencies hosted here."""
+
+    def agencies(self) -> Sequence[AgencyRow]:
+        """The peer's whole agency list, as rows (``source`` names the peer)."""
+        ...
+
+    def register(self, agency: AgencyRow) -> None:
+        """Announce an agency hosted by this hub to the peer."""
+        ...
+
+    def delete(self, code: str) -> None:
+        """Withdraw an agency this hub no longer hosts."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """One connection to another hub, of any kind (``vxp``, ``soap``, ``lgsp``…).
+
+    ``link`` pushes; the other capabilities are ``None`` where the kind (or the configuration)
+    lacks them. Built by ``adapters/peers`` from :class:`hub.settings.PeerSettings`; the
+    services never name a kind.
+    """
+
+    name: str
+    kind: str
+    link: PeerLink
+    inbox: PeerInbox | None = None
+    tracker: PeerTracker | None = None
+    directory: PeerDirectory | None = None
+    close: Callable[[], None] = field(default=lambda: None, compare=False)
+
+
 # -------------------------------------------------------------------------------- signatures
 
 

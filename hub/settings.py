@@ -104,13 +104,21 @@ class NationalSettings:
 
 @dataclass(frozen=True, slots=True)
 class PeerSettings:
-    """A peer provincial hub reached directly."""
+    """Another hub reached directly: a peer provincial hub, a parent hub, a SOAP hub, an LGSP.
+
+    ``kind`` picks the adapter (``adapters/peers``: ``vxp``, ``soap``, ``lgsp``); ``options``
+    holds what only that kind reads (e.g. an LGSP's token URL), checked by its adapter.
+    """
 
     name: str
     endpoint: str
     scope: Scope
     system_id: str | None = None
     secret: Secret | None = None
+    kind: str = "vxp"
+    poll: bool = True
+    """Poll the peer for packages and statuses addressed to agencies served here."""
+    options: Mapping[str, str] = field(default_factory=dict)
 
     def as_peer(self) -> PeerHub:
         return PeerHub(self.name, self.scope)
@@ -364,6 +372,9 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
                 Scope.parse(p.typed("scope", _list, [])),
                 p.typed("system_id", str),
                 p.typed("secret", _secret),
+                p.typed("kind", str, "vxp"),
+                p.typed("poll", _bool, True),
+                {str(k): str(v) for k, v in (p.typed("options", dict, {}) or {}).items()},
             )
         )
         p.done()
