@@ -11,11 +11,9 @@ The ``site`` fixture is parametrized over the two supported deployments:
 * ``sqlite`` — SQLite file in the data dir + the embedded broker (the defaults);
 * ``postgresql`` — a fresh PostgreSQL database per test module + RabbitMQ.
 
-RabbitMQ hazard: the settings have no queue-name prefix, so every hub on one RabbitMQ server
-uses the physical queues ``lienthong.dispatch`` / ``lienthong.forward``. Two test runs (or a
-test run and a real hub) on the same server would share them; the fixture deletes the
-``lienthong`` topology before and after each module so a run never sees a previous run's
-messages, and the suite must not run concurrently with another hub on that server.
+RabbitMQ: every site gets a queue-name prefix of its own (``LIENTHONG_BROKER_PREFIX``), so
+several hubs of one test, concurrent test runs and a live hub share one RabbitMQ server
+without sharing queues; the site deletes its own topology at the end.
 
 Stopping: SIGTERM, then SIGKILL after a grace period (:meth:`HubProcess.stop`);
 :meth:`HubProcess.kill` is the crash (SIGKILL at once).
@@ -27,6 +25,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -206,12 +205,15 @@ class HubSite:
         return [p for p in running if not p.stop()]
 
 
-def _site_env(data_dir: Path, database_url: str | None, broker_url: str) -> dict[str, str]:
+def _site_env(
+    data_dir: Path, database_url: str | None, broker_url: str, prefix: str = "lienthong"
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIENTHONG_")}
     env.update(
         {
             "LIENTHONG_DATA_DIR": str(data_dir),
             "LIENTHONG_BROKER_URL": broker_url,
+            "LIENTHONG_BROKER_PREFIX": prefix,
             "LIENTHONG_SECRET_KEY": Fernet.generate_key().decode("ascii"),
             "LIENTHONG_ORGAN_ID": ORGAN_ID,
             "PYTHONPATH": str(ROOT),
@@ -222,12 +224,12 @@ def _site_env(data_dir: Path, database_url: str | None, broker_url: str) -> dict
     return env
 
 
-def delete_rabbit_topology() -> None:
-    """Delete the ``lienthong`` queues and exchange (the only prefix the settings allow)."""
+def delete_rabbit_topology(prefix: str) -> None:
+    """Delete the queues and exchange of one site's ``prefix``."""
     from adapters.broker.rabbitmq import RabbitBroker
 
     async def main() -> None:
-        broker = RabbitBroker(RABBIT_URL, connection_name="lienthong e2e cleanup")
+        broker = RabbitBroker(RABBIT_URL, prefix=prefix, connection_name=f"{prefix} cleanup")
         await broker.start()
         try:
             await broker.delete_topology()
@@ -240,12 +242,12 @@ def delete_rabbit_topology() -> None:
 @contextlib.contextmanager
 def make_site(request: pytest.FixtureRequest, backend: str, data_dir: Path) -> Iterator[HubSite]:
     """A fresh site on ``backend``; every process started on it is stopped at the end."""
+    prefix = f"e2e{secrets.token_hex(4)}"
     if backend == "sqlite":
         env = _site_env(data_dir, None, "embedded")
     elif backend == "postgresql":
         server = request.getfixturevalue("postgres_server")
-        env = _site_env(data_dir, server.create(), RABBIT_URL)
-        delete_rabbit_topology()
+        env = _site_env(data_dir, server.create(), RABBIT_URL, prefix)
     else:
         raise ValueError(backend)
     site = HubSite(backend, data_dir, env)
@@ -254,7 +256,7 @@ def make_site(request: pytest.FixtureRequest, backend: str, data_dir: Path) -> I
     finally:
         unclean = site.stop_all()
         if backend == "postgresql":
-            delete_rabbit_topology()
+            delete_rabbit_topology(prefix)
     # SIGTERM must stop every process cleanly (no SIGKILL needed, no traceback in its log).
     assert not unclean, "\n".join(f"{p.command}:\n{p.log()}" for p in unclean)
 
