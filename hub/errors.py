@@ -17,7 +17,8 @@
     │   ├── PolicyRefused             a package refused by the sending agency's policy
     │   └── IllegalTransition         a delivery state change the state machine forbids
     ├── PeerError                     a peer's fault (national axis, other hub) → retry, then DLQ
-    │   └── PeerUnavailable           the peer could not be reached or answered 5xx
+    │   ├── PeerUnavailable           the peer could not be reached or answered 5xx
+    │   └── PeerAuthRefused           the peer (its token endpoint) refused our client credential
     ├── KeyAccessError                unusable key material (wrong PIN, no token, expired)
     └── InternalError                 ours (database, broker, disk) → 503, nothing lost
         ├── StoreUnavailable          the database cannot be reached or refused the transaction
@@ -191,6 +192,15 @@ class PeerUnavailable(PeerError):
 
     code = "peer.unavailable"
     http_status = 503
+
+
+class PeerAuthRefused(PeerError):
+    """The peer refused this hub's own credential (client id/secret, token): an operator must act.
+
+    Retrying does not help until the credential is fixed; the code is stable for alerting.
+    """
+
+    code = "peer.auth_refused"
 
 
 class KeyAccessError(HubError):
