@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.peers import build_peer
 from adapters.peers.lgsp import LgspClient, build
 from hub.edxml.model import MessageKind
 from hub.errors import PeerAuthRefused, PeerError, PeerUnavailable
@@ -340,7 +341,7 @@ def test_an_unreachable_gateway_is_unavailable() -> None:
 def test_build_wires_every_port_and_finds_the_token_path_at_the_origin(
     gateway: LgspGateway, qlvb: LgspClient
 ) -> None:
-    peer = build(_settings(gateway))  # no token_url option: <origin>/token
+    peer = build_peer(_settings(gateway))  # the kind registry; no token_url: <origin>/token
     try:
         assert (peer.name, peer.kind) == ("lgsp-nghean", "lgsp")
         ports = (peer.link, peer.inbox, peer.tracker, peer.directory)
