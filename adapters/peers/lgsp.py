@@ -60,7 +60,7 @@ import json
 import logging
 import unicodedata
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -189,6 +189,12 @@ class LgspClient:
     def close(self) -> None:
         if self._owns_http:
             self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # --- PeerLink -----------------------------------------------------------------------------
 

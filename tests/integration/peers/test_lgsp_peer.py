@@ -64,16 +64,8 @@ def qlvb(gateway: LgspGateway) -> Iterator[LgspClient]:
         yield client
 
 
-class _Closing(LgspClient):
-    def __enter__(self) -> LgspClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _client(gateway: LgspGateway, client_id: str, secret: str, **kw: Any) -> _Closing:
-    return _Closing(
+def _client(gateway: LgspGateway, client_id: str, secret: str, **kw: Any) -> LgspClient:
+    return LgspClient(
         "lgsp-nghean", gateway.api_url, client_id, secret, token_url=gateway.token_url, **kw
     )
 
@@ -329,7 +321,7 @@ def test_an_unreachable_gateway_is_unavailable() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed when the block ends: nothing listens there
     with (
-        _Closing("lgsp", f"http://127.0.0.1:{port}/api", HUB, HUB_SECRET) as hub,
+        LgspClient("lgsp", f"http://127.0.0.1:{port}/api", HUB, HUB_SECRET) as hub,
         pytest.raises(PeerUnavailable, match="unreachable"),
     ):
         hub.pending(MessageKind.EDOC)
