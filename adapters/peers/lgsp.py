@@ -12,29 +12,8 @@ ports: :class:`hub.ports.PeerLink` (``POST /vanbans``), :class:`hub.ports.PeerIn
 on a fresh token is the gateway refusing this client (:class:`hub.errors.PeerAuthRefused`), not
 something a loop would mend.
 
-Reading of the wire. No public specification fixes the field names, and deployments differ from
-province to province. This module assumes the shapes below and, for each field, accepts every
-name met in practice, Vietnamese and English (:data:`_READ`, first present wins); it writes one
-naming, ``options.naming`` = ``vi`` (the default) or ``en`` (:data:`_WRITE`). A list may come
-bare or wrapped in an object (``data``, ``items``, ``content``, ``danhSach``…); an object may be
-wrapped once in ``data`` / ``result``. Times are ISO 8601 (no zone = ICT) or epoch milliseconds.
-
-====================================  ========================================================
-request (vi names; en in brackets)    body → answer
-====================================  ========================================================
-GET  /vanbans?loaiBanTin=edoc|status  → [{docId, maDonViGui [from], loaiBanTin [messageType],
-                                      thoiGian [createdAt]}, …] pending for the caller
-GET  /vanbans/{docId}                 → {docId, data: base64 edXML, …}
-POST /vanbans                         {maDonViGui, maDonViNhan [to]: [codes], loaiBanTin,
-                                      data: base64} → {docId}
-PUT  /vanbans/{docId}                 {trangThai [status]: done|fail, lyDo [reason]}
-GET  /vanbans/{docId}/trangthais      → [{maDinhDanh [code], trangThai, moTa [description],
-                                      thoiGian}, …] one per recipient (sender only)
-GET  /donvilienthongs                 → [{maDinhDanh, tenDonVi [name], maDonViCha [parentCode],
-                                      email, capDonVi [level], hoatDong [active]}, …]
-POST /donvilienthongs                 the agency object (409 if the gateway has it already)
-PUT  /donvilienthongs/{code}          the agency object; ``hoatDong: false`` withdraws it
-====================================  ========================================================
+The wire shapes and field names this module assumes are documented in
+:mod:`adapters.peers.lgsp_wire` (a reading, tolerant of Vietnamese and English names).
 
 Per-recipient tracking is optional at the gateway side: ``options.tracking = "false"`` leaves
 the peer without a tracker. Recipient states are mapped to the VXP transport words
@@ -58,15 +37,15 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
 import httpx
 
+from adapters.peers import lgsp_wire as wire
 from adapters.peers.oauth2 import ClientCredentials
-from hub.edxml.model import VN_TZ, MessageKind
+from hub.edxml.model import MessageKind
 from hub.errors import PeerAuthRefused, PeerError, PeerUnavailable
 from hub.ports import AgencyRow, Peer, RemoteDeliveryState, RemoteItem
 from hub.services.contracts import TransportStatus
@@ -78,68 +57,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 #: The ``options`` this kind reads; any other key is a configuration error.
 OPTIONS = frozenset({"token_url", "scope", "naming", "tracking", "timeout_s"})
-
-#: Logical field → the names read, first present wins (Vietnamese and English practice).
-_READ: Mapping[str, tuple[str, ...]] = {
-    "id": ("docId", "id", "maVanBan", "vanBanId"),
-    "from": ("maDonViGui", "from", "noiGui", "senderCode"),
-    "type": ("loaiBanTin", "messageType", "messagetype", "type"),
-    "data": ("data", "noiDung", "content"),
-    "at": ("thoiGian", "createdAt", "ngayTao", "updatedAt", "created", "time"),
-    "status": ("trangThai", "status"),
-    "description": ("moTa", "description", "lyDo", "reason"),
-    "code": ("maDinhDanh", "code", "maDonVi", "agencyCode"),
-    "name": ("tenDonVi", "name", "ten"),
-    "parent": ("maDonViCha", "parentCode", "pcode"),
-    "email": ("email", "mail", "thuDienTu"),
-    "level": ("capDonVi", "level"),
-    "active": ("hoatDong", "active"),
-    "message": (
-        "message",
-        "thongBao",
-        "moTa",
-        "error_description",
-        "description",
-        "ErrorDesc",
-        "error",
-    ),
-}
-#: Keys under which a gateway wraps a list (or, for ``data``/``result``, one object).
-_WRAPPERS = ("data", "items", "content", "danhSach", "result", "results")
-#: Logical field → the name written, per ``options.naming``.
-_WRITE: Mapping[str, Mapping[str, str]] = {
-    "vi": {
-        "from": "maDonViGui",
-        "to": "maDonViNhan",
-        "type": "loaiBanTin",
-        "data": "data",
-        "status": "trangThai",
-        "reason": "lyDo",
-        "code": "maDinhDanh",
-        "name": "tenDonVi",
-        "parent": "maDonViCha",
-        "email": "email",
-        "level": "capDonVi",
-        "active": "hoatDong",
-    },
-    "en": {
-        "from": "from",
-        "to": "to",
-        "type": "messageType",
-        "data": "data",
-        "status": "status",
-        "reason": "reason",
-        "code": "code",
-        "name": "name",
-        "parent": "parentCode",
-        "email": "email",
-        "level": "level",
-        "active": "active",
-    },
-}
-_DONE_WORDS = frozenset({"done", "success", "thanhcong", "completed", "dahoanthanh"})
-_FAIL_WORDS = frozenset({"fail", "failed", "error", "loi", "rejected", "tuchoi"})
-_INACTIVE_WORDS = frozenset({"false", "0", "inactive", "deleted", "disabled", "ngunghoatdong"})
 
 
 class LgspClient:
@@ -163,12 +80,12 @@ class LgspClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         http: httpx.Client | None = None,
     ) -> None:
-        if naming not in _WRITE:
+        if naming not in wire.NAMINGS:
             raise SettingsError(f"peers.{name}.options.naming: {naming!r} is not 'vi' or 'en'")
         self.name = name
         self.endpoint = endpoint.rstrip("/")
         self.client_id = client_id
-        self._names = _WRITE[naming]
+        self._names = wire.NAMINGS[naming]
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client(timeout=timeout)
         self.tokens = ClientCredentials(
@@ -209,10 +126,10 @@ class LgspClient:
             n["type"]: str(kind),
             n["data"]: base64.b64encode(data).decode("ascii"),
         }
-        answer = _object(self._call("POST", "/vanbans", body=body))
-        doc_id = _text(answer, "id")
+        answer = wire.as_object(self._call("POST", "/vanbans", body=body))
+        doc_id = wire.text(answer, "id")
         if doc_id is None:
-            raise _reply_error(self.name, "POST /vanbans: answer without docId")
+            raise wire.reply_error(self.name, "POST /vanbans: answer without docId")
         log.info(
             "lgsp %s: sent %s (%d bytes, sha256 %s) as %s",
             self.name,
@@ -233,28 +150,28 @@ class LgspClient:
         """
         answer = self._call("GET", "/vanbans", params={self._names["type"]: str(kind)})
         items: list[RemoteItem] = []
-        for entry in _list(answer, self.name, "GET /vanbans"):
-            remote_id = _text(entry, "id")
+        for entry in wire.as_list(answer, self.name, "GET /vanbans"):
+            remote_id = wire.text(entry, "id")
             if remote_id is None:
-                raise _reply_error(self.name, "GET /vanbans: an item without docId")
-            label = _text(entry, "type")
+                raise wire.reply_error(self.name, "GET /vanbans: an item without docId")
+            label = wire.text(entry, "type")
             if label is not None and label.lower() != str(kind):
                 continue
-            items.append(RemoteItem(remote_id, kind, _text(entry, "from"), _when(entry)))
+            items.append(RemoteItem(remote_id, kind, wire.text(entry, "from"), wire.when(entry)))
         if all(item.listed_at is not None for item in items):
             items.sort(key=lambda item: item.listed_at or dt.datetime.min.replace(tzinfo=dt.UTC))
         return items[:limit]
 
     def fetch(self, item: RemoteItem) -> bytes:
         """``GET /vanbans/{docId}``: the package bytes (base64 ``data``, line breaks tolerated)."""
-        answer = _object(self._call("GET", f"/vanbans/{_seg(item.remote_id)}"))
-        text = _text(answer, "data")
+        answer = wire.as_object(self._call("GET", f"/vanbans/{_seg(item.remote_id)}"))
+        text = wire.text(answer, "data")
         if text is None:
-            raise _reply_error(self.name, f"GET /vanbans/{item.remote_id}: answer without data")
+            raise wire.reply_error(self.name, f"GET /vanbans/{item.remote_id}: answer without data")
         try:
             data = base64.b64decode("".join(text.split()), validate=True)
         except (binascii.Error, ValueError):
-            raise _reply_error(
+            raise wire.reply_error(
                 self.name, f"GET /vanbans/{item.remote_id}: data is not base64"
             ) from None
         log.info(
@@ -286,14 +203,14 @@ class LgspClient:
         """``GET /vanbans/{docId}/trangthais``: one state per recipient of a pushed package."""
         path = f"/vanbans/{_seg(remote_id)}/trangthais"
         states = []
-        for entry in _list(self._call("GET", path), self.name, f"GET {path}"):
-            code = _text(entry, "code")
-            word = _text(entry, "status")
+        for entry in wire.as_list(self._call("GET", path), self.name, f"GET {path}"):
+            code = wire.text(entry, "code")
+            word = wire.text(entry, "status")
             if code is None or word is None:
-                raise _reply_error(self.name, f"GET {path}: an entry without code or status")
-            status, description = _transport_status(word, _text(entry, "description"))
+                raise wire.reply_error(self.name, f"GET {path}: an entry without code or status")
+            status, description = wire.transport_status(word, wire.text(entry, "description"))
             states.append(
-                RemoteDeliveryState(remote_id, code, str(status), description, _when(entry))
+                RemoteDeliveryState(remote_id, code, str(status), description, wire.when(entry))
             )
         return states
 
@@ -302,20 +219,20 @@ class LgspClient:
     def agencies(self) -> Sequence[AgencyRow]:
         """``GET /donvilienthongs``: the gateway's agency list (``source`` = ``peer:<name>``)."""
         rows = []
-        for entry in _list(self._call("GET", "/donvilienthongs"), self.name, "agency list"):
-            code = _text(entry, "code")
+        for entry in wire.as_list(self._call("GET", "/donvilienthongs"), self.name, "agency list"):
+            code = wire.text(entry, "code")
             if code is None:
-                raise _reply_error(self.name, "GET /donvilienthongs: an agency without a code")
-            level = _text(entry, "level")
+                raise wire.reply_error(self.name, "GET /donvilienthongs: an agency without a code")
+            level = wire.text(entry, "level")
             rows.append(
                 AgencyRow(
                     code=code,
-                    name=_text(entry, "name") or code,
-                    parent_code=_text(entry, "parent"),
+                    name=wire.text(entry, "name") or code,
+                    parent_code=wire.text(entry, "parent"),
                     level=int(level) if level is not None and level.isdigit() else None,
-                    email=_text(entry, "email"),
+                    email=wire.text(entry, "email"),
                     source=f"peer:{self.name}",
-                    deleted=_inactive(entry),
+                    deleted=wire.inactive(entry),
                 )
             )
         return rows
@@ -489,88 +406,6 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
-def _field(entry: Mapping[str, Any], logical: str) -> Any:
-    for name in _READ[logical]:
-        if name in entry and entry[name] is not None:
-            return entry[name]
-    return None
-
-
-def _text(entry: Mapping[str, Any], logical: str) -> str | None:
-    """A field as non-empty text (numbers are written out), else ``None``."""
-    value = _field(entry, logical)
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float | str):
-        text = str(value).strip()
-        return text or None
-    return None
-
-
-def _object(answer: Any) -> Mapping[str, Any]:
-    """The answer as one object, unwrapped once from ``data`` / ``result`` when wrapped."""
-    if not isinstance(answer, dict):
-        return {}
-    for key in ("data", "result"):
-        inner = answer.get(key)
-        if isinstance(inner, dict):
-            return inner
-    return answer
-
-
-def _list(answer: Any, peer: str, what: str) -> list[Mapping[str, Any]]:
-    """The answer as a list of objects, bare or wrapped; an empty answer is an empty list."""
-    if answer is None:
-        return []
-    if isinstance(answer, dict):
-        for key in _WRAPPERS:
-            if isinstance(answer.get(key), list):
-                answer = answer[key]
-                break
-    if not isinstance(answer, list) or not all(isinstance(e, dict) for e in answer):
-        raise _reply_error(peer, f"{what}: answer is not a list of objects")
-    return answer
-
-
-def _when(entry: Mapping[str, Any]) -> dt.datetime | None:
-    """The entry's time, UTC: ISO 8601 (no zone = ICT) or epoch milliseconds; else ``None``."""
-    value = _field(entry, "at")
-    when: dt.datetime | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        when = dt.datetime.fromtimestamp(value / 1000.0, dt.UTC)
-    elif isinstance(value, str):
-        try:
-            when = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=VN_TZ)
-    return when.astimezone(dt.UTC) if when is not None else None
-
-
-def _words(text: str) -> str:
-    """Lower case, ASCII letters only: ``Thành công`` and ``thanh_cong`` both → ``thanhcong``."""
-    folded = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(c for c in folded.lower() if c.isascii() and c.isalnum())
-
-
-def _transport_status(word: str, description: str | None) -> tuple[TransportStatus, str | None]:
-    """The gateway's status word as a transport status; an unmapped word is kept as text."""
-    key = _words(word)
-    if key in _DONE_WORDS:
-        return TransportStatus.DONE, description
-    if key in _FAIL_WORDS:
-        return TransportStatus.FAIL, description
-    return TransportStatus.PROCESSING, f"{word}: {description}" if description else word
-
-
-def _inactive(entry: Mapping[str, Any]) -> bool:
-    value = _field(entry, "active")
-    if value is None:
-        return False
-    return _words(str(value)) in _INACTIVE_WORDS
-
-
 def _said(response: httpx.Response) -> str:
     """``: <the gateway's message>`` when the answer is JSON that carries one, else nothing."""
     try:
@@ -579,13 +414,5 @@ def _said(response: httpx.Response) -> str:
         return ""
     if not isinstance(answer, dict):
         return ""
-    message = _text(answer, "message")
+    message = wire.text(answer, "message")
     return f": {message}" if message else ""
-
-
-def _reply_error(peer: str, what: str) -> PeerError:
-    return PeerError(
-        f"{peer}: {what}",
-        message_vi=f"{peer}: cổng LGSP trả lời sai dạng ({what})",
-        code="lgsp.reply",
-    )

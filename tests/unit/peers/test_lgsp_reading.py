@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.peers.lgsp import LgspClient, _list, _transport_status, _when, default_token_url
+from adapters.peers.lgsp import LgspClient, default_token_url
+from adapters.peers.lgsp_wire import as_list, transport_status, when
 from adapters.peers.oauth2 import DEFAULT_LIFETIME_S, ClientCredentials, refresh_margin
 from hub.edxml.model import MessageKind
 from hub.errors import PeerError
@@ -104,7 +105,7 @@ def test_the_default_token_path_is_at_the_gateway_origin() -> None:
     ],
 )
 def test_times_are_read_as_utc(entry: dict[str, Any], expected: dt.datetime | None) -> None:
-    assert _when(entry) == expected
+    assert when(entry) == expected
 
 
 @pytest.mark.parametrize(
@@ -123,7 +124,7 @@ def test_times_are_read_as_utc(entry: dict[str, Any], expected: dt.datetime | No
 def test_recipient_status_words_map_to_transport_statuses(
     word: str, status: TransportStatus
 ) -> None:
-    assert _transport_status(word, None)[0] is status
+    assert transport_status(word, None)[0] is status
 
 
 @pytest.mark.parametrize(
@@ -131,13 +132,13 @@ def test_recipient_status_words_map_to_transport_statuses(
     [[{"docId": "a"}], {"data": [{"docId": "a"}]}, {"danhSach": [{"docId": "a"}], "tong": 1}],
 )
 def test_lists_come_bare_or_wrapped(answer: Any) -> None:
-    assert _list(answer, "p", "list") == [{"docId": "a"}]
+    assert as_list(answer, "p", "list") == [{"docId": "a"}]
 
 
 @pytest.mark.parametrize("answer", [{"docId": "a"}, ["a"], "text"])
 def test_an_answer_that_is_no_list_of_objects_is_a_reply_error(answer: Any) -> None:
     with pytest.raises(PeerError) as caught:
-        _list(answer, "p", "list")
+        as_list(answer, "p", "list")
     assert caught.value.code == "lgsp.reply"
 
 
