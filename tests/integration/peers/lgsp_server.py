@@ -481,3 +481,31 @@ def lgsp_gateway() -> Iterator[LgspGateway]:
     """A started gateway (tokens live 60 s) with no clients yet; stopped after the test."""
     with LgspGateway() as gateway:
         yield gateway
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve a gateway until interrupted (for a hub started by hand or by an e2e harness)::
+
+    python -m tests.integration.peers.lgsp_server --client hub-nghean:s3cret:000.00.00.H41
+    """
+    import argparse
+
+    ap = argparse.ArgumentParser(description="a token-issuing LGSP gateway on 127.0.0.1")
+    ap.add_argument("--client", action="append", default=[], help="id:secret:code[,code…]")
+    ap.add_argument("--token-lifetime", type=int, default=3600, help="seconds")
+    ap.add_argument("--naming", choices=("vi", "en"), default="vi")
+    args = ap.parse_args(argv)
+    with LgspGateway(token_lifetime_s=args.token_lifetime, naming=args.naming) as gateway:
+        for spec in args.client:
+            client_id, secret, codes = spec.split(":", 2)
+            gateway.add_client(client_id, secret, agencies=codes.split(","))
+        print(f"endpoint {gateway.api_url}\ntoken_url {gateway.token_url}", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
