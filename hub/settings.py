@@ -20,7 +20,7 @@ variable                        setting                          form
 ``LIENTHONG_SCOPE``             ``hub.scope``                    comma-separated
 ``LIENTHONG_PRODUCTION``        ``hub.production``               1/0, true/false
 ``LIENTHONG_DATABASE_URL``      ``database.url``                 SQLAlchemy URL
-``LIENTHONG_BROKER_URL``        ``broker.url``                   ``embedded`` | ``amqp://…``
+``LIENTHONG_BROKER_URL``        ``broker.url``                   ``embedded`` | ``amqp://…[,…]``
 ``LIENTHONG_BROKER_PREFIX``     ``broker.prefix``                queue-name prefix
 ``LIENTHONG_BROKER_LEASE_S``    ``broker.lease_s``               seconds
 ``LIENTHONG_DATA_DIR``          ``data_dir``                     path
@@ -137,7 +137,8 @@ class Settings:
     """Production mode: a missing secret key is an error instead of a generated key file."""
     database_url: str
     broker_url: str
-    """``embedded`` (queues in the database) or an ``amqp://`` URL."""
+    """``embedded`` (queues in the database) or ``amqp://`` URLs, comma-separated: every node
+    of a RabbitMQ cluster (connections move to a live node when theirs dies)."""
     broker_prefix: str
     """Prefix of the queue and exchange names (several hubs may share one RabbitMQ)."""
     broker_lease_s: float
@@ -333,8 +334,15 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         raise SettingsError(f"broker.prefix: letters, digits and . _ - only, got {broker_prefix!r}")
     if broker_lease_s <= 0:
         raise SettingsError(f"broker.lease_s: must be positive, got {broker_lease_s!r}")
-    if broker_url != "embedded" and not broker_url.startswith(("amqp://", "amqps://")):
-        raise SettingsError(f"broker.url: expected 'embedded' or amqp://…, got {broker_url!r}")
+    if broker_url != "embedded":
+        nodes = [u.strip() for u in broker_url.split(",")]
+        for number, node in enumerate(nodes, 1):
+            if not node.startswith(("amqp://", "amqps://")):
+                # never echo the value: it may hold a password
+                raise SettingsError(
+                    f"broker.url: expected 'embedded' or amqp://… (a comma-separated list for"
+                    f" a cluster); URL number {number} of {len(nodes)} is not an amqp:// URL"
+                )
 
     limits = root.section("limits")
     max_bytes = limits.typed("max_package_bytes", int, 50 * 1024 * 1024)
