@@ -25,6 +25,8 @@ Theory of the schema (names are the wire / DB values of the shared plan):
 * ``outbox`` — the transactional outbox: work published to the broker after the commit and
   deleted once the broker confirmed it.
 * ``audit`` — append-only record of who did what.
+* ``leases`` — named time-bound leases: which process of which node runs a piece of scheduled
+  work now (:class:`hub.ports.Leases`, :mod:`adapters.store.leases`).
 
 Timestamps are :class:`UtcDateTime`: timezone-aware UTC in Python on both backends (SQLite has
 no time zone type; a naive datetime is refused on write rather than guessed).
@@ -233,6 +235,14 @@ audit = sa.Table(
     sa.Column("details", sa.JSON, nullable=False),
     sa.Index(None, "at"),
     sa.Index(None, "subject"),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(255), nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
 )
 
 #: Tables in an order that respects foreign keys (parents first); cleaning goes in reverse.
