@@ -24,6 +24,7 @@ variable                        setting                          form
 ``LIENTHONG_BROKER_PREFIX``     ``broker.prefix``                queue-name prefix
 ``LIENTHONG_BROKER_LEASE_S``    ``broker.lease_s``               seconds
 ``LIENTHONG_DATA_DIR``          ``data_dir``                     path
+``LIENTHONG_BLOB_STORE``        ``blobs.store``                  ``filesystem`` | ``database``
 ``LIENTHONG_MAX_PACKAGE_BYTES`` ``limits.max_package_bytes``     integer
 ``LIENTHONG_REGISTRY_SOURCE``   ``registry.source``              path (JSON/CSV)
 ``LIENTHONG_NATIONAL_ENDPOINT`` ``national.endpoint``            URL
@@ -170,6 +171,9 @@ class Settings:
     """The IT dashboard's login token (``admin.token``); ``None``: loopback clients only."""
     inbox_page: int = 200
     """At most this many items per inbox listing (``limits.inbox_page``), oldest first."""
+    blob_store: str = "filesystem"
+    """Where package bodies live (``blobs.store``): ``filesystem`` (``<data_dir>/blobs``; hub
+    nodes that share it need a shared filesystem) or ``database`` (replicated with it)."""
     api_workers: int = 1
     """HTTP API processes sharing the port (``api.workers``; ``serve``/``run --workers``)."""
 
@@ -185,6 +189,7 @@ _ENV: Mapping[str, tuple[str, ...]] = {
     "LIENTHONG_PRODUCTION": ("hub", "production"),
     "LIENTHONG_DATABASE_URL": ("database", "url"),
     "LIENTHONG_BROKER_URL": ("broker", "url"),
+    "LIENTHONG_BLOB_STORE": ("blobs", "store"),
     "LIENTHONG_BROKER_PREFIX": ("broker", "prefix"),
     "LIENTHONG_API_WORKERS": ("api", "workers"),
     "LIENTHONG_BROKER_LEASE_S": ("broker", "lease_s"),
@@ -351,6 +356,11 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     if inbox_page < 1:
         raise SettingsError(f"limits.inbox_page: must be at least 1, got {inbox_page!r}")
     api = root.section("api")
+    blob_section = root.section("blobs")
+    blob_store = blob_section.typed("store", str, "filesystem")
+    blob_section.done()
+    if blob_store not in ("filesystem", "database"):
+        raise SettingsError(f"blobs.store: 'filesystem' or 'database', got {blob_store!r}")
     api_workers = api.typed("workers", int, 1)
     api.done()
     if api_workers < 1:
@@ -465,5 +475,6 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         secret_key=secret_key,
         admin_token=admin_token,
         inbox_page=inbox_page,
+        blob_store=blob_store,
         api_workers=api_workers,
     )

@@ -276,7 +276,13 @@ def build_hub(
     if migrate:
         upgrade(engine)
     uow = SqlStore(engine).unit_of_work
-    blobs = FileBlobStore(Path(settings.data_dir) / "blobs")
+    blobs: BlobStore
+    if settings.blob_store == "database":
+        from adapters.store.db_blobs import DatabaseBlobStore
+
+        blobs = DatabaseBlobStore(engine)
+    else:
+        blobs = FileBlobStore(Path(settings.data_dir) / "blobs")
     clock = clock or SystemClock()
     broker = build_broker(settings, engine)
     relay = OutboxRelay(uow, broker, sweep_interval_s=2.0)

@@ -178,13 +178,21 @@ class HubSite:
         self.cli(*args)
 
     def start(
-        self, command: str = "run", *, port: int | None = None, wait: bool = True
+        self,
+        command: str = "run",
+        *,
+        port: int | None = None,
+        wait: bool = True,
+        data_dir: Path | None = None,
     ) -> HubProcess:
-        """Start ``lienthong run|serve`` (on ``port``, else a free one) or ``worker``."""
+        """Start ``lienthong run|serve`` (on ``port``, else a free one) or ``worker``;
+        ``data_dir``: another node's own data directory (same database, broker and key)."""
         n = len(self.processes)
-        log_path = self.data_dir / f"{command}-{n}.log"
+        data_dir = data_dir or self.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = data_dir / f"{command}-{n}.log"
         args = [sys.executable, "-m", "hub.entrypoints.cli", command]
-        args += ["--data-dir", str(self.data_dir)]
+        args += ["--data-dir", str(data_dir)]
         if command in ("run", "serve"):
             port = port or free_port()
             args += ["--host", "127.0.0.1", "--port", str(port)]
