@@ -347,6 +347,7 @@ class Batch:
     answered: dict[str, str] = field(default_factory=dict)
     unanswered: list[str] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
+    answer_times: list[float] = field(default_factory=list)  # monotonic, one per answer
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def push_all(self, url: str, numbers: list[str]) -> None:
@@ -365,6 +366,12 @@ class Batch:
                 else:
                     with self.lock:
                         self.answered[number] = doc_id
+                        self.answer_times.append(time.monotonic())
+
+    def longest_stall(self) -> float:
+        """The longest time between two consecutive answers, in seconds."""
+        times = sorted(self.answer_times)
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
 def number_of(data: bytes) -> str:
