@@ -350,9 +350,12 @@ class Batch:
     answer_times: list[float] = field(default_factory=list)  # monotonic, one per answer
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def push_all(self, url: str, numbers: list[str]) -> None:
+    def push_all(self, url: str, numbers: list[str], interval_s: float = 0.0) -> None:
+        """Push ``numbers`` in turn (one every ``interval_s`` at most, when given)."""
         with VxpClient(url + "/", SYSTEM_A, SECRET_A) as client:
             for number in numbers:
+                if interval_s:
+                    time.sleep(interval_s)
                 try:
                     doc_id = client.send_edoc(
                         self.packages[number], from_code=AGENCY_A, to_codes=[AGENCY_B]
