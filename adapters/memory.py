@@ -423,3 +423,24 @@ class RecordingPeerLink:
         remote_id = f"{self.name}-{len(self.sent) + 1}"
         self.sent.append(SentPackage(remote_id, data, from_code, tuple(to_codes), kind))
         return remote_id
+
+
+class MemoryLeases:
+    """:class:`hub.ports.Leases` in a dict (one process; tests of scheduled work)."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, tuple[str, dt.datetime]] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, name: str, holder: str, ttl_s: float, now: dt.datetime) -> bool:
+        with self._lock:
+            current = self.held.get(name)
+            if current is not None and current[0] != holder and current[1] >= now:
+                return False
+            self.held[name] = (holder, now + dt.timedelta(seconds=ttl_s))
+            return True
+
+    def release(self, name: str, holder: str) -> None:
+        with self._lock:
+            if self.held.get(name, ("", None))[0] == holder:
+                del self.held[name]

@@ -529,6 +529,28 @@ class Peer:
     close: Callable[[], None] = field(default=lambda: None, compare=False)
 
 
+# ------------------------------------------------------------------------------------ leases
+
+
+class Leases(Protocol):
+    """Named leases shared by every process of every node: scheduled work (the inbound poller,
+    registry sync) runs in one place at a time, and moves when its holder dies.
+
+    Hazard: a lease is time-bound, not a lock. The holder renews it well inside ``ttl_s`` (at
+    most every ``ttl_s / 3``) and stops the work when a renewal fails; the work itself stays
+    idempotent, since a holder stalled past its ``ttl_s`` overlaps briefly with its successor.
+    """
+
+    def acquire(self, name: str, holder: str, ttl_s: float, now: dt.datetime) -> bool:
+        """Take ``name`` for ``holder`` until ``now + ttl_s``, or renew it if ``holder`` has it;
+        ``False`` while another holder's lease has not expired."""
+        ...
+
+    def release(self, name: str, holder: str) -> None:
+        """Give ``name`` up now, if ``holder`` has it (a clean stop hands over at once)."""
+        ...
+
+
 # -------------------------------------------------------------------------------- signatures
 
 

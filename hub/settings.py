@@ -20,10 +20,11 @@ variable                        setting                          form
 ``LIENTHONG_SCOPE``             ``hub.scope``                    comma-separated
 ``LIENTHONG_PRODUCTION``        ``hub.production``               1/0, true/false
 ``LIENTHONG_DATABASE_URL``      ``database.url``                 SQLAlchemy URL
-``LIENTHONG_BROKER_URL``        ``broker.url``                   ``embedded`` | ``amqp://…``
+``LIENTHONG_BROKER_URL``        ``broker.url``                   ``embedded`` | ``amqp://…[,…]``
 ``LIENTHONG_BROKER_PREFIX``     ``broker.prefix``                queue-name prefix
 ``LIENTHONG_BROKER_LEASE_S``    ``broker.lease_s``               seconds
 ``LIENTHONG_DATA_DIR``          ``data_dir``                     path
+``LIENTHONG_BLOB_STORE``        ``blobs.store``                  ``filesystem`` | ``database``
 ``LIENTHONG_MAX_PACKAGE_BYTES`` ``limits.max_package_bytes``     integer
 ``LIENTHONG_REGISTRY_SOURCE``   ``registry.source``              path (JSON/CSV)
 ``LIENTHONG_NATIONAL_ENDPOINT`` ``national.endpoint``            URL
@@ -137,7 +138,8 @@ class Settings:
     """Production mode: a missing secret key is an error instead of a generated key file."""
     database_url: str
     broker_url: str
-    """``embedded`` (queues in the database) or an ``amqp://`` URL."""
+    """``embedded`` (queues in the database) or ``amqp://`` URLs, comma-separated: every node
+    of a RabbitMQ cluster (connections move to a live node when theirs dies)."""
     broker_prefix: str
     """Prefix of the queue and exchange names (several hubs may share one RabbitMQ)."""
     broker_lease_s: float
@@ -169,6 +171,9 @@ class Settings:
     """The IT dashboard's login token (``admin.token``); ``None``: loopback clients only."""
     inbox_page: int = 200
     """At most this many items per inbox listing (``limits.inbox_page``), oldest first."""
+    blob_store: str = "filesystem"
+    """Where package bodies live (``blobs.store``): ``filesystem`` (``<data_dir>/blobs``; hub
+    nodes that share it need a shared filesystem) or ``database`` (replicated with it)."""
     api_workers: int = 1
     """HTTP API processes sharing the port (``api.workers``; ``serve``/``run --workers``)."""
 
@@ -184,6 +189,7 @@ _ENV: Mapping[str, tuple[str, ...]] = {
     "LIENTHONG_PRODUCTION": ("hub", "production"),
     "LIENTHONG_DATABASE_URL": ("database", "url"),
     "LIENTHONG_BROKER_URL": ("broker", "url"),
+    "LIENTHONG_BLOB_STORE": ("blobs", "store"),
     "LIENTHONG_BROKER_PREFIX": ("broker", "prefix"),
     "LIENTHONG_API_WORKERS": ("api", "workers"),
     "LIENTHONG_BROKER_LEASE_S": ("broker", "lease_s"),
@@ -333,8 +339,15 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         raise SettingsError(f"broker.prefix: letters, digits and . _ - only, got {broker_prefix!r}")
     if broker_lease_s <= 0:
         raise SettingsError(f"broker.lease_s: must be positive, got {broker_lease_s!r}")
-    if broker_url != "embedded" and not broker_url.startswith(("amqp://", "amqps://")):
-        raise SettingsError(f"broker.url: expected 'embedded' or amqp://…, got {broker_url!r}")
+    if broker_url != "embedded":
+        nodes = [u.strip() for u in broker_url.split(",")]
+        for number, node in enumerate(nodes, 1):
+            if not node.startswith(("amqp://", "amqps://")):
+                # never echo the value: it may hold a password
+                raise SettingsError(
+                    f"broker.url: expected 'embedded' or amqp://… (a comma-separated list for"
+                    f" a cluster); URL number {number} of {len(nodes)} is not an amqp:// URL"
+                )
 
     limits = root.section("limits")
     max_bytes = limits.typed("max_package_bytes", int, 50 * 1024 * 1024)
@@ -343,6 +356,11 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     if inbox_page < 1:
         raise SettingsError(f"limits.inbox_page: must be at least 1, got {inbox_page!r}")
     api = root.section("api")
+    blob_section = root.section("blobs")
+    blob_store = blob_section.typed("store", str, "filesystem")
+    blob_section.done()
+    if blob_store not in ("filesystem", "database"):
+        raise SettingsError(f"blobs.store: 'filesystem' or 'database', got {blob_store!r}")
     api_workers = api.typed("workers", int, 1)
     api.done()
     if api_workers < 1:
@@ -457,5 +475,6 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         secret_key=secret_key,
         admin_token=admin_token,
         inbox_page=inbox_page,
+        blob_store=blob_store,
         api_workers=api_workers,
     )

@@ -36,9 +36,14 @@ first publish the copy (confirmed), then ack the original — a crash in between
 never loses (handlers are idempotent).
 
 Reconnection: :func:`aio_pika.connect_robust` reopens the connection, channels, and consumers
-after a broker restart or a forced close; a publish made meanwhile waits for the connection up
-to ``publish_timeout_s`` and then raises :class:`hub.errors.BrokerUnavailable`. Every aio-pika /
-aiormq exception is translated to that error here, at the edge.
+after a broker restart or a forced close. Given several URLs (every node of a cluster,
+``amqp://a,amqp://b,…``), each connection attempt after the first goes to the next node in
+turn (:class:`_ClusterConnection`), so a connection whose node died moves to a live one while
+the quorum queues, replicated on the other nodes, keep every message; passwords are masked in
+everything this adapter and aio-pika print (:func:`redacted`); a publish made meanwhile waits
+for the connection up to ``publish_timeout_s`` and then raises
+:class:`hub.errors.BrokerUnavailable`. Every aio-pika / aiormq exception is translated to that
+error here, at the edge.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ from aio_pika.abc import (
     AbstractRobustConnection,
     DeliveryMode,
 )
+from aio_pika.robust_connection import RobustConnection
+from yarl import URL
 
 from adapters.broker import ATTEMPT_HEADER, REASON_HEADER, ConsumerLost
 from hub.errors import BrokerUnavailable
@@ -95,6 +102,55 @@ def _translated(action: str) -> Iterator[None]:
         ) from exc
 
 
+def node_urls(url: str | Sequence[str]) -> tuple[str, ...]:
+    """The node URLs of ``broker.url``: one ``amqp://`` URL or a comma-separated list."""
+    parts = url.split(",") if isinstance(url, str) else list(url)
+    nodes = tuple(p.strip() for p in parts if p.strip())
+    if not nodes:
+        raise ValueError("no broker URL")
+    return nodes
+
+
+def redacted(url: str | Sequence[str]) -> str:
+    """``url`` (one or a list) with every password replaced by ``******``, for log lines."""
+    shown = []
+    for node in node_urls(url):
+        parsed = URL(node)
+        shown.append(str(parsed.with_password("******")) if parsed.password else node)
+    return ",".join(shown)
+
+
+class _ClusterConnection(RobustConnection):
+    """A robust connection that tries the nodes of a cluster in turn.
+
+    aio-pika reconnects to ``self.url``; here ``url`` is the current node, and every
+    reconnection attempt (aio-pika clears ``transport`` before each) moves to the next node.
+    ``NODES`` is set on a subclass made per broker (:meth:`RabbitBroker._connection_class`).
+    """
+
+    NODES: tuple[URL, ...] = ()
+    _turn = -2  # the first two clears (construction, first attempt) land on node 0
+
+    @property
+    def url(self) -> URL:
+        return self.NODES[max(0, self._turn) % len(self.NODES)]
+
+    @url.setter
+    def url(self, value: URL) -> None:  # the first node, or update_secret's new password
+        if self.NODES and value.with_password(None) != self.url.with_password(None):
+            self.NODES = (value, *self.NODES[1:])
+
+    @property
+    def transport(self) -> Any:
+        return self.__dict__.get("_cluster_transport")
+
+    @transport.setter
+    def transport(self, value: Any) -> None:
+        if value is None:
+            self._turn += 1
+        self.__dict__["_cluster_transport"] = value
+
+
 def retry_step_ms(delay_s: float) -> int:
     """The retry queue step used for a delay of ``delay_s`` seconds (largest step <= delay)."""
     wanted = int(delay_s * 1000)
@@ -121,7 +177,7 @@ class RabbitBroker:
         reconnect_interval_s: float = 1.0,
         connection_name: str | None = None,
     ) -> None:
-        self.url = url
+        self.urls = node_urls(url)
         self.prefix = prefix
         self.retry_policy = retry_policy or RetryPolicy()
         self.queues = tuple(queues)
@@ -171,16 +227,38 @@ class RabbitBroker:
             "x-overflow": "reject-publish",
         }
 
+    def _connection_class(self, first: int) -> type[RobustConnection]:
+        """A connection class trying the nodes in turn, starting with node ``first``."""
+        nodes = tuple(URL(u) for u in self.urls[first:] + self.urls[:first])
+        return type("ClusterConnection", (_ClusterConnection,), {"NODES": nodes})
+
+    async def _connect(self) -> AbstractRobustConnection:
+        """The first connection: each node in turn until one answers (a cluster may start with
+        a node down); afterwards aio-pika's reconnection moves between nodes by itself."""
+        failure: BaseException | None = None
+        for first, node in enumerate(self.urls):
+            try:
+                return await aio_pika.connect_robust(
+                    node,
+                    connection_class=self._connection_class(first),
+                    reconnect_interval=self.reconnect_interval_s,
+                    client_properties={"connection_name": self.connection_name},
+                )
+            except (*_AMQP_ERRORS, RuntimeError) as exc:
+                log.warning("RabbitMQ node %s unavailable: %s", redacted(node), type(exc).__name__)
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    def __repr__(self) -> str:
+        return f"RabbitBroker({redacted(self.urls)!r}, prefix={self.prefix!r})"
+
     # -- the port ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Connect and declare the topology (idempotent: same names, same arguments)."""
         with _translated("connecting"):
-            self._connection = await aio_pika.connect_robust(
-                self.url,
-                reconnect_interval=self.reconnect_interval_s,
-                client_properties={"connection_name": self.connection_name},
-            )
+            self._connection = await self._connect()
             self._publisher = await self._connection.channel(
                 publisher_confirms=True, on_return_raises=True
             )

@@ -16,7 +16,13 @@ Two backends, one code path (DESIGN.md §3):
   handler cannot wait out). Read-only callers can ask for a deferred ``BEGIN`` with
   ``engine.execution_options(sqlite_begin="DEFERRED")``.
 * **PostgreSQL** through psycopg 3 (``postgresql+psycopg://…``), with a bounded pool and
-  pre-ping so a restarted server costs one retry, not a stream of 503s.
+  pre-ping so a restarted server costs one retry, not a stream of 503s. A replicated pair (or
+  more) is named with libpq's multi-host form, ``postgresql://u@db1:5432,db2:5432/hub?
+  target_session_attrs=read-write`` (rewritten here into the ``host=`` parameters SQLAlchemy
+  passes to libpq): every new connection goes to whichever host is the primary now, so after a
+  fail-over the pool's pre-ping drops the dead connections and new ones find the new primary.
+  Durability across a fail-over is the server's: ``synchronous_commit = on`` with
+  ``synchronous_standby_names`` set, so a commit (and so an answered push) is on the standby too.
 
 No engine is created at import time: the composition root calls :func:`create_engine` once.
 """
@@ -67,7 +73,7 @@ def create_engine(url: str, options: EngineOptions | None = None) -> Engine:
     Raises ``ValueError`` for any other backend: the hub is tested on these two only.
     """
     options = options or EngineOptions()
-    parsed = make_url(url)
+    parsed = make_url(_libpq_hosts(url))
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         engine = sa.create_engine(
@@ -95,6 +101,20 @@ def create_engine(url: str, options: EngineOptions | None = None) -> Engine:
             pool_pre_ping=True,
         )
     raise ValueError(f"unsupported database URL backend {backend!r}: use sqlite or postgresql")
+
+
+def _libpq_hosts(url: str) -> str:
+    """``scheme://user@h1:p1,h2:p2/db?…`` → ``scheme://user@/db?host=h1:p1&host=h2:p2&…``
+    (SQLAlchemy's URL parser takes one host; libpq takes several, as ``host`` parameters)."""
+    scheme, sep, rest = url.partition("://")
+    authority, _slash, tail = rest.partition("/")
+    userinfo, at, hostlist = authority.rpartition("@")
+    if not sep or "," not in hostlist:
+        return url
+    path, _qmark, query = tail.partition("?")
+    hosts = "&".join(f"host={h.strip()}" for h in hostlist.split(",") if h.strip())
+    query = f"{hosts}&{query}" if query else hosts
+    return f"{scheme}://{userinfo}{at}/{path}?{query}"
 
 
 def _install_sqlite_hooks(engine: Engine, options: EngineOptions) -> None:

@@ -25,6 +25,10 @@ Theory of the schema (names are the wire / DB values of the shared plan):
 * ``outbox`` — the transactional outbox: work published to the broker after the commit and
   deleted once the broker confirmed it.
 * ``audit`` — append-only record of who did what.
+* ``blobs`` / ``blob_chunks`` — package bodies when the database is the blob store
+  (``blobs.store: database``, :mod:`adapters.store.db_blobs`); empty with the filesystem store.
+* ``leases`` — named time-bound leases: which process of which node runs a piece of scheduled
+  work now (:class:`hub.ports.Leases`, :mod:`adapters.store.leases`).
 
 Timestamps are :class:`UtcDateTime`: timezone-aware UTC in Python on both backends (SQLite has
 no time zone type; a naive datetime is refused on write rather than guessed).
@@ -233,6 +237,30 @@ audit = sa.Table(
     sa.Column("details", sa.JSON, nullable=False),
     sa.Index(None, "at"),
     sa.Index(None, "subject"),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(255), nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+)
+
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("chunks", sa.Integer, nullable=False),
+)
+
+blob_chunks = sa.Table(
+    "blob_chunks",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),  # or a provisional pending-… key
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
 )
 
 #: Tables in an order that respects foreign keys (parents first); cleaning goes in reverse.

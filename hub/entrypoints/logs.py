@@ -13,6 +13,11 @@ system, the reason and the request's hash-header — never the secret, never a p
 :class:`JsonLineFormatter` adds the time, level and logger around it; a message that is not JSON
 (a traceback from a failing audit hook) is wrapped as ``{"message": …}`` so every line parses.
 
+The AMQP libraries (aiormq, aio-pika) log a broker node going away — a restart, a cluster node
+stopped — with whole tracebacks at ERROR, though the robust connection reconnects by itself:
+:class:`BrokerNoiseFilter` turns those into one WARNING line naming the exception, so an
+operator's log shows the event without a wall of frames (the adapter logs what it does about it).
+
 Idempotent: calling :func:`configure_logging` twice (tests, a command calling another) replaces
 the handlers it installed instead of adding duplicates.
 """
@@ -58,6 +63,24 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+class BrokerNoiseFilter(logging.Filter):
+    """One line, at most WARNING, without the traceback, for the AMQP libraries' records."""
+
+    PREFIXES = ("aiormq", "aio_pika")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(self.PREFIXES):
+            if record.exc_info and record.exc_info[1] is not None:
+                exc = record.exc_info[1]
+                record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
+                record.args = None
+                record.exc_info = None
+                record.exc_text = None
+            if record.levelno > logging.WARNING:
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def configure_logging(
     data_dir: Path, *, level: int = logging.INFO, stream: TextIO | None = None
 ) -> Path:
@@ -72,6 +95,7 @@ def configure_logging(
     console.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
     )
+    console.addFilter(BrokerNoiseFilter())
     setattr(console, _MARK, True)
     root.addHandler(console)
     root.setLevel(level)

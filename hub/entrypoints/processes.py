@@ -15,9 +15,16 @@ which already serve several processes (DESIGN.md §4: the relay claims outbox ro
 UPDATE SKIP LOCKED``; blob writes are atomic renames; caches are per process with short TTLs).
 
 Signals: SIGTERM/SIGINT are passed to every child, which stops cleanly (connections drained,
-relay and consumers stopped); the supervisor exits once all have. A child that exits on its own
-is not restarted: the supervisor stops the others and exits non-zero, so the service manager
-(systemd ``Restart=``) restarts the whole group and nothing runs half-sized unnoticed.
+relay and consumers stopped); the supervisor exits once all have.
+
+A child that dies (an OOM kill on a huge body, a crash in a C extension) is **replaced**: the
+others keep serving the port meanwhile, so one crash never takes the API down. Replacements
+wait an exponential backoff (:class:`RestartPolicy`) that resets once a child has lived a while;
+more deaths than the policy allows within its window is a crash loop — the supervisor stops the
+group and exits non-zero, and the service manager (``deploy/systemd``, ``Restart=``) takes over.
+Why not uvicorn's own multi-process supervisor: its children run only the ASGI app, while ours
+each build a whole hub (relay, delivery consumers for ``run``) from the single-process command,
+and the schema must be migrated once before any of them starts.
 
 When to raise N: on PostgreSQL, up to the cores the hub may use (each process also holds its
 own connection pool: N × pool size must fit ``max_connections``). On SQLite keep 1: there is
@@ -30,7 +37,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import FrameType
 
 from hub.settings import Settings
@@ -66,6 +75,33 @@ def child_command(
     return argv
 
 
+@dataclass(frozen=True, slots=True)
+class RestartPolicy:
+    """How dead API processes are replaced, and when that is a crash loop."""
+
+    first_delay_s: float = 1.0
+    """Wait before the first replacement; doubled for each death in a row."""
+    max_delay_s: float = 30.0
+    healthy_after_s: float = 60.0
+    """A child that lived this long resets the backoff: its death was not a loop."""
+    max_deaths: int = 5
+    """More deaths than this within ``window_s`` is a crash loop: stop and exit non-zero."""
+    window_s: float = 120.0
+
+    def delay(self, deaths_in_a_row: int) -> float:
+        return float(min(self.max_delay_s, self.first_delay_s * 2 ** max(0, deaths_in_a_row - 1)))
+
+
+@dataclass
+class _Slot:
+    """One place in the group: the child filling it, or the time its replacement is due."""
+
+    child: subprocess.Popen[bytes] | None
+    started: float
+    deaths_in_a_row: int = 0
+    due: float = 0.0
+
+
 def supervise(
     settings: Settings,
     command: str,
@@ -75,9 +111,11 @@ def supervise(
     *,
     settings_file: str | None = None,
     data_dir: str | None = None,
+    policy: RestartPolicy = RestartPolicy(),
 ) -> int:
     """Run ``n`` children of ``command`` (``serve`` or ``run``) on ``host:port`` until a
-    signal; return the exit status (0 after a requested stop, 1 if a child died)."""
+    signal, replacing those that die; return the exit status (0 after a requested stop, 1 after
+    a crash loop)."""
     from hub.entrypoints.bootstrap import reuse_port_socket
 
     migrate_once(settings)
@@ -90,23 +128,55 @@ def supervise(
         stopping = True
 
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    children: list[subprocess.Popen[bytes]] = []
+    argv = child_command(command, host, port, settings_file, data_dir)
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(argv)  # noqa: S603 - our own interpreter and options, no shell
+
+    slots: list[_Slot] = []
+    deaths: deque[float] = deque()
     try:
-        argv = child_command(command, host, port, settings_file, data_dir)
-        # argv: our own interpreter and parsed options, no shell
-        children = [subprocess.Popen(argv) for _ in range(n)]  # noqa: S603
-        print(
-            f"lienthong: {n} API processes on http://{host}:{port}/ "
-            f"(pids {', '.join(str(c.pid) for c in children)})",
-            flush=True,
-        )
-        while not stopping and all(c.poll() is None for c in children):
-            time.sleep(0.2)
-        died = not stopping
-        _terminate(children)
-        return 1 if died else 0
+        slots = [_Slot(spawn(), time.monotonic()) for _ in range(n)]
+        pids = ", ".join(str(s.child.pid) for s in slots if s.child is not None)
+        print(f"lienthong: {n} API processes on http://{host}:{port}/ (pids {pids})", flush=True)
+        while not stopping:
+            now = time.monotonic()
+            for slot in slots:
+                if slot.child is None:
+                    if now >= slot.due and not stopping:
+                        slot.child, slot.started = spawn(), now
+                        print(f"lienthong: API process replaced (pid {slot.child.pid})", flush=True)
+                    continue
+                code = slot.child.poll()
+                if code is None:
+                    continue
+                lived = now - slot.started
+                slot.deaths_in_a_row = (
+                    1 if lived >= policy.healthy_after_s else slot.deaths_in_a_row + 1
+                )
+                deaths.append(now)
+                while deaths and now - deaths[0] > policy.window_s:
+                    deaths.popleft()
+                if len(deaths) > policy.max_deaths:
+                    print(
+                        f"lienthong: {len(deaths)} API process deaths within "
+                        f"{policy.window_s:.0f} s: crash loop, stopping",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    return 1
+                wait = policy.delay(slot.deaths_in_a_row)
+                print(
+                    f"lienthong: API process {slot.child.pid} exited with {code} after "
+                    f"{lived:.1f} s; replacing it in {wait:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                slot.child, slot.due = None, now + wait
+            time.sleep(0.1)
+        return 0
     finally:
-        _terminate(children)
+        _terminate([s.child for s in slots if s.child is not None])
         reserved.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

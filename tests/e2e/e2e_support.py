@@ -25,11 +25,13 @@ import asyncio
 import contextlib
 import itertools
 import os
+import re
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -42,6 +44,7 @@ from cryptography.fernet import Fernet
 
 from adapters.vxp_client import VxpClient
 from hub.edxml.model import EdocPackage, MessageKind
+from hub.errors import PeerUnavailable
 from hub.vxp.replies import Knobstick
 from tests.factories import edoc_package, make_edoc
 
@@ -175,13 +178,21 @@ class HubSite:
         self.cli(*args)
 
     def start(
-        self, command: str = "run", *, port: int | None = None, wait: bool = True
+        self,
+        command: str = "run",
+        *,
+        port: int | None = None,
+        wait: bool = True,
+        data_dir: Path | None = None,
     ) -> HubProcess:
-        """Start ``lienthong run|serve`` (on ``port``, else a free one) or ``worker``."""
+        """Start ``lienthong run|serve`` (on ``port``, else a free one) or ``worker``;
+        ``data_dir``: another node's own data directory (same database, broker and key)."""
         n = len(self.processes)
-        log_path = self.data_dir / f"{command}-{n}.log"
+        data_dir = data_dir or self.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = data_dir / f"{command}-{n}.log"
         args = [sys.executable, "-m", "hub.entrypoints.cli", command]
-        args += ["--data-dir", str(self.data_dir)]
+        args += ["--data-dir", str(data_dir)]
         if command in ("run", "serve"):
             port = port or free_port()
             args += ["--host", "127.0.0.1", "--port", str(port)]
@@ -321,3 +332,73 @@ def spliced(sent: bytes, got: bytes) -> bytes:
         suffix += 1
     assert prefix + suffix == len(sent), "the hub changed bytes of the package, not only added"
     return got[prefix : len(got) - suffix]
+
+
+# --- batches under faults (crash tests) ------------------------------------------------
+
+_NUMBER = re.compile(rb"<edXML:CodeNumber>([^<]+)</edXML:CodeNumber>")
+
+
+@dataclass
+class Batch:
+    """The packages (by code number) and what the hub answered for each."""
+
+    packages: dict[str, bytes]
+    answered: dict[str, str] = field(default_factory=dict)
+    unanswered: list[str] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+    answer_times: list[float] = field(default_factory=list)  # monotonic, one per answer
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def push_all(self, url: str, numbers: list[str], interval_s: float = 0.0) -> None:
+        """Push ``numbers`` in turn (one every ``interval_s`` at most, when given)."""
+        with VxpClient(url + "/", SYSTEM_A, SECRET_A) as client:
+            for number in numbers:
+                if interval_s:
+                    time.sleep(interval_s)
+                try:
+                    doc_id = client.send_edoc(
+                        self.packages[number], from_code=AGENCY_A, to_codes=[AGENCY_B]
+                    )
+                except PeerUnavailable:  # the hub is down (or died under this request)
+                    with self.lock:
+                        self.unanswered.append(number)
+                except BaseException as exc:  # anything else is a finding: keep it
+                    with self.lock:
+                        self.errors.append(exc)
+                else:
+                    with self.lock:
+                        self.answered[number] = doc_id
+                        self.answer_times.append(time.monotonic())
+
+    def longest_stall(self) -> float:
+        """The longest time between two consecutive answers, in seconds."""
+        times = sorted(self.answer_times)
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+
+
+def number_of(data: bytes) -> str:
+    found = _NUMBER.search(data)
+    assert found is not None, data[:300]
+    return found.group(1).decode()
+
+
+def drain_all(b: VxpClient, expect: int, *, timeout: float) -> list[tuple[str, str]]:
+    """Take B's inbox until ``expect`` items came and then nothing more for 3 s."""
+    received: list[tuple[str, str]] = []
+    deadline = time.monotonic() + timeout
+    quiet_since: float | None = None
+    while True:
+        items = b.get_received_edoc_list()
+        for item in items:
+            received.append((item.doc_id, number_of(b.get_edoc(item.doc_id))))
+            b.update_status(item.doc_id, "done")
+        now = time.monotonic()
+        if items:
+            quiet_since = None
+        elif len(received) >= expect:
+            quiet_since = quiet_since or now
+            if now - quiet_since >= 3.0:  # a late duplicate would show up here
+                return received
+        assert now < deadline, f"received {len(received)} of {expect} in {timeout} s"
+        time.sleep(0.1)

@@ -21,11 +21,9 @@ test then takes about a minute longer.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 
 import pytest
 from e2e_support import (
@@ -35,54 +33,21 @@ from e2e_support import (
     SECRET_B,
     SYSTEM_A,
     SYSTEM_B,
+    Batch,
     HubProcess,
     HubSite,
+    drain_all,
     edoc_for,
+    number_of,
 )
 
 from adapters.vxp_client import VxpClient
-from hub.errors import PeerUnavailable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PACKAGES = 200
 THREADS = 4
 KILL_AFTER = PACKAGES // 3
-_NUMBER = re.compile(rb"<edXML:CodeNumber>([^<]+)</edXML:CodeNumber>")
-
-
-@dataclass
-class Batch:
-    """The packages (by code number) and what the hub answered for each."""
-
-    packages: dict[str, bytes]
-    answered: dict[str, str] = field(default_factory=dict)
-    unanswered: list[str] = field(default_factory=list)
-    errors: list[BaseException] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def push_all(self, url: str, numbers: list[str]) -> None:
-        with VxpClient(url + "/", SYSTEM_A, SECRET_A) as client:
-            for number in numbers:
-                try:
-                    doc_id = client.send_edoc(
-                        self.packages[number], from_code=AGENCY_A, to_codes=[AGENCY_B]
-                    )
-                except PeerUnavailable:  # the hub is down (or died under this request)
-                    with self.lock:
-                        self.unanswered.append(number)
-                except BaseException as exc:  # anything else is a finding: keep it
-                    with self.lock:
-                        self.errors.append(exc)
-                else:
-                    with self.lock:
-                        self.answered[number] = doc_id
-
-
-def number_of(data: bytes) -> str:
-    found = _NUMBER.search(data)
-    assert found is not None, data[:300]
-    return found.group(1).decode()
 
 
 def test_sigkill_mid_batch_loses_and_duplicates_nothing(site: HubSite) -> None:
@@ -162,24 +127,3 @@ def crash_and_count(site: HubSite, hub: HubProcess, command: str, *, drain_timeo
         for number in numbers[:: PACKAGES // 25]:
             rows = a.get_sent_edoc_list(batch.answered[number])
             assert [(r["toCode"], r["sendStatus"]) for r in rows] == [(AGENCY_B, "done")]
-
-
-def drain_all(b: VxpClient, expect: int, *, timeout: float) -> list[tuple[str, str]]:
-    """Take B's inbox until ``expect`` items came and then nothing more for 3 s."""
-    received: list[tuple[str, str]] = []
-    deadline = time.monotonic() + timeout
-    quiet_since: float | None = None
-    while True:
-        items = b.get_received_edoc_list()
-        for item in items:
-            received.append((item.doc_id, number_of(b.get_edoc(item.doc_id))))
-            b.update_status(item.doc_id, "done")
-        now = time.monotonic()
-        if items:
-            quiet_since = None
-        elif len(received) >= expect:
-            quiet_since = quiet_since or now
-            if now - quiet_since >= 3.0:  # a late duplicate would show up here
-                return received
-        assert now < deadline, f"received {len(received)} of {expect} in {timeout} s"
-        time.sleep(0.1)

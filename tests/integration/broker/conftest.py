@@ -86,9 +86,8 @@ class BackendFactory:
             }
             broker = EmbeddedBroker(self.engine, **(options | overrides))
         else:
-            broker = RabbitBroker(
-                AMQP_URL, prefix=self.prefix, retry_policy=TEST_POLICY, **overrides
-            )
+            options = {"url": AMQP_URL, "retry_policy": TEST_POLICY} | overrides
+            broker = RabbitBroker(prefix=self.prefix, **options)
         self.made.append(broker)
         return broker
 

@@ -6,11 +6,18 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
+import socket
 import subprocess
 
 import pytest
 
-from adapters.broker.rabbitmq import RETRY_STEPS_MS, RabbitBroker, retry_step_ms
+from adapters.broker.rabbitmq import (
+    RETRY_STEPS_MS,
+    RabbitBroker,
+    node_urls,
+    redacted,
+    retry_step_ms,
+)
 from hub.errors import BrokerUnavailable
 from hub.messaging import DISPATCH_QUEUE, BrokerMessage, QueueStats
 from tests.integration.broker.conftest import (
@@ -152,3 +159,46 @@ def test_default_names_follow_the_logical_queue_names() -> None:
     assert broker.dead_letter_exchange == "lienthong.dlx"
     with pytest.raises(ValueError, match="not declared"):
         broker.physical("elsewhere")
+
+
+def _dead_node() -> str:
+    """An amqp:// URL of a loopback port nothing listens on (a cluster node that is down)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"amqp://guest:secret-of-a-dead-node@127.0.0.1:{port}/"
+
+
+def test_a_list_of_nodes_skips_dead_ones_at_start_and_on_reconnection(
+    rabbit: BackendFactory,
+) -> None:
+    """``broker.url`` naming every node of a cluster: the first connection takes the first
+    node that answers; after the live node drops the connection, reconnection goes round the
+    list (through the dead nodes) and comes back to a live one; no password is printed."""
+    nodes = [_dead_node(), AMQP_URL, _dead_node()]
+
+    async def scenario(f: BackendFactory) -> None:
+        broker = await f.started(url=",".join(nodes), reconnect_interval_s=0.2)
+        assert isinstance(broker, RabbitBroker)
+        assert "secret-of-a-dead-node" not in repr(broker)
+        assert "guest:guest" not in repr(broker)
+        seen: list[str] = []
+
+        async def handler(message: BrokerMessage) -> None:
+            seen.append(message.message_id)
+
+        await broker.consume(Q, handler)
+        await broker.publish(Q, b"{}", message_id="before")
+        await eventually(lambda: seen == ["before"], what="the first message")
+        assert await asyncio.to_thread(_close_connections_of, f.prefix, "node failover") == 1
+        await broker.publish(Q, b"{}", message_id="after")
+        await eventually(lambda: "after" in seen, timeout_s=20, what="consuming resumed")
+
+    rabbit.run(scenario)
+
+
+def test_the_node_list_and_its_log_form() -> None:
+    assert node_urls(" amqp://a/ ,amqp://u:p@b:5673/,") == ("amqp://a/", "amqp://u:p@b:5673/")
+    assert redacted("amqp://a/,amqp://u:p@b:5673/") == "amqp://a/,amqp://u:******@b:5673/"
+    with pytest.raises(ValueError):
+        node_urls(" , ")

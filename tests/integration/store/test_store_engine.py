@@ -150,3 +150,28 @@ def test_sqlite_deferred_readers_do_not_wait_for_a_writer(sqlite_url: str) -> No
     finally:
         holder.dispose()
         reader.dispose()
+
+
+@pytest.mark.integration
+def test_a_multi_host_url_connects_to_the_host_that_is_a_writable_primary() -> None:
+    """libpq's multi-host form (a replicated pair): the first host is down, the second is the
+    primary; ``target_session_attrs=read-write`` makes libpq skip what it cannot write to."""
+    from sqlalchemy.engine import make_url
+
+    from tests.db_fixtures import PG_SERVER_URL
+
+    server = make_url(PG_SERVER_URL)
+    down = "127.0.0.1:1"  # nothing listens on port 1
+    url = (
+        f"postgresql+psycopg://{server.username}@{down},{server.host}:{server.port or 5432}"
+        f"/{server.database}?target_session_attrs=read-write"
+    )
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            port, standby = conn.exec_driver_sql(
+                "SELECT inet_server_port(), pg_is_in_recovery()"
+            ).one()
+        assert (port, standby) == (server.port or 5432, False)
+    finally:
+        engine.dispose()

@@ -112,3 +112,14 @@ def test_settings_feed_the_services_config() -> None:
     assert (config.organ_id, config.scope) == (s.organ_id, s.scope)
     assert config.retry == s.retry
     assert "000.00.00.H41" in registry_provider(s)()
+
+
+def test_broker_url_takes_every_node_of_a_cluster_and_never_echoes_a_password() -> None:
+    nodes = "amqp://hub:pw1@10.0.0.1/,amqp://hub:pw2@10.0.0.2/, amqp://hub:pw3@10.0.0.3/"
+    s = load_settings(env={"LIENTHONG_BROKER_URL": nodes})
+    assert s.broker_url == nodes
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env={"LIENTHONG_BROKER_URL": "amqp://hub:pw1@a/,http://hub:pw2@b/"})
+    assert "URL number 2 of 2" in str(caught.value)
+    assert "pw1" not in str(caught.value)
+    assert "pw2" not in str(caught.value)
