@@ -9,8 +9,9 @@ digest, checked on every call), the organizations each account hosts, documents 
 receivers, confirmations and trace entries.
 
 :class:`SoapHubServer` runs the WSGI application on 127.0.0.1 (ephemeral port) in a daemon
-thread. Its knobs stage the failures a real peer shows: ``delay_s`` (a slow answer),
-``http_status``/``html`` (an HTML page, 200 or 5xx, from a proxy in front of the service).
+thread. Its knobs stage the failures a real peer shows: ``delay_s`` (a slow answer), ``canned``
+(an HTML page, 200 or 5xx, from a proxy in front of the service; a hostile reply); ``bodies``
+keeps what crossed the wire.
 
 Reusable: a whole hub can point a ``kind: soap`` peer at :attr:`SoapHubServer.endpoint`.
 """
@@ -21,11 +22,13 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import io
 import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -376,13 +379,16 @@ class SoapHubServer:
     def __init__(self, store: EdocStore | None = None) -> None:
         self.store = store if store is not None else EdocStore()
         self.delay_s = 0.0
-        self.http_status = 200
-        self.html: bytes | None = None  # answer every POST with this page instead of SOAP
+        #: (HTTP status, Content-Type, body) answered to every POST instead of the service's
+        #: answer: an HTML page from a proxy, a hostile reply.
+        self.canned: tuple[int, str, bytes] | None = None
+        #: the body of every POST, in order (what crossed the wire)
+        self.bodies: list[bytes] = []
         self._wsgi = WsgiApplication(build_application(self.store))
         self._httpd = make_server(
             "127.0.0.1", 0, self._app, _ThreadingWsgiServer, handler_class=_QuietHandler
         )
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     @property
@@ -397,12 +403,17 @@ class SoapHubServer:
     def _app(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterator[bytes] | Iterable[bytes]:
+        if environ["REQUEST_METHOD"] == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length)
+            self.bodies.append(body)
+            environ["wsgi.input"] = io.BytesIO(body)
         if self.delay_s:
             time.sleep(self.delay_s)
-        if self.html is not None and environ["REQUEST_METHOD"] == "POST":
-            status = f"{self.http_status} {'OK' if self.http_status == 200 else 'Error'}"
-            start_response(status, [("Content-Type", "text/html; charset=utf-8")])
-            return [self.html]
+        if self.canned is not None and environ["REQUEST_METHOD"] == "POST":
+            status, ctype, page = self.canned
+            start_response(f"{status} {HTTPStatus(status).phrase}", [("Content-Type", ctype)])
+            return [page]
         # spyne serves its WSDL at ?wsdl and SOAP on POST, whatever the path
         result: Iterable[bytes] = self._wsgi(environ, start_response)
         return result
