@@ -34,9 +34,10 @@ HTTP error without a fault → :class:`~hub.errors.PeerUnavailable` (retried wit
 an answer that is SOAP but not the contract's → :class:`~hub.errors.PeerError` ``soap.reply``.
 
 Options (``peers.<name>.options``; an unknown key is a settings error):
-``auth`` (``digest``), ``timeout_s`` (read timeout, 60), ``connect_timeout_s`` (10), ``wsdl``
-(a path to a WSDL of the same shape, for a service that differs in its namespace),
-``binding`` (the binding's QName, when that WSDL has several).
+``auth`` (``digest``), ``timeout_s`` (read timeout, 60), ``connect_timeout_s`` (10), ``zone``
+(the zone a time without an offset is read in, ``Asia/Ho_Chi_Minh``; times handed out are
+UTC), ``wsdl`` (a path to a WSDL of the same shape, for a service that differs in its
+namespace), ``binding`` (the binding's QName, when that WSDL has several).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 import zeep
@@ -75,10 +77,12 @@ STATUS_WORDS: Mapping[str, TransportStatus] = {
 }
 
 #: Options a ``soap`` peer reads; anything else in ``peers.<name>.options`` is a settings error.
-OPTIONS = frozenset({"auth", "timeout_s", "connect_timeout_s", "wsdl", "binding"})
+OPTIONS = frozenset({"auth", "timeout_s", "connect_timeout_s", "zone", "wsdl", "binding"})
 AUTH_MODES = ("digest", "text", "none")
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
+#: The zone a time without an offset is read in (the services run on Vietnamese local time).
+DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
 
 # Media types a SOAP 1.1 answer may carry (multipart/related: MTOM/SwA).
 _SOAP_MEDIA = frozenset(
@@ -150,6 +154,7 @@ class SoapHubClient:
         auth: str = "digest",
         timeout_s: float = DEFAULT_TIMEOUT_S,
         connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        zone: str = DEFAULT_ZONE,
         wsdl: Path | None = None,
         binding: str | None = None,
         session: requests.Session | None = None,
@@ -158,6 +163,10 @@ class SoapHubClient:
             raise SettingsError(f"peer {name}: auth must be one of {AUTH_MODES}, got {auth!r}")
         if auth != "none" and not (username and secret):
             raise SettingsError(f"peer {name}: auth {auth} needs system_id and secret")
+        try:
+            self._zone = ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(f"peer {name}: unknown zone {zone!r}") from exc
         self.endpoint = endpoint
         self.name = name
         self.username = username
@@ -261,7 +270,7 @@ class SoapHubClient:
                 message_vi=f"{where}: trả lời XML không phải SOAP envelope",
                 details=details,
             ) from exc
-        except (zeep.exceptions.Error, etree.LxmlError, ValueError, TypeError) as exc:
+        except (zeep.exceptions.Error, etree.LxmlError, ValueError) as exc:
             raise PeerError(
                 f"{where} answered outside the contract: {type(exc).__name__}: {exc}",
                 message_vi=f"{where}: trả lời không đúng hợp đồng WSDL",
@@ -309,7 +318,7 @@ class SoapHubClient:
                 remote_id=_text(e, "documentId", "GetPendingDocumentIds"),
                 kind=_kind(e.messageType),
                 from_code=e.senderCode or None,
-                listed_at=e.receivedAt,
+                listed_at=self._utc(e.receivedAt) if e.receivedAt is not None else None,
             )
             for e in entries
         ]
@@ -367,7 +376,7 @@ class SoapHubClient:
             TraceEntry(
                 organization_code=_text(e, "organizationCode", "GetTraces"),
                 status_code=_text(e, "statusCode", "GetTraces"),
-                status_time=e.statusTime,
+                status_time=self._utc(_time(e, "statusTime", "GetTraces")),
                 description=e.description,
             )
             for e in _entries(result, "TraceEntry")
@@ -387,6 +396,12 @@ class SoapHubClient:
             )
             for o in _entries(result, "Organization")
         ]
+
+    def _utc(self, moment: dt.datetime) -> dt.datetime:
+        """``moment`` in UTC; without an offset it is read in the peer's zone."""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=self._zone)
+        return moment.astimezone(dt.UTC)
 
     # --- hub.ports ------------------------------------------------------------------------------
 
@@ -461,6 +476,7 @@ def build(settings: PeerSettings) -> Peer:
         connect_timeout_s=_seconds(
             options, "connect_timeout_s", DEFAULT_CONNECT_TIMEOUT_S, settings.name
         ),
+        zone=options.get("zone", DEFAULT_ZONE),
         wsdl=Path(options["wsdl"]) if "wsdl" in options else None,
         binding=options.get("binding"),
     )
@@ -516,6 +532,14 @@ def _text(entry: Any, field: str, operation: str) -> str:
     value = getattr(entry, field, None)
     if not isinstance(value, str) or not value:
         raise PeerError(f"{operation}: an entry without {field}", code="soap.reply")
+    return value
+
+
+def _time(entry: Any, field: str, operation: str) -> dt.datetime:
+    # zeep logs a value it cannot convert and hands ``None`` on: a required time must be there
+    value = getattr(entry, field, None)
+    if not isinstance(value, dt.datetime):
+        raise PeerError(f"{operation}: an entry without a valid {field}", code="soap.reply")
     return value
 
 

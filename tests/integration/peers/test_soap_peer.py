@@ -307,6 +307,7 @@ def test_a_slow_server_times_out_as_peer_unavailable(soap_server: SoapHubServer)
         ({"options": {"auth": "kerberos"}}, "auth must be one of"),
         ({"secret": None}, "needs system_id and secret"),
         ({"options": {"wsdl": "/nonexistent/edoc.wsdl"}}, "cannot load WSDL"),
+        ({"options": {"zone": "Asia/Hanoi-ish"}}, "unknown zone"),
     ],
 )
 def test_bad_settings_fail_at_build(
@@ -361,3 +362,56 @@ def test_a_digest_token_keeps_the_secret_off_the_wire(soap_server: SoapHubServer
         (body,) = soap_server.bodies
         assert HUB_SYSTEM.encode() in body
         assert (HUB_SECRET.encode() in body) is (auth == "text")
+
+
+def _traces_reply(entry: bytes) -> bytes:
+    return (
+        b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+        b'<soap:Body><GetTracesResponse xmlns="urn:lienthong:edoc-hub"><GetTracesResult>'
+        + entry
+        + b"</GetTracesResult></GetTracesResponse></soap:Body></soap:Envelope>"
+    )
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        # a time that is not an xs:dateTime
+        b"<TraceEntry><organizationCode>000.00.00.H14</organizationCode>"
+        b"<statusCode>received</statusCode><statusTime>hom qua</statusTime></TraceEntry>",
+        # a member the contract does not have
+        b"<TraceEntry><organizationCode>000.00.00.H14</organizationCode><unexpected/>"
+        b"<statusCode>received</statusCode>"
+        b"<statusTime>2026-12-04T08:00:00Z</statusTime></TraceEntry>",
+    ],
+)
+def test_a_soap_reply_outside_the_contract_is_a_peer_error(
+    soap_peer: Peer, soap_server: SoapHubServer, entry: bytes
+) -> None:
+    soap_server.canned = (200, "text/xml; charset=utf-8", _traces_reply(entry))
+    with pytest.raises(PeerError) as caught:
+        _parts(soap_peer)[2].delivery_states("EDOC-000001")
+    assert caught.value.code == "soap.reply"
+    assert not isinstance(caught.value, PeerUnavailable)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [b"2026-12-04T08:00:00Z", b"2026-12-04T15:00:00+07:00", b"2026-12-04T15:00:00"],
+    ids=["utc", "offset", "local-time-read-in-ICT"],
+)
+def test_a_well_formed_canned_reply_is_read_in_utc(
+    soap_peer: Peer, soap_server: SoapHubServer, written: bytes
+) -> None:
+    """The canned replies above differ from these only by the fault they carry."""
+    entry = (
+        b"<TraceEntry><organizationCode>000.00.00.H14</organizationCode>"
+        b"<statusCode>received</statusCode>"
+        b"<statusTime>" + written + b"</statusTime></TraceEntry>"
+    )
+    soap_server.canned = (200, "text/xml; charset=utf-8", _traces_reply(entry))
+    (state,) = _parts(soap_peer)[2].delivery_states("EDOC-000001")
+    assert (state.recipient_code, state.status) == (H14, TransportStatus.DONE)
+    assert state.at == dt.datetime(2026, 12, 4, 8, 0, tzinfo=dt.UTC)
+    assert state.at is not None
+    assert state.at.tzinfo is dt.UTC
