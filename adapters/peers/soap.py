@@ -27,11 +27,13 @@ fetches nothing the WSDL imports from the network, and keeps libxml2's size limi
 (``xml_huge_tree`` off). zeep's transport logs whole envelopes at DEBUG (the package, and a text
 password); :class:`_QuietTransport` replaces that with a line of operation, status and size.
 
-Errors are translated once, here (:meth:`SoapHubClient._call`): a SOAP fault is the peer's
-refusal → :class:`~hub.errors.PeerError` ``soap.fault`` carrying the fault string; a connection
-failure, a timeout, an answer that is not SOAP (an HTML page from a proxy, 200 or 5xx), or an
-HTTP error without a fault → :class:`~hub.errors.PeerUnavailable` (retried with backoff);
-an answer that is SOAP but not the contract's → :class:`~hub.errors.PeerError` ``soap.reply``.
+Errors are translated once, here (:meth:`SoapHubClient._call`): a ``Client`` SOAP fault is the
+peer's refusal → :class:`~hub.errors.PeerError` ``soap.fault`` carrying the fault string (HTTP
+500 is how SOAP 1.1 carries every fault, so the status alone says nothing); a ``Server`` fault,
+a connection failure, a timeout, an answer that is not SOAP (an HTML page from a proxy, 200 or
+5xx), or an HTTP error without a fault → :class:`~hub.errors.PeerUnavailable` (retried with
+backoff; a ``Server`` fault keeps the code ``soap.fault`` and its string); an answer that is
+SOAP but not the contract's → :class:`~hub.errors.PeerError` ``soap.reply``.
 
 Options (``peers.<name>.options``; an unknown key is a settings error):
 ``auth`` (``digest``), ``timeout_s`` (read timeout, 60), ``connect_timeout_s`` (10), ``zone``
@@ -227,7 +229,10 @@ class SoapHubClient:
                     message_vi=f"{where}: máy chủ SOAP trả lỗi HTTP không kèm SOAP fault",
                     details=details,
                 ) from exc
-            raise PeerError(
+            # SOAP 1.1 §4.4.1: a Client fault refuses the message itself; a Server fault says
+            # the service failed to process it and "may succeed at a later point in time".
+            error = PeerUnavailable if _fault_class(exc.code) == "Server" else PeerError
+            raise error(
                 f"{where} refused: {exc.message}",
                 message_vi=f"{where}: máy chủ SOAP từ chối: {exc.message}",
                 code="soap.fault",
@@ -533,6 +538,12 @@ def _text(entry: Any, field: str, operation: str) -> str:
     if not isinstance(value, str) or not value:
         raise PeerError(f"{operation}: an entry without {field}", code="soap.reply")
     return value
+
+
+def _fault_class(code: Any) -> str:
+    """``Client`` / ``Server`` (…) of a fault code such as ``soap11env:Server.Database``."""
+    local = str(code or "").rpartition(":")[2]
+    return local.split(".")[0]
 
 
 def _time(entry: Any, field: str, operation: str) -> dt.datetime:

@@ -101,6 +101,7 @@ class EdocStore:
         self.documents: dict[str, StoredDocument] = {}
         self.traces: dict[str, list[Trace]] = {}
         self.calls: list[tuple[str, str]] = []  # (operation, username), for assertions
+        self.broken = False  # every call fails inside the service (spyne: a Server fault)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -318,6 +319,8 @@ class EdocHubService(ServiceBase):
 def _authenticate(ctx: Any) -> None:
     """``method_call`` listener: the UsernameToken must name an account and prove its secret."""
     store = _store(ctx)
+    if store.broken:
+        raise RuntimeError("the service's database is down")
     token = None
     for header in ctx.in_header_doc or ():
         token = (

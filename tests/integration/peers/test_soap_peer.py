@@ -206,6 +206,16 @@ def test_a_soap_fault_is_a_peer_error_carrying_the_fault_string(soap_peer: Peer)
     assert error.details["fault_code"].endswith("Client.UnknownReceiver")
 
 
+def test_a_server_fault_is_peer_unavailable_keeping_the_fault(
+    soap_peer: Peer, soap_server: SoapHubServer
+) -> None:
+    soap_server.store.broken = True
+    with pytest.raises(PeerUnavailable) as caught:
+        _parts(soap_peer)[1].pending(MessageKind.EDOC)
+    assert caught.value.code == "soap.fault"
+    assert caught.value.details["fault_code"].endswith("Server")
+
+
 def test_a_wrong_secret_is_refused_by_the_service(soap_server: SoapHubServer) -> None:
     from hub.settings import Secret
 
