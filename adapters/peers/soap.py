@@ -143,7 +143,11 @@ class SoapHubClient:
     ``username``/``secret`` fill the WS-Security UsernameToken (``auth`` ``digest`` or ``text``);
     ``name`` is the peer's configured name (written as the ``source`` of its agencies).
     ``session`` lets a test or the composition root supply the ``requests.Session`` (the client
-    then does not close it). Thread-safe as far as ``requests.Session`` is.
+    then does not close it).
+
+    Hazard: calls from several threads share one ``requests.Session``; its connection pool is
+    thread-safe and nothing here uses its cookies, but requests does not promise more. Give each
+    worker thread its own client if a peer sets cookies.
     """
 
     def __init__(
@@ -231,8 +235,14 @@ class SoapHubClient:
                 ) from exc
             # SOAP 1.1 §4.4.1: a Client fault refuses the message itself; a Server fault says
             # the service failed to process it and "may succeed at a later point in time".
-            error = PeerUnavailable if _fault_class(exc.code) == "Server" else PeerError
-            raise error(
+            if _fault_class(exc.code) == "Server":
+                raise PeerUnavailable(
+                    f"{where} failed: {exc.message}",
+                    message_vi=f"{where}: máy chủ SOAP gặp lỗi: {exc.message}",
+                    code="soap.fault",
+                    details={**details, "fault_code": exc.code},
+                ) from exc
+            raise PeerError(
                 f"{where} refused: {exc.message}",
                 message_vi=f"{where}: máy chủ SOAP từ chối: {exc.message}",
                 code="soap.fault",
@@ -282,7 +292,7 @@ class SoapHubClient:
                 code="soap.reply",
                 details=details,
             ) from exc
-        log.info("soap %s → %s ok", operation, self.name)
+        log.debug("soap %s → %s ok", operation, self.name)
         return result
 
     # --- the seven operations ------------------------------------------------------------------
@@ -356,6 +366,12 @@ class SoapHubClient:
                 message_vi=f"ConfirmReceived {doc_id}: máy chủ trả lời {ok!r}",
                 code="soap.reply",
             )
+        log.info(
+            "soap ConfirmReceived → %s: id %s %s",
+            self.name,
+            doc_id,
+            "accepted" if accepted else "refused",
+        )
 
     def update_traces(self, doc_id: str, entries: Sequence[TraceEntry]) -> None:
         """``UpdateTraces``: report what became of a package the service delivered here."""
