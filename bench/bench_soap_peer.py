@@ -3,7 +3,7 @@
 Run from the repository root::
 
     . .venv/bin/activate
-    PYTHONPATH=.:tests/integration/peers python bench/bench_soap_peer.py [--n 30] [--rounds 3]
+    PYTHONPATH=. python bench/bench_soap_peer.py [--n 30] [--rounds 3]
 
 The spyne test service (``tests/integration/peers/soap_service.py``) runs in a child process on
 loopback, so the client CPU column (``time.process_time`` of this process) is the adapter's own
@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from adapters.peers import build_peer
 from adapters.peers.soap import SoapHubClient
@@ -42,18 +43,22 @@ HUB, HUB_SECRET, H41 = "lienthong.h41", "bench-hub-secret", "000.00.00.H41"
 REMOTE, REMOTE_SECRET, H14 = "qlvb.h14", "bench-remote-secret", "000.00.00.H14"
 
 
-def serve() -> None:
-    """Child process: the service, its endpoint on stdout, until stdin closes."""
-    from soap_service import SoapHubServer
-
-    server = SoapHubServer()
-    server.store.add_account(HUB, HUB_SECRET, [H41])
-    server.store.add_account(REMOTE, REMOTE_SECRET, [H14])
-    server.store.add_organization(H41, "UBND Tỉnh Nghệ An", level=1)
-    server.store.add_organization(H14, "UBND Tỉnh Cao Bằng", level=1)
-    print(server.endpoint, flush=True)
-    sys.stdin.read()
-    server.stop()
+def _start_service() -> subprocess.Popen[str]:
+    """The service in a child process (``soap_service.main``); its endpoint is on stdout."""
+    service = Path(__file__).resolve().parents[1] / "tests/integration/peers/soap_service.py"
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(service),
+            f"--account={HUB}:{HUB_SECRET}:{H41}",
+            f"--account={REMOTE}:{REMOTE_SECRET}:{H14}",
+            f"--organization={H41}=UBND Tỉnh Nghệ An",
+            f"--organization={H14}=UBND Tỉnh Cao Bằng",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _settings(endpoint: str) -> PeerSettings:
@@ -118,18 +123,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve()
-        return
-
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--serve"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    child = _start_service()
     assert child.stdout is not None
     assert child.stdin is not None
     endpoint = child.stdout.readline().strip()

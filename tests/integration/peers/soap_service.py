@@ -13,7 +13,8 @@ thread. Its knobs stage the failures a real peer shows: ``delay_s`` (a slow answ
 (an HTML page, 200 or 5xx, from a proxy in front of the service; a hostile reply); ``bodies``
 keeps what crossed the wire.
 
-Reusable: a whole hub can point a ``kind: soap`` peer at :attr:`SoapHubServer.endpoint`.
+Reusable: a whole hub can point a ``kind: soap`` peer at :attr:`SoapHubServer.endpoint`, in
+the same process or, through :func:`main`, from another one.
 """
 
 from __future__ import annotations
@@ -379,17 +380,18 @@ class _QuietHandler(WSGIRequestHandler):
 class SoapHubServer:
     """The service on 127.0.0.1 (ephemeral port) until :meth:`stop`, with failure knobs."""
 
-    def __init__(self, store: EdocStore | None = None) -> None:
+    def __init__(self, store: EdocStore | None = None, *, port: int = 0) -> None:
         self.store = store if store is not None else EdocStore()
         self.delay_s = 0.0
         #: (HTTP status, Content-Type, body) answered to every POST instead of the service's
         #: answer: an HTML page from a proxy, a hostile reply.
         self.canned: tuple[int, str, bytes] | None = None
-        #: the body of every POST, in order (what crossed the wire)
+        #: while ``record``: the body of every POST, in order (what crossed the wire)
+        self.record = False
         self.bodies: list[bytes] = []
         self._wsgi = WsgiApplication(build_application(self.store))
         self._httpd = make_server(
-            "127.0.0.1", 0, self._app, _ThreadingWsgiServer, handler_class=_QuietHandler
+            "127.0.0.1", port, self._app, _ThreadingWsgiServer, handler_class=_QuietHandler
         )
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
@@ -409,7 +411,8 @@ class SoapHubServer:
         if environ["REQUEST_METHOD"] == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length)
-            self.bodies.append(body)
+            if self.record:
+                self.bodies.append(body)
             environ["wsgi.input"] = io.BytesIO(body)
         if self.delay_s:
             time.sleep(self.delay_s)
@@ -425,3 +428,35 @@ class SoapHubServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the service in a process of its own (a whole hub's tests point a peer at it).
+
+    ``python tests/integration/peers/soap_service.py --account SYSTEM:SECRET:CODE[,CODE…]
+    --organization CODE=NAME … [--port N]``: prints the endpoint, serves until stdin closes.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="the legacy eDoc SOAP hub, for tests")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--account", action="append", default=[], help="SYSTEM:SECRET:CODE,…")
+    parser.add_argument("--organization", action="append", default=[], help="CODE=NAME")
+    args = parser.parse_args(argv)
+    server = SoapHubServer(port=args.port)
+    for account in args.account:
+        system, secret, codes = account.split(":", 2)
+        server.store.add_account(system, secret, codes.split(","))
+    for organization in args.organization:
+        code, _, name = organization.partition("=")
+        server.store.add_organization(code, name or code)
+    print(server.endpoint, flush=True)
+    try:
+        sys.stdin.read()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -362,6 +362,7 @@ def test_the_secret_and_the_bodies_stay_out_of_logs_and_reprs(
 
 
 def test_a_digest_token_keeps_the_secret_off_the_wire(soap_server: SoapHubServer) -> None:
+    soap_server.record = True
     for auth in ("digest", "text"):
         soap_server.bodies.clear()
         peer = build_peer(peer_settings(soap_server, options={"auth": auth}))
