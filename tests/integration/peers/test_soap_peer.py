@@ -34,7 +34,7 @@ from hub.edxml.model import MessageKind
 from hub.errors import PeerError, PeerUnavailable
 from hub.ports import AgencyRow, Peer, PeerDirectory, PeerInbox, PeerLink, PeerTracker
 from hub.services.contracts import TransportStatus
-from hub.settings import SettingsError
+from hub.settings import Secret, SettingsError
 from tests.factories import make_edoc, make_status
 
 pytestmark = pytest.mark.integration
@@ -216,14 +216,23 @@ def test_a_server_fault_is_peer_unavailable_keeping_the_fault(
     assert caught.value.details["fault_code"].endswith("Server")
 
 
-def test_a_wrong_secret_is_refused_by_the_service(soap_server: SoapHubServer) -> None:
-    from hub.settings import Secret
-
-    peer = build_peer(peer_settings(soap_server, secret=Secret("not-the-secret")))
+@pytest.mark.parametrize(
+    ("overrides", "fault"),
+    [
+        ({"secret": Secret("not-the-secret")}, "authentication failed"),
+        ({"options": {"auth": "none"}}, "UsernameToken required"),
+    ],
+    ids=["wrong-secret", "no-token"],
+)
+def test_the_service_refuses_a_caller_it_cannot_authenticate(
+    soap_server: SoapHubServer, overrides: dict[str, object], fault: str
+) -> None:
+    peer = build_peer(peer_settings(soap_server, **overrides))
     try:
-        with pytest.raises(PeerError, match="authentication failed") as caught:
+        with pytest.raises(PeerError, match=fault) as caught:
             _parts(peer)[1].pending(MessageKind.EDOC)
         assert caught.value.code == "soap.fault"
+        assert not isinstance(caught.value, PeerUnavailable)
     finally:
         peer.close()
 
