@@ -110,7 +110,6 @@ class _NotSoap(Exception):
     def __init__(self, status: int, media: str) -> None:
         super().__init__(f"HTTP {status} {media or 'without a Content-Type'}")
         self.status = status
-        self.media = media
 
 
 class _QuietTransport(Transport):
@@ -449,11 +448,11 @@ class SoapHubClient:
     def delivery_states(self, remote_id: str) -> Sequence[RemoteDeliveryState]:
         """:class:`hub.ports.PeerTracker`: the latest entry per receiver (a later entry wins a
         tie in time), its status word mapped; an unknown word is a ``soap.status`` error."""
-        latest: dict[str, tuple[int, TraceEntry]] = {}
-        for n, entry in enumerate(self.get_traces(remote_id)):
+        latest: dict[str, TraceEntry] = {}
+        for entry in self.get_traces(remote_id):
             seen = latest.get(entry.organization_code)
-            if seen is None or (entry.status_time, n) >= (seen[1].status_time, seen[0]):
-                latest[entry.organization_code] = (n, entry)
+            if seen is None or entry.status_time >= seen.status_time:
+                latest[entry.organization_code] = entry
         return [
             RemoteDeliveryState(
                 remote_id=remote_id,
@@ -462,7 +461,7 @@ class SoapHubClient:
                 description=entry.description,
                 at=entry.status_time,
             )
-            for code, (_, entry) in latest.items()
+            for code, entry in latest.items()
         ]
 
     def agencies(self) -> Sequence[AgencyRow]:
