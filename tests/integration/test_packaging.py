@@ -1,5 +1,6 @@
 """The wheel carries the data the hub finds through ``hub.resources.data_path``: the profile
-XSD, the default settings and the sample registry, plus the Alembic migrations."""
+XSD, the SOAP peers' WSDL, the default settings and the sample registry, plus the Alembic
+migrations."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ def test_wheel_ships_schemas_config_and_migrations(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in (
         "schemas/edxml/edxml-profile.xsd",
+        "schemas/soap/edoc-hub.wsdl",
         "config/settings.yaml",
         "config/registry/sample.json",
         "hub/py.typed",
