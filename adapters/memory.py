@@ -19,11 +19,12 @@ import datetime as dt
 import hashlib
 import io
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import BinaryIO, Self
 
+from hub.audit_chain import GENESIS, Checkpoint, SealedRow
 from hub.edxml.model import MessageKind
 from hub.errors import Conflict, InternalError, PeerUnavailable
 from hub.ports import (
@@ -444,3 +445,46 @@ class MemoryLeases:
         with self._lock:
             if self.held.get(name, ("", None))[0] == holder:
                 del self.held[name]
+
+
+class MemoryAuditChain:
+    """:class:`hub.audit_chain.AuditChainStore` over a :class:`MemoryStore`'s audit rows."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self.links: dict[int, tuple[int, str, str]] = {}  # row id → (seq, prev, hash)
+        self.saved_checkpoints: list[Checkpoint] = []
+
+    def head(self) -> tuple[int, str]:
+        with self._store.lock:
+            if not self.links:
+                return 0, GENESIS
+            seq, _, digest = max(self.links.values())
+            return seq, digest
+
+    def unsealed(self, limit: int) -> Sequence[AuditRow]:
+        with self._store.lock:
+            rows = [r for r in self._store.tables.audit if r.id not in self.links]
+        return sorted(rows, key=lambda r: r.id or 0)[:limit]
+
+    def seal(self, sealed: Sequence[SealedRow], checkpoint: Checkpoint | None) -> None:
+        with self._store.lock:
+            taken = {seq for seq, _, _ in self.links.values()}
+            if any(s.row.id in self.links or s.seq in taken for s in sealed):
+                raise Conflict("another sealer linked these audit rows first", code="audit.raced")
+            for s in sealed:
+                assert s.row.id is not None
+                self.links[s.row.id] = (s.seq, s.prev_hash, s.hash)
+            if checkpoint is not None:
+                self.saved_checkpoints.append(checkpoint)
+
+    def chain(self) -> Iterator[SealedRow]:
+        with self._store.lock:
+            rows = {r.id: r for r in self._store.tables.audit}
+            links = sorted((seq, rid, prev, h) for rid, (seq, prev, h) in self.links.items())
+        for seq, rid, prev, digest in links:
+            if rid in rows:
+                yield SealedRow(rows[rid], seq, prev, digest)
+
+    def checkpoints(self) -> Sequence[Checkpoint]:
+        return list(self.saved_checkpoints)

@@ -24,7 +24,8 @@ Theory of the schema (names are the wire / DB values of the shared plan):
 * ``agencies`` — the agency registry (codes of the 2025 reform, successors, QĐ 20 codes).
 * ``outbox`` — the transactional outbox: work published to the broker after the commit and
   deleted once the broker confirmed it.
-* ``audit`` — append-only record of who did what.
+* ``audit`` — append-only record of who did what, hash-chained by a sealer (``chain_seq``,
+  ``prev_hash``, ``hash``), with signed ``audit_checkpoints`` (:mod:`hub.audit_chain`).
 * ``blobs`` / ``blob_chunks`` — package bodies when the database is the blob store
   (``blobs.store: database``, :mod:`adapters.store.db_blobs`); empty with the filesystem store.
 * ``leases`` — named time-bound leases: which process of which node runs a piece of scheduled
@@ -235,8 +236,21 @@ audit = sa.Table(
     sa.Column("subject", sa.String(255)),
     sa.Column("outcome", sa.String(32), nullable=False),
     sa.Column("details", sa.JSON, nullable=False),
+    # The hash chain (hub.audit_chain): set once by the sealer, never written again.
+    sa.Column("chain_seq", sa.BigInteger, unique=True),
+    sa.Column("prev_hash", sa.String(64)),
+    sa.Column("hash", sa.String(64)),
     sa.Index(None, "at"),
     sa.Index(None, "subject"),
+)
+
+audit_checkpoints = sa.Table(
+    "audit_checkpoints",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("mac", sa.String(64), nullable=False),
 )
 
 leases = sa.Table(

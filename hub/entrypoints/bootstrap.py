@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub.agency.registry import Registry
+from hub.audit_chain import anchor_key
+from hub.entrypoints.scheduled import ScheduledJob
 from hub.errors import StoreUnavailable
 from hub.messaging import DISPATCH_QUEUE, FORWARD_QUEUE, Broker
 from hub.ports import (
@@ -42,7 +44,9 @@ from hub.ports import (
     UnitOfWorkFactory,
 )
 from hub.routing import Router
+from hub.scheduling import Leader
 from hub.secrets import SecretBox, resolve_key
+from hub.services.audit_seal import ANCHORS_FILE, AuditSealer
 from hub.services.base import Deps, HubConfig
 from hub.services.base import router as base_router
 from hub.services.dispatch import DispatchHandler, ForwardHandler
@@ -143,6 +147,10 @@ class Hub:
     dispatch: DispatchHandler
     forward: ForwardHandler
     clock: Clock
+    sealer: AuditSealer | None = None
+    """Links audit rows into the hash chain; :meth:`AuditSealer.verify` checks it."""
+    scheduled: list[ScheduledJob] = field(default_factory=list)
+    """Jobs the worker processes run once across the nodes (audit sealing…)."""
     _stop: asyncio.Event | None = field(default=None, repr=False)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list, repr=False)
 
@@ -237,6 +245,9 @@ class Hub:
         await self.broker.consume(FORWARD_QUEUE, self.forward)
         if relay:
             await self.start_relay()
+        self._stop = self._stop or asyncio.Event()
+        for job in self.scheduled:
+            self._tasks.append(asyncio.create_task(job.loop(self._stop), name=job.name))
 
     async def stop(self) -> None:
         """Stop the relay and the consumers; release the broker."""
@@ -269,8 +280,10 @@ def build_hub(
     registry: Callable[[], Registry] | None = None,
 ) -> Hub:
     """Wire a hub from ``settings``. ``migrate`` brings the database schema to head first."""
+    from adapters.store.audit_chain import SqlAuditChain
     from adapters.store.blobs import FileBlobStore
     from adapters.store.engine import create_engine
+    from adapters.store.leases import SqlLeases
     from adapters.store.migrate import upgrade
     from adapters.store.uow import SqlStore
 
@@ -312,6 +325,13 @@ def build_hub(
         production=settings.production,
     )
     services = HubServices(deps, config, SecretBox(key))
+    leases = SqlLeases(engine)
+    sealer = AuditSealer(
+        SqlAuditChain(engine), clock, anchor_key(key), settings.data_dir / ANCHORS_FILE
+    )
+    scheduled = [
+        ScheduledJob("audit-sealer", 2.0, Leader(leases, clock, "audit-sealer"), sealer.seal_once)
+    ]
     dispatch = DispatchHandler(uow, clock, wake_outbox=relay.wake)
     forward = ForwardHandler(
         uow,
@@ -332,6 +352,8 @@ def build_hub(
         dispatch=dispatch,
         forward=forward,
         clock=clock,
+        sealer=sealer,
+        scheduled=scheduled,
     )
 
 

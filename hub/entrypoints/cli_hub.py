@@ -126,8 +126,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_deliveries)
 
-    p = sub.add_parser("audit", help="the audit log, newest first")
+    p = sub.add_parser(
+        "audit", help="the audit log, newest first; 'audit verify' checks its hash chain"
+    )
     _common(p)
+    p.add_argument(
+        "what",
+        nargs="?",
+        choices=["list", "verify"],
+        default="list",
+        help="list (default) or verify: prove the hash chain and name the first broken row",
+    )
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--actor", help="only actors starting with this (system:, admin@, cli)")
     p.add_argument("--action", help="only actions starting with this (delivery., system.)")
@@ -405,6 +414,8 @@ def _deliveries(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    if args.what == "verify":
+        return _audit_verify(args)
     with _build(args) as hub:
         rows = hub.monitor().audit(actor=args.actor, action=args.action, limit=args.limit)
     if args.json:
@@ -433,6 +444,30 @@ def _audit(args: argparse.Namespace) -> int:
             f"{r.at:%Y-%m-%d %H:%M:%S}Z  {r.actor:24} {r.action:20} {r.subject or '-':38} "
             f"{r.outcome:12} {details}"
         )
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when the chain holds (unsealed rows are reported, not a failure), 1 when broken."""
+    from hub.audit_chain import describe
+
+    with _build(args) as hub:
+        assert hub.sealer is not None
+        report = hub.sealer.verify()  # read-only: the workers seal, every 2 s
+    if args.json:
+        print(json.dumps(describe(report), ensure_ascii=False, indent=2))
+        return 0 if report.ok else 1
+    print(f"sealed rows: {report.sealed}; checkpoints checked: {report.checkpoints_checked}")
+    if report.unsealed:
+        oldest = report.oldest_unsealed_at
+        print(f"not yet sealed: {report.unsealed} (oldest {oldest:%Y-%m-%d %H:%M:%S}Z)")
+    for problem in report.problems:
+        print(f"problem: {problem}")
+    if report.broken is not None:
+        b = report.broken
+        print(f"BROKEN at chain row {b.seq} (audit id {b.row_id}): {b.reason} — {b.detail}")
+        return 1
+    print("OK: the audit chain holds")
     return 0
 
 

@@ -154,3 +154,33 @@ def test_queues_report_every_queue(tmp_path: Path, capsys: pytest.CaptureFixture
     rows = json.loads(out)
     assert [r["queue"] for r in rows] == ["lienthong.dispatch", "lienthong.forward"]
     assert all(r["ready"] == r["delayed"] == r["dead"] == 0 for r in rows)
+
+
+def test_audit_verify_proves_the_chain_and_names_an_edited_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    d = str(tmp_path)
+    for n in range(3):  # each leaves an audit row
+        code, _ = _run(
+            capsys, "systems", "add", f"qlvb.{n}", "--agency", f"000.00.6{n}.H41", "--data-dir", d
+        )
+        assert code == 0
+    hub = build_hub(load_settings(env={"LIENTHONG_DATA_DIR": d}))
+    try:
+        assert hub.sealer is not None
+        assert hub.sealer.seal_once() == 3  # what a worker does every 2 s
+    finally:
+        hub.close()
+    code, out = _run(capsys, "audit", "verify", "--data-dir", d)
+    assert code == 0, out
+    assert "sealed rows: 3" in out
+    assert (tmp_path / "audit-anchors.jsonl").read_text().count("\n") == 1
+    with sqlite3.connect(tmp_path / "hub.db") as db:
+        db.execute("UPDATE audit SET actor = 'someone-else' WHERE chain_seq = 2")
+    code, out = _run(capsys, "audit", "verify", "--json", "--data-dir", d)
+    assert code == 1
+    report = json.loads(out)
+    assert report["broken"]["seq"] == 2
+    assert report["broken"]["reason"] == "edited"
