@@ -505,16 +505,16 @@ class _Checker:
                         f"tệp đính kèm {att.content_id!r} không có trong Manifest",
                     )
                 )
-            ref = refs[ref_index - 1] if ref_index is not None else None
-            if ref is not None:
-                self.compare(ref, att, path)
+            listed = refs[ref_index - 1] if ref_index is not None else None
+            if listed is not None:
+                self.compare(listed, att, path)
             self.omit(
-                att.attachment_name or (ref.attachment_name if ref else None),
+                att.attachment_name or (listed.attachment_name if listed else None),
                 f"{path}/AttachmentName",
                 "profile.attachment_name_missing",
             )
             self.omit(
-                att.content_type or (ref.content_type if ref else None),
+                att.content_type or (listed.content_type if listed else None),
                 f"{path}/ContentType",
                 "profile.content_type_missing",
             )
