@@ -313,12 +313,10 @@ class _Checker:
                 h.code.code_notation, f"{MH}/Code/CodeNotation", "profile.code_notation_missing"
             )
         pi = h.promulgation_info
-        if self.omit(pi, f"{MH}/PromulgationInfo", "profile.promulgation_info_missing") and pi:
-            self.omit(
-                pi.place, f"{MH}/PromulgationInfo/Place", "profile.promulgation_place_missing"
-            )
+        if self.omit(pi, f"{MH}/PromulgationInfo", "profile.promulgation_missing") and pi:
+            self.omit(pi.place, f"{MH}/PromulgationInfo/Place", "profile.issue_place_missing")
             path = f"{MH}/PromulgationInfo/PromulgationDate"
-            if self.omit(pi.promulgation_date, path, "profile.promulgation_date_missing"):
+            if self.omit(pi.promulgation_date, path, "profile.issue_date_missing"):
                 self.date(pi.promulgation_date, path)
         dt_ = h.document_type
         if self.omit(dt_, f"{MH}/DocumentType", "profile.document_type_missing") and dt_:
@@ -376,7 +374,7 @@ class _Checker:
                 )
             else:
                 self.out.append(
-                    omitted("profile.bussiness_doc_type_missing", f"{BUSS}/BussinessDocType")
+                    omitted("profile.bussiness_type_missing", f"{BUSS}/BussinessDocType")
                 )
             return
         kind = b.doc_type
@@ -384,12 +382,10 @@ class _Checker:
             # QĐ 28/2018 Điều 9: revoking, updating or replacing a sent document states why;
             # the action itself is still clear without it.
             self.omit(b.reason, f"{BUSS}/BussinessDocReason", "profile.bussiness_reason_missing")
-            self.omit(b.staff_info, f"{BUSS}/StaffInfo", "profile.bussiness_staff_info_missing")
+            self.omit(b.staff_info, f"{BUSS}/StaffInfo", "profile.bussiness_staff_missing")
             if kind is not BussinessDocType.REVOKE:
                 # The intake falls back to MessageHeader/DocumentId for the document acted on.
-                self.omit(
-                    b.document_id, f"{BUSS}/DocumentId", "profile.bussiness_document_id_missing"
-                )
+                self.omit(b.document_id, f"{BUSS}/DocumentId", "profile.bussiness_docid_missing")
         # A replace that names no replaced document cannot be applied (breaks meaning).
         if kind is BussinessDocType.REPLACE and self.required(
             b.replacements, f"{BUSS}/ReplacementInfoList/ReplacementInfo", "thông tin thay thế"
@@ -401,14 +397,14 @@ class _Checker:
                 self.omit(
                     rep.organ_ids,
                     f"{base}/OrganIdList/OrganId",
-                    "profile.replacement_organ_ids_missing",
+                    "profile.replaced_organs_missing",
                 )
                 for code in rep.organ_ids:
                     self.agency(code, f"{base}/OrganIdList/OrganId")
         if kind is BussinessDocType.UPDATE:
             info = b.document_info
             path = f"{BUSS}/BussinessDocumentInfo"
-            if self.omit(info, path, "profile.bussiness_document_info_missing") and info:
+            if self.omit(info, path, "profile.bussiness_info_missing") and info:
                 if info.document_receiver == 1:
                     self.omit(
                         info.receivers,
@@ -446,7 +442,7 @@ class _Checker:
             path = f"{MH}/ResponseFor/PromulgationDate"
             if self.omit(rf.promulgation_date, path, "profile.response_date_missing"):
                 self.date(rf.promulgation_date, path)
-        self.omit(h.staff_info, f"{MH}/StaffInfo", "profile.status_staff_info_missing")
+        self.omit(h.staff_info, f"{MH}/StaffInfo", "profile.status_staff_missing")
         code = h.status_code
         present = self.required(code, f"{MH}/StatusCode", "mã trạng thái")
         if present and code and not _STATUS_CODE.fullmatch(code):

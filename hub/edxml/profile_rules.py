@@ -75,17 +75,17 @@ OMISSIONS: MappingProxyType[str, Omission] = MappingProxyType(
             "no CodeNotation (ký hiệu)",
             "thiếu ký hiệu văn bản (CodeNotation)",
         ),
-        "profile.promulgation_info_missing": _o(
+        "profile.promulgation_missing": _o(
             "PromulgationInfo",
             "no PromulgationInfo (place and date of issue)",
             "thiếu thông tin ban hành (PromulgationInfo)",
         ),
-        "profile.promulgation_place_missing": _o(
+        "profile.issue_place_missing": _o(
             "PromulgationInfo/Place",
             "no place of issue (PromulgationInfo/Place)",
             "thiếu địa danh ban hành (PromulgationInfo/Place)",
         ),
-        "profile.promulgation_date_missing": _o(
+        "profile.issue_date_missing": _o(
             "PromulgationInfo/PromulgationDate",
             "no date of issue (PromulgationInfo/PromulgationDate)",
             "thiếu ngày ban hành (PromulgationInfo/PromulgationDate)",
@@ -138,7 +138,7 @@ OMISSIONS: MappingProxyType[str, Omission] = MappingProxyType(
             "a TraceHeader without Timestamp",
             "TraceHeader thiếu thời điểm (Timestamp)",
         ),
-        "profile.bussiness_doc_type_missing": _o(
+        "profile.bussiness_type_missing": _o(
             "Bussiness/BussinessDocType",
             "Bussiness without BussinessDocType: read as a new document (0)",
             "Bussiness thiếu BussinessDocType: được hiểu là văn bản mới (0)",
@@ -149,14 +149,14 @@ OMISSIONS: MappingProxyType[str, Omission] = MappingProxyType(
             "for the reason)",
             "thu hồi, cập nhật hoặc thay thế thiếu lý do (BussinessDocReason, QĐ 28/2018 Điều 9)",
         ),
-        "profile.bussiness_document_id_missing": _o(
+        "profile.bussiness_docid_missing": _o(
             "Bussiness/DocumentId",
             "no Bussiness/DocumentId: the document acted on is taken to be the MessageHeader's "
             "DocumentId",
             "thiếu Bussiness/DocumentId: văn bản được xử lý được hiểu là DocumentId của "
             "MessageHeader",
         ),
-        "profile.bussiness_document_info_missing": _o(
+        "profile.bussiness_info_missing": _o(
             "Bussiness/BussinessDocumentInfo",
             "an update without BussinessDocumentInfo does not say what changed",
             "văn bản cập nhật thiếu BussinessDocumentInfo: không rõ thay đổi gì",
@@ -166,12 +166,12 @@ OMISSIONS: MappingProxyType[str, Omission] = MappingProxyType(
             "DocumentReceiver is 1 but no ReceiverList/Receiver: the recipients stay the To list",
             "DocumentReceiver là 1 nhưng không có ReceiverList/Receiver: nơi nhận vẫn theo To",
         ),
-        "profile.replacement_organ_ids_missing": _o(
+        "profile.replaced_organs_missing": _o(
             "ReplacementInfo/OrganIdList",
             "a ReplacementInfo without OrganIdList/OrganId",
             "ReplacementInfo thiếu danh sách cơ quan (OrganIdList/OrganId)",
         ),
-        "profile.bussiness_staff_info_missing": _o(
+        "profile.bussiness_staff_missing": _o(
             "Bussiness/StaffInfo",
             "a revoke, update or replace without StaffInfo (the clerk who acted)",
             "thu hồi, cập nhật hoặc thay thế thiếu StaffInfo (cán bộ thực hiện)",
@@ -203,7 +203,7 @@ OMISSIONS: MappingProxyType[str, Omission] = MappingProxyType(
             "a status without ResponseFor/PromulgationDate",
             "trạng thái thiếu ngày ban hành văn bản (ResponseFor/PromulgationDate)",
         ),
-        "profile.status_staff_info_missing": _o(
+        "profile.status_staff_missing": _o(
             "StaffInfo",
             "a status without StaffInfo (the clerk who acted)",
             "trạng thái thiếu StaffInfo (cán bộ xử lý)",

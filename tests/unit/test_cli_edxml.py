@@ -168,12 +168,54 @@ def test_build_status_from_json_and_incomplete_specs(
 def test_build_of_an_incomplete_document_reports_problems(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # No number, signer or attachment: QCVN 102 asks for them, the meaning is intact — built,
+    # valid, and every omission reported as a warning.
     spec = tmp_path / "thin.yaml"
     spec.write_text("from: 000.00.00.H41\nto: [000.00.00.G22]\nsubject: s\n", encoding="utf-8")
     out = tmp_path / "thin.edxml"
+    assert main(["edxml", "build", str(spec), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "[warning] profile.code_number_missing" in printed
+    assert "[warning] profile.signer_name_missing" in printed
+    assert "[warning] profile.attachments_missing" in printed
+    # A status that names no agency to notify goes nowhere: an error, exit 1.
+    spec.write_text(
+        "kind: status\nfrom: 000.00.00.H41\nstatus_code: '03'\n"
+        "response_for: {document_id: 'x,2024/03/15,1/A'}\n",
+        encoding="utf-8",
+    )
     assert main(["edxml", "build", str(spec), "-o", str(out)]) == 1
-    assert "edxml.required" in capsys.readouterr().out
+    assert "[error] edxml.required" in capsys.readouterr().out
     assert out.is_file()
+
+
+def test_validate_library_package_without_signer_info_is_valid_with_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hub.edxml.model import PromulgationInfo
+
+    # What the official EdXML102 builder writes when SignerInfo, the place of issue and
+    # OtherInfo are left unset: the elements are absent.
+    path = tmp_path / "khong-nguoi-ky.edxml"
+    path.write_bytes(
+        make_edoc(signer_info=None, other_info=None, promulgation_info=PromulgationInfo(None, None))
+    )
+    assert main(["--lang", "en", "edxml", "validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{path}: valid (0 error(s), 3 warning(s))" in out
+    assert (
+        "[warning] profile.signer_info_missing /edXML/edXMLEnvelope/edXMLHeader/MessageHeader/"
+        "SignerInfo: no SignerInfo" in out
+    )
+    assert main(["edxml", "validate", "--json", str(path)]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert (result["ok"], result["errors"], result["warnings"]) == (True, 0, 3)
+    assert {p["code"] for p in result["problems"]} == {
+        "profile.signer_info_missing",
+        "profile.issue_place_missing",
+        "profile.issue_date_missing",
+    }
+    assert all(p["severity"] == "warning" and p["path"] for p in result["problems"])
 
 
 def test_extract_writes_attachments_inside_dir_only(

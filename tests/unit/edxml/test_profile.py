@@ -202,11 +202,11 @@ def test_recipient_without_organ_id_is_an_error() -> None:
         ("SignerInfo", "profile.signer_info_missing", "MessageHeader/SignerInfo"),
         ("FullName", "profile.signer_name_missing", "SignerInfo/FullName"),
         ("Position", "profile.signer_position_missing", "SignerInfo/Position"),
-        ("PromulgationInfo", "profile.promulgation_info_missing", "MessageHeader/PromulgationInfo"),
-        ("Place", "profile.promulgation_place_missing", "PromulgationInfo/Place"),
+        ("PromulgationInfo", "profile.promulgation_missing", "MessageHeader/PromulgationInfo"),
+        ("Place", "profile.issue_place_missing", "PromulgationInfo/Place"),
         (
             "PromulgationDate",
-            "profile.promulgation_date_missing",
+            "profile.issue_date_missing",
             "PromulgationInfo/PromulgationDate",
         ),
         ("Code", "profile.code_missing", "MessageHeader/Code"),
@@ -266,7 +266,7 @@ def test_status_required_fields(name: str) -> None:
     ("name", "code"),
     [
         ("Timestamp", "profile.timestamp_missing"),
-        ("StaffInfo", "profile.status_staff_info_missing"),
+        ("StaffInfo", "profile.status_staff_missing"),
         ("Description", "profile.description_missing"),
         ("Code", "profile.response_code_missing"),
         ("PromulgationDate", "profile.response_date_missing"),
@@ -326,7 +326,7 @@ def test_document_id_omitted_for_update_and_replace_is_a_warning() -> None:
     # The intake falls back to MessageHeader/DocumentId for the document acted on.
     for kind, expected in ((1, False), (2, True), (3, True)):
         report = validate(mutate(make_edoc(business_type=kind), _drop_bussiness_document_id))
-        found = [p for p in report.problems if p.code == "profile.bussiness_document_id_missing"]
+        found = [p for p in report.problems if p.code == "profile.bussiness_docid_missing"]
         assert bool(found) is expected, (kind, report.codes())
         assert all(p.path and p.path.endswith("Bussiness/DocumentId") for p in found)
         assert "edxml.required" not in report.codes() or kind == 3
@@ -334,10 +334,10 @@ def test_document_id_omitted_for_update_and_replace_is_a_warning() -> None:
 
 def test_bussiness_staff_info_and_doc_type_omitted_are_warnings() -> None:
     report = validate(mutate(make_edoc(business_type=1), remove("StaffInfo")))
-    assert problem(report, "profile.bussiness_staff_info_missing")[0] is Severity.WARNING
+    assert problem(report, "profile.bussiness_staff_missing")[0] is Severity.WARNING
     assert report.ok
     report = validate(mutate(make_edoc(), remove("BussinessDocType")))
-    severity, path, _, _ = problem(report, "profile.bussiness_doc_type_missing")
+    severity, path, _, _ = problem(report, "profile.bussiness_type_missing")
     assert severity is Severity.WARNING
     assert path is not None
     assert path.endswith("Bussiness/BussinessDocType")
@@ -363,7 +363,7 @@ def test_replacement_info_required_for_replace() -> None:
 
 def test_update_without_document_info_is_a_warning() -> None:
     report = validate(make_edoc(business_type=2))
-    severity, path, _, _ = problem(report, "profile.bussiness_document_info_missing")
+    severity, path, _, _ = problem(report, "profile.bussiness_info_missing")
     assert severity is Severity.WARNING
     assert path is not None
     assert path.endswith("BussinessDocumentInfo")
