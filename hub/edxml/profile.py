@@ -55,7 +55,12 @@ from hub.edxml.model import (
 )
 from hub.edxml.problems import Problem, ValidationReport, error, warning
 from hub.edxml.profile_rules import omitted
-from hub.edxml.profile_schema import profile_schema, schema_problems, signature_problems
+from hub.edxml.profile_schema import (
+    code_value_problems,
+    profile_schema,
+    schema_problems,
+    signature_problems,
+)
 from hub.edxml.reader import ParsedPackage, parse_package
 from hub.errors import EdxmlError, XmlError
 
@@ -119,6 +124,7 @@ def validate_parsed(
     then streamed from the bytes; without them an ``attachment.unchecked`` warning says so.
     """
     problems: list[Problem] = list(schema_problems(parsed.root))
+    problems.extend(code_value_problems(parsed.root))
     pkg = parsed.package
     checker = _Checker(parsed.root, options, problems)
     if isinstance(pkg, StatusPackage):
