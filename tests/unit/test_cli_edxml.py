@@ -36,20 +36,23 @@ def test_inspect_text_vi_and_json(edoc_file: Path, capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert "Nơi gửi: organ_id=000.00.00.G22" in out
     assert "Trích yếu: V/v kết nối" in out
-    assert "7816-VPCP-TTDT.pdf" in out
+    assert "Người ký: competence=KT. BỘ TRƯỞNG, position=Thứ trưởng" in out
+    assert "attachment_name: 7816-VPCP-TTDT.pdf" in out
+    assert "decoded: có / yes" in out
     assert main(["--lang", "en", "edxml", "inspect", str(edoc_file)]) == 0
-    assert "Subject: V/v" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Subject: V/v" in out
+    assert "Hops:" in out
     assert main(["edxml", "inspect", "--json", str(edoc_file)]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["kind"] == "edoc"
-    assert info["to"][0]["organ_id"] == "000.00.00.H41"
-    assert info["business"] == {
-        "type": 0,
-        "name": "new",
-        "document_id": "000.00.00.G22,2024/03/15,7816/VPCP-TTĐT",
-        "reason": "Văn bản điện tử mới",
-    }
+    assert info["header"]["to"][0]["organ_id"] == "000.00.00.H41"
+    assert info["business"] == {"type": 0, "name": "new"}
+    assert info["trace"]["bussiness"]["document_id"] == "000.00.00.G22,2024/03/15,7816/VPCP-TTĐT"
+    assert info["trace"]["bussiness"]["reason"] == "Văn bản điện tử mới"
     assert info["attachments"][0]["content_id"] == "1"
+    assert info["attachments"][0]["decoded"] is True
+    assert info["signature"] == {"present": False}
 
 
 def test_inspect_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,8 +61,20 @@ def test_inspect_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["edxml", "inspect", "--json", str(path)]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["kind"] == "status"
-    assert info["status_code"] == "03"
-    assert info["response_for"]["organ_id"] == "000.00.00.G22"
+    assert info["header"]["status_code"] == "03"
+    assert info["header"]["response_for"]["organ_id"] == "000.00.00.G22"
+    assert info["header"]["staff_info"]["staff"] == "Trần Thị Bích"
+
+
+def test_inspect_shows_an_undecodable_attachment(
+    bad_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--lang", "en", "edxml", "inspect", str(bad_file)]) == 0
+    out = capsys.readouterr().out
+    assert "decoded: không / no" in out
+    assert "edxml.attachment.base64" in out
+    assert "message_en=attachment ContentId 1: ContentTransferEncoded is not valid base64" in out
+    assert "message_vi" not in out
 
 
 def test_validate_exit_codes_and_messages(
