@@ -56,7 +56,8 @@ from hub.edxml.model import (
 from hub.edxml.problems import Problem, ValidationReport, error, warning
 from hub.edxml.profile_rules import omitted
 from hub.edxml.profile_schema import (
-    code_value_problems,
+    is_int,
+    not_a_code,
     profile_schema,
     schema_problems,
     signature_problems,
@@ -124,13 +125,13 @@ def validate_parsed(
     then streamed from the bytes; without them an ``attachment.unchecked`` warning says so.
     """
     problems: list[Problem] = list(schema_problems(parsed.root))
-    problems.extend(code_value_problems(parsed.root))
     pkg = parsed.package
     checker = _Checker(parsed.root, options, problems)
     if isinstance(pkg, StatusPackage):
         checker.status(pkg)
     else:
         checker.edoc(pkg)
+        checker.codes()
         checker.attachments(pkg, parsed, data)
     checker.signature()
     return ValidationReport(tuple(problems), pkg)
@@ -428,6 +429,34 @@ class _Checker:
                     f"Paper là {b.paper}, cần 0 hoặc 1",
                 )
             )
+
+    def codes(self) -> None:
+        """Optional codes that do not read as integers (a boolean for ``Direction``): warnings,
+        since the reader reads them as absent (the XSD types them as text, PROFILE.md). Walks
+        the indexes already built, never the attachments."""
+        mh = self.mh_idx
+        other = _index(_first(mh, "OtherInfo"))
+        buss = _index(_first(_index(_first(self.hdr_idx, "TraceHeaderList")), "Bussiness"))
+        info = _index(_first(buss, "BussinessDocumentInfo"))
+        receivers = _index(_first(info, "ReceiverList")).get("Receiver", ())
+        groups = [
+            (mh, ("SteeringType",)),
+            (_index(_first(mh, "DocumentType")), ("Type", "TypeDetail")),
+            (other, ("Priority", "PromulgationAmount", "PageAmount")),
+            (buss, ("Paper",)),
+            (info, ("DocumentInfo", "DocumentReceiver")),
+            *((_index(r), ("ReceiverType",)) for r in receivers),
+        ]
+        for idx, names in groups:
+            for name in names:
+                for el in idx.get(name, ()):
+                    text = (el.text or "").strip()
+                    if text and not is_int(text):
+                        self.out.append(not_a_code(el, text, "an integer"))
+        for el in other.get("Direction", ()):
+            text = (el.text or "").strip()
+            if text and text.lower() not in ("true", "false", "1", "0"):
+                self.out.append(not_a_code(el, text, "true/false"))
 
     # -- status ------------------------------------------------------------------------------
 

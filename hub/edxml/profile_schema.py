@@ -1,14 +1,14 @@
-"""The structural layer of the profile check: the profile XSD (in place), the values of
-optional codes, and the shape of the envelope ``Signature``.
+"""The structural layer of the profile check: the profile XSD (in place) and the shape of the
+envelope ``Signature``.
 
 Contract: :func:`schema_problems` validates a parsed package against
 ``schemas/edxml/edxml-profile.xsd`` (the hub's own profile, not an official schema; see the
 README beside it) and yields one ``edxml.schema`` error per violation, with the element path
-and line. :func:`profile_schema` loads the XSD once per process. :func:`code_value_problems`
-reads the optional codes QCVN 102 gives as integers (``Priority``, ``SteeringType``,
-``Paper``…) or a boolean (``Direction``) and warns (``edxml.value``) where one does not read so:
-the XSD types them as text because such a value loses nothing the hub needs to route or
-record the document (``schemas/edxml/PROFILE.md``).
+and line. :func:`profile_schema` loads the XSD once per process. The optional codes QCVN 102
+gives as integers (``Priority``, ``SteeringType``, ``Paper``…) or a boolean (``Direction``)
+are typed as text in the XSD — such a value loses nothing the hub needs to route or record the
+document (``schemas/edxml/PROFILE.md``) — and the semantic layer warns with
+:func:`not_a_code` where one does not read so.
 
 Hazard — attachment text. PERFORMANCE.md measured libxml2 at ≈ 6.5 ms per MB of base64 inside
 the XML. That cost comes from the *type*: an element typed ``xs:base64Binary`` has its every
@@ -32,12 +32,12 @@ from typing import Any
 from lxml import etree
 
 from hub import xmlsafe
-from hub.edxml.model import DSIG_NS, NS
+from hub.edxml.model import DSIG_NS
 from hub.edxml.problems import Problem, error, warning
 from hub.resources import data_path
 from hub.xmlsafe import element_path
 
-__all__ = ["code_value_problems", "profile_schema", "schema_problems", "signature_problems"]
+__all__ = ["is_int", "not_a_code", "profile_schema", "schema_problems", "signature_problems"]
 
 _E = etree._Element
 _SHA1 = ("#rsa-sha1", "#dsa-sha1", "#sha1", "#hmac-sha1")
@@ -69,42 +69,8 @@ def schema_problems(root: _E) -> Iterator[Problem]:
         )
 
 
-#: Optional codes (local name → the parent it must sit in) read as integers by the reader.
-_INT_CODES = {
-    "SteeringType": "MessageHeader",
-    "Type": "DocumentType",
-    "TypeDetail": "DocumentType",
-    "Priority": "OtherInfo",
-    "PromulgationAmount": "OtherInfo",
-    "PageAmount": "OtherInfo",
-    "Paper": "Bussiness",
-    "DocumentInfo": "BussinessDocumentInfo",
-    "DocumentReceiver": "BussinessDocumentInfo",
-    "ReceiverType": "Receiver",
-}
-_BOOLS = ("true", "false", "1", "0")
-
-
-def code_value_problems(root: _E) -> Iterator[Problem]:
-    """An ``edxml.value`` warning for each optional code whose text is not an integer (or, for
-    ``OtherInfo/Direction``, a boolean). The reader reads such a value as absent."""
-    for el in root.iter(f"{{{NS}}}*", *_INT_CODES, "Direction"):
-        name = etree.QName(el).localname
-        parent = el.getparent()
-        if parent is None:
-            continue
-        pname = etree.QName(parent).localname
-        text = (el.text or "").strip()
-        if not text:
-            continue
-        if name == "Direction" and pname == "OtherInfo":
-            if text.lower() not in _BOOLS:
-                yield _not_a_code(el, text, "true/false")
-        elif _INT_CODES.get(name) == pname and not _is_int(text):
-            yield _not_a_code(el, text, "an integer")
-
-
-def _is_int(text: str) -> bool:
+def is_int(text: str) -> bool:
+    """True when ``text`` reads as an integer (as the reader's ``int()``)."""
     try:
         int(text)
     except ValueError:
@@ -112,7 +78,9 @@ def _is_int(text: str) -> bool:
     return True
 
 
-def _not_a_code(el: _E, text: str, form: str) -> Problem:
+def not_a_code(el: _E, text: str, form: str) -> Problem:
+    """The ``edxml.value`` warning for an optional code ``el`` whose ``text`` is not ``form``
+    ("an integer" or "true/false"): the reader reads it as absent."""
     name = etree.QName(el).localname
     form_vi = "số nguyên" if form == "an integer" else "true/false"
     return warning(
