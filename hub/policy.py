@@ -64,7 +64,8 @@ class SenderPolicy:
     warning an error for this sender. A key ``family.*`` covers a family (``agency.*``); an exact
     code wins over a family. Every key must name a code the profile can report
     (:data:`hub.edxml.profile_rules.WARNING_CODES`): a misspelt code would otherwise never
-    match, so it raises ``ValueError``."""
+    match, so it raises ``ValueError``. Like every field, a per-sender override that does not
+    set it gets this default (empty), not ``policy.default``'s map."""
 
     def __post_init__(self) -> None:
         actions: dict[str, Action] = {}

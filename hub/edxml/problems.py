@@ -15,11 +15,14 @@ code                                severity  meaning
 ==================================  ========  ==================================================
 ``xml.*``                           error     not safe, well-formed XML (from :mod:`hub.xmlsafe`)
 ``edxml.root`` / ``edxml.missing``  error     not a readable edXML package (from the reader)
-``edxml.schema``                    error     breaks the hub's profile XSD (structure, integers)
+``edxml.schema``                    error     breaks the hub's profile XSD (structure; a
+                                              BussinessDocType that is not an integer)
 ``edxml.required``                  error     an element without which the package has no
                                               meaning (sender, recipient, DocumentId…) is absent
 ``edxml.duplicate``                 error     an element that must occur once occurs again
-``edxml.value``                     error/w.  a value outside its code list (BussinessDocType…)
+``edxml.value``                     error/w.  a value outside its code list (error for
+                                              BussinessDocType; warning for an optional code
+                                              such as Priority that is not a number)
 ``edxml.date_format``               error/w.  a date not ``yyyy/MM/dd`` / timestamp not
                                               ``yyyy/MM/dd HH:mm:ss`` (warning: not zero-padded)
 ``profile.*``                       warning   an element QCVN 102 asks for but real traffic

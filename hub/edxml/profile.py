@@ -131,7 +131,7 @@ def validate_parsed(
         checker.status(pkg)
     else:
         checker.edoc(pkg)
-        checker.codes()
+        checker.codes(pkg)
         checker.attachments(pkg, parsed, data)
     checker.signature()
     return ValidationReport(tuple(problems), pkg)
@@ -430,33 +430,48 @@ class _Checker:
                 )
             )
 
-    def codes(self) -> None:
+    def codes(self, pkg: EdocPackage) -> None:
         """Optional codes that do not read as integers (a boolean for ``Direction``): warnings,
-        since the reader reads them as absent (the XSD types them as text, PROFILE.md). Walks
-        the indexes already built, never the attachments."""
+        since the reader reads them as absent (the XSD types them as text, PROFILE.md).
+
+        Only a group where the model holds ``None`` (absent, or unreadable) is looked at in
+        the tree, through the indexes: a well-formed package costs no tree walk here."""
+        h, b = pkg.header, pkg.trace.bussiness if pkg.trace else None
         mh = self.mh_idx
-        other = _index(_first(mh, "OtherInfo"))
+        if h.steering_type is None:
+            self.ints(mh, ("SteeringType",))
+        dt_ = h.document_type
+        if dt_ is not None and (dt_.type is None or dt_.type_detail is None):
+            self.ints(_index(_first(mh, "DocumentType")), ("Type", "TypeDetail"))
+        oi = h.other_info
+        if oi is not None and None in (oi.priority, oi.promulgation_amount, oi.page_amount,
+                                       oi.direction):  # fmt: skip
+            other = _index(_first(mh, "OtherInfo"))
+            self.ints(other, ("Priority", "PromulgationAmount", "PageAmount"))
+            for el in other.get("Direction", ()):
+                text = (el.text or "").strip()
+                if text and text.lower() not in ("true", "false", "1", "0"):
+                    self.out.append(not_a_code(el, text, "true/false"))
+        info = b.document_info if b else None
+        if b is None or (
+            b.paper is not None
+            and (info is None or None not in (info.document_info, info.document_receiver))
+            and (info is None or all(r.receiver_type is not None for r in info.receivers))
+        ):
+            return
         buss = _index(_first(_index(_first(self.hdr_idx, "TraceHeaderList")), "Bussiness"))
-        info = _index(_first(buss, "BussinessDocumentInfo"))
-        receivers = _index(_first(info, "ReceiverList")).get("Receiver", ())
-        groups = [
-            (mh, ("SteeringType",)),
-            (_index(_first(mh, "DocumentType")), ("Type", "TypeDetail")),
-            (other, ("Priority", "PromulgationAmount", "PageAmount")),
-            (buss, ("Paper",)),
-            (info, ("DocumentInfo", "DocumentReceiver")),
-            *((_index(r), ("ReceiverType",)) for r in receivers),
-        ]
-        for idx, names in groups:
-            for name in names:
-                for el in idx.get(name, ()):
-                    text = (el.text or "").strip()
-                    if text and not is_int(text):
-                        self.out.append(not_a_code(el, text, "an integer"))
-        for el in other.get("Direction", ()):
-            text = (el.text or "").strip()
-            if text and text.lower() not in ("true", "false", "1", "0"):
-                self.out.append(not_a_code(el, text, "true/false"))
+        self.ints(buss, ("Paper",))
+        bdi = _index(_first(buss, "BussinessDocumentInfo"))
+        self.ints(bdi, ("DocumentInfo", "DocumentReceiver"))
+        for r in _index(_first(bdi, "ReceiverList")).get("Receiver", ()):
+            self.ints(_index(r), ("ReceiverType",))
+
+    def ints(self, idx: _Index, names: tuple[str, ...]) -> None:
+        for name in names:
+            for el in idx.get(name, ()):
+                text = (el.text or "").strip()
+                if text and not is_int(text):
+                    self.out.append(not_a_code(el, text, "an integer"))
 
     # -- status ------------------------------------------------------------------------------
 
