@@ -181,6 +181,8 @@ def _line(value: Any) -> str:
         return "; ".join(_line(v) for v in value)
     if isinstance(value, bool):
         return "có / yes" if value else "không / no"
+    if value == "":
+        return '""'  # e.g. a signature Reference URI="" (the whole document)
     return str(value)
 
 
