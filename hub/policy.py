@@ -12,17 +12,27 @@ not what a conforming sender signed. A *missing* envelope signature, an untruste
 bad PDF signature are accepted and flagged: many connected QLVB systems still send unsigned
 envelopes, trust anchors differ between provinces, and the recipient's clerk must see the
 document to decide; the flag travels with it.
+
+Profile *warnings* (an element QCVN 102 asks for that the package omits, such as
+``profile.signer_info_missing``; a malformed agency code; an SDK placeholder signature) are
+flagged by default: one flag per warning code, stored on the document and shown to the sender
+(push answer, sent list) and the recipients (inbox). An agency whose recipients cannot work
+without a field escalates its code in ``warnings`` (``{"profile.signer_info_missing":
+"refuse"}``), or silences a family (``{"signature.*": "accept"}``). The profile decides what
+is a warning; the policy only decides what to do with it (:mod:`hub.edxml.profile_rules`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
 from hub.agency.codes import lookup_key
+from hub.edxml.problems import Problem
+from hub.edxml.profile_rules import WARNING_CODES
 from hub.ports import EnvelopeStatus, Verdicts
 
 
@@ -46,23 +56,75 @@ class SenderPolicy:
     """An intact envelope signature by a signer the hub does not trust."""
     pdf_bad: Action = Action.FLAG
     """One or more PDF attachment signatures that are broken or untrusted."""
+    profile_warnings: Action = Action.FLAG
+    """A profile warning not named in :attr:`warnings` (an omitted ``SignerInfo``, a malformed
+    agency code…): the package is accepted and each warning code becomes a flag."""
+    warnings: Mapping[str, Action] = field(default_factory=dict)
+    """Per warning code, the action instead of :attr:`profile_warnings` — ``REFUSE`` makes that
+    warning an error for this sender. A key ``family.*`` covers a family (``agency.*``); an exact
+    code wins over a family. Every key must name a code the profile can report
+    (:data:`hub.edxml.profile_rules.WARNING_CODES`): a misspelt code would otherwise never
+    match, so it raises ``ValueError``. Like every field, a per-sender override that does not
+    set it gets this default (empty), not ``policy.default``'s map."""
+
+    def __post_init__(self) -> None:
+        actions: dict[str, Action] = {}
+        for key, value in self.warnings.items():
+            family = key[:-1] if key.endswith(".*") else None
+            known = (
+                any(c.startswith(family) for c in WARNING_CODES) if family else key in WARNING_CODES
+            )
+            if not known:
+                raise ValueError(f"{key!r} is not a warning code the profile reports")
+            actions[key] = Action(value)
+        object.__setattr__(self, "warnings", MappingProxyType(actions))
+
+    def warning_action(self, code: str) -> Action:
+        """What this sender's policy does with the profile warning ``code``."""
+        exact = self.warnings.get(code)
+        if exact is not None:
+            return exact
+        family = code
+        while "." in family:
+            family = family.rsplit(".", 1)[0]
+            found = self.warnings.get(f"{family}.*")
+            if found is not None:
+                return found
+        return self.profile_warnings
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], *, where: str) -> SenderPolicy:
-        """Build from a settings mapping; unknown keys or actions raise ``ValueError``."""
+        """Build from a settings mapping; unknown keys, actions or warning codes raise
+        ``ValueError`` naming the setting."""
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(raw) - known)
         if unknown:
             raise ValueError(f"{where}: unknown policy key {unknown[0]!r}")
-        values: dict[str, Action] = {}
+        values: dict[str, Any] = {}
         for key, value in raw.items():
-            try:
-                values[key] = Action(str(value))
-            except ValueError:
-                raise ValueError(
-                    f"{where}.{key}: {value!r} is not one of {[a.value for a in Action]}"
-                ) from None
-        return cls(**values)
+            if key == "warnings":
+                values[key] = _warning_actions(value, where=f"{where}.warnings")
+            else:
+                values[key] = _action(value, where=f"{where}.{key}")
+        try:
+            return cls(**values)
+        except ValueError as exc:  # a warning code the profile never reports
+            raise ValueError(f"{where}.warnings: {exc}") from None
+
+
+def _action(value: Any, *, where: str) -> Action:
+    try:
+        return Action(str(value))
+    except ValueError:
+        raise ValueError(f"{where}: {value!r} is not one of {[a.value for a in Action]}") from None
+
+
+def _warning_actions(raw: Any, *, where: str) -> dict[str, Action]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{where}: expected a mapping of warning code to action")
+    return {str(code): _action(value, where=f"{where}.{code}") for code, value in raw.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +149,8 @@ class Finding:
     code: str
     message_vi: str
     action: Action
+    path: str | None = None
+    """The element path, for a finding that comes from one profile warning."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +170,30 @@ class PolicyDecision:
         return not self.refused
 
 
-def decide(policy: SenderPolicy, *, profile_ok: bool, verdicts: Verdicts) -> PolicyDecision:
-    """Apply ``policy`` to the profile outcome and the signature verdicts."""
+def decide(
+    policy: SenderPolicy,
+    *,
+    profile_ok: bool,
+    verdicts: Verdicts,
+    warnings: Sequence[Problem] = (),
+) -> PolicyDecision:
+    """Apply ``policy`` to the profile outcome, its ``warnings`` and the signature verdicts.
+
+    One finding per warning code (the first occurrence gives the path and text), in the order
+    the profile reported them, after ``profile.errors`` and before the signature findings.
+    """
     findings: list[Finding] = []
     if not profile_ok:
         findings.append(
             Finding("profile.errors", "gói tin không đúng hồ sơ edXML", policy.profile_errors)
         )
+    seen: set[str] = set()
+    for problem in warnings:
+        if problem.is_error or problem.code in seen:
+            continue
+        seen.add(problem.code)
+        action = policy.warning_action(problem.code)
+        findings.append(Finding(problem.code, problem.message_vi, action, problem.path))
     envelope = verdicts.envelope
     if envelope is EnvelopeStatus.MISSING:
         findings.append(

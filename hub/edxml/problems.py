@@ -3,7 +3,9 @@
 Verdicts are values (STYLE.md §5): a check that ran returns a report, whatever it found; only a
 failure to check at all raises. A report is ``ok`` when no problem has error severity; warnings
 are facts the sending agency's policy may or may not refuse on (a malformed agency code, an SDK
-placeholder signature, a Manifest/attachment content-type disagreement).
+placeholder signature, a Manifest/attachment content-type disagreement, an omitted
+``SignerInfo``); the intake turns each into a flag on the accepted document unless the policy
+escalates it (:mod:`hub.policy`).
 
 Problem codes are stable API (stored with the package, shown in the dashboard, matched by
 policy). The catalogue, with the default severity:
@@ -13,13 +15,19 @@ code                                severity  meaning
 ==================================  ========  ==================================================
 ``xml.*``                           error     not safe, well-formed XML (from :mod:`hub.xmlsafe`)
 ``edxml.root`` / ``edxml.missing``  error     not a readable edXML package (from the reader)
-``edxml.schema``                    error     breaks the hub's profile XSD (structure, integers)
-``edxml.required``                  error     a required element is absent or empty
+``edxml.schema``                    error     breaks the hub's profile XSD (structure; a
+                                              BussinessDocType that is not an integer)
+``edxml.required``                  error     an element without which the package has no
+                                              meaning (sender, recipient, DocumentId…) is absent
 ``edxml.duplicate``                 error     an element that must occur once occurs again
-``edxml.value``                     error/w.  a value outside its code list (BussinessDocType…)
+``edxml.value``                     error/w.  a value outside its code list (error for
+                                              BussinessDocType; warning for an optional code
+                                              such as Priority that is not a number)
 ``edxml.date_format``               error/w.  a date not ``yyyy/MM/dd`` / timestamp not
                                               ``yyyy/MM/dd HH:mm:ss`` (warning: not zero-padded)
-``edxml.recommended``               warning   an element the profile expects but can do without
+``profile.*``                       warning   an element QCVN 102 asks for but real traffic
+                                              omits (``profile.signer_info_missing``…; the
+                                              list: :mod:`hub.edxml.profile_rules`)
 ``trace.sender_mismatch``           warning   the first TraceHeader is not the sender
 ``agency.malformed``                warning   an OrganId in neither code form (QCVN 102, QĐ 20)
 ``agency.unknown``                  warning   an OrganId the registry does not know

@@ -15,13 +15,19 @@ Two layers:
    ``xs:base64Binary`` (PERFORMANCE.md). The profile types it ``xs:string``, which the validator
    accepts without reading it, so the tree is validated in place with no copy (measured, and
    pinned by a test: see :mod:`hub.edxml.profile_schema`).
-2. **Meaning** — required fields per message kind (QCVN 102 §2, §5) and business type
-   (``BussinessDocType`` 1/2/3 need a reason; 2/3 the ``DocumentId`` acted on; 3 a
-   ``ReplacementInfo``), single occurrence, dates, agency codes (and, with a registry, unknown
-   or closed codes), Manifest ↔ ``AttachmentEncoded`` matching by ``ContentId``, the base64
-   payloads (a cheap structural pass; a full decode and ZIP test only when
+2. **Meaning** — refuse only what breaks meaning (edxml.md §1): an *error* when the hub or
+   the recipient could not tell who sends (``From/OrganId``), to whom (``To/OrganId``), which
+   document (``DocumentId``), which status about which document (``StatusCode``,
+   ``ResponseFor/OrganId`` and ``/DocumentId``), which business action (``BussinessDocType``
+   outside 0–3, a replace naming no ``ReplacementInfo``), or what an attachment holds
+   (``ContentId`` matching, base64 payloads); a *warning* with a ``profile.*`` code of its own
+   for what QCVN 102 asks for but real traffic omits (``SignerInfo``, ``PromulgationInfo``,
+   ``Code``, names, the trace, a revoke's reason…: :mod:`hub.edxml.profile_rules`, decided
+   element by element in ``schemas/edxml/PROFILE.md``). Also single occurrence, dates, agency
+   codes (and, with a registry, unknown or closed codes), the base64 payloads (a cheap
+   structural pass; a full decode and ZIP test only when
    :attr:`ProfileOptions.decode_attachments`), and the shape of the envelope signature (its
-   verification belongs to ``signing``).
+   verification belongs to ``signing``). The sending agency's policy may escalate any warning.
 """
 
 from __future__ import annotations
@@ -48,7 +54,14 @@ from hub.edxml.model import (
     StatusPackage,
 )
 from hub.edxml.problems import Problem, ValidationReport, error, warning
-from hub.edxml.profile_schema import profile_schema, schema_problems, signature_problems
+from hub.edxml.profile_rules import omitted
+from hub.edxml.profile_schema import (
+    is_int,
+    not_a_code,
+    profile_schema,
+    schema_problems,
+    signature_problems,
+)
 from hub.edxml.reader import ParsedPackage, parse_package
 from hub.errors import EdxmlError, XmlError
 
@@ -118,6 +131,7 @@ def validate_parsed(
         checker.status(pkg)
     else:
         checker.edoc(pkg)
+        checker.codes(pkg)
         checker.attachments(pkg, parsed, data)
     checker.signature()
     return ValidationReport(tuple(problems), pkg)
@@ -193,9 +207,13 @@ class _Checker:
         )
         return False
 
-    def recommended(self, value: object, path: str, en: str, vi: str) -> None:
-        if value in (None, "", ()):
-            self.out.append(warning("edxml.recommended", path, en, vi))
+    def omit(self, value: object, path: str, code: str) -> bool:
+        """Report a harmless omission (``profile.*`` warning, :mod:`hub.edxml.profile_rules`);
+        true when ``value`` is present."""
+        if value not in (None, "", ()):
+            return True
+        self.out.append(omitted(code, path))
+        return False
 
     def single(self, names: tuple[str, ...]) -> None:
         for name in names:
@@ -283,36 +301,38 @@ class _Checker:
     def edoc(self, pkg: EdocPackage) -> None:
         h = pkg.header
         self.single(_EDOC_SINGLE)
+        # Breaks meaning (an error): who sends, to whom, which document (edxml.md §2).
         self.required(h.from_.organ_id, f"{MH}/From/OrganId", "mã định danh nơi gửi")
-        self.required(h.from_.organ_name, f"{MH}/From/OrganName", "tên cơ quan gửi")
+        self.omit(h.from_.organ_name, f"{MH}/From/OrganName", "profile.from_name_missing")
         self.agency(h.from_.organ_id, f"{MH}/From/OrganId")
         if self.required(h.to, f"{MH}/To", "nơi nhận"):
             many = len(h.to) > 1
             for i, to in enumerate(h.to, 1):
                 base = f"{MH}/To[{i}]" if many else f"{MH}/To"
                 self.required(to.organ_id, f"{base}/OrganId", "mã định danh nơi nhận")
-                self.required(to.organ_name, f"{base}/OrganName", "tên cơ quan nhận")
+                self.omit(to.organ_name, f"{base}/OrganName", "profile.to_name_missing")
                 self.agency(to.organ_id, f"{base}/OrganId")
         self.required(h.document_id, f"{MH}/DocumentId", "mã văn bản")
-        if self.required(h.code, f"{MH}/Code", "số, ký hiệu") and h.code:
-            self.required(h.code.code_number, f"{MH}/Code/CodeNumber", "số văn bản")
-            self.recommended(
-                h.code.code_notation,
-                f"{MH}/Code/CodeNotation",
-                "no CodeNotation (ký hiệu)",
-                "thiếu ký hiệu văn bản (CodeNotation)",
+        # Asked for by QCVN 102 but omitted in real traffic (a warning, escalated by policy).
+        if self.omit(h.code, f"{MH}/Code", "profile.code_missing") and h.code:
+            self.omit(h.code.code_number, f"{MH}/Code/CodeNumber", "profile.code_number_missing")
+            self.omit(
+                h.code.code_notation, f"{MH}/Code/CodeNotation", "profile.code_notation_missing"
             )
         pi = h.promulgation_info
-        if self.required(pi, f"{MH}/PromulgationInfo", "thông tin ban hành") and pi:
+        if self.omit(pi, f"{MH}/PromulgationInfo", "profile.promulgation_missing") and pi:
+            self.omit(pi.place, f"{MH}/PromulgationInfo/Place", "profile.issue_place_missing")
             path = f"{MH}/PromulgationInfo/PromulgationDate"
-            if self.required(pi.promulgation_date, path, "ngày ban hành"):
+            if self.omit(pi.promulgation_date, path, "profile.issue_date_missing"):
                 self.date(pi.promulgation_date, path)
         dt_ = h.document_type
-        if self.required(dt_, f"{MH}/DocumentType", "loại văn bản") and dt_:
-            self.required(dt_.type_name, f"{MH}/DocumentType/TypeName", "tên loại văn bản")
-        self.required(h.subject, f"{MH}/Subject", "trích yếu")
-        if self.required(h.signer_info, f"{MH}/SignerInfo", "người ký") and h.signer_info:
-            self.required(h.signer_info.full_name, f"{MH}/SignerInfo/FullName", "họ tên người ký")
+        if self.omit(dt_, f"{MH}/DocumentType", "profile.document_type_missing") and dt_:
+            self.omit(dt_.type_name, f"{MH}/DocumentType/TypeName", "profile.type_name_missing")
+        self.omit(h.subject, f"{MH}/Subject", "profile.subject_missing")
+        si = h.signer_info
+        if self.omit(si, f"{MH}/SignerInfo", "profile.signer_info_missing") and si:
+            self.omit(si.full_name, f"{MH}/SignerInfo/FullName", "profile.signer_name_missing")
+            self.omit(si.position, f"{MH}/SignerInfo/Position", "profile.signer_position_missing")
         if h.due_date:
             self.date(h.due_date, f"{MH}/DueDate")
         for i, rf in enumerate(h.response_for, 1):
@@ -325,22 +345,16 @@ class _Checker:
     def trace(self, pkg: EdocPackage) -> None:
         trace = pkg.trace
         if trace is None or not trace.trace_headers:
-            self.out.append(
-                warning(
-                    "edxml.recommended",
-                    f"{TRACE}/TraceHeader",
-                    "no TraceHeader: the sender should write the first hop (QCVN 102)",
-                    "thiếu TraceHeader: bên gửi phải ghi chặng đầu tiên (QCVN 102)",
-                )
-            )
+            self.out.append(omitted("profile.trace_missing", f"{TRACE}/TraceHeader"))
         else:
             many = len(trace.trace_headers) > 1
             for i, th in enumerate(trace.trace_headers, 1):
                 base = f"{TRACE}/TraceHeader[{i}]" if many else f"{TRACE}/TraceHeader"
-                self.required(th.organ_id, f"{base}/OrganId")
+                self.omit(th.organ_id, f"{base}/OrganId", "profile.trace_organ_id_missing")
                 self.agency(th.organ_id, f"{base}/OrganId")
-                if self.required(th.timestamp.raw, f"{base}/Timestamp"):
-                    self.date(th.timestamp, f"{base}/Timestamp")
+                path = f"{base}/Timestamp"
+                if self.omit(th.timestamp.raw, path, "profile.trace_timestamp_missing"):
+                    self.date(th.timestamp, path)
             first = trace.trace_headers[0].organ_id
             if first and first != pkg.sender:
                 self.out.append(
@@ -356,6 +370,7 @@ class _Checker:
             return
         if b.doc_type is None:
             if b.doc_type_raw is not None:
+                # An action the hub cannot name: it cannot tell new from revoke (breaks meaning).
                 self.out.append(
                     error(
                         "edxml.value",
@@ -364,13 +379,21 @@ class _Checker:
                         f"BussinessDocType {b.doc_type_raw!r} không thuộc 0, 1, 2, 3",
                     )
                 )
+            else:
+                self.out.append(
+                    omitted("profile.bussiness_type_missing", f"{BUSS}/BussinessDocType")
+                )
             return
         kind = b.doc_type
         if kind is not BussinessDocType.NEW:
-            # QĐ 28/2018 Điều 9: revoking, updating or replacing a sent document states why.
-            self.required(b.reason, f"{BUSS}/BussinessDocReason", "lý do thu hồi/cập nhật/thay thế")
-        if kind in (BussinessDocType.UPDATE, BussinessDocType.REPLACE):
-            self.required(b.document_id, f"{BUSS}/DocumentId", "mã văn bản được xử lý")
+            # QĐ 28/2018 Điều 9: revoking, updating or replacing a sent document states why;
+            # the action itself is still clear without it.
+            self.omit(b.reason, f"{BUSS}/BussinessDocReason", "profile.bussiness_reason_missing")
+            self.omit(b.staff_info, f"{BUSS}/StaffInfo", "profile.bussiness_staff_missing")
+            if kind is not BussinessDocType.REVOKE:
+                # The intake falls back to MessageHeader/DocumentId for the document acted on.
+                self.omit(b.document_id, f"{BUSS}/DocumentId", "profile.bussiness_docid_missing")
+        # A replace that names no replaced document cannot be applied (breaks meaning).
         if kind is BussinessDocType.REPLACE and self.required(
             b.replacements, f"{BUSS}/ReplacementInfoList/ReplacementInfo", "thông tin thay thế"
         ):
@@ -378,18 +401,25 @@ class _Checker:
             for i, rep in enumerate(b.replacements, 1):
                 base = f"{BUSS}/ReplacementInfoList/ReplacementInfo" + (f"[{i}]" if many else "")
                 self.required(rep.document_id, f"{base}/DocumentId")
-                self.required(rep.organ_ids, f"{base}/OrganIdList/OrganId")
+                self.omit(
+                    rep.organ_ids,
+                    f"{base}/OrganIdList/OrganId",
+                    "profile.replaced_organs_missing",
+                )
                 for code in rep.organ_ids:
                     self.agency(code, f"{base}/OrganIdList/OrganId")
         if kind is BussinessDocType.UPDATE:
-            self.recommended(
-                b.document_info,
-                f"{BUSS}/BussinessDocumentInfo",
-                "an update without BussinessDocumentInfo does not say what changed",
-                "văn bản cập nhật thiếu BussinessDocumentInfo: không rõ thay đổi gì",
-            )
-            for r in b.document_info.receivers if b.document_info else ():
-                self.agency(r.organ_id, f"{BUSS}/BussinessDocumentInfo/ReceiverList/Receiver")
+            info = b.document_info
+            path = f"{BUSS}/BussinessDocumentInfo"
+            if self.omit(info, path, "profile.bussiness_info_missing") and info:
+                if info.document_receiver == 1:
+                    self.omit(
+                        info.receivers,
+                        f"{path}/ReceiverList/Receiver",
+                        "profile.receiver_list_missing",
+                    )
+                for r in info.receivers:
+                    self.agency(r.organ_id, f"{path}/ReceiverList/Receiver")
         if b.paper is not None and b.paper not in (0, 1):
             self.out.append(
                 warning(
@@ -400,21 +430,69 @@ class _Checker:
                 )
             )
 
+    def codes(self, pkg: EdocPackage) -> None:
+        """Optional codes that do not read as integers (a boolean for ``Direction``): warnings,
+        since the reader reads them as absent (the XSD types them as text, PROFILE.md).
+
+        Only a group where the model holds ``None`` (absent, or unreadable) is looked at in
+        the tree, through the indexes: a well-formed package costs no tree walk here."""
+        h, b = pkg.header, pkg.trace.bussiness if pkg.trace else None
+        mh = self.mh_idx
+        if h.steering_type is None:
+            self.ints(mh, ("SteeringType",))
+        dt_ = h.document_type
+        if dt_ is not None and (dt_.type is None or dt_.type_detail is None):
+            self.ints(_index(_first(mh, "DocumentType")), ("Type", "TypeDetail"))
+        oi = h.other_info
+        if oi is not None and None in (oi.priority, oi.promulgation_amount, oi.page_amount,
+                                       oi.direction):  # fmt: skip
+            other = _index(_first(mh, "OtherInfo"))
+            self.ints(other, ("Priority", "PromulgationAmount", "PageAmount"))
+            for el in other.get("Direction", ()):
+                text = (el.text or "").strip()
+                if text and text.lower() not in ("true", "false", "1", "0"):
+                    self.out.append(not_a_code(el, text, "true/false"))
+        info = b.document_info if b else None
+        if b is None or (
+            b.paper is not None
+            and (info is None or None not in (info.document_info, info.document_receiver))
+            and (info is None or all(r.receiver_type is not None for r in info.receivers))
+        ):
+            return
+        buss = _index(_first(_index(_first(self.hdr_idx, "TraceHeaderList")), "Bussiness"))
+        self.ints(buss, ("Paper",))
+        bdi = _index(_first(buss, "BussinessDocumentInfo"))
+        self.ints(bdi, ("DocumentInfo", "DocumentReceiver"))
+        for r in _index(_first(bdi, "ReceiverList")).get("Receiver", ()):
+            self.ints(_index(r), ("ReceiverType",))
+
+    def ints(self, idx: _Index, names: tuple[str, ...]) -> None:
+        for name in names:
+            for el in idx.get(name, ()):
+                text = (el.text or "").strip()
+                if text and not is_int(text):
+                    self.out.append(not_a_code(el, text, "an integer"))
+
     # -- status ------------------------------------------------------------------------------
 
     def status(self, pkg: StatusPackage) -> None:
         h = pkg.header
         self.single(_STATUS_SINGLE)
         self.required(h.from_.organ_id, f"{MH}/From/OrganId", "mã định danh nơi gửi")
+        self.omit(h.from_.organ_name, f"{MH}/From/OrganName", "profile.from_name_missing")
         self.agency(h.from_.organ_id, f"{MH}/From/OrganId")
         rf = h.response_for
-        # A status is routed to ResponseFor/OrganId (QCVN 102 §5): without it, it goes nowhere.
+        # A status is routed to ResponseFor/OrganId and is about ResponseFor/DocumentId
+        # (QCVN 102 §5): without them it goes nowhere and says nothing (breaks meaning).
         if self.required(rf, f"{MH}/ResponseFor", "văn bản được phản hồi") and rf:
             self.required(rf.organ_id, f"{MH}/ResponseFor/OrganId", "nơi nhận trạng thái")
             self.agency(rf.organ_id, f"{MH}/ResponseFor/OrganId")
             self.required(rf.document_id, f"{MH}/ResponseFor/DocumentId", "mã văn bản")
-            if rf.promulgation_date:
-                self.date(rf.promulgation_date, f"{MH}/ResponseFor/PromulgationDate")
+            self.omit(rf.code, f"{MH}/ResponseFor/Code", "profile.response_code_missing")
+            path = f"{MH}/ResponseFor/PromulgationDate"
+            if self.omit(rf.promulgation_date, path, "profile.response_date_missing"):
+                self.date(rf.promulgation_date, path)
+        self.omit(h.staff_info, f"{MH}/StaffInfo", "profile.status_staff_missing")
         code = h.status_code
         present = self.required(code, f"{MH}/StatusCode", "mã trạng thái")
         if present and code and not _STATUS_CODE.fullmatch(code):
@@ -428,9 +506,11 @@ class _Checker:
                     f"StatusCode {code!r} không phải mã hai chữ số",
                 )
             )
+        self.omit(h.description, f"{MH}/Description", "profile.description_missing")
         ts = h.timestamp
-        if self.required(ts.raw if ts else None, f"{MH}/Timestamp", "thời điểm") and ts:
-            self.date(ts, f"{MH}/Timestamp")
+        path = f"{MH}/Timestamp"
+        if self.omit(ts.raw if ts else None, path, "profile.timestamp_missing") and ts:
+            self.date(ts, path)
 
     # -- attachments -------------------------------------------------------------------------
 
@@ -438,14 +518,7 @@ class _Checker:
         refs = pkg.manifest
         atts = pkg.attachments
         if not refs and not atts:
-            self.out.append(
-                warning(
-                    "edxml.recommended",
-                    f"{MANIFEST}/Reference",
-                    "the document carries no attachment",
-                    "văn bản không kèm tệp đính kèm nào",
-                )
-            )
+            self.out.append(omitted("profile.attachments_missing", f"{MANIFEST}/Reference"))
             return
         by_ref: dict[str, int] = {}
         for i, ref in enumerate(refs, 1):
@@ -478,8 +551,19 @@ class _Checker:
                         f"tệp đính kèm {att.content_id!r} không có trong Manifest",
                     )
                 )
-            else:
-                self.compare(refs[ref_index - 1], att, path)
+            listed = refs[ref_index - 1] if ref_index is not None else None
+            if listed is not None:
+                self.compare(listed, att, path)
+            self.omit(
+                att.attachment_name or (listed.attachment_name if listed else None),
+                f"{path}/AttachmentName",
+                "profile.attachment_name_missing",
+            )
+            self.omit(
+                att.content_type or (listed.content_type if listed else None),
+                f"{path}/ContentType",
+                "profile.content_type_missing",
+            )
             el = elements[i - 1] if i - 1 < len(elements) else None
             cte = _first(_index(el), "ContentTransferEncoded")
             if parsed.attachments_elided:

@@ -4,7 +4,11 @@ envelope ``Signature``.
 Contract: :func:`schema_problems` validates a parsed package against
 ``schemas/edxml/edxml-profile.xsd`` (the hub's own profile, not an official schema; see the
 README beside it) and yields one ``edxml.schema`` error per violation, with the element path
-and line. :func:`profile_schema` loads the XSD once per process.
+and line. :func:`profile_schema` loads the XSD once per process. The optional codes QCVN 102
+gives as integers (``Priority``, ``SteeringType``, ``Paper``…) or a boolean (``Direction``)
+are typed as text in the XSD — such a value loses nothing the hub needs to route or record the
+document (``schemas/edxml/PROFILE.md``) — and the semantic layer warns with
+:func:`not_a_code` where one does not read so.
 
 Hazard — attachment text. PERFORMANCE.md measured libxml2 at ≈ 6.5 ms per MB of base64 inside
 the XML. That cost comes from the *type*: an element typed ``xs:base64Binary`` has its every
@@ -33,7 +37,7 @@ from hub.edxml.problems import Problem, error, warning
 from hub.resources import data_path
 from hub.xmlsafe import element_path
 
-__all__ = ["profile_schema", "schema_problems", "signature_problems"]
+__all__ = ["is_int", "not_a_code", "profile_schema", "schema_problems", "signature_problems"]
 
 _E = etree._Element
 _SHA1 = ("#rsa-sha1", "#dsa-sha1", "#sha1", "#hmac-sha1")
@@ -63,6 +67,29 @@ def schema_problems(root: _E) -> Iterator[Problem]:
             f"không đúng lược đồ edXML của hub: {msg}",
             entry.line or None,
         )
+
+
+def is_int(text: str) -> bool:
+    """True when ``text`` reads as an integer (as the reader's ``int()``)."""
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def not_a_code(el: _E, text: str, form: str) -> Problem:
+    """The ``edxml.value`` warning for an optional code ``el`` whose ``text`` is not ``form``
+    ("an integer" or "true/false"): the reader reads it as absent."""
+    name = etree.QName(el).localname
+    form_vi = "số nguyên" if form == "an integer" else "true/false"
+    return warning(
+        "edxml.value",
+        element_path(el),
+        f"{name} {text!r} is not {form}; read as absent",
+        f"{name} {text!r} không phải {form_vi}; được coi như không có",
+        line if isinstance(line := el.sourceline, int) else None,
+    )
 
 
 def _readable_path(target: _E, xpath: str | None) -> str | None:

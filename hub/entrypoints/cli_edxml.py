@@ -3,8 +3,10 @@
 Commands (messages in Vietnamese, English with the global ``--lang en``):
 
 ``inspect FILE [--json]``
-    A readable summary of one package: kind, sender, recipients, number and symbol, business
-    action, trace, attachments (metadata only — nothing is decoded).
+    Everything the reader reads from one package (:mod:`hub.edxml.inspection`): every header
+    field, ``ResponseFor``, the trace and business action (``ReplacementInfoList``,
+    ``ReceiverList``, ``StaffInfo``), the Manifest, each attachment as decoded (size, SHA-256,
+    ZIP entries, or why it does not decode) and the envelope signature's summary.
 ``validate FILE… [--json] [--decode] [--registry PATH] [--on DATE]``
     The hub's profile check (:mod:`hub.edxml.profile`) on each file; exit 0 when every file is
     valid (warnings allowed), 1 when any has an error-severity problem.
@@ -82,49 +84,105 @@ def _read(path: Path) -> bytes:
 # --------------------------------------------------------------------------- inspect
 
 
-def _inspect(args: argparse.Namespace) -> int:
-    from hub.edxml.reader import read
+#: Labels of the keys ``inspect`` prints (vi, en); other keys print under their own name.
+_LABELS = {
+    "kind": ("Loại gói tin", "Kind"),
+    "business": ("Nghiệp vụ", "Business action"),
+    "header": ("Tiêu đề (MessageHeader)", "MessageHeader"),
+    "from": ("Nơi gửi", "From"),
+    "to": ("Nơi nhận", "To"),
+    "document_id": ("Mã văn bản", "DocumentId"),
+    "code": ("Số, ký hiệu", "Number/symbol"),
+    "promulgation_info": ("Ban hành", "Promulgation"),
+    "document_type": ("Loại văn bản", "Document type"),
+    "subject": ("Trích yếu", "Subject"),
+    "content": ("Nội dung", "Content"),
+    "signer_info": ("Người ký", "Signer"),
+    "due_date": ("Hạn xử lý", "Due date"),
+    "to_places": ("Nơi nhận (in trên văn bản)", "To places"),
+    "other_info": ("Thông tin khác", "Other info"),
+    "response_for": ("Phản hồi cho", "Response for"),
+    "steering_type": ("Loại chỉ đạo", "Steering type"),
+    "staff_info": ("Cán bộ", "Staff"),
+    "status_code": ("Mã trạng thái", "Status code"),
+    "description": ("Mô tả", "Description"),
+    "timestamp": ("Thời điểm", "Timestamp"),
+    "trace": ("Hành trình (TraceHeaderList)", "Trace (TraceHeaderList)"),
+    "trace_headers": ("Các chặng", "Hops"),
+    "bussiness": ("Nghiệp vụ (Bussiness)", "Bussiness"),
+    "replacements": ("Thay thế (ReplacementInfoList)", "Replacements (ReplacementInfoList)"),
+    "receivers": ("Nơi nhận mới (ReceiverList)", "Receivers (ReceiverList)"),
+    "manifest": ("Danh mục (Manifest)", "Manifest"),
+    "attachments": ("Tệp đính kèm", "Attachments"),
+    "files": ("Tệp bên trong", "Files inside"),
+    "signature": ("Chữ ký gói tin", "Envelope signature"),
+    "certificate": ("Chứng thư", "Certificate"),
+}
 
-    info = summary(read(_read(args.file)))
+
+def _inspect(args: argparse.Namespace) -> int:
+    from hub.edxml.inspection import inspect_package
+
+    info = inspect_package(_read(args.file))
     if args.json:
         print(json.dumps(info, ensure_ascii=False, indent=2))
         return 0
-    labels = {
-        "kind": ("Loại gói tin", "Kind"),
-        "from": ("Nơi gửi", "From"),
-        "to": ("Nơi nhận", "To"),
-        "document_id": ("Mã văn bản", "DocumentId"),
-        "code": ("Số, ký hiệu", "Number/symbol"),
-        "promulgation_date": ("Ngày ban hành", "Promulgation date"),
-        "document_type": ("Loại văn bản", "Document type"),
-        "subject": ("Trích yếu", "Subject"),
-        "signer": ("Người ký", "Signer"),
-        "business": ("Nghiệp vụ", "Business action"),
-        "response_for": ("Phản hồi cho", "Response for"),
-        "status_code": ("Mã trạng thái", "Status code"),
-        "description": ("Mô tả", "Description"),
-        "timestamp": ("Thời điểm", "Timestamp"),
-        "trace": ("Hành trình", "Trace"),
-        "signature": ("Chữ ký gói tin", "Envelope signature"),
-        "attachments": ("Tệp đính kèm", "Attachments"),
-    }
     lang = 1 if args.lang == "en" else 0
-    for key, value in info.items():
-        label = labels.get(key, (key, key))[lang]
-        if isinstance(value, list):
-            print(f"{label}:")
-            for item in value:
-                print(f"  - {_line(item)}")
-        elif value is not None:
-            print(f"{label}: {_line(value)}")
+    header = info.pop("header", None)
+    for key, value in ({"kind": info.pop("kind")} | (header or {}) | info).items():
+        for line in _render(key, value, lang, ""):
+            print(line)
     return 0
+
+
+def _render(key: str, value: Any, lang: int, indent: str) -> list[str]:
+    """Lines for one key: a flat value on the label's line, nested ones indented below."""
+    if value in (None, "", [], {}):
+        return []
+    if isinstance(value, dict) and "message_en" in value:  # a problem: the reader's language
+        value = {k: v for k, v in value.items() if k != ("message_en", "message_vi")[lang]}
+    label = _LABELS.get(key, (key, key))[lang]
+    if _flat(value):
+        return [f"{indent}{label}: {_line(value)}"]
+    lines = [f"{indent}{label}:"]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            lines += _render(k, v, lang, indent + "  ")
+        return lines
+    for item in value:
+        if _flat(item):
+            lines.append(f"{indent}  - {_line(item)}")
+        else:
+            sub = [ln for k, v in item.items() for ln in _render(k, v, lang, indent + "    ")]
+            lines.append(f"{indent}  - {sub[0].strip()}" if sub else f"{indent}  -")
+            lines += sub[1:]
+    return lines
+
+
+def _flat(value: Any) -> bool:
+    """A scalar, a date (``raw`` + parsed), a list of scalars, or a dict of those."""
+    if isinstance(value, dict):
+        return "raw" in value or all(_scalar(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_scalar(v) for v in value)
+    return True
+
+
+def _scalar(value: Any) -> bool:
+    return not isinstance(value, dict | list) or (isinstance(value, dict) and "raw" in value)
 
 
 def _line(value: Any) -> str:
     if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, ""))
+        if "raw" in value:
+            return str(value["raw"])
+        return ", ".join(f"{k}={_line(v)}" for k, v in value.items() if v not in (None, ""))
+    if isinstance(value, list):
+        return "; ".join(_line(v) for v in value)
     if isinstance(value, bool):
         return "có / yes" if value else "không / no"
+    if value == "":
+        return '""'  # e.g. a signature Reference URI="" (the whole document)
     return str(value)
 
 
@@ -230,69 +288,7 @@ def _extract(args: argparse.Namespace) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- summary and spec
-
-
-def summary(pkg: Any) -> dict[str, Any]:
-    """A JSON-ready summary of a package value (what ``inspect`` shows)."""
-    from hub.edxml.model import EdocPackage
-
-    def org(o: Any) -> dict[str, Any]:
-        return {"organ_id": o.organ_id, "organ_name": o.organ_name}
-
-    def date(d: Any) -> str | None:
-        return d.raw if d is not None else None
-
-    if not isinstance(pkg, EdocPackage):
-        h = pkg.header
-        rf = h.response_for
-        return {
-            "kind": "status",
-            "from": org(h.from_),
-            "response_for": None
-            if rf is None
-            else {"organ_id": rf.organ_id, "code": rf.code, "document_id": rf.document_id},
-            "status_code": h.status_code,
-            "description": h.description,
-            "timestamp": date(h.timestamp),
-            "signature": pkg.signature is not None,
-        }
-    h = pkg.header
-    b = pkg.trace.bussiness if pkg.trace else None
-    code = h.code
-    return {
-        "kind": "edoc",
-        "from": org(h.from_),
-        "to": [org(t) for t in h.to],
-        "document_id": h.document_id,
-        "code": f"{code.code_number or ''}/{code.code_notation or ''}" if code else None,
-        "promulgation_date": date(h.promulgation_info.promulgation_date)
-        if h.promulgation_info
-        else None,
-        "document_type": h.document_type.type_name if h.document_type else None,
-        "subject": h.subject,
-        "signer": h.signer_info.full_name if h.signer_info else None,
-        "business": {
-            "type": int(pkg.business_type),
-            "name": pkg.business_type.name.lower(),
-            "document_id": b.document_id if b else None,
-            "reason": b.reason if b else None,
-        },
-        "trace": [
-            {"organ_id": t.organ_id, "timestamp": t.timestamp.raw}
-            for t in (pkg.trace.trace_headers if pkg.trace else ())
-        ],
-        "signature": pkg.signature is not None,
-        "attachments": [
-            {
-                "content_id": a.content_id,
-                "name": a.attachment_name,
-                "content_type": a.content_type,
-                "base64_chars": a.encoded_length,
-            }
-            for a in pkg.attachments
-        ],
-    }
+# --------------------------------------------------------------------------- spec
 
 
 def load_spec(raw: bytes, path: Path) -> dict[str, Any]:

@@ -97,6 +97,7 @@ class InboxItem:
     updated_at: dt.datetime
     document_id: str | None = None
     subject: str | None = None
+    flags: tuple[str, ...] = ()  # what the hub flagged at intake (profile warnings, signatures)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,7 @@ class SentRow:
     title: str | None
     notation: str | None
     kind: MessageKind
+    flags: tuple[str, ...] = ()  # what the hub flagged at intake (profile warnings, signatures)
 
 
 @dataclass(frozen=True, slots=True)

@@ -246,7 +246,10 @@ class Intake:
         report = profile.validate_parsed(parsed, data=data)
         verdicts = self._deps.verifier.verify(parsed, data, sender)
         decision = decide(
-            self._config.policy.for_sender(sender), profile_ok=report.ok, verdicts=verdicts
+            self._config.policy.for_sender(sender),
+            profile_ok=report.ok,
+            verdicts=verdicts,
+            warnings=report.warnings,  # each a flag, or a refusal where the sender's policy says
         )
         for finding in decision.refused:
             if finding.code == "profile.errors":
@@ -254,7 +257,9 @@ class Intake:
             raise PolicyRefused(
                 f"refused by the sender's policy: {finding.code}",
                 message_vi=f"gói tin bị từ chối theo chính sách: {finding.message_vi}",
-                code=f"policy.{finding.code}",
+                # An escalated profile warning keeps its own code: the one a flag would carry.
+                code=finding.code if finding.path else f"policy.{finding.code}",
+                path=finding.path,
                 document_id=getattr(pkg, "document_id", None),
             )
         problems = [p.to_dict() for p in report.problems]

@@ -175,6 +175,7 @@ class Pull:
                             title=doc.subject,
                             notation=notation,
                             kind=doc.kind,
+                            flags=_shown_flags(doc),
                         )
                     )
             return out
@@ -340,7 +341,14 @@ def _inbox_item(d: DeliveryRow, doc: DocumentRow) -> InboxItem:
         updated_at=d.updated_at,
         document_id=doc.document_id,
         subject=doc.subject,
+        flags=_shown_flags(doc),
     )
+
+
+def _shown_flags(doc: DocumentRow) -> tuple[str, ...]:
+    """The flags both ends see: warnings (``profile.signer_info_missing``…), not the internal
+    links between documents (``replaces:<doc id>``)."""
+    return tuple(f for f in doc.flags if ":" not in f)
 
 
 def _agency_record(r: AgencyRow, hosted_by: str | None) -> AgencyRecord:

@@ -36,20 +36,23 @@ def test_inspect_text_vi_and_json(edoc_file: Path, capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert "Nơi gửi: organ_id=000.00.00.G22" in out
     assert "Trích yếu: V/v kết nối" in out
-    assert "7816-VPCP-TTDT.pdf" in out
+    assert "Người ký: competence=KT. BỘ TRƯỞNG, position=Thứ trưởng" in out
+    assert "attachment_name: 7816-VPCP-TTDT.pdf" in out
+    assert "decoded: có / yes" in out
     assert main(["--lang", "en", "edxml", "inspect", str(edoc_file)]) == 0
-    assert "Subject: V/v" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Subject: V/v" in out
+    assert "Hops:" in out
     assert main(["edxml", "inspect", "--json", str(edoc_file)]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["kind"] == "edoc"
-    assert info["to"][0]["organ_id"] == "000.00.00.H41"
-    assert info["business"] == {
-        "type": 0,
-        "name": "new",
-        "document_id": "000.00.00.G22,2024/03/15,7816/VPCP-TTĐT",
-        "reason": "Văn bản điện tử mới",
-    }
+    assert info["header"]["to"][0]["organ_id"] == "000.00.00.H41"
+    assert info["business"] == {"type": 0, "name": "new"}
+    assert info["trace"]["bussiness"]["document_id"] == "000.00.00.G22,2024/03/15,7816/VPCP-TTĐT"
+    assert info["trace"]["bussiness"]["reason"] == "Văn bản điện tử mới"
     assert info["attachments"][0]["content_id"] == "1"
+    assert info["attachments"][0]["decoded"] is True
+    assert info["signature"] == {"present": False}
 
 
 def test_inspect_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,8 +61,20 @@ def test_inspect_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["edxml", "inspect", "--json", str(path)]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["kind"] == "status"
-    assert info["status_code"] == "03"
-    assert info["response_for"]["organ_id"] == "000.00.00.G22"
+    assert info["header"]["status_code"] == "03"
+    assert info["header"]["response_for"]["organ_id"] == "000.00.00.G22"
+    assert info["header"]["staff_info"]["staff"] == "Trần Thị Bích"
+
+
+def test_inspect_shows_an_undecodable_attachment(
+    bad_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--lang", "en", "edxml", "inspect", str(bad_file)]) == 0
+    out = capsys.readouterr().out
+    assert "decoded: không / no" in out
+    assert "edxml.attachment.base64" in out
+    assert "message_en=attachment ContentId 1: ContentTransferEncoded is not valid base64" in out
+    assert "message_vi" not in out
 
 
 def test_validate_exit_codes_and_messages(
@@ -168,12 +183,54 @@ def test_build_status_from_json_and_incomplete_specs(
 def test_build_of_an_incomplete_document_reports_problems(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # No number, signer or attachment: QCVN 102 asks for them, the meaning is intact — built,
+    # valid, and every omission reported as a warning.
     spec = tmp_path / "thin.yaml"
     spec.write_text("from: 000.00.00.H41\nto: [000.00.00.G22]\nsubject: s\n", encoding="utf-8")
     out = tmp_path / "thin.edxml"
+    assert main(["edxml", "build", str(spec), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "[warning] profile.code_number_missing" in printed
+    assert "[warning] profile.signer_name_missing" in printed
+    assert "[warning] profile.attachments_missing" in printed
+    # A status that names no agency to notify goes nowhere: an error, exit 1.
+    spec.write_text(
+        "kind: status\nfrom: 000.00.00.H41\nstatus_code: '03'\n"
+        "response_for: {document_id: 'x,2024/03/15,1/A'}\n",
+        encoding="utf-8",
+    )
     assert main(["edxml", "build", str(spec), "-o", str(out)]) == 1
-    assert "edxml.required" in capsys.readouterr().out
+    assert "[error] edxml.required" in capsys.readouterr().out
     assert out.is_file()
+
+
+def test_validate_library_package_without_signer_info_is_valid_with_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hub.edxml.model import PromulgationInfo
+
+    # What the official EdXML102 builder writes when SignerInfo, the place of issue and
+    # OtherInfo are left unset: the elements are absent.
+    path = tmp_path / "khong-nguoi-ky.edxml"
+    path.write_bytes(
+        make_edoc(signer_info=None, other_info=None, promulgation_info=PromulgationInfo(None, None))
+    )
+    assert main(["--lang", "en", "edxml", "validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{path}: valid (0 error(s), 3 warning(s))" in out
+    assert (
+        "[warning] profile.signer_info_missing /edXML/edXMLEnvelope/edXMLHeader/MessageHeader/"
+        "SignerInfo: no SignerInfo" in out
+    )
+    assert main(["edxml", "validate", "--json", str(path)]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert (result["ok"], result["errors"], result["warnings"]) == (True, 0, 3)
+    assert {p["code"] for p in result["problems"]} == {
+        "profile.signer_info_missing",
+        "profile.issue_place_missing",
+        "profile.issue_date_missing",
+    }
+    assert all(p["severity"] == "warning" and p["path"] for p in result["problems"])
 
 
 def test_extract_writes_attachments_inside_dir_only(

@@ -203,15 +203,17 @@ def test_size_cap_and_bad_xml(deps: Deps, config: HubConfig, hub: HubServices) -
 
 
 def test_profile_errors_refused_or_flagged_by_policy(deps: Deps, config: HubConfig) -> None:
-    bad = edoc(document_id="", subject="")
+    # A recipient without OrganId breaks meaning (an error); an empty Subject is a warning.
+    bad = edoc(to=["", SO_CODE], subject="")
     strict = _hub(deps, config)
     with pytest.raises(ProfileError) as info:
         strict.push(UBND, bad)
     assert info.value.problems
+    assert info.value.path == "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To[1]/OrganId"
     lax_policy = PolicyBook(overrides={SENDER: SenderPolicy(profile_errors=Action.FLAG)})
     lax = HubServices(deps, dataclasses.replace(config, policy=lax_policy), _box())
     result = lax.push(UBND, bad)
-    assert result.warnings == ("profile.errors",)
+    assert result.warnings == ("profile.errors", "profile.subject_missing")
 
 
 def test_signature_verdicts_drive_the_policy(deps: Deps, config: HubConfig) -> None:
