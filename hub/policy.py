@@ -12,6 +12,15 @@ not what a conforming sender signed. A *missing* envelope signature, an untruste
 bad PDF signature are accepted and flagged: many connected QLVB systems still send unsigned
 envelopes, trust anchors differ between provinces, and the recipient's clerk must see the
 document to decide; the flag travels with it.
+
+Invalid and indeterminate (ETSI EN 319 102-1, :class:`hub.ports.Indication`) are decided
+apart: an envelope signature that proves a problem — changed bytes, a wrong key, a revoked
+signer — falls under ``envelope_invalid``; one that is intact but cannot be judged now
+(revocation data unreachable, certificate expired or not yet valid) under
+``envelope_indeterminate``, and one whose chain leads to no configured anchor under
+``envelope_untrusted``. PDF signatures likewise: ``pdf_bad`` for invalid ones,
+``pdf_indeterminate`` for the others. The two newer keys, when not set, do what the older key
+beside them says, so a policy written before them keeps its meaning.
 """
 
 from __future__ import annotations
@@ -43,9 +52,25 @@ class SenderPolicy:
     envelope_invalid: Action = Action.REFUSE
     """An envelope signature that does not verify (the bytes changed)."""
     envelope_untrusted: Action = Action.FLAG
-    """An intact envelope signature by a signer the hub does not trust."""
+    """An intact envelope signature whose chain leads to no configured trust anchor."""
+    envelope_indeterminate: Action | None = None
+    """An intact envelope signature that cannot be judged now: revocation data unreachable,
+    certificate expired or not yet valid. ``None``: as :attr:`envelope_untrusted`."""
     pdf_bad: Action = Action.FLAG
-    """One or more PDF attachment signatures that are broken or untrusted."""
+    """One or more PDF attachment signatures that are invalid (broken, changed, revoked)."""
+    pdf_indeterminate: Action | None = None
+    """One or more PDF attachment signatures that are indeterminate (untrusted chain,
+    revocation unknown, expired without a timestamp…). ``None``: as :attr:`pdf_bad`."""
+
+    @property
+    def on_envelope_indeterminate(self) -> Action:
+        """The action for an indeterminate envelope signature, the fallback applied."""
+        return self.envelope_indeterminate or self.envelope_untrusted
+
+    @property
+    def on_pdf_indeterminate(self) -> Action:
+        """The action for indeterminate PDF signatures, the fallback applied."""
+        return self.pdf_indeterminate or self.pdf_bad
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], *, where: str) -> SenderPolicy:
@@ -130,12 +155,29 @@ def decide(policy: SenderPolicy, *, profile_ok: bool, verdicts: Verdicts) -> Pol
                 policy.envelope_untrusted,
             )
         )
-    if verdicts.pdf_bad:
+    elif envelope is EnvelopeStatus.INDETERMINATE:
+        findings.append(
+            Finding(
+                "signature.indeterminate",
+                "chưa xác định được tính hợp lệ của chữ ký số gói tin",
+                policy.on_envelope_indeterminate,
+            )
+        )
+    if verdicts.pdf_invalid:
         findings.append(
             Finding(
                 "pdf_signature.bad",
-                f"{verdicts.pdf_bad} chữ ký số trên tệp PDF không hợp lệ",
+                f"{verdicts.pdf_invalid} chữ ký số trên tệp PDF không hợp lệ",
                 policy.pdf_bad,
+            )
+        )
+    if verdicts.pdf_indeterminate:
+        findings.append(
+            Finding(
+                "pdf_signature.indeterminate",
+                f"{verdicts.pdf_indeterminate} chữ ký số trên tệp PDF chưa xác định được "
+                "tính hợp lệ",
+                policy.on_pdf_indeterminate,
             )
         )
     return PolicyDecision(tuple(f for f in findings if f.action is not Action.ACCEPT))

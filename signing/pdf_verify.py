@@ -15,11 +15,21 @@ Per signature the verdict states separately:
   and not revoked: decided by :class:`signing.trust.TrustEvaluator`, the same authority (and the
   same per-certificate cache) the envelope signatures use;
 * **timing** — the signer's claimed signing time, and the RFC 3161 signature timestamp when
-  present (PAdES B-T), itself checked for integrity and trust;
+  present (PAdES B-T), itself checked for integrity and trust. A good timestamp is a proof of
+  existence: a signer certificate that has expired since is judged at the timestamp's time
+  (:mod:`signing.poe`, ETSI EN 319 102-1 §5.5), not today;
 * **coverage** — what was signed. A later signature or form filling is a legitimate change
   after signing; anything else (new page content, replaced objects, the "shadow" and incremental
   update attacks of Mladenov et al. 2019 / Mainka et al. 2021) sets ``modified_after_signing``.
   The difference analysis is pyHanko's (``DEFAULT_DIFF_POLICY``).
+
+From these facts each signature gets its :class:`~signing.verdicts.Outcome` once, in
+:meth:`PdfVerifier._one`: *invalid* for proof of a problem (``HASH_FAILURE`` when the signed
+bytes or the timestamp token changed, ``SIG_CRYPTO_FAILURE``, ``FORMAT_FAILURE`` for changes
+after signing or an unreadable structure, ``REVOKED``), *indeterminate* when something needed
+to decide is missing (no certificate, no chain, revocation data unreachable, expired without a
+timestamp, a refused digest algorithm), else *valid*. ``bottom_line`` is "the outcome is
+valid"; a PDF's outcome aggregates its signatures' (:func:`signing.verdicts.combine`).
 
 Performance (PERFORMANCE.md): validating one PDF signature costs ≈ 8 ms. Verdicts are cached
 by the PDF's SHA-256 and the document kind for :attr:`PdfVerifyPolicy.cache_ttl`, so a PDF sent
@@ -67,8 +77,21 @@ from signing.nd30 import (
     classify_signer,
     presence_warnings,
 )
+from signing.poe import PastTrust
 from signing.trust import TrustEvaluator
-from signing.verdicts import Finding, SignatureVerdictBase, SignerIdentity, Trust
+from signing.verdicts import (
+    NO_SIGNATURE,
+    VALID,
+    Finding,
+    Outcome,
+    SignatureVerdictBase,
+    SignerIdentity,
+    SubIndication,
+    Trust,
+    combine,
+    outcome_of,
+    trust_outcome,
+)
 
 if TYPE_CHECKING:
     from hub.edxml.attachments import ExtractedAttachment
@@ -144,6 +167,8 @@ class PdfSignatureVerdict(SignatureVerdictBase):
     or ``other`` (pyHanko's difference analysis)."""
     modified_after_signing: bool
     """Changes after signing beyond :attr:`PdfVerifyPolicy.tolerated_modification`."""
+    outcome: Outcome
+    """Valid, invalid or indeterminate, with the ETSI sub-indication (module docstring)."""
     problems: tuple[Problem, ...] = ()
     """Every finding that keeps the signature from being good."""
 
@@ -162,19 +187,14 @@ class PdfSignatureVerdict(SignatureVerdictBase):
 
     @property
     def bottom_line(self) -> bool:
-        return (
-            self.intact
-            and self.valid
-            and self.trusted
-            and not self.modified_after_signing
-            and self.timestamp_ok is not False
-            and not self.problems
-        )
+        return self.outcome.valid
 
     def to_dict(self, lang: str = "vi") -> dict[str, Any]:
         out: dict[str, Any] = {
             "field_name": self.field_name,
             "revision": self.revision,
+            **self.outcome.to_dict(),
+            "reason": self.outcome.reason(lang),
             "bottom_line": self.bottom_line,
             "intact": self.intact,
             "valid": self.valid,
@@ -211,14 +231,26 @@ class PdfVerdict:
     name: str | None = None
     """The file name, when known (attachment name inside an edXML package)."""
     verified_at: datetime = field(default_factory=lambda: datetime.now().astimezone())
+    outcome: Outcome = field(init=False)
+    """The PDF's outcome: invalid (``FORMAT_FAILURE``) when unreadable, ``NO_SIGNATURE`` when
+    unsigned, else its signatures' combined (:func:`signing.verdicts.combine`)."""
+
+    def __post_init__(self) -> None:
+        if self.problems:
+            first = self.problems[0]
+            if first.code == _UNSIGNED.code:
+                outcome = NO_SIGNATURE
+            else:
+                outcome = outcome_of(
+                    SubIndication.FORMAT_FAILURE, first.message_en, first.message_vi
+                )
+        else:
+            outcome = combine(s.outcome for s in self.signatures)
+        object.__setattr__(self, "outcome", outcome)
 
     @property
     def bottom_line(self) -> bool:
-        return (
-            not self.problems
-            and bool(self.signatures)
-            and all(s.bottom_line for s in self.signatures)
-        )
+        return self.outcome.valid
 
     def to_dict(self, lang: str = "vi") -> dict[str, Any]:
         return {
@@ -226,6 +258,8 @@ class PdfVerdict:
             "sha256": self.sha256,
             "size": self.size,
             "kind": self.kind.value,
+            **self.outcome.to_dict(),
+            "reason": self.outcome.reason(lang),
             "bottom_line": self.bottom_line,
             "verified_at": self.verified_at.isoformat(),
             "signatures": [s.to_dict(lang) for s in self.signatures],
@@ -324,6 +358,7 @@ class PdfVerifier:
             asn1_x509.Certificate.load(c.public_bytes(Encoding.DER))
             for c in trust.store.intermediates
         ]
+        self._past = PastTrust(trust)
         self._cache: OrderedDict[tuple[str, DocumentKind], tuple[float, PdfVerdict]] = OrderedDict()
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -469,6 +504,9 @@ class PdfVerifier:
                 coverage="unknown",
                 modification_level=None,
                 modified_after_signing=True,
+                outcome=outcome_of(
+                    SubIndication.FORMAT_FAILURE, problem.message_en, problem.message_vi
+                ),
                 problems=(problem,),
             )
 
@@ -476,13 +514,19 @@ class PdfVerifier:
         self, emb: EmbeddedPdfSignature, ts_context: ValidationContext
     ) -> PdfSignatureVerdict:
         problems: list[Problem] = []
+        found: list[Outcome] = []  # one outcome per finding; combine() picks the worst
+
+        def finding(problem: Problem, sub: SubIndication) -> None:
+            problems.append(problem)
+            found.append(outcome_of(sub, problem.message_en, problem.message_vi))
+
         md = emb.md_algorithm
         sig_algo = emb.signer_info["signature_algorithm"].signature_algo
         try:
             cert = emb.signer_cert
         except (SignatureValidationError, ValueError, KeyError) as exc:
             cert = None
-            problems.append(
+            finding(
                 _with_detail(
                     Problem(
                         "pdf.no_signer_cert",
@@ -490,7 +534,8 @@ class PdfVerifier:
                         "the signer's certificate is missing",
                     ),
                     exc,
-                )
+                ),
+                SubIndication.NO_SIGNING_CERTIFICATE_FOUND,
             )
         # Integrity of the byte ranges + the difference analysis of later revisions.
         try:
@@ -498,7 +543,7 @@ class PdfVerifier:
             integrity = emb.summarise_integrity_info()
         except (SignatureValidationError, PdfError, SigningError, ValueError) as exc:
             integrity = {"coverage": None, "diff_result": None, "docmdp_ok": False}
-            problems.append(
+            finding(
                 _with_detail(
                     Problem(
                         "pdf.coverage",
@@ -506,7 +551,8 @@ class PdfVerifier:
                         "cannot establish what the signature covers",
                     ),
                     exc,
-                )
+                ),
+                SubIndication.FORMAT_FAILURE,
             )
         coverage_level = integrity["coverage"]
         diff = integrity["diff_result"]
@@ -525,12 +571,13 @@ class PdfVerifier:
             or integrity["docmdp_ok"] is False
         )
         if modified:
-            problems.append(
+            finding(
                 Problem(
                     "pdf.modified_after_signing",
                     "Văn bản bị thay đổi nội dung sau khi ký (không chỉ thêm chữ ký)",
                     "the document was changed after signing (beyond adding signatures)",
-                )
+                ),
+                SubIndication.FORMAT_FAILURE,
             )
         # The CMS signature itself.
         intact = valid = False
@@ -543,7 +590,7 @@ class PdfVerifier:
                     actual_digest=emb.compute_digest(),
                 )
             except (SignatureValidationError, ValueError, KeyError) as exc:
-                problems.append(
+                finding(
                     _with_detail(
                         Problem(
                             "pdf.signature_invalid",
@@ -551,31 +598,35 @@ class PdfVerifier:
                             "the signature does not verify",
                         ),
                         exc,
-                    )
+                    ),
+                    SubIndication.SIG_CRYPTO_FAILURE,
                 )
             if not intact:
-                problems.append(
+                finding(
                     Problem(
                         "pdf.digest_mismatch",
                         "Nội dung đã ký bị thay đổi",
                         "the signed bytes were altered",
-                    )
+                    ),
+                    SubIndication.HASH_FAILURE,
                 )
             elif not valid:
-                problems.append(
+                finding(
                     Problem(
                         "pdf.signature_invalid",
                         "Chữ ký số không hợp lệ",
                         "the signature value does not verify",
-                    )
+                    ),
+                    SubIndication.SIG_CRYPTO_FAILURE,
                 )
         if md not in self.policy.accepted_digests:
-            problems.append(
+            finding(
                 Problem(
                     "pdf.weak_digest",
                     f"Thuật toán băm {md} không được chấp nhận",
                     f"digest algorithm {md} is not accepted",
-                )
+                ),
+                SubIndication.CRYPTO_CONSTRAINTS_FAILURE,
             )
         # Timing: signingTime / /M, and the RFC 3161 signature timestamp (PAdES B-T).
         try:
@@ -584,7 +635,7 @@ class PdfVerifier:
             )
         except (SignatureValidationError, ValueError, KeyError) as exc:
             timing = {}
-            problems.append(
+            finding(
                 _with_detail(
                     Problem(
                         "pdf.timestamp_invalid",
@@ -592,17 +643,27 @@ class PdfVerifier:
                         "the timestamp token is invalid",
                     ),
                     exc,
-                )
+                ),
+                SubIndication.FORMAT_FAILURE,
             )
         tst: TimestampSignatureStatus | None = timing.get("timestamp_validity")
         timestamp_ok = None if tst is None else bool(tst.intact and tst.valid and tst.trusted)
-        if timestamp_ok is False:
-            problems.append(
+        if tst is not None and not timestamp_ok:
+            # A changed or forged token is proof of tampering; an unknown TSA is a lack of trust.
+            ts_sub = (
+                SubIndication.HASH_FAILURE
+                if not tst.intact
+                else SubIndication.SIG_CRYPTO_FAILURE
+                if not tst.valid
+                else SubIndication.NO_CERTIFICATE_CHAIN_FOUND
+            )
+            finding(
                 Problem(
                     "pdf.timestamp_untrusted",
                     "Dấu thời gian không hợp lệ hoặc không tin cậy",
                     "the timestamp is invalid or from an untrusted authority",
-                )
+                ),
+                ts_sub,
             )
         signing_time = timing.get("signer_reported_dt") or emb.self_reported_timestamp
         # Trust: the shared evaluator (chain, validity, revocation), cached per certificate.
@@ -614,6 +675,11 @@ class PdfVerifier:
             signer_class = classify_signer(crypto_cert, self.policy.signer_class_rule)
             others = [_to_crypto(c) for c in emb.other_embedded_certs]
             trust = await asyncio.to_thread(self.trust.evaluate, crypto_cert, others)
+            if trust.status is Trust.EXPIRED and tst is not None and timestamp_ok:
+                # PAdES B-T: the timestamp proves the signature existed at its genTime; judge
+                # the chain then (ETSI EN 319 102-1 §5.5), not today.
+                trust = await self._past.at(crypto_cert, others, tst.timestamp)
+            found.append(trust_outcome(trust))
         subfilter = str(emb.sig_object.get("/SubFilter", ""))
         if subfilter == "/ETSI.CAdES.detached":
             level = "PAdES-B-T" if tst is not None else "PAdES-B-B"
@@ -626,6 +692,7 @@ class PdfVerifier:
                 f"Chứng thư số không tin cậy: {trust.status.value}",
                 f"the signer certificate is not trusted: {trust.status.value}",
             )
+        outcome = combine(found) if found else VALID
         return PdfSignatureVerdict(
             signer=signer,
             trust=trust,
@@ -645,6 +712,7 @@ class PdfVerifier:
             coverage=_COVERAGE.get(coverage_level, "partial"),
             modification_level=mod_level.name.lower() if mod_level is not None else None,
             modified_after_signing=modified,
+            outcome=outcome,
             problems=tuple(problems),
         )
 
