@@ -54,14 +54,16 @@ def test_valid_signature_is_valid(pki: TestPki, verifier: PdfVerifier) -> None:
 
 
 def test_revoked_sub_ca_makes_its_signers_invalid(pki: TestPki, verifier: PdfVerifier) -> None:
-    assert pki.revoked_ca is not None and pki.revoked_ca_leaf is not None
+    assert pki.revoked_ca is not None
+    assert pki.revoked_ca_leaf is not None
     pdf = _sign(pki.revoked_ca_leaf, [pki.revoked_ca])
     verdict = verifier.verify(pdf)
     (sig,) = verdict.signatures
     assert (sig.intact, sig.valid) == (True, True)
     assert sig.outcome.indication is Indication.INVALID
     assert sig.outcome.subindication is SubIndication.REVOKED
-    assert sig.trust is not None and sig.trust.status is Trust.REVOKED
+    assert sig.trust is not None
+    assert sig.trust.status is Trust.REVOKED
     assert pki.revoked_ca.cert.subject.rfc4514_string() in sig.trust.detail
 
 
@@ -111,7 +113,8 @@ def test_expired_signer_timestamped_before_expiry_is_valid(
     assert sig.timestamp == before
     assert sig.outcome.indication is Indication.VALID, sig.outcome.reason_en
     assert sig.bottom_line
-    assert sig.trust is not None and sig.trust.status is Trust.TRUSTED
+    assert sig.trust is not None
+    assert sig.trust.status is Trust.TRUSTED
     assert "signature timestamp" in sig.trust.detail
 
 
@@ -170,7 +173,8 @@ def test_a_file_is_as_bad_as_its_worst_signature(
 @pytest.fixture
 def three(pki: TestPki, tmp_path: Path, key_files: dict[str, Path]) -> dict[str, Path]:
     """A valid, an invalid (revoked sub-CA) and an indeterminate (expired, no timestamp) PDF."""
-    assert pki.revoked_ca is not None and pki.revoked_ca_leaf is not None
+    assert pki.revoked_ca is not None
+    assert pki.revoked_ca_leaf is not None
     out = {
         "valid": tmp_path / "valid.pdf",
         "invalid": tmp_path / "invalid.pdf",
