@@ -172,9 +172,11 @@ def decide(policy: SenderPolicy, *, profile_ok: bool, verdicts: Verdicts) -> Pol
             )
         )
     if verdicts.pdf_indeterminate:
+        # "undecided", not "indeterminate": a refusal is audited as "policy.<code>" in a
+        # 32-character column.
         findings.append(
             Finding(
-                "pdf_signature.indeterminate",
+                "pdf_signature.undecided",
                 f"{verdicts.pdf_indeterminate} chữ ký số trên tệp PDF chưa xác định được "
                 "tính hợp lệ",
                 policy.on_pdf_indeterminate,
