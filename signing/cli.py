@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from hub.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from signing.pdf_verify import PdfVerdict
+    from signing.pdf_verdicts import PdfVerdict
     from signing.verdicts import EnvelopeVerdict, Outcome
 
 _ROLES = ("person", "agency", "attachment", "copy")
