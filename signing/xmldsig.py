@@ -382,8 +382,8 @@ _TRUST_PROBLEMS: dict[EnvelopeStatus, tuple[str, str]] = {
         "chứng thư của người ký chưa có hiệu lực",
     ),
     EnvelopeStatus.REVOKED: (
-        "the signer's certificate is revoked",
-        "chứng thư của người ký đã bị thu hồi",
+        "the signer's certificate, or a CA certificate of its chain, is revoked",
+        "chứng thư của người ký, hoặc chứng thư của tổ chức cấp trong chuỗi, đã bị thu hồi",
     ),
     EnvelopeStatus.UNKNOWN_REVOCATION: (
         "the revocation status of the signer's certificate cannot be established",
