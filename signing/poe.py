@@ -27,6 +27,7 @@ called for an expired signer with a good timestamp, and the PDF verdict cache co
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 
@@ -36,6 +37,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.sign.ades.report import AdESIndeterminate
 from pyhanko.sign.validation.generic_cms import handle_certvalidator_errors
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.errors import InsufficientRevinfoError, StaleRevinfoError
+from pyhanko_certvalidator.path import ValidationPath
 
 from signing.trust import TrustEvaluator
 from signing.verdicts import RevocationSource, Trust, TrustStatus
@@ -49,6 +52,21 @@ _FROM_ADES: dict[AdESIndeterminate, Trust] = {
     AdESIndeterminate.TRY_LATER: Trust.UNKNOWN_REVOCATION,
     AdESIndeterminate.NO_POE: Trust.UNKNOWN_REVOCATION,
 }
+
+
+class _NoRevocationData(Exception):
+    """Revocation data required at the moment could not be had (kept apart from other chain
+    failures: pyHanko's translation reports it as a general chain failure)."""
+
+
+async def _checked(validator: CertificateValidator) -> ValidationPath:
+    try:
+        path: ValidationPath = await validator.async_validate_usage(set())  # type: ignore[no-untyped-call]
+    except InsufficientRevinfoError as exc:
+        if isinstance(exc, StaleRevinfoError):
+            raise  # pyHanko reads a stale one as TRY_LATER itself
+        raise _NoRevocationData from exc
+    return path
 
 
 def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
@@ -73,9 +91,9 @@ class PastTrust:
             return TrustStatus(Trust.UNTRUSTED, now, detail="no trust anchor is configured")
         crls = []
         if policy.check_revocation:
-            crls = [
-                crl.public_bytes(Encoding.DER) for crl in self.evaluator.crls_for_chain(cert, extra)
-            ]
+            # The evaluator may fetch over the network (blocking I/O): off the event loop.
+            found = await asyncio.to_thread(self.evaluator.crls_for_chain, cert, extra)
+            crls = [crl.public_bytes(Encoding.DER) for crl in found]
         required = policy.check_revocation and policy.require_revocation
         context = ValidationContext(
             trust_roots=self._roots,
@@ -89,9 +107,16 @@ class PastTrust:
         )
         leaf = _asn1(cert)
         validator = CertificateValidator(leaf, validation_context=context)
-        checking = validator.async_validate_usage(set())  # type: ignore[no-untyped-call]
-        result = await handle_certvalidator_errors(leaf, checking)
         when = moment.isoformat(timespec="seconds")
+        try:
+            result = await handle_certvalidator_errors(leaf, _checked(validator))
+        except _NoRevocationData as exc:
+            return TrustStatus(
+                Trust.UNKNOWN_REVOCATION,
+                now,
+                detail=f"judged at the signature timestamp {when}: no usable revocation data "
+                f"({exc.__cause__})",
+            )
         path = result.success_result or result.error_path
         chain = (
             tuple(

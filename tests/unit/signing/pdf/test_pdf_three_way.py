@@ -21,7 +21,7 @@ from signing.pdf_sign import PdfSigningService, SignatureRole, SignRequest
 from signing.pdf_verify import PdfVerifier
 from signing.trust import TrustPolicy, TrustStore
 from signing.verdicts import SubIndication, Trust
-from tests.pki import Issued, TestPki
+from tests.pki import Issued, RevocationServer, TestPki
 from tests.tsa import TsaServer
 from tests.unit.signing.pdf.pdfkit import make_pdf, signer_for
 
@@ -116,6 +116,25 @@ def test_expired_signer_timestamped_before_expiry_is_valid(
     assert sig.trust is not None
     assert sig.trust.status is Trust.TRUSTED
     assert "signature timestamp" in sig.trust.detail
+
+
+def test_timestamped_expired_signer_online_and_without_revocation_data(
+    pki_online: TestPki,
+    tsa_authority: TsaServer,
+    make_verifier: Callable[..., PdfVerifier],
+    revocation_server: RevocationServer,
+) -> None:
+    """The CRLs for the past judgement come through the evaluator's fetch layer; with none to
+    be had, the answer is TRY_LATER, not a chain failure."""
+    before = pki_online.expired.cert.not_valid_after_utc - dt.timedelta(days=30)
+    pdf = _sign(pki_online.expired, [pki_online.sub_ca], _stamper_at(tsa_authority, before))
+    hits = dict(revocation_server.hits)
+    online = make_verifier(trust_policy=TrustPolicy(network_timeout=2.0))
+    assert _outcome(online, pdf) == (Indication.VALID, None)
+    assert revocation_server.hits["crl"] == hits["crl"] + 1
+    assert revocation_server.hits["root"] == hits["root"] + 1
+    isolated = make_verifier(trust_policy=TrustPolicy(allow_network=False))
+    assert _outcome(isolated, pdf) == (Indication.INDETERMINATE, SubIndication.TRY_LATER)
 
 
 def test_expired_signer_timestamped_after_expiry_stays_out_of_bounds(
