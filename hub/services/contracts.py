@@ -125,6 +125,8 @@ class SentRow:
     title: str | None
     notation: str | None
     kind: MessageKind
+    verdict: str | None = None  # signatures' outcome stored at intake: valid / invalid /
+    # indeterminate; None when none was judged. REST only: getSentEdocList has no such field.
 
 
 @dataclass(frozen=True, slots=True)

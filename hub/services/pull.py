@@ -175,6 +175,7 @@ class Pull:
                             title=doc.subject,
                             notation=notation,
                             kind=doc.kind,
+                            verdict=(doc.verdicts or {}).get("verdict"),
                         )
                     )
             return out

@@ -146,6 +146,8 @@ def test_unreachable_revocation_is_flagged_not_refused(
         "TRY_LATER",
     )
     assert stored["verdict"] == "indeterminate"
+    (row,) = _services(signed_deps, config, add=False).list_sent(UBND, result.doc_id)
+    assert row.verdict == "indeterminate"
 
 
 def test_policy_may_refuse_indeterminate(
