@@ -55,7 +55,8 @@ class PdfSignatureVerdict(SignatureVerdictBase):
     timestamp_ok: bool | None
     """The timestamp token is intact, valid and from a trusted TSA (``None``: no timestamp)."""
     level: str
-    """``PAdES-B-B``, ``PAdES-B-T`` (with timestamp), or ``CMS`` (``adbe.pkcs7.detached``)."""
+    """``PAdES-B-B``, ``PAdES-B-T`` (with timestamp), ``PAdES-B-LT`` (timestamp, and the
+    document carries validation data in its DSS), or ``CMS`` (``adbe.pkcs7.detached``)."""
     coverage: str
     """``entire_file``, ``entire_revision`` (later updates exist) or ``partial``."""
     modification_level: str | None

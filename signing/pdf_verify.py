@@ -63,7 +63,8 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, DiffResult, ModificationLevel
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.validation import generic_cms
-from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pyhanko.sign.validation.errors import NoDSSFoundError, SignatureValidationError
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel, TimestampSignatureStatus
 from pyhanko_certvalidator import ValidationContext
@@ -549,13 +550,16 @@ class PdfVerifier:
             others = [_to_crypto(c) for c in emb.other_embedded_certs]
             trust = await asyncio.to_thread(self.trust.evaluate, crypto_cert, others)
             if trust.status is Trust.EXPIRED and tst is not None and timestamp_ok:
-                # PAdES B-T: the timestamp proves the signature existed at its genTime; judge
-                # the chain then (ETSI EN 319 102-1 §5.5), not today.
-                trust = await self._past.at(crypto_cert, others, tst.timestamp)
+                # PAdES B-T/B-LT: the timestamp proves the signature existed at its genTime;
+                # judge the chain then (ETSI EN 319 102-1 §5.5), not today, with the
+                # revocation data the document carries (B-LT) as well as ours.
+                trust = await self._past.at(crypto_cert, others, tst.timestamp, dss=_read_dss(emb))
             found.append(trust_outcome(trust))
         subfilter = str(emb.sig_object.get("/SubFilter", ""))
         if subfilter == "/ETSI.CAdES.detached":
             level = "PAdES-B-T" if tst is not None else "PAdES-B-B"
+            if tst is not None and "/DSS" in emb.reader.root:
+                level = "PAdES-B-LT"
         else:
             level = "CMS"
         first = problems[0] if problems else None
@@ -635,6 +639,14 @@ class PdfVerifier:
                 seen_pdf = True
                 name = item.attachment_name or item.entry_name or item.content_id
                 yield self.verify(item.content, kind, name=name, sha256=item.sha256)
+
+
+def _read_dss(emb: EmbeddedPdfSignature) -> DocumentSecurityStore | None:
+    """The document's security store (validation data added for B-LT), if it has one."""
+    try:
+        return DocumentSecurityStore.read_dss(emb.reader)
+    except NoDSSFoundError:
+        return None
 
 
 def _safe(get: Callable[[], _T], default: _T) -> _T:

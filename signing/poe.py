@@ -18,6 +18,7 @@ sub-indications (``generic_cms.handle_certvalidator_errors``). No date arithmeti
 The revocation data comes from the trust evaluator's cache and fetch layer
 (:meth:`signing.trust.TrustEvaluator.crls_for_chain`): the one network path of the hub, with
 its timeouts, CRL files and isolated-network grace, and no second HTTP client inside pyHanko.
+A PAdES B-LT document adds what its DSS holds (pyHanko's ``DocumentSecurityStore``).
 
 Contract: :meth:`PastTrust.at` never raises for a bad certificate; it returns a frozen
 :class:`~signing.verdicts.TrustStatus` whose ``detail`` names the moment it was judged at.
@@ -30,11 +31,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.sign.ades.report import AdESIndeterminate
+from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.validation.generic_cms import handle_certvalidator_errors
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import InsufficientRevinfoError, StaleRevinfoError
@@ -82,9 +85,19 @@ class PastTrust:
         self._intermediates = [_asn1(c) for c in evaluator.store.intermediates]
 
     async def at(
-        self, cert: x509.Certificate, extra: Sequence[x509.Certificate], moment: dt.datetime
+        self,
+        cert: x509.Certificate,
+        extra: Sequence[x509.Certificate],
+        moment: dt.datetime,
+        *,
+        dss: DocumentSecurityStore | None = None,
     ) -> TrustStatus:
-        """The trust decision for ``cert`` as of ``moment`` (a verified timestamp's time)."""
+        """The trust decision for ``cert`` as of ``moment`` (a verified timestamp's time).
+
+        ``dss`` is the document's security store (PAdES B-LT, ETSI EN 319 142-1 §5.4): its
+        certificates, CRLs and OCSP answers join the evaluator's, so a B-LT signature can be
+        judged on an isolated network.
+        """
         now = dt.datetime.now(dt.UTC)
         policy = self.evaluator.policy
         if not self._roots:
@@ -95,15 +108,20 @@ class PastTrust:
             found = await asyncio.to_thread(self.evaluator.crls_for_chain, cert, extra)
             crls = [crl.public_bytes(Encoding.DER) for crl in found]
         required = policy.check_revocation and policy.require_revocation
-        context = ValidationContext(
-            trust_roots=self._roots,
-            other_certs=[*self._intermediates, *(_asn1(c) for c in extra)],
-            moment=moment,
-            allow_fetching=False,  # the evaluator fetched what could be fetched
-            crls=crls,
-            revocation_mode="require" if required else "soft-fail",
-            retroactive_revinfo=True,
-            time_tolerance=policy.clock_skew,
+        settings: dict[str, Any] = {
+            "trust_roots": self._roots,
+            "other_certs": [*self._intermediates, *(_asn1(c) for c in extra)],
+            "moment": moment,
+            "allow_fetching": False,  # the evaluator fetched what could be fetched
+            "crls": crls,
+            "revocation_mode": "require" if required else "soft-fail",
+            "retroactive_revinfo": True,
+            "time_tolerance": policy.clock_skew,
+        }
+        context = (
+            dss.as_validation_context(settings)
+            if dss is not None
+            else ValidationContext(**settings)
         )
         leaf = _asn1(cert)
         validator = CertificateValidator(leaf, validation_context=context)

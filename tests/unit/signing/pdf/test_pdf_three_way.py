@@ -11,10 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
+from io import BytesIO
 from pathlib import Path
 
 import pytest
+from asn1crypto import crl as asn1_crl
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from hub.ports import Indication
 from signing.pdf_sign import PdfSigningService, SignatureRole, SignRequest
@@ -135,6 +138,23 @@ def test_timestamped_expired_signer_online_and_without_revocation_data(
     assert revocation_server.hits["root"] == hits["root"] + 1
     isolated = make_verifier(trust_policy=TrustPolicy(allow_network=False))
     assert _outcome(isolated, pdf) == (Indication.INDETERMINATE, SubIndication.TRY_LATER)
+
+
+def test_b_lt_carries_its_own_revocation_data(
+    pki: TestPki, tsa_authority: TsaServer, make_verifier: Callable[..., PdfVerifier]
+) -> None:
+    """The CRLs added to the document's DSS (PAdES B-LT) let an isolated verifier judge the
+    expired signer at its timestamp; without them it cannot (TRY_LATER, above)."""
+    before = pki.expired.cert.not_valid_after_utc - dt.timedelta(days=30)
+    pdf = _sign(pki.expired, [pki.sub_ca], _stamper_at(tsa_authority, before))
+    crls = [asn1_crl.CertificateList.load(der) for der in (pki.crl_der(), pki.root_crl_der())]
+    out = BytesIO(pdf)
+    DocumentSecurityStore.add_dss(out, None, crls=crls)
+    isolated = make_verifier(trust_policy=TrustPolicy(allow_network=False))
+    (sig,) = isolated.verify(out.getvalue()).signatures
+    assert sig.level == "PAdES-B-LT"
+    assert not sig.modified_after_signing  # adding validation data is a legitimate update
+    assert (sig.outcome.indication, sig.outcome.subindication) == (Indication.VALID, None)
 
 
 def test_expired_signer_timestamped_after_expiry_stays_out_of_bounds(
