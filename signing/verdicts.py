@@ -186,13 +186,10 @@ class SubIndication(enum.StrEnum):
     # indeterminate
     NO_SIGNING_CERTIFICATE_FOUND = "NO_SIGNING_CERTIFICATE_FOUND"
     NO_CERTIFICATE_CHAIN_FOUND = "NO_CERTIFICATE_CHAIN_FOUND"  # no chain to an anchor
-    TRY_LATER = "TRY_LATER"  # revocation data cannot be obtained now
-    REVOCATION_OUT_OF_BOUNDS_NO_POE = "REVOCATION_OUT_OF_BOUNDS_NO_POE"  # data too old
+    TRY_LATER = "TRY_LATER"  # revocation data unobtainable now, or all of it too old
     OUT_OF_BOUNDS_NO_POE = "OUT_OF_BOUNDS_NO_POE"  # expired, no proof of the signing time
     NOT_YET_VALID = "NOT_YET_VALID"
     CRYPTO_CONSTRAINTS_FAILURE = "CRYPTO_CONSTRAINTS_FAILURE"  # algorithm refused by policy
-    TIMESTAMP_ORDER_FAILURE = "TIMESTAMP_ORDER_FAILURE"
-    CERTIFICATE_CHAIN_GENERAL_FAILURE = "CERTIFICATE_CHAIN_GENERAL_FAILURE"
     NO_SIGNATURE = "NO_SIGNATURE"
 
 
