@@ -50,7 +50,8 @@ class SenderPolicy:
     envelope_missing: Action = Action.FLAG
     """A package without an envelope (XML-DSig) signature."""
     envelope_invalid: Action = Action.REFUSE
-    """An envelope signature that does not verify (the bytes changed)."""
+    """An envelope signature that does not verify (the bytes changed), uses a refused
+    algorithm or layout, or whose signer's chain holds a revoked certificate."""
     envelope_untrusted: Action = Action.FLAG
     """An intact envelope signature whose chain leads to no configured trust anchor."""
     envelope_indeterminate: Action | None = None
