@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
 
     server = RevocationServer().start()
     try:
-        pki = build_pki(crl_url=server.crl_url, ocsp_url=server.ocsp_url)
+        pki = build_pki(
+            crl_url=server.crl_url, ocsp_url=server.ocsp_url, root_crl_url=server.root_crl_url
+        )
         server.pki = pki
         tmp = Path(tempfile.mkdtemp(prefix="bench-env-"))
         files = write_key_files(pki, tmp)

@@ -166,7 +166,11 @@ def signed_pdf(work: Path, revocation: Any) -> tuple[bytes, Path]:
     from tests.pki import build_pki
     from tests.unit.signing.pdf.pdfkit import signer_for
 
-    pki = build_pki(crl_url=revocation.crl_url, ocsp_url=revocation.ocsp_url)
+    pki = build_pki(
+        crl_url=revocation.crl_url,
+        ocsp_url=revocation.ocsp_url,
+        root_crl_url=revocation.root_crl_url,
+    )
     revocation.pki = pki
     anchors = work / "anchors.pem"
     anchors.write_bytes(pki.anchors_pem)

@@ -108,7 +108,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-pdf-"))
     files = write_key_files(pki, work)
     store = TrustStore.from_pem(pki.anchors_pem, pki.intermediates_pem)
-    policy = TrustPolicy(allow_network=False, prefer_ocsp=False, crl_files=(files["sub-ca.crl"],))
+    policy = TrustPolicy(
+        allow_network=False,
+        prefer_ocsp=False,
+        crl_files=(files["sub-ca.crl"], files["root.crl"]),
+    )
     verifier = PdfVerifier(TrustEvaluator(store, policy))
 
     stamper = TsaServer((pki.root.cert, pki.root.key))._stamper

@@ -20,6 +20,15 @@ flagged by default: one flag per warning code, stored on the document and shown 
 without a field escalates its code in ``warnings`` (``{"profile.signer_info_missing":
 "refuse"}``), or silences a family (``{"signature.*": "accept"}``). The profile decides what
 is a warning; the policy only decides what to do with it (:mod:`hub.edxml.profile_rules`).
+
+Invalid and indeterminate (ETSI EN 319 102-1, :class:`hub.ports.Indication`) are decided
+apart: an envelope signature that proves a problem — changed bytes, a wrong key, a revoked
+signer — falls under ``envelope_invalid``; one that is intact but cannot be judged now
+(revocation data unreachable, certificate expired or not yet valid) under
+``envelope_indeterminate``, and one whose chain leads to no configured anchor under
+``envelope_untrusted``. PDF signatures likewise: ``pdf_bad`` for invalid ones,
+``pdf_indeterminate`` for the others. The two newer keys, when not set, do what the older key
+beside them says, so a policy written before them keeps its meaning.
 """
 
 from __future__ import annotations
@@ -51,11 +60,18 @@ class SenderPolicy:
     envelope_missing: Action = Action.FLAG
     """A package without an envelope (XML-DSig) signature."""
     envelope_invalid: Action = Action.REFUSE
-    """An envelope signature that does not verify (the bytes changed)."""
+    """An envelope signature that does not verify (the bytes changed), uses a refused
+    algorithm or layout, or whose signer's chain holds a revoked certificate."""
     envelope_untrusted: Action = Action.FLAG
-    """An intact envelope signature by a signer the hub does not trust."""
+    """An intact envelope signature whose chain leads to no configured trust anchor."""
+    envelope_indeterminate: Action | None = None
+    """An intact envelope signature that cannot be judged now: revocation data unreachable,
+    certificate expired or not yet valid. ``None``: as :attr:`envelope_untrusted`."""
     pdf_bad: Action = Action.FLAG
-    """One or more PDF attachment signatures that are broken or untrusted."""
+    """One or more PDF attachment signatures that are invalid (broken, changed, revoked)."""
+    pdf_indeterminate: Action | None = None
+    """One or more PDF attachment signatures that are indeterminate (untrusted chain,
+    revocation unknown, expired without a timestamp…). ``None``: as :attr:`pdf_bad`."""
     profile_warnings: Action = Action.FLAG
     """A profile warning not named in :attr:`warnings` (an omitted ``SignerInfo``, a malformed
     agency code…): the package is accepted and each warning code becomes a flag."""
@@ -91,6 +107,16 @@ class SenderPolicy:
             if found is not None:
                 return found
         return self.profile_warnings
+
+    @property
+    def on_envelope_indeterminate(self) -> Action:
+        """The action for an indeterminate envelope signature, the fallback applied."""
+        return self.envelope_indeterminate or self.envelope_untrusted
+
+    @property
+    def on_pdf_indeterminate(self) -> Action:
+        """The action for indeterminate PDF signatures, the fallback applied."""
+        return self.pdf_indeterminate or self.pdf_bad
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], *, where: str) -> SenderPolicy:
@@ -211,12 +237,31 @@ def decide(
                 policy.envelope_untrusted,
             )
         )
-    if verdicts.pdf_bad:
+    elif envelope is EnvelopeStatus.INDETERMINATE:
+        findings.append(
+            Finding(
+                "signature.indeterminate",
+                "chưa xác định được tính hợp lệ của chữ ký số gói tin",
+                policy.on_envelope_indeterminate,
+            )
+        )
+    if verdicts.pdf_invalid:
         findings.append(
             Finding(
                 "pdf_signature.bad",
-                f"{verdicts.pdf_bad} chữ ký số trên tệp PDF không hợp lệ",
+                f"{verdicts.pdf_invalid} chữ ký số trên tệp PDF không hợp lệ",
                 policy.pdf_bad,
+            )
+        )
+    if verdicts.pdf_indeterminate:
+        # "undecided", not "indeterminate": a refusal is audited as "policy.<code>" in a
+        # 32-character column.
+        findings.append(
+            Finding(
+                "pdf_signature.undecided",
+                f"{verdicts.pdf_indeterminate} chữ ký số trên tệp PDF chưa xác định được "
+                "tính hợp lệ",
+                policy.on_pdf_indeterminate,
             )
         )
     return PolicyDecision(tuple(f for f in findings if f.action is not Action.ACCEPT))

@@ -554,14 +554,43 @@ class Leases(Protocol):
 # -------------------------------------------------------------------------------- signatures
 
 
+class Indication(StrEnum):
+    """The three outcomes of validating a signature (ETSI EN 319 102-1 §5.1.3, as EU DSS says).
+
+    ``INVALID`` is proof that something is wrong (the bytes changed, the key does not match, the
+    certificate was revoked); ``INDETERMINATE`` is the absence of what is needed to decide (the
+    revocation data cannot be fetched, no chain to an anchor, outside the validity period
+    without proof of the signing time, an algorithm the policy does not accept). The two ask for
+    different handling: a forgery is refused, a signature that cannot be judged yet may be
+    accepted and flagged. Each verdict also names an ETSI sub-indication (``HASH_FAILURE``,
+    ``REVOKED``, ``TRY_LATER``, …) as a string.
+    """
+
+    VALID = "valid"  # TOTAL-PASSED
+    INVALID = "invalid"  # TOTAL-FAILED
+    INDETERMINATE = "indeterminate"  # INDETERMINATE
+
+    @staticmethod
+    def worst(indications: Iterable[Indication]) -> Indication | None:
+        """Invalid if any is, else indeterminate if any is, else valid; ``None`` for none."""
+        seen = set(indications)
+        for level in (Indication.INVALID, Indication.INDETERMINATE, Indication.VALID):
+            if level in seen:
+                return level
+        return None
+
+
 class EnvelopeStatus(StrEnum):
-    """What checking the envelope (XML-DSig) signature found."""
+    """What checking the envelope (XML-DSig) signature found, coarse enough for a policy."""
 
     NOT_CHECKED = "not_checked"  # no verifier configured (tests, embedded demo)
     MISSING = "missing"  # the package carries no envelope signature
     VALID = "valid"  # intact and chained to a trust anchor
-    UNTRUSTED = "untrusted"  # intact, but the signer is not trusted (chain, expiry, revocation)
-    INVALID = "invalid"  # the bytes changed, or the signature does not verify
+    UNTRUSTED = "untrusted"  # intact, but no chain leads to a configured anchor
+    INDETERMINATE = "indeterminate"  # intact; trust not established now (revocation data
+    # unreachable, expired or not yet valid certificate)
+    INVALID = "invalid"  # the bytes changed, the signature does not verify, a refused
+    # algorithm or layout, or a revoked signer
 
 
 @dataclass(frozen=True, slots=True)
@@ -569,13 +598,39 @@ class Verdicts:
     """The summary of every signature check on one package, stored on its document row.
 
     ``details`` is the verifier's JSON-able account (signer, algorithm, problems per
-    signature); the services decide only on the fields above it.
+    signature); the services decide only on the fields above it. The three-way outcomes are
+    the verifier's (computed once where the signatures were checked), never re-derived here:
+    ``envelope_verdict`` is ``None`` when there was no envelope signature to judge, and
+    ``pdf_indeterminate`` counts the PDF signatures among ``pdf_bad`` that are indeterminate
+    rather than invalid.
     """
 
     envelope: EnvelopeStatus
     pdf_checked: int = 0  # PDF signatures examined
-    pdf_bad: int = 0  # of which not intact or not trusted
+    pdf_bad: int = 0  # of which not valid (invalid or indeterminate)
     details: Mapping[str, Any] = field(default_factory=dict)
+    envelope_verdict: Indication | None = None  # the envelope signature's three-way outcome
+    envelope_subindication: str | None = None  # its ETSI sub-indication (None when valid)
+    pdf_indeterminate: int = 0  # of pdf_bad, those indeterminate (the rest are invalid)
+
+    @property
+    def pdf_invalid(self) -> int:
+        """PDF signatures that are invalid (proof of a problem, not a lack of data)."""
+        return self.pdf_bad - self.pdf_indeterminate
+
+    @property
+    def verdict(self) -> Indication | None:
+        """The package's outcome over every signature judged (``None``: nothing was judged)."""
+        found: list[Indication] = []
+        if self.envelope_verdict is not None:
+            found.append(self.envelope_verdict)
+        if self.pdf_invalid:
+            found.append(Indication.INVALID)
+        if self.pdf_indeterminate:
+            found.append(Indication.INDETERMINATE)
+        if self.pdf_checked > self.pdf_bad:
+            found.append(Indication.VALID)
+        return Indication.worst(found)
 
     @property
     def bottom_line(self) -> bool:
@@ -583,10 +638,16 @@ class Verdicts:
         return self.envelope is EnvelopeStatus.VALID and self.pdf_bad == 0
 
     def to_dict(self) -> dict[str, Any]:
+        verdict = self.verdict
         return {
             "envelope": self.envelope.value,
+            "envelope_verdict": self.envelope_verdict.value if self.envelope_verdict else None,
+            "envelope_subindication": self.envelope_subindication,
             "pdf_checked": self.pdf_checked,
             "pdf_bad": self.pdf_bad,
+            "pdf_invalid": self.pdf_invalid,
+            "pdf_indeterminate": self.pdf_indeterminate,
+            "verdict": verdict.value if verdict else None,
             "bottom_line": self.bottom_line,
             "details": dict(self.details),
         }

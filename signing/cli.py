@@ -15,8 +15,16 @@ password comes from ``LIENTHONG_KEY_PIN`` or an interactive prompt — never fro
 where it would land in shell history and ``ps`` output.
 
 ``verify`` takes PDFs and edXML packages (every PDF attachment inside is verified, and the
-envelope signature reported). Exit status: 0 only when every PDF signature is valid and trusted
-and no present envelope signature failed; 1 otherwise; 2 for usage or input errors. Messages are
+envelope signature reported). Each signature, each PDF, each envelope and each file gets one of
+three verdicts (ETSI EN 319 102-1): **valid** (HỢP LỆ), **invalid** (KHÔNG HỢP LỆ: changed,
+forged, revoked…) or **indeterminate** (CHƯA XÁC ĐỊNH ĐƯỢC: revocation data unreachable, no
+chain to an anchor, expired without a timestamp…), with its ETSI sub-indication; ``--json``
+carries them as ``"verdict"`` and ``"subindication"``. A file is invalid if any of its
+signatures is, else indeterminate if any is, else valid; a file with no signature to judge is
+indeterminate (``NO_SIGNATURE``); an envelope without an XML-DSig signature is not counted.
+
+Exit status, over all files the same way: **0** valid, **1** invalid, **3** indeterminate;
+**2** stays what it is for every ``lienthong`` command, a usage or input error. Messages are
 Vietnamese by default, English with ``lienthong --lang en``.
 """
 
@@ -33,10 +41,12 @@ from typing import TYPE_CHECKING, Any
 from hub.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from signing.pdf_verify import PdfVerdict
-    from signing.verdicts import EnvelopeVerdict
+    from signing.pdf_verdicts import PdfVerdict
+    from signing.verdicts import EnvelopeVerdict, Outcome
 
 _ROLES = ("person", "agency", "attachment", "copy")
+#: Exit status of ``verify`` per outcome (2 is every command's usage/input error).
+EXIT_VALID, EXIT_INVALID, EXIT_INDETERMINATE = 0, 1, 3
 #: A PEM bundle of trust anchors used by every ``verify`` run (``--trust`` adds to it).
 ANCHORS_ENV = "LIENTHONG_TRUST_ANCHORS"
 
@@ -210,9 +220,10 @@ def _pem_certs(paths: list[Path], args: argparse.Namespace) -> bytes:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from hub.ports import Indication
     from signing.pdf_verify import PdfVerifier
     from signing.trust import TrustEvaluator, TrustPolicy, TrustStore, load_pem_bundle
-    from signing.verdicts import EnvelopeStatus
+    from signing.verdicts import combine
     from signing.xmldsig import EnvelopePolicy, PolicySet, SignatureVerifier
 
     anchor_files = list(args.trust)
@@ -236,8 +247,8 @@ def _verify(args: argparse.Namespace) -> int:
     tsa_anchors = load_pem_bundle(_pem_certs(args.tsa_trust, args)) if args.tsa_trust else []
     verifier = PdfVerifier(TrustEvaluator(store, policy), timestamp_anchors=tsa_anchors)
     envelopes = SignatureVerifier(store, PolicySet(default=EnvelopePolicy(trust=policy)))
-    all_good = True
     report: list[dict[str, Any]] = []
+    file_outcomes: list[Outcome] = []
     for path in args.files:
         data = _read(path, args)
         entry: dict[str, Any] = {"file": str(path)}
@@ -248,29 +259,31 @@ def _verify(args: argparse.Namespace) -> int:
             envelope = envelopes.verify_envelope(data, sender="")
             pdfs = verifier.verify_package(data)
             entry["envelope"] = envelope.to_dict()
-            if envelope.status not in (EnvelopeStatus.ABSENT, EnvelopeStatus.UNVERIFIABLE):
-                all_good &= envelope.bottom_line
+        # The verifiers' outcomes, aggregated: an envelope without XML-DSig is not a signature,
+        # and a file with nothing that could be judged is not "valid" (NO_SIGNATURE).
+        judged = [v.outcome for v in pdfs]
+        if envelope is not None and envelope.xmldsig_present:
+            judged.insert(0, envelope.outcome)
+        outcome = combine(judged)
+        file_outcomes.append(outcome)
+        entry.update(outcome.to_dict())
+        entry["reason"] = outcome.reason(args.lang)
         entry["pdfs"] = [v.to_dict(args.lang) for v in pdfs]
-        all_good &= all(v.bottom_line for v in pdfs)
-        # A file with nothing that could be verified is not "valid": no signature vouches for it.
-        checked = bool(pdfs) or (envelope is not None and envelope.bottom_line)
-        entry["signed"] = checked
-        all_good &= checked
+        entry["signed"] = bool(pdfs) or (envelope is not None and envelope.bottom_line)
         report.append(entry)
         if not args.json:
-            _print_file(args, path, envelope, pdfs)
+            _print_file(args, path, envelope, pdfs, outcome)
+    overall = combine(file_outcomes)
     if args.json:
         json.dump(report, sys.stdout, ensure_ascii=False, indent=2)
         print()
     else:
-        print(
-            _t(
-                args,
-                "KẾT LUẬN: HỢP LỆ" if all_good else "KẾT LUẬN: KHÔNG HỢP LỆ",
-                "RESULT: VALID" if all_good else "RESULT: NOT VALID",
-            )
-        )
-    return 0 if all_good else 1
+        print(_t(args, "KẾT LUẬN: ", "RESULT: ") + overall.word(args.lang))
+    return {
+        Indication.VALID: EXIT_VALID,
+        Indication.INVALID: EXIT_INVALID,
+        Indication.INDETERMINATE: EXIT_INDETERMINATE,
+    }[overall.indication]
 
 
 def _yes(args: argparse.Namespace, flag: bool | None) -> str:
@@ -284,13 +297,16 @@ def _print_file(
     path: Path,
     envelope: EnvelopeVerdict | None,
     pdfs: tuple[PdfVerdict, ...],
+    outcome: Outcome,
 ) -> None:
     print(f"== {path}")
     if envelope is not None:
         why = envelope.problem(args.lang)
+        word = f" [{_word(args, envelope.outcome)}]" if envelope.xmldsig_present else ""
         print(
             _t(args, "  Phong bì (XML-DSig): ", "  envelope (XML-DSig): ")
             + envelope.status.value
+            + word
             + (f" — {why}" if why else "")
         )
         if not pdfs:
@@ -337,7 +353,7 @@ def _print_file(
                     _yes(args, s.valid),
                     _yes(args, s.trusted) + ("" if s.trusted else f" ({trust})"),
                     _t(args, "CÓ", "YES") if s.modified_after_signing else _t(args, "không", "no"),
-                    "OK" if s.bottom_line else _t(args, "LỖI", "FAIL"),
+                    _word(args, s.outcome),
                 )
             )
         widths = [max(len(r[c]) for r in rows) for c in range(len(headers))]
@@ -350,3 +366,15 @@ def _print_file(
                 print(f"    #{i}: {s.trust.detail}")
         for warning in pdf.nd30_warnings:
             print(f"    ⚠ {warning.message(args.lang)} [{warning.code}]")
+    reason = outcome.reason(args.lang)
+    print(
+        _t(args, "  => Kết quả: ", "  => verdict: ")
+        + _word(args, outcome)
+        + (f" — {reason}" if reason and not outcome.valid else "")
+    )
+
+
+def _word(args: argparse.Namespace, outcome: Outcome) -> str:
+    """The outcome word, with the sub-indication when not valid."""
+    sub = f" ({outcome.subindication.value})" if outcome.subindication else ""
+    return outcome.word(args.lang) + sub

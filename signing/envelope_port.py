@@ -6,18 +6,26 @@ PDF check supplied by :mod:`signing.pdf_verify`, and hands it to the services. T
 decide on the coarse :class:`hub.ports.EnvelopeStatus`; the full verdict goes into
 ``Verdicts.details["envelope"]`` (JSON-ready) for storage and display.
 
-Mapping of the envelope verdict onto the hub's statuses:
+Mapping of the envelope verdict onto the hub's statuses (the three-way outcome goes along
+unchanged in ``Verdicts.envelope_verdict`` / ``envelope_subindication``):
 
-==========================================  ===========  ==========================================
-signing status                              hub status   why
-==========================================  ===========  ==========================================
-absent; unverifiable without XML-DSig       missing      nothing that could be checked (SDK layout)
+==========================================  =============  ========================================
+signing status                              hub status     why
+==========================================  =============  ========================================
+absent; unverifiable without XML-DSig       missing        nothing that could be checked (SDK)
 valid                                       valid
-untrusted, expired, not_yet_valid,          untrusted    intact, but the signer is not trusted now
-revoked, unknown_revocation
-digest_mismatch, bad_signature,             invalid      a real signature that fails, a refused
-weak_algorithm, unverifiable with XML-DSig               algorithm, or a wrapping attempt
-==========================================  ===========  ==========================================
+untrusted                                   untrusted      intact, no chain to a configured anchor
+expired, not_yet_valid,                     indeterminate  intact, but trust cannot be established
+unknown_revocation                                         now (no proof of time, data unreachable)
+revoked                                     invalid        a certificate of the chain is revoked
+digest_mismatch, bad_signature,             invalid        a real signature that fails, a refused
+weak_algorithm, unverifiable with XML-DSig                 algorithm, or a wrapping attempt
+==========================================  =============  ========================================
+
+A refused algorithm and a signature without a readable certificate are *indeterminate* in
+ETSI's terms (CRYPTO_CONSTRAINTS_FAILURE, NO_SIGNING_CERTIFICATE_FOUND) but stay ``invalid``
+for the hub: the sender's policy forbids them outright, and flagging instead of refusing them
+would let a downgraded or stripped signature through.
 """
 
 from __future__ import annotations
@@ -28,22 +36,21 @@ from typing import TYPE_CHECKING, Any
 from hub.edxml.reader import ParsedPackage
 from hub.errors import HubError
 from hub.ports import EnvelopeStatus as HubEnvelopeStatus
-from hub.ports import Verdicts
+from hub.ports import Indication, Verdicts
 from signing.verdicts import EnvelopeStatus, EnvelopeVerdict
 from signing.xmldsig import SignatureVerifier
 
 if TYPE_CHECKING:
     from signing.pdf_verify import PdfVerifier
 
-#: ``(parsed, data, sender) -> (pdf_checked, pdf_bad, details)``; supplied by the PDF side.
-PdfCheck = Callable[[ParsedPackage, bytes, str], tuple[int, int, Mapping[str, Any]]]
+#: ``(parsed, data, sender) -> (pdf_checked, pdf_bad, pdf_indeterminate, details)``; supplied
+#: by the PDF side (``pdf_indeterminate`` counts the indeterminate ones among ``pdf_bad``).
+PdfCheck = Callable[[ParsedPackage, bytes, str], tuple[int, int, int, Mapping[str, Any]]]
 
-_UNTRUSTED = frozenset(
+_INDETERMINATE = frozenset(
     {
-        EnvelopeStatus.UNTRUSTED,
         EnvelopeStatus.EXPIRED,
         EnvelopeStatus.NOT_YET_VALID,
-        EnvelopeStatus.REVOKED,
         EnvelopeStatus.UNKNOWN_REVOCATION,
     }
 )
@@ -55,8 +62,10 @@ def hub_status(verdict: EnvelopeVerdict) -> HubEnvelopeStatus:
         return HubEnvelopeStatus.VALID
     if not verdict.xmldsig_present:
         return HubEnvelopeStatus.MISSING
-    if verdict.status in _UNTRUSTED:
+    if verdict.status is EnvelopeStatus.UNTRUSTED:
         return HubEnvelopeStatus.UNTRUSTED
+    if verdict.status in _INDETERMINATE:
+        return HubEnvelopeStatus.INDETERMINATE
     return HubEnvelopeStatus.INVALID
 
 
@@ -77,30 +86,45 @@ class HubSignatureVerifier:
         root = None if parsed.attachments_elided else parsed.root
         verdict = self.envelope.verify_envelope(data, sender, root=root)
         details: dict[str, Any] = {"envelope": verdict.to_dict()}
-        checked = bad = 0
+        checked = bad = unsure = 0
         if self._pdf_check is not None:
-            checked, bad, pdf_details = self._pdf_check(parsed, data, sender)
+            checked, bad, unsure, pdf_details = self._pdf_check(parsed, data, sender)
             details["pdf"] = dict(pdf_details)
-        return Verdicts(hub_status(verdict), pdf_checked=checked, pdf_bad=bad, details=details)
+        outcome = verdict.outcome if verdict.xmldsig_present else None
+        return Verdicts(
+            hub_status(verdict),
+            pdf_checked=checked,
+            pdf_bad=bad,
+            details=details,
+            envelope_verdict=outcome.indication if outcome else None,
+            envelope_subindication=(
+                outcome.subindication.value if outcome and outcome.subindication else None
+            ),
+            pdf_indeterminate=unsure,
+        )
 
 
 def pdf_check_from(verifier: PdfVerifier) -> PdfCheck:
     """A :data:`PdfCheck` that verifies every PDF signature inside the package.
 
-    Counts signatures examined and those that are not intact, valid and trusted; the per-PDF
-    verdicts (with the Nghị định 30 warnings) go into the details. A package whose attachments
-    cannot be read yields no count and the reason — the profile check already reported it.
+    Counts signatures examined, those whose outcome is not valid, and among them the
+    indeterminate ones; the per-PDF verdicts (with the Nghị định 30 warnings) go into the
+    details. A package whose attachments cannot be read yields no count and the reason — the
+    profile check already reported it.
     """
 
-    def check(parsed: ParsedPackage, data: bytes, sender: str) -> tuple[int, int, dict[str, Any]]:
+    def check(
+        parsed: ParsedPackage, data: bytes, sender: str
+    ) -> tuple[int, int, int, dict[str, Any]]:
         if not getattr(parsed.package, "attachments", ()):
-            return 0, 0, {"pdfs": []}
+            return 0, 0, 0, {"pdfs": []}
         try:
             verdicts = verifier.verify_parsed(parsed, data)  # reuses the intake's one parse
         except HubError as exc:
-            return 0, 0, {"pdfs": [], "error": exc.code}
-        checked = sum(len(v.signatures) for v in verdicts)
-        bad = sum(1 for v in verdicts for s in v.signatures if not s.bottom_line)
-        return checked, bad, {"pdfs": [v.to_dict("en") for v in verdicts]}
+            return 0, 0, 0, {"pdfs": [], "error": exc.code}
+        outcomes = [s.outcome.indication for v in verdicts for s in v.signatures]
+        bad = sum(1 for o in outcomes if o is not Indication.VALID)
+        unsure = sum(1 for o in outcomes if o is Indication.INDETERMINATE)
+        return len(outcomes), bad, unsure, {"pdfs": [v.to_dict("en") for v in verdicts]}
 
     return check

@@ -1,9 +1,10 @@
 """Verify the signatures inside PDFs (PAdES / ISO 32000-1 §12.8 CMS signatures).
 
-Contract: :meth:`PdfVerifier.verify` takes PDF bytes and returns a frozen :class:`PdfVerdict`
-— one :class:`PdfSignatureVerdict` per signature, oldest first, the Nghị định 30 presence
-warnings and a ``bottom_line``. It never raises for a bad PDF or a bad signature: an unreadable
-file is a verdict with problem ``pdf.unreadable``. :meth:`PdfVerifier.verify_package` does the
+Contract: :meth:`PdfVerifier.verify` takes PDF bytes and returns a frozen ``PdfVerdict`` — one
+``PdfSignatureVerdict`` per signature, oldest first, the Nghị định 30 presence warnings, an
+outcome and a ``bottom_line`` (the values live in :mod:`signing.pdf_verdicts`). It never raises
+for a bad PDF or a bad signature: an unreadable file is a verdict with problem
+``pdf.unreadable``. :meth:`PdfVerifier.verify_package` does the
 same for every PDF attachment of an edXML package.
 
 Per signature the verdict states separately:
@@ -15,11 +16,21 @@ Per signature the verdict states separately:
   and not revoked: decided by :class:`signing.trust.TrustEvaluator`, the same authority (and the
   same per-certificate cache) the envelope signatures use;
 * **timing** — the signer's claimed signing time, and the RFC 3161 signature timestamp when
-  present (PAdES B-T), itself checked for integrity and trust;
+  present (PAdES B-T), itself checked for integrity and trust. A good timestamp is a proof of
+  existence: a signer certificate that has expired since is judged at the timestamp's time
+  (:mod:`signing.poe`, ETSI EN 319 102-1 §5.5), not today;
 * **coverage** — what was signed. A later signature or form filling is a legitimate change
   after signing; anything else (new page content, replaced objects, the "shadow" and incremental
   update attacks of Mladenov et al. 2019 / Mainka et al. 2021) sets ``modified_after_signing``.
   The difference analysis is pyHanko's (``DEFAULT_DIFF_POLICY``).
+
+From these facts each signature gets its :class:`~signing.verdicts.Outcome` once, in
+:meth:`PdfVerifier._one`: *invalid* for proof of a problem (``HASH_FAILURE`` when the signed
+bytes or the timestamp token changed, ``SIG_CRYPTO_FAILURE``, ``FORMAT_FAILURE`` for changes
+after signing or an unreadable structure, ``REVOKED``), *indeterminate* when something needed
+to decide is missing (no certificate, no chain, revocation data unreachable, expired without a
+timestamp, a refused digest algorithm), else *valid*. ``bottom_line`` is "the outcome is
+valid"; a PDF's outcome aggregates its signatures' (:func:`signing.verdicts.combine`).
 
 Performance (PERFORMANCE.md): validating one PDF signature costs ≈ 8 ms. Verdicts are cached
 by the PDF's SHA-256 and the document kind for :attr:`PdfVerifyPolicy.cache_ttl`, so a PDF sent
@@ -37,8 +48,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
@@ -52,7 +63,8 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, DiffResult, ModificationLevel
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.validation import generic_cms
-from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pyhanko.sign.validation.errors import NoDSSFoundError, SignatureValidationError
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel, TimestampSignatureStatus
 from pyhanko_certvalidator import ValidationContext
@@ -60,19 +72,46 @@ from pyhanko_certvalidator import ValidationContext
 from signing.nd30 import (
     DEFAULT_SIGNER_CLASS_RULE,
     DocumentKind,
-    Nd30Warning,
     SignatureFacts,
     SignerClass,
     SignerClassRule,
     classify_signer,
     presence_warnings,
 )
+from signing.pdf_verdicts import (
+    UNREADABLE,
+    UNSIGNED,
+    PdfSignatureVerdict,
+    PdfVerdict,
+    Problem,
+)
+from signing.poe import PastTrust
 from signing.trust import TrustEvaluator
-from signing.verdicts import Finding, SignatureVerdictBase, SignerIdentity, Trust
+from signing.verdicts import (
+    VALID,
+    Outcome,
+    SignerIdentity,
+    SubIndication,
+    Trust,
+    combine,
+    outcome_of,
+    trust_outcome,
+)
 
 if TYPE_CHECKING:
     from hub.edxml.attachments import ExtractedAttachment
     from hub.edxml.reader import ParsedPackage
+
+__all__ = [
+    "DEFAULT_PDF_VERIFY_POLICY",
+    "SECURE_DIGESTS",
+    "PdfSignatureVerdict",
+    "PdfVerdict",
+    "PdfVerifier",
+    "PdfVerifyPolicy",
+    "Problem",
+    "install_fast_hex_reader",
+]
 
 _T = TypeVar("_T")
 
@@ -105,133 +144,6 @@ class PdfVerifyPolicy:
 
 
 DEFAULT_PDF_VERIFY_POLICY = PdfVerifyPolicy()
-
-
-#: One reason a signature or a PDF is not good, with a stable code.
-Problem = Finding
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
-@dataclass(frozen=True)
-class PdfSignatureVerdict(SignatureVerdictBase):
-    """The verdict on one PDF signature. ``bottom_line`` requires every check to pass."""
-
-    field_name: str
-    """The signature field's fully qualified name."""
-    revision: int
-    """The document revision (0-based) the signature signs; signatures are listed by it."""
-    signer_class: SignerClass
-    """Person or agency (Nghị định 30), by :attr:`PdfVerifyPolicy.signer_class_rule`."""
-    intact: bool
-    """The signed byte ranges hash to the CMS ``messageDigest``."""
-    valid: bool
-    """The CMS signature value verifies under the (bound) signer certificate."""
-    signing_time: datetime | None
-    """The signer's claimed time (CMS ``signingTime`` or the PDF ``/M`` entry); unproven."""
-    timestamp: datetime | None
-    """The RFC 3161 signature timestamp's ``genTime``, when one is embedded."""
-    timestamp_ok: bool | None
-    """The timestamp token is intact, valid and from a trusted TSA (``None``: no timestamp)."""
-    level: str
-    """``PAdES-B-B``, ``PAdES-B-T`` (with timestamp), or ``CMS`` (``adbe.pkcs7.detached``)."""
-    coverage: str
-    """``entire_file``, ``entire_revision`` (later updates exist) or ``partial``."""
-    modification_level: str | None
-    """What changed after signing: ``none``, ``lta_updates``, ``form_filling``, ``annotations``
-    or ``other`` (pyHanko's difference analysis)."""
-    modified_after_signing: bool
-    """Changes after signing beyond :attr:`PdfVerifyPolicy.tolerated_modification`."""
-    problems: tuple[Problem, ...] = ()
-    """Every finding that keeps the signature from being good."""
-
-    @property
-    def trusted(self) -> bool:
-        return self.trust is not None and self.trust.ok
-
-    @property
-    def revoked(self) -> bool:
-        return self.trust is not None and self.trust.status is Trust.REVOKED
-
-    @property
-    def best_time(self) -> datetime | None:
-        """The timestamp when it is good, else the signer's claim."""
-        return self.timestamp if self.timestamp_ok else self.signing_time
-
-    @property
-    def bottom_line(self) -> bool:
-        return (
-            self.intact
-            and self.valid
-            and self.trusted
-            and not self.modified_after_signing
-            and self.timestamp_ok is not False
-            and not self.problems
-        )
-
-    def to_dict(self, lang: str = "vi") -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "field_name": self.field_name,
-            "revision": self.revision,
-            "bottom_line": self.bottom_line,
-            "intact": self.intact,
-            "valid": self.valid,
-            "trusted": self.trusted,
-            "revoked": self.revoked,
-            "signer_class": self.signer_class.value,
-            "signing_time": _iso(self.signing_time),
-            "timestamp": _iso(self.timestamp),
-            "timestamp_ok": self.timestamp_ok,
-            "level": self.level,
-            "coverage": self.coverage,
-            "modification_level": self.modification_level,
-            "modified_after_signing": self.modified_after_signing,
-            "problems": [p.to_dict(lang) for p in self.problems],
-        }
-        out.update(self._base_dict())
-        return out
-
-
-@dataclass(frozen=True)
-class PdfVerdict:
-    """The verdict on one PDF: its signatures (oldest first), Nghị định 30 warnings, problems.
-
-    ``bottom_line`` is ``True`` when the PDF was readable, carries at least one signature and
-    every signature's ``bottom_line`` holds. Nghị định 30 warnings do not change it.
-    """
-
-    sha256: str
-    size: int
-    kind: DocumentKind
-    signatures: tuple[PdfSignatureVerdict, ...]
-    nd30_warnings: tuple[Nd30Warning, ...] = ()
-    problems: tuple[Problem, ...] = ()
-    name: str | None = None
-    """The file name, when known (attachment name inside an edXML package)."""
-    verified_at: datetime = field(default_factory=lambda: datetime.now().astimezone())
-
-    @property
-    def bottom_line(self) -> bool:
-        return (
-            not self.problems
-            and bool(self.signatures)
-            and all(s.bottom_line for s in self.signatures)
-        )
-
-    def to_dict(self, lang: str = "vi") -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "sha256": self.sha256,
-            "size": self.size,
-            "kind": self.kind.value,
-            "bottom_line": self.bottom_line,
-            "verified_at": self.verified_at.isoformat(),
-            "signatures": [s.to_dict(lang) for s in self.signatures],
-            "nd30_warnings": [w.to_dict(lang) for w in self.nd30_warnings],
-            "problems": [p.to_dict(lang) for p in self.problems],
-        }
 
 
 # -- a faster hex-string reader for pyHanko ------------------------------------------------------
@@ -285,10 +197,6 @@ def install_fast_hex_reader() -> None:
     pdf_generic.read_hex_string_from_stream = _fast_read_hex_string
 
 
-_UNREADABLE = Problem("pdf.unreadable", "Tệp PDF không đọc được", "the PDF cannot be read")
-_UNSIGNED = Problem("pdf.unsigned", "Tệp PDF không có chữ ký số", "the PDF carries no signature")
-
-
 def _to_crypto(cert: asn1_x509.Certificate) -> x509.Certificate:
     return x509.load_der_x509_certificate(cert.dump())
 
@@ -324,6 +232,7 @@ class PdfVerifier:
             asn1_x509.Certificate.load(c.public_bytes(Encoding.DER))
             for c in trust.store.intermediates
         ]
+        self._past = PastTrust(trust)
         self._cache: OrderedDict[tuple[str, DocumentKind], tuple[float, PdfVerdict]] = OrderedDict()
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -420,9 +329,9 @@ class PdfVerifier:
             reader = PdfFileReader(stream, strict=False)
             embedded = list(reader.embedded_regular_signatures)
         except Exception as exc:  # hostile input: any parser failure is a verdict
-            return fail(_with_detail(_UNREADABLE, exc))
+            return fail(_with_detail(UNREADABLE, exc))
         if not embedded:
-            return fail(_UNSIGNED)
+            return fail(UNSIGNED)
         ts_context = self._ts_context()
         verdicts = [await self._guarded(sig, ts_context) for sig in embedded]
         verdicts.sort(key=lambda v: v.revision)
@@ -469,6 +378,9 @@ class PdfVerifier:
                 coverage="unknown",
                 modification_level=None,
                 modified_after_signing=True,
+                outcome=outcome_of(
+                    SubIndication.FORMAT_FAILURE, problem.message_en, problem.message_vi
+                ),
                 problems=(problem,),
             )
 
@@ -476,13 +388,19 @@ class PdfVerifier:
         self, emb: EmbeddedPdfSignature, ts_context: ValidationContext
     ) -> PdfSignatureVerdict:
         problems: list[Problem] = []
+        found: list[Outcome] = []  # one outcome per finding; combine() picks the worst
+
+        def finding(problem: Problem, sub: SubIndication) -> None:
+            problems.append(problem)
+            found.append(outcome_of(sub, problem.message_en, problem.message_vi))
+
         md = emb.md_algorithm
         sig_algo = emb.signer_info["signature_algorithm"].signature_algo
         try:
             cert = emb.signer_cert
         except (SignatureValidationError, ValueError, KeyError) as exc:
             cert = None
-            problems.append(
+            finding(
                 _with_detail(
                     Problem(
                         "pdf.no_signer_cert",
@@ -490,7 +408,8 @@ class PdfVerifier:
                         "the signer's certificate is missing",
                     ),
                     exc,
-                )
+                ),
+                SubIndication.NO_SIGNING_CERTIFICATE_FOUND,
             )
         # Integrity of the byte ranges + the difference analysis of later revisions.
         try:
@@ -498,7 +417,7 @@ class PdfVerifier:
             integrity = emb.summarise_integrity_info()
         except (SignatureValidationError, PdfError, SigningError, ValueError) as exc:
             integrity = {"coverage": None, "diff_result": None, "docmdp_ok": False}
-            problems.append(
+            finding(
                 _with_detail(
                     Problem(
                         "pdf.coverage",
@@ -506,7 +425,8 @@ class PdfVerifier:
                         "cannot establish what the signature covers",
                     ),
                     exc,
-                )
+                ),
+                SubIndication.FORMAT_FAILURE,
             )
         coverage_level = integrity["coverage"]
         diff = integrity["diff_result"]
@@ -525,12 +445,13 @@ class PdfVerifier:
             or integrity["docmdp_ok"] is False
         )
         if modified:
-            problems.append(
+            finding(
                 Problem(
                     "pdf.modified_after_signing",
                     "Văn bản bị thay đổi nội dung sau khi ký (không chỉ thêm chữ ký)",
                     "the document was changed after signing (beyond adding signatures)",
-                )
+                ),
+                SubIndication.FORMAT_FAILURE,
             )
         # The CMS signature itself.
         intact = valid = False
@@ -543,7 +464,7 @@ class PdfVerifier:
                     actual_digest=emb.compute_digest(),
                 )
             except (SignatureValidationError, ValueError, KeyError) as exc:
-                problems.append(
+                finding(
                     _with_detail(
                         Problem(
                             "pdf.signature_invalid",
@@ -551,31 +472,35 @@ class PdfVerifier:
                             "the signature does not verify",
                         ),
                         exc,
-                    )
+                    ),
+                    SubIndication.SIG_CRYPTO_FAILURE,
                 )
             if not intact:
-                problems.append(
+                finding(
                     Problem(
                         "pdf.digest_mismatch",
                         "Nội dung đã ký bị thay đổi",
                         "the signed bytes were altered",
-                    )
+                    ),
+                    SubIndication.HASH_FAILURE,
                 )
             elif not valid:
-                problems.append(
+                finding(
                     Problem(
                         "pdf.signature_invalid",
                         "Chữ ký số không hợp lệ",
                         "the signature value does not verify",
-                    )
+                    ),
+                    SubIndication.SIG_CRYPTO_FAILURE,
                 )
         if md not in self.policy.accepted_digests:
-            problems.append(
+            finding(
                 Problem(
                     "pdf.weak_digest",
                     f"Thuật toán băm {md} không được chấp nhận",
                     f"digest algorithm {md} is not accepted",
-                )
+                ),
+                SubIndication.CRYPTO_CONSTRAINTS_FAILURE,
             )
         # Timing: signingTime / /M, and the RFC 3161 signature timestamp (PAdES B-T).
         try:
@@ -584,7 +509,7 @@ class PdfVerifier:
             )
         except (SignatureValidationError, ValueError, KeyError) as exc:
             timing = {}
-            problems.append(
+            finding(
                 _with_detail(
                     Problem(
                         "pdf.timestamp_invalid",
@@ -592,17 +517,27 @@ class PdfVerifier:
                         "the timestamp token is invalid",
                     ),
                     exc,
-                )
+                ),
+                SubIndication.FORMAT_FAILURE,
             )
         tst: TimestampSignatureStatus | None = timing.get("timestamp_validity")
         timestamp_ok = None if tst is None else bool(tst.intact and tst.valid and tst.trusted)
-        if timestamp_ok is False:
-            problems.append(
+        if tst is not None and not timestamp_ok:
+            # A changed or forged token is proof of tampering; an unknown TSA is a lack of trust.
+            ts_sub = (
+                SubIndication.HASH_FAILURE
+                if not tst.intact
+                else SubIndication.SIG_CRYPTO_FAILURE
+                if not tst.valid
+                else SubIndication.NO_CERTIFICATE_CHAIN_FOUND
+            )
+            finding(
                 Problem(
                     "pdf.timestamp_untrusted",
                     "Dấu thời gian không hợp lệ hoặc không tin cậy",
                     "the timestamp is invalid or from an untrusted authority",
-                )
+                ),
+                ts_sub,
             )
         signing_time = timing.get("signer_reported_dt") or emb.self_reported_timestamp
         # Trust: the shared evaluator (chain, validity, revocation), cached per certificate.
@@ -614,9 +549,17 @@ class PdfVerifier:
             signer_class = classify_signer(crypto_cert, self.policy.signer_class_rule)
             others = [_to_crypto(c) for c in emb.other_embedded_certs]
             trust = await asyncio.to_thread(self.trust.evaluate, crypto_cert, others)
+            if trust.status is Trust.EXPIRED and tst is not None and timestamp_ok:
+                # PAdES B-T/B-LT: the timestamp proves the signature existed at its genTime;
+                # judge the chain then (ETSI EN 319 102-1 §5.5), not today, with the
+                # revocation data the document carries (B-LT) as well as ours.
+                trust = await self._past.at(crypto_cert, others, tst.timestamp, dss=_read_dss(emb))
+            found.append(trust_outcome(trust))
         subfilter = str(emb.sig_object.get("/SubFilter", ""))
         if subfilter == "/ETSI.CAdES.detached":
             level = "PAdES-B-T" if tst is not None else "PAdES-B-B"
+            if tst is not None and "/DSS" in emb.reader.root:
+                level = "PAdES-B-LT"
         else:
             level = "CMS"
         first = problems[0] if problems else None
@@ -626,6 +569,7 @@ class PdfVerifier:
                 f"Chứng thư số không tin cậy: {trust.status.value}",
                 f"the signer certificate is not trusted: {trust.status.value}",
             )
+        outcome = combine(found) if found else VALID
         return PdfSignatureVerdict(
             signer=signer,
             trust=trust,
@@ -645,6 +589,7 @@ class PdfVerifier:
             coverage=_COVERAGE.get(coverage_level, "partial"),
             modification_level=mod_level.name.lower() if mod_level is not None else None,
             modified_after_signing=modified,
+            outcome=outcome,
             problems=tuple(problems),
         )
 
@@ -694,6 +639,14 @@ class PdfVerifier:
                 seen_pdf = True
                 name = item.attachment_name or item.entry_name or item.content_id
                 yield self.verify(item.content, kind, name=name, sha256=item.sha256)
+
+
+def _read_dss(emb: EmbeddedPdfSignature) -> DocumentSecurityStore | None:
+    """The document's security store (validation data added for B-LT), if it has one."""
+    try:
+        return DocumentSecurityStore.read_dss(emb.reader)
+    except NoDSSFoundError:
+        return None
 
 
 def _safe(get: Callable[[], _T], default: _T) -> _T:

@@ -19,15 +19,19 @@ Hazards and what this module does about them:
 * **Chain building** is delegated to ``cryptography.x509.verification`` (RFC 5280 path
   validation, web-PKI CA rules) with an end-entity policy that only requires ``KeyUsage``
   ``digitalSignature`` or ``nonRepudiation`` — government signing certificates carry no SAN.
-* **Revocation** is checked for the end-entity certificate (OCSP first when the policy prefers
-  it and the certificate names a responder, then CRL); intermediates are trusted as configured.
-  An OCSP answer must be signed by the issuer or by a responder certificate the issuer issued
-  with the OCSPSigning EKU (RFC 6960 §4.2.2.2). A CRL must be signed by the issuer.
+* **Revocation** is checked for the end-entity certificate and, unless
+  :attr:`TrustPolicy.check_ca_revocation` is off, for every intermediate CA up to the anchor
+  (OCSP first when the policy prefers it and the certificate names a responder, then CRL). A
+  revoked link makes the decision ``revoked``; a link without usable data makes it
+  ``unknown_revocation`` when revocation is required. An OCSP answer must be signed by the
+  issuer or by a responder certificate the issuer issued with the OCSPSigning EKU (RFC 6960
+  §4.2.2.2). A CRL must be signed by the issuer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
@@ -93,6 +97,9 @@ class TrustPolicy:
     """Longest time a trust decision is reused, whatever the revocation data says."""
     crl_files: tuple[Path, ...] = ()
     """CRL files (DER or PEM) loaded at start: the isolated network's revocation source."""
+    check_ca_revocation: bool = True
+    """Check the intermediate CA certificates for revocation too (their issuer's CRL or OCSP,
+    under the same rules as the signer's). Off: intermediates are trusted as configured."""
 
 
 def load_pem_bundle(data: bytes) -> list[x509.Certificate]:
@@ -254,15 +261,7 @@ class TrustEvaluator:
             st = TrustStatus(Trust.UNTRUSTED, now, detail="no trust anchor is configured")
             return st, ttl_end
         try:
-            verifier = (
-                PolicyBuilder()
-                .store(self._x509_store)
-                .time(at)
-                .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
-                .build_client_verifier()
-            )
-            intermediates = [*extra, *self.store.intermediates]
-            chain = verifier.verify(cert, intermediates).chain
+            chain = self._chain(self._x509_store, cert, extra, at)
         except (VerificationError, ValueError) as exc:
             st = TrustStatus(Trust.UNTRUSTED, now, detail=f"no trusted chain: {exc}")
             return st, ttl_end
@@ -278,43 +277,111 @@ class TrustEvaluator:
             return TrustStatus(
                 Trust.TRUSTED, now, chain=subjects, detail="revocation not checked"
             ), expires
-        issuer = chain[1] if len(chain) > 1 else None
-        rev = self._revocation(cert, issuer, now) if issuer is not None else None
-        if rev is None:
-            if pol.require_revocation:
-                st = TrustStatus(
-                    Trust.UNKNOWN_REVOCATION,
+        # Revocation of every link below the anchor: the signer, then each intermediate CA
+        # (a revoked sub-CA revokes everything it issued, RFC 5280 §6.3).
+        links = list(itertools.pairwise(chain))
+        if not pol.check_ca_revocation:
+            links = links[:1]
+        leaf_rev: _Revocation | None = None
+        unknown: x509.Certificate | None = None
+        stale = False
+        for n, (subject_cert, issuer) in enumerate(links):
+            rev = self._revocation(subject_cert, issuer, now)
+            if rev is None:
+                unknown = unknown or subject_cert
+                continue
+            if n == 0:
+                leaf_rev = rev
+            link_stale = rev.next_update is not None and now > rev.next_update
+            stale |= link_stale
+            if rev.next_update is not None:
+                limit = rev.next_update + (pol.revocation_grace if link_stale else dt.timedelta(0))
+                expires = min(expires, limit)
+            if rev.revoked:
+                what = "signer certificate" if n == 0 else f"CA certificate {subjects[n]}"
+                return TrustStatus(
+                    Trust.REVOKED,
                     now,
+                    revocation_source=rev.source,
+                    revocation_produced_at=rev.this_update,
+                    revocation_stale=link_stale,
+                    revoked_at=rev.revoked_at,
                     chain=subjects,
-                    detail="no usable CRL or OCSP answer (none reachable or all too old)",
-                )
-                # Retry soon: the network may come back.
-                return st, min(expires, now + dt.timedelta(minutes=5))
+                    detail=f"{what} revoked ({rev.source.value})",
+                ), expires
+        if stale:
+            expires = min(expires, now + dt.timedelta(minutes=5))
+        if unknown is not None and pol.require_revocation:
+            whose = "the signer" if unknown is cert else unknown.subject.rfc4514_string()
+            st = TrustStatus(
+                Trust.UNKNOWN_REVOCATION,
+                now,
+                chain=subjects,
+                detail=f"no usable CRL or OCSP answer for {whose} (none reachable or all too old)",
+            )
+            # Retry soon: the network may come back.
+            return st, min(expires, now + dt.timedelta(minutes=5))
+        if leaf_rev is None:
             return TrustStatus(
                 Trust.TRUSTED, now, chain=subjects, detail="no revocation data"
             ), expires
-        stale = rev.next_update is not None and now > rev.next_update
-        if rev.next_update is not None:
-            limit = rev.next_update + (pol.revocation_grace if stale else dt.timedelta(0))
-            expires = min(expires, limit)
-        if stale:
-            expires = min(expires, now + dt.timedelta(minutes=5))
-        status = Trust.REVOKED if rev.revoked else Trust.TRUSTED
-        age = now - rev.this_update
+        age = now - leaf_rev.this_update
         return (
             TrustStatus(
-                status,
+                Trust.TRUSTED,
                 now,
-                revocation_source=rev.source,
-                revocation_produced_at=rev.this_update,
+                revocation_source=leaf_rev.source,
+                revocation_produced_at=leaf_rev.this_update,
                 revocation_stale=stale,
-                revoked_at=rev.revoked_at,
                 chain=subjects,
-                detail=f"{rev.source.value} data {int(age.total_seconds())} s old"
+                detail=f"{leaf_rev.source.value} data {int(age.total_seconds())} s old"
                 + (" (stale, inside the grace period)" if stale else ""),
             ),
             expires,
         )
+
+    def _chain(
+        self,
+        store: Store,
+        cert: x509.Certificate,
+        extra: Sequence[x509.Certificate],
+        at: dt.datetime,
+    ) -> list[x509.Certificate]:
+        """The chain from ``cert`` to an anchor, valid at ``at`` (RFC 5280 path validation);
+        raises ``VerificationError`` / ``ValueError`` when there is none."""
+        verifier = (
+            PolicyBuilder()
+            .store(store)
+            .time(at)
+            .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
+            .build_client_verifier()
+        )
+        return list(verifier.verify(cert, [*extra, *self.store.intermediates]).chain)
+
+    def crls_for_chain(
+        self, cert: x509.Certificate, extra: Sequence[x509.Certificate] = ()
+    ) -> list[x509.CertificateRevocationList]:
+        """The CRL of every issuer on ``cert``'s chain, fetched into the cache when allowed.
+
+        For validators that judge the chain themselves (:mod:`signing.poe`): the revocation
+        data still comes through this evaluator's cache, CRL files and fetch policy. Issuers
+        whose CRL cannot be had are left out; the validator decides what that means.
+        """
+        if self._x509_store is None:
+            return []
+        at = min(max(self._clock(), cert.not_valid_before_utc), cert.not_valid_after_utc)
+        try:
+            chain = self._chain(self._x509_store, cert, extra, at)
+        except (VerificationError, ValueError):
+            return []
+        now = self._clock()
+        found: list[x509.CertificateRevocationList] = []
+        for subject_cert, issuer in itertools.pairwise(chain):
+            self._crl(subject_cert, issuer, _urls(subject_cert)[1], now)  # fills the cache
+            crl = self.revocation_cache.crls.get(issuer.subject.public_bytes())
+            if crl is not None and crl not in found:
+                found.append(crl)
+        return found
 
     def _usable(self, next_update: dt.datetime | None, now: dt.datetime, grace: bool) -> bool:
         if next_update is None:

@@ -11,18 +11,29 @@ Shared between the envelope (XML-DSig, :mod:`signing.xmldsig`) and the PDF side
 (:mod:`signing.pdf_verify`): :class:`SignerIdentity` and :class:`TrustStatus` are common;
 :class:`EnvelopeVerdict` is the envelope's result. The PDF verdict lives in
 :mod:`signing.pdf_verify` as ``PdfSignatureVerdict``, built on :class:`SignatureVerdictBase`.
+
+Every verdict also carries its :class:`Outcome`, the three-way answer of ETSI EN 319 102-1
+(valid / invalid / indeterminate, :class:`hub.ports.Indication`) with an ETSI sub-indication
+and a Vietnamese/English reason. It is computed once, where the verifier knows what it found
+(:func:`trust_outcome` for the trust part, the verifiers for integrity and format), and stored
+with the verdict; consumers (CLI, hub port, policy, dashboard) read it and never re-derive it.
+Aggregation over several signatures is :func:`combine`: invalid if any is, else indeterminate
+if any is, else valid.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
+
+from hub.ports import Indication
 
 
 def _first(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
@@ -163,6 +174,137 @@ class TrustStatus:
         }
 
 
+class SubIndication(enum.StrEnum):
+    """Why a signature is invalid or indeterminate: ETSI EN 319 102-1 §5.1.3 names, plus
+    :attr:`NO_SIGNATURE` (a file with nothing to judge), which ETSI has no name for."""
+
+    # invalid (TOTAL-FAILED)
+    FORMAT_FAILURE = "FORMAT_FAILURE"  # not a conforming signature (wrapping, layout, changed)
+    HASH_FAILURE = "HASH_FAILURE"  # the signed bytes changed
+    SIG_CRYPTO_FAILURE = "SIG_CRYPTO_FAILURE"  # the value does not verify with the key
+    REVOKED = "REVOKED"  # the signer's or a CA's certificate is revoked
+    # indeterminate
+    NO_SIGNING_CERTIFICATE_FOUND = "NO_SIGNING_CERTIFICATE_FOUND"
+    NO_CERTIFICATE_CHAIN_FOUND = "NO_CERTIFICATE_CHAIN_FOUND"  # no chain to an anchor
+    TRY_LATER = "TRY_LATER"  # revocation data unobtainable now, or all of it too old
+    OUT_OF_BOUNDS_NO_POE = "OUT_OF_BOUNDS_NO_POE"  # expired, no proof of the signing time
+    NOT_YET_VALID = "NOT_YET_VALID"
+    CRYPTO_CONSTRAINTS_FAILURE = "CRYPTO_CONSTRAINTS_FAILURE"  # algorithm refused by policy
+    NO_SIGNATURE = "NO_SIGNATURE"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The three-way outcome of one signature (or of a file, aggregated), with its reason."""
+
+    indication: Indication
+    """Valid, invalid or indeterminate."""
+    subindication: SubIndication | None = None
+    """Why, in ETSI's words (``None`` when valid)."""
+    reason_vi: str = ""
+    """Why, in Vietnamese ('' when valid)."""
+    reason_en: str = ""
+    """Why, in English ('' when valid)."""
+
+    @property
+    def valid(self) -> bool:
+        return self.indication is Indication.VALID
+
+    def word(self, lang: str = "vi") -> str:
+        """The outcome as printed: HỢP LỆ / KHÔNG HỢP LỆ / CHƯA XÁC ĐỊNH ĐƯỢC."""
+        return _WORDS[self.indication][0 if lang == "vi" else 1]
+
+    def reason(self, lang: str = "vi") -> str:
+        return self.reason_vi if lang == "vi" else self.reason_en
+
+    def to_dict(self) -> dict[str, Any]:
+        """``verdict`` and ``subindication``, the keys every JSON form carries."""
+        return {
+            "verdict": self.indication.value,
+            "subindication": self.subindication.value if self.subindication else None,
+        }
+
+
+_WORDS = {
+    Indication.VALID: ("HỢP LỆ", "VALID"),
+    Indication.INVALID: ("KHÔNG HỢP LỆ", "INVALID"),
+    Indication.INDETERMINATE: ("CHƯA XÁC ĐỊNH ĐƯỢC", "INDETERMINATE"),
+}
+
+VALID = Outcome(Indication.VALID)
+"""The outcome of a signature against which nothing was found."""
+
+
+def outcome_of(sub: SubIndication, en: str, vi: str) -> Outcome:
+    """The non-valid outcome with sub-indication ``sub`` (invalid for ``FORMAT_FAILURE``,
+    ``HASH_FAILURE``, ``SIG_CRYPTO_FAILURE`` and ``REVOKED``, indeterminate otherwise)."""
+    return Outcome(_INDICATION_OF[sub], sub, vi, en)
+
+
+def indeterminate(sub: SubIndication, en: str, vi: str) -> Outcome:
+    return Outcome(Indication.INDETERMINATE, sub, vi, en)
+
+
+NO_SIGNATURE = indeterminate(
+    SubIndication.NO_SIGNATURE,
+    "no signature could be verified",
+    "không có chữ ký số nào kiểm tra được",
+)
+
+
+def combine(outcomes: Iterable[Outcome]) -> Outcome:
+    """The outcome of a file from its signatures' (the first invalid one, else the first
+    indeterminate one, else valid); :data:`NO_SIGNATURE` when there is none."""
+    items = list(outcomes)
+    worst = Indication.worst(o.indication for o in items)
+    if worst is None:
+        return NO_SIGNATURE
+    return next(o for o in items if o.indication is worst)
+
+
+_TRUST_OUTCOMES: dict[Trust, tuple[Indication, SubIndication, str, str]] = {
+    Trust.UNTRUSTED: (
+        Indication.INDETERMINATE,
+        SubIndication.NO_CERTIFICATE_CHAIN_FOUND,
+        "the signer's certificate does not chain to a trusted CA",
+        "chứng thư của người ký không thuộc tổ chức chứng thực được tin cậy",
+    ),
+    Trust.EXPIRED: (
+        Indication.INDETERMINATE,
+        SubIndication.OUT_OF_BOUNDS_NO_POE,
+        "the signer's certificate has expired and no timestamp proves the signature older",
+        "chứng thư của người ký đã hết hạn và không có dấu thời gian chứng minh đã ký trước đó",
+    ),
+    Trust.NOT_YET_VALID: (
+        Indication.INDETERMINATE,
+        SubIndication.NOT_YET_VALID,
+        "the signer's certificate is not valid yet",
+        "chứng thư của người ký chưa có hiệu lực",
+    ),
+    Trust.REVOKED: (
+        Indication.INVALID,
+        SubIndication.REVOKED,
+        "a certificate of the signer's chain is revoked",
+        "chứng thư số trong chuỗi của người ký đã bị thu hồi",
+    ),
+    Trust.UNKNOWN_REVOCATION: (
+        Indication.INDETERMINATE,
+        SubIndication.TRY_LATER,
+        "the revocation status of the signer's chain cannot be obtained now",
+        "hiện chưa lấy được thông tin thu hồi của chuỗi chứng thư người ký",
+    ),
+}
+
+
+def trust_outcome(trust: TrustStatus) -> Outcome:
+    """The outcome a cryptographically intact signature gets from its trust decision."""
+    if trust.ok:
+        return VALID
+    indication, sub, en, vi = _TRUST_OUTCOMES[trust.status]
+    detail = f" ({trust.detail})" if trust.detail else ""
+    return Outcome(indication, sub, vi, en + detail)
+
+
 class EnvelopeStatus(enum.StrEnum):
     """The outcome of checking an edXML envelope's XML-DSig signature (edxml.md §6)."""
 
@@ -259,6 +401,8 @@ class EnvelopeVerdict(SignatureVerdictBase):
     xmldsig_present: bool = False
     """An element in the XML-DSig namespace was found (False for absent and for the SDK's
     edXML-namespace look-alike): tells "no real signature" from "a real one that fails"."""
+    outcome: Outcome = NO_SIGNATURE
+    """The three-way outcome (:meth:`make` computes it from the facts above)."""
 
     @property
     def bottom_line(self) -> bool:
@@ -267,6 +411,7 @@ class EnvelopeVerdict(SignatureVerdictBase):
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description."""
         out: dict[str, Any] = {"status": self.status.value, "bottom_line": self.bottom_line}
+        out.update(self.outcome.to_dict())
         out.update(self._base_dict())
         out["signed_c14n_sha256"] = self.signed_c14n_sha256
         out["xmldsig_present"] = self.xmldsig_present
@@ -285,16 +430,82 @@ class EnvelopeVerdict(SignatureVerdictBase):
         digest_algorithm: str | None = None,
         signed_c14n_sha256: str | None = None,
         xmldsig_present: bool = True,
+        subindication: SubIndication | None = None,
     ) -> EnvelopeVerdict:
-        """Build a verdict with keyword-only facts (the dataclass order is inherited)."""
+        """Build a verdict with keyword-only facts (the dataclass order is inherited).
+
+        The outcome follows from ``status`` (table :data:`_ENVELOPE_OUTCOMES`; the trust
+        decision's own outcome for the trust statuses); ``subindication`` overrides the
+        table's for an ``unverifiable`` signature the verifier knows more about (an unknown
+        algorithm is indeterminate, not a format failure).
+        """
+        problem_vi = problem_vi or problem_en
+        outcome: Outcome
+        if status is EnvelopeStatus.VALID:
+            outcome = VALID
+        elif not xmldsig_present:
+            outcome = indeterminate(SubIndication.NO_SIGNATURE, problem_en, problem_vi)
+        elif trust is not None and status in _TRUST_STATUSES:
+            outcome = trust_outcome(trust)
+        else:
+            indication, sub = _ENVELOPE_OUTCOMES[status]
+            if subindication is not None:
+                sub = subindication
+                indication = _INDICATION_OF[sub]
+            outcome = Outcome(indication, sub, problem_vi, problem_en)
         return cls(
             signer=signer,
             trust=trust,
             signature_algorithm=signature_algorithm,
             digest_algorithm=digest_algorithm,
             problem_en=problem_en,
-            problem_vi=problem_vi or problem_en,
+            problem_vi=problem_vi,
             status=status,
             signed_c14n_sha256=signed_c14n_sha256,
             xmldsig_present=xmldsig_present,
+            outcome=outcome,
         )
+
+
+_TRUST_STATUSES = frozenset(
+    {
+        EnvelopeStatus.UNTRUSTED,
+        EnvelopeStatus.EXPIRED,
+        EnvelopeStatus.NOT_YET_VALID,
+        EnvelopeStatus.REVOKED,
+        EnvelopeStatus.UNKNOWN_REVOCATION,
+    }
+)
+
+#: The outcome of each envelope status that is not ``valid`` (signature present).
+_ENVELOPE_OUTCOMES: dict[EnvelopeStatus, tuple[Indication, SubIndication]] = {
+    EnvelopeStatus.ABSENT: (Indication.INDETERMINATE, SubIndication.NO_SIGNATURE),
+    EnvelopeStatus.UNVERIFIABLE: (Indication.INVALID, SubIndication.FORMAT_FAILURE),
+    EnvelopeStatus.DIGEST_MISMATCH: (Indication.INVALID, SubIndication.HASH_FAILURE),
+    EnvelopeStatus.BAD_SIGNATURE: (Indication.INVALID, SubIndication.SIG_CRYPTO_FAILURE),
+    EnvelopeStatus.WEAK_ALGORITHM: (
+        Indication.INDETERMINATE,
+        SubIndication.CRYPTO_CONSTRAINTS_FAILURE,
+    ),
+    EnvelopeStatus.UNTRUSTED: (
+        Indication.INDETERMINATE,
+        SubIndication.NO_CERTIFICATE_CHAIN_FOUND,
+    ),
+    EnvelopeStatus.EXPIRED: (Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE),
+    EnvelopeStatus.NOT_YET_VALID: (Indication.INDETERMINATE, SubIndication.NOT_YET_VALID),
+    EnvelopeStatus.REVOKED: (Indication.INVALID, SubIndication.REVOKED),
+    EnvelopeStatus.UNKNOWN_REVOCATION: (Indication.INDETERMINATE, SubIndication.TRY_LATER),
+}
+
+_INVALID_SUBS = frozenset(
+    {
+        SubIndication.FORMAT_FAILURE,
+        SubIndication.HASH_FAILURE,
+        SubIndication.SIG_CRYPTO_FAILURE,
+        SubIndication.REVOKED,
+    }
+)
+_INDICATION_OF = {
+    sub: Indication.INVALID if sub in _INVALID_SUBS else Indication.INDETERMINATE
+    for sub in SubIndication
+}

@@ -71,6 +71,7 @@ from signing.verdicts import (
     EnvelopeStatus,
     EnvelopeVerdict,
     SignerIdentity,
+    SubIndication,
     envelope_status_for,
 )
 
@@ -260,6 +261,7 @@ class SignatureVerifier:
                 "unknown signature or digest algorithm",
                 "thuật toán ký hoặc băm không được hỗ trợ",
                 **algs,
+                subindication=SubIndication.CRYPTO_CONSTRAINTS_FAILURE,
             )
         if sm.name.startswith(("HMAC", "DSA")):
             return _verdict(
@@ -267,6 +269,7 @@ class SignatureVerifier:
                 f"signature method {sm.name} is not accepted",
                 f"không chấp nhận phương thức ký {sm.name}",
                 **algs,
+                subindication=SubIndication.CRYPTO_CONSTRAINTS_FAILURE,
             )
         if ("SHA1" in sm.name or dm is DigestAlgorithm.SHA1) and not policy.allow_sha1:
             return _verdict(
@@ -282,6 +285,7 @@ class SignatureVerifier:
                 "the signature carries no readable X.509 certificate",
                 "chữ ký không kèm chứng thư số X.509 đọc được",
                 **algs,
+                subindication=SubIndication.NO_SIGNING_CERTIFICATE_FOUND,
             )
         cert = info.cert
         # signxml checks the pinned certificate's validity period; time validity is a trust
@@ -378,8 +382,8 @@ _TRUST_PROBLEMS: dict[EnvelopeStatus, tuple[str, str]] = {
         "chứng thư của người ký chưa có hiệu lực",
     ),
     EnvelopeStatus.REVOKED: (
-        "the signer's certificate is revoked",
-        "chứng thư của người ký đã bị thu hồi",
+        "the signer's certificate, or a CA certificate of its chain, is revoked",
+        "chứng thư của người ký, hoặc chứng thư của tổ chức cấp trong chuỗi, đã bị thu hồi",
     ),
     EnvelopeStatus.UNKNOWN_REVOCATION: (
         "the revocation status of the signer's certificate cannot be established",

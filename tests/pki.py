@@ -16,15 +16,21 @@ marked as test material)::
        ├─ expired        valid last year only
        ├─ not_yet_valid  valid from next month
        └─ revoked        listed on the CRL and answered "revoked" by the OCSP responder
+    └─ revoked_ca  a second sub-CA, listed on the root's CRL (a compromised intermediate)
+       └─ revoked_ca_leaf  a person certificate it issued (no revocation pointers of its own)
     impostor  self-signed, with exactly the agency's subject (a forged look-alike)
+
+The sub-CAs name the root's CRL (``GET /crl/root.crl``) as their distribution point, so a
+verifier that checks intermediates for revocation finds ``revoked_ca`` revoked there.
 
 Signer-class rule hook: agency certificates carry the agency identifier code (QĐ 20/2020/QĐ-TTg
 "mã định danh") in ``UID`` (0.9.2342.19200300.100.1.1) and ``O`` = ``CN`` = the agency name;
 person certificates carry no ``UID``, a ``title`` and ``O`` = their agency.
 
 :class:`RevocationServer` serves the CRL (``GET /crl/sub-ca.crl``) and an OCSP responder
-(``POST /ocsp`` and ``GET /ocsp/<base64>``, RFC 6960 §A.1) on 127.0.0.1 with an ephemeral port;
-``available = False`` makes it answer 503 so isolated-network behaviour can be tested.
+(``POST /ocsp`` and ``GET /ocsp/<base64>``, RFC 6960 §A.1) and the root's CRL on 127.0.0.1 with
+an ephemeral port; ``available = False`` makes it answer 503 so isolated-network behaviour can be
+tested, and ``down = {"root"}`` makes only the root's CRL unreachable.
 """
 
 from __future__ import annotations
@@ -105,6 +111,9 @@ class TestPki:
     ocsp_url: str | None
     created: dt.datetime
     revoked_serials: frozenset[int] = field(default_factory=frozenset)
+    revoked_ca: Issued | None = None
+    revoked_ca_leaf: Issued | None = None
+    root_crl_url: str | None = None
 
     @property
     def anchors_pem(self) -> bytes:
@@ -149,6 +158,29 @@ class TestPki:
 
     def crl_der(self) -> bytes:
         return self.crl().public_bytes(serialization.Encoding.DER)
+
+    def root_crl(self) -> x509.CertificateRevocationList:
+        """A fresh CRL of the root listing the revoked sub-CA (an ARL, RFC 5280 §5)."""
+        now = dt.datetime.now(UTC)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.root.cert.subject)
+            .last_update(now - dt.timedelta(minutes=1))
+            .next_update(now + dt.timedelta(days=7))
+            .add_extension(x509.CRLNumber(int(now.timestamp())), critical=False)
+        )
+        if self.revoked_ca is not None:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(self.revoked_ca.cert.serial_number)
+                .revocation_date(self.created - dt.timedelta(minutes=5))
+                .add_extension(x509.CRLReason(x509.ReasonFlags.ca_compromise), critical=False)
+                .build()
+            )
+        return builder.sign(self.root.key, hashes.SHA256())
+
+    def root_crl_der(self) -> bytes:
+        return self.root_crl().public_bytes(serialization.Encoding.DER)
 
     def ocsp_response(self, request_der: bytes) -> bytes:
         """Answer an OCSP request as the sub-CA would (issuer-signed, RFC 6960 §4.2.2.2)."""
@@ -211,6 +243,7 @@ def _ca_cert(
     issuer: Issued | None,
     now: dt.datetime,
     path_length: int | None,
+    crl_url: str | None = None,
 ) -> x509.Certificate:
     issuer_name = issuer.cert.subject if issuer else subject
     issuer_key = issuer.key if issuer else key
@@ -243,7 +276,22 @@ def _ca_cert(
             critical=False,
         )
     )
+    if crl_url:
+        builder = builder.add_extension(_crl_dp(crl_url), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _crl_dp(url: str) -> x509.CRLDistributionPoints:
+    return x509.CRLDistributionPoints(
+        [
+            x509.DistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(url)],
+                relative_name=None,
+                reasons=None,
+                crl_issuer=None,
+            )
+        ]
+    )
 
 
 def _leaf(
@@ -293,19 +341,7 @@ def _leaf(
         )
     )
     if crl_url:
-        builder = builder.add_extension(
-            x509.CRLDistributionPoints(
-                [
-                    x509.DistributionPoint(
-                        full_name=[x509.UniformResourceIdentifier(crl_url)],
-                        relative_name=None,
-                        reasons=None,
-                        crl_issuer=None,
-                    )
-                ]
-            ),
-            critical=False,
-        )
+        builder = builder.add_extension(_crl_dp(crl_url), critical=False)
     if ocsp_url:
         builder = builder.add_extension(
             x509.AuthorityInformationAccess(
@@ -342,8 +378,10 @@ def person_subject(name: str, agency: str = AGENCY_NAME, title: str = PERSON_TIT
     )
 
 
-def build_pki(*, crl_url: str | None = None, ocsp_url: str | None = None) -> TestPki:
-    """Generate the whole hierarchy (≈ 1–3 s: nine RSA-2048 keys)."""
+def build_pki(
+    *, crl_url: str | None = None, ocsp_url: str | None = None, root_crl_url: str | None = None
+) -> TestPki:
+    """Generate the whole hierarchy (≈ 1–3 s: eleven RSA-2048 keys)."""
     now = dt.datetime.now(UTC).replace(microsecond=0)
     root_key = _rsa()
     root_subject = _name(
@@ -360,7 +398,22 @@ def build_pki(*, crl_url: str | None = None, ocsp_url: str | None = None) -> Tes
         (NameOID.ORGANIZATIONAL_UNIT_NAME, TEST_OU),
         (NameOID.COMMON_NAME, SUB_CA_NAME),
     )
-    sub_ca = Issued(_ca_cert(sub_subject, sub_key, root, now, path_length=0), sub_key)
+    sub_ca = Issued(
+        _ca_cert(sub_subject, sub_key, root, now, path_length=0, crl_url=root_crl_url), sub_key
+    )
+    revoked_ca_key = _rsa()
+    revoked_ca_subject = _name(
+        (NameOID.COUNTRY_NAME, "VN"),
+        (NameOID.ORGANIZATION_NAME, CA_ORG),
+        (NameOID.ORGANIZATIONAL_UNIT_NAME, TEST_OU),
+        (NameOID.COMMON_NAME, "Cơ quan chứng thực số thử nghiệm bị thu hồi"),
+    )
+    revoked_ca = Issued(
+        _ca_cert(
+            revoked_ca_subject, revoked_ca_key, root, now, path_length=0, crl_url=root_crl_url
+        ),
+        revoked_ca_key,
+    )
     urls = {"crl_url": crl_url, "ocsp_url": ocsp_url}
     year = dt.timedelta(days=365)
     valid = {"not_before": now - dt.timedelta(days=30), "not_after": now + 2 * year}
@@ -384,6 +437,9 @@ def build_pki(*, crl_url: str | None = None, ocsp_url: str | None = None) -> Tes
         **urls,
     )
     revoked = _leaf(person_subject("Phạm Văn Thu Hồi"), sub_ca, **valid, **urls)
+    revoked_ca_leaf = _leaf(
+        person_subject("Hoàng Văn Trung Gian"), revoked_ca, **valid, crl_url=None, ocsp_url=None
+    )
     # The impostor: a self-signed certificate that copies the agency's subject exactly.
     imp_key = _rsa()
     impostor_cert = (
@@ -415,6 +471,9 @@ def build_pki(*, crl_url: str | None = None, ocsp_url: str | None = None) -> Tes
         ocsp_url=ocsp_url,
         created=now,
         revoked_serials=frozenset({revoked.cert.serial_number}),
+        revoked_ca=revoked_ca,
+        revoked_ca_leaf=revoked_ca_leaf,
+        root_crl_url=root_crl_url,
     )
 
 
@@ -425,7 +484,8 @@ def write_key_files(pki: TestPki, directory: Path) -> dict[str, Path]:
     ``agency.pem`` (unencrypted key + certificate + sub-CA), ``agency-enc.pem`` (encrypted key +
     certificate), ``person.p12``, ``expired.p12``, ``agency_ec.pem``, ``agency-key.pk8.pem`` (PKCS#8
     key alone, for ``softhsm2-util --import``), ``agency-cert.der``; bundles: ``anchors.pem``,
-    ``intermediates.pem``, ``ca-bundle.pem``, ``sub-ca.crl`` (DER).
+    ``intermediates.pem``, ``ca-bundle.pem``, ``sub-ca.crl`` and ``root.crl`` (DER), and
+    ``revoked_ca_leaf.p12`` (a signer under the revoked sub-CA, which the chain carries).
     """
     directory.mkdir(parents=True, exist_ok=True)
     pw = KEY_PASSWORD.encode()
@@ -462,6 +522,16 @@ def write_key_files(pki: TestPki, directory: Path) -> dict[str, Path]:
     put("intermediates.pem", pki.intermediates_pem)
     put("ca-bundle.pem", pki.ca_bundle_pem)
     put("sub-ca.crl", pki.crl_der())
+    put("root.crl", pki.root_crl_der())
+    if pki.revoked_ca is not None and pki.revoked_ca_leaf is not None:
+        leaf_key = pki.revoked_ca_leaf.key
+        assert isinstance(leaf_key, rsa.RSAPrivateKey)
+        put(
+            "revoked_ca_leaf.p12",
+            pkcs12.serialize_key_and_certificates(
+                b"revoked_ca_leaf", leaf_key, pki.revoked_ca_leaf.cert, [pki.revoked_ca.cert], enc
+            ),
+        )
     return out
 
 
@@ -469,14 +539,17 @@ class RevocationServer:
     """A loopback HTTP server for the CRL and OCSP responder of a :class:`TestPki`.
 
     Start it first (``start()`` binds an ephemeral port), build the PKI with :attr:`crl_url` and
-    :attr:`ocsp_url`, then attach it with :attr:`pki`. ``available = False`` → 503 for everything;
-    :attr:`hits` counts requests per path prefix (``"crl"``, ``"ocsp"``).
+    :attr:`ocsp_url` and :attr:`root_crl_url`, then attach it with :attr:`pki`. ``available =
+    False`` → 503 for everything; :attr:`down` names the sources (``"crl"``, ``"root"``) that
+    answer 404 while the others work; :attr:`hits` counts requests (``"crl"``, ``"ocsp"``,
+    ``"root"``).
     """
 
     def __init__(self) -> None:
         self.pki: TestPki | None = None
         self.available = True
-        self.hits: dict[str, int] = {"crl": 0, "ocsp": 0}
+        self.down: set[str] = set()
+        self.hits: dict[str, int] = {"crl": 0, "ocsp": 0, "root": 0}
         self._server: LoopbackServer | None = None
 
     def start(self) -> RevocationServer:
@@ -487,9 +560,12 @@ class RevocationServer:
                 path = urllib.parse.urlsplit(self.path).path
                 if not server.available or server.pki is None:
                     self._answer(503, b"", "text/plain")
-                elif path == "/crl/sub-ca.crl":
+                elif path == "/crl/sub-ca.crl" and "crl" not in server.down:
                     server.hits["crl"] += 1
                     self._answer(200, server.pki.crl_der(), "application/pkix-crl")
+                elif path == "/crl/root.crl" and "root" not in server.down:
+                    server.hits["root"] += 1
+                    self._answer(200, server.pki.root_crl_der(), "application/pkix-crl")
                 elif path.startswith("/ocsp/"):
                     server.hits["ocsp"] += 1
                     req = base64.b64decode(urllib.parse.unquote(path[len("/ocsp/") :]))
@@ -523,6 +599,10 @@ class RevocationServer:
     @property
     def ocsp_url(self) -> str:
         return f"{self.base_url}/ocsp"
+
+    @property
+    def root_crl_url(self) -> str:
+        return f"{self.base_url}/crl/root.crl"
 
     def stop(self) -> None:
         if self._server is not None:

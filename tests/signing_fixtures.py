@@ -135,7 +135,11 @@ def revocation_server() -> Iterator[RevocationServer]:
 
 @pytest.fixture(scope="session")
 def pki(revocation_server: RevocationServer) -> TestPki:
-    built = build_pki(crl_url=revocation_server.crl_url, ocsp_url=revocation_server.ocsp_url)
+    built = build_pki(
+        crl_url=revocation_server.crl_url,
+        ocsp_url=revocation_server.ocsp_url,
+        root_crl_url=revocation_server.root_crl_url,
+    )
     revocation_server.pki = built
     return built
 

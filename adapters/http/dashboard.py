@@ -137,6 +137,9 @@ _T: dict[str, tuple[str, str]] = {
     "kind": ("Loại", "Kind"),
     "code": ("Số, ký hiệu", "Number/notation"),
     "verdicts": ("Kết quả kiểm tra chữ ký", "Signature verdicts"),
+    "verdict_valid": ("HỢP LỆ", "VALID"),
+    "verdict_invalid": ("KHÔNG HỢP LỆ", "INVALID"),
+    "verdict_indeterminate": ("CHƯA XÁC ĐỊNH ĐƯỢC", "INDETERMINATE"),
     "problems": ("Cảnh báo hồ sơ", "Profile findings"),
     "flags": ("Gắn cờ", "Flags"),
     "business": ("Trạng thái xử lý", "Business status"),
@@ -444,6 +447,15 @@ def _deliveries_body(page: _Page, state: str, items: Sequence[Any], flash: str) 
     return f"{flash_html}{table}{bulk}"
 
 
+def _verdict_word(page: _Page, verdicts: dict[str, Any]) -> str:
+    """The package's three-way outcome as stored (rows stored before it existed have none)."""
+    word = verdicts.get("verdict")
+    if word not in ("valid", "invalid", "indeterminate"):
+        return ""
+    sub = verdicts.get("envelope_subindication")
+    return f"<b>{page.t('verdict_' + word)}</b>" + (f" ({e(sub)})" if sub else "") + " — "
+
+
 def _document_body(page: _Page, view: Any) -> str:
     doc = view.document
     v = doc.verdicts or {}
@@ -457,7 +469,8 @@ def _document_body(page: _Page, view: Any) -> str:
         (page.t("received"), when(doc.received_at)),
         (
             page.t("verdicts"),
-            f"envelope: <b>{e(v.get('envelope'))}</b>, PDF: {e(v.get('pdf_checked', 0))} "
+            _verdict_word(page, v)
+            + f"envelope: <b>{e(v.get('envelope'))}</b>, PDF: {e(v.get('pdf_checked', 0))} "
             f"/ bad {e(v.get('pdf_bad', 0))}",
         ),
         (page.t("flags"), e(", ".join(doc.flags)) or "—"),

@@ -39,6 +39,8 @@ MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 10
 
 _MARK = "_lienthong_handler"
+#: Levels :func:`configure_logging` replaced, put back by :func:`reset_logging`.
+_SAVED_LEVELS: dict[str, int] = {}
 
 
 class JsonLineFormatter(logging.Formatter):
@@ -90,6 +92,7 @@ def configure_logging(
     reset_logging()
     root = logging.getLogger()
     security = logging.getLogger(SECURITY_LOGGER)
+    _SAVED_LEVELS.update({"": root.level, SECURITY_LOGGER: security.level})
 
     console = logging.StreamHandler(stream or sys.stderr)
     console.setFormatter(
@@ -118,3 +121,6 @@ def reset_logging() -> None:
         for handler in [h for h in logger.handlers if getattr(h, _MARK, False)]:
             logger.removeHandler(handler)
             handler.close()
+    for name, level in _SAVED_LEVELS.items():
+        logging.getLogger(name or None).setLevel(level)
+    _SAVED_LEVELS.clear()

@@ -127,6 +127,8 @@ class SentRow:
     notation: str | None
     kind: MessageKind
     flags: tuple[str, ...] = ()  # what the hub flagged at intake (profile warnings, signatures)
+    verdict: str | None = None  # signatures' outcome stored at intake: valid / invalid /
+    # indeterminate; None when none was judged. REST only: getSentEdocList has no such field.
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,6 +176,7 @@ class Pull:
                             notation=notation,
                             kind=doc.kind,
                             flags=_shown_flags(doc),
+                            verdict=(doc.verdicts or {}).get("verdict"),
                         )
                     )
             return out

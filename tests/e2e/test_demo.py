@@ -98,13 +98,14 @@ def test_kept_store_holds_what_the_demo_printed(
 def test_demo_fails_loudly_when_revocation_data_is_missing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """With no CRL published the hub cannot call the signer trusted: the stored verdict is
-    ``untrusted``, and the demo must say which step failed and exit 1."""
+    """With no CRL published the hub cannot judge the signer's certificate: the stored envelope
+    status is ``indeterminate`` (not invalid: nothing is wrong with the signature, the
+    revocation data is missing), and the demo must say which step failed and exit 1."""
     from signing.demo_material import CrlServer
 
     monkeypatch.setattr(CrlServer, "publish", lambda self, crl_der: None)
     assert main(["--lang", "en", "demo"]) == 1
     out = capsys.readouterr().out
-    assert "✘ stored signature verdicts: envelope untrusted (valid)" in out
-    assert "FAILED: stored signature verdicts: envelope untrusted" in out
+    assert "✘ stored signature verdicts: envelope indeterminate (valid)" in out
+    assert "FAILED: stored signature verdicts: envelope indeterminate" in out
     assert "Success" not in out

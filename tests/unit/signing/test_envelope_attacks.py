@@ -277,6 +277,9 @@ def test_attack_is_not_valid(
     verdict = verifier.verify_envelope(data, "000.00.31.H99")
     assert not verdict.bottom_line
     assert verdict.status is EnvelopeStatus(case["expect"]), verdict.problem_en
+    assert verdict.outcome.indication.value == case["verdict"], verdict.problem_en
+    assert verdict.outcome.subindication == case["subindication"]
+    assert verdict.to_dict()["verdict"] == case["verdict"]
     assert verdict.problem_en
     assert verdict.problem_vi
     # Only the SDK look-alike (no XML-DSig at all) may pass a sender without a requirement.

@@ -87,7 +87,7 @@ def test_isolated_network_uses_crl_file_and_says_how_old(
     pki: TestPki, trust_store: TrustStore, key_files: dict[str, Path]
 ) -> None:
     crl_path = key_files["sub-ca.crl"]
-    policy = TrustPolicy(allow_network=False, crl_files=(crl_path,))
+    policy = TrustPolicy(allow_network=False, crl_files=(crl_path, key_files["root.crl"]))
     ev = TrustEvaluator(trust_store, policy)
     st = ev.evaluate(pki.revoked.cert)
     assert st.status is Trust.REVOKED
@@ -112,7 +112,8 @@ def test_stale_cached_data_is_used_inside_grace_only(
     revocation_server.available = False
     # OCSP nextUpdate is 4 h and the CRL's 7 days ahead: 5 h later only stale OCSP data would be
     # cached, so drop the CRL from the cache to see the grace period at work.
-    cache.crls.clear()
+    # (The root's CRL, about the sub-CA, stays: only the signer's data goes stale here.)
+    cache.crls.pop(pki_online.sub_ca.cert.subject.public_bytes(), None)
     now[0] += dt.timedelta(hours=5)
     ev.clear()
     st = ev.evaluate(pki_online.agency.cert)

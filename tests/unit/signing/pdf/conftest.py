@@ -50,8 +50,18 @@ def crl_file(pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def root_crl_file(pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The root's CRL (lists the revoked sub-CA): intermediates are checked too."""
+    path = tmp_path_factory.mktemp("crl") / "root.crl"
+    path.write_bytes(pki.root_crl_der())
+    return path
+
+
 @pytest.fixture
-def make_verifier(trust_store: TrustStore, crl_file: Path) -> Callable[..., PdfVerifier]:
+def make_verifier(
+    trust_store: TrustStore, crl_file: Path, root_crl_file: Path
+) -> Callable[..., PdfVerifier]:
     """``make(policy=None, trust_policy=None, **kw)`` → a fresh verifier (fresh caches)."""
 
     def make(
@@ -61,7 +71,7 @@ def make_verifier(trust_store: TrustStore, crl_file: Path) -> Callable[..., PdfV
         **kw: Any,
     ) -> PdfVerifier:
         tp = trust_policy or TrustPolicy(
-            allow_network=False, prefer_ocsp=False, crl_files=(crl_file,)
+            allow_network=False, prefer_ocsp=False, crl_files=(crl_file, root_crl_file)
         )
         evaluator = TrustEvaluator(store or trust_store, tp)
         return PdfVerifier(evaluator, policy or PdfVerifyPolicy(), **kw)

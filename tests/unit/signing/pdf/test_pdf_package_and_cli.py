@@ -82,6 +82,8 @@ def _verify_args(env: dict[str, Path], *files: Path) -> list[str]:
         str(env["intermediates.pem"]),
         "--crl",
         str(env["sub-ca.crl"]),
+        "--crl",
+        str(env["root.crl"]),
         "--offline",
     ]
 
@@ -153,18 +155,30 @@ def test_cli_verify_json_and_failures(
     assert [len(e["pdfs"]) for e in report] == [1, 1]
     assert report[1]["envelope"]["status"] in ("absent", "unverifiable")
     assert report[0]["pdfs"][0]["signatures"][0]["signer_class"] == "person"
-    # a package with nothing signed in it → exit 1
+    assert [e["verdict"] for e in report] == ["valid", "valid"]
+    assert report[0]["pdfs"][0]["signatures"][0]["verdict"] == "valid"
+    assert report[0]["pdfs"][0]["signatures"][0]["subindication"] is None
+    # a package with nothing signed in it → indeterminate (NO_SIGNATURE), exit 3
     note = OutgoingAttachment("5", "note.txt", "text/plain", b"unsigned")
     (d / "plain.edxml").write_bytes(make_edoc(attachments=[note]))
-    assert main(_verify_args(cli_env, d / "plain.edxml")) == 1
-    assert "Không có chữ ký số nào kiểm tra được" in capsys.readouterr().out
-    # unsigned PDF → exit 1; no anchors → exit 2
-    assert main(_verify_args(cli_env, d / "in.pdf")) == 1
+    assert main(_verify_args(cli_env, d / "plain.edxml")) == 3
+    out = capsys.readouterr().out
+    assert "Không có chữ ký số nào kiểm tra được" in out
+    assert "KẾT LUẬN: CHƯA XÁC ĐỊNH ĐƯỢC" in out
+    # unsigned PDF → exit 3; no anchors → exit 2 (usage error, as for every command)
+    assert main(_verify_args(cli_env, d / "in.pdf")) == 3
     assert main(["verify", str(d / "doc.pdf")]) == 2
-    # an anchor the signatures do not chain to → untrusted → exit 1
+    # an anchor the signatures do not chain to → indeterminate NO_CERTIFICATE_CHAIN_FOUND
     other = d / "other.pem"
     other.write_bytes(pki.impostor.cert_pem)
-    assert main(["verify", str(d / "doc.pdf"), "--trust", str(other), "--offline"]) == 1
+    capsys.readouterr()
+    args = ["verify", str(d / "doc.pdf"), "--trust", str(other), "--offline", "--json"]
+    assert main(args) == 3
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert (entry["verdict"], entry["subindication"]) == (
+        "indeterminate",
+        "NO_CERTIFICATE_CHAIN_FOUND",
+    )
 
 
 def test_cli_signs_the_envelope(
@@ -228,8 +242,9 @@ def test_cli_on_the_official_sample_package(
         pytest.skip("../shared/edxml-samples is absent")
     sample = shared_samples / "dc0bdef0-c7a3-4aaf-b717-777303442973.edxml"
     capsys.readouterr()
-    assert main(["--lang", "en", *_verify_args(cli_env, sample), "--json"]) == 1
+    assert main(["--lang", "en", *_verify_args(cli_env, sample), "--json"]) == 3
     (entry,) = json.loads(capsys.readouterr().out)
     assert entry["envelope"]["status"] == "unverifiable"
+    assert (entry["verdict"], entry["subindication"]) == ("indeterminate", "NO_SIGNATURE")
     assert entry["pdfs"] == []
     assert entry["signed"] is False
