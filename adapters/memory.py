@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import BinaryIO, Self
 
 from hub.edxml.model import MessageKind
-from hub.errors import Conflict, InternalError, PeerUnavailable
+from hub.errors import Conflict, InternalError, PeerUnavailable, document_id_reused
 from hub.ports import (
     AgencyRow,
     AuditRow,
@@ -101,6 +101,14 @@ class MemoryDocumentRepository(_Repo):
     def add(self, row: DocumentRow) -> None:
         if row.id in self.t.documents or self.by_digest(row.sender_system, row.digest):
             raise Conflict(f"document {row.id} already stored", code="document.duplicate")
+        if (
+            row.business_type == 0
+            and row.document_id
+            and any(
+                r.business_type == 0 for r in self.by_document_id(row.sender_code, row.document_id)
+            )
+        ):  # the SQL store's partial unique index (migration 0004_unique_new_docid)
+            raise document_id_reused(row.document_id)
         self.t.documents[row.id] = row
 
     def get(self, doc_id: str) -> DocumentRow | None:

@@ -39,7 +39,7 @@ from sqlalchemy.sql import Executable
 
 from adapters.store import tables as t
 from hub.edxml.model import MessageKind
-from hub.errors import Conflict, InternalError, NotFound, StoreUnavailable
+from hub.errors import Conflict, InternalError, NotFound, StoreUnavailable, document_id_reused
 from hub.ports import (
     AgencyRow,
     AuditRow,
@@ -202,13 +202,23 @@ def _document(r: Any) -> DocumentRow:
 
 class SqlDocumentRepository(_Repo):
     def add(self, row: DocumentRow) -> None:
-        if self._insert_new("storing a document", t.documents, [_document_values(row)]) != 1:
-            raise Conflict(
-                f"document {row.id} already stored (same id, or same bytes from the same system)",
-                message_vi=f"văn bản {row.id} đã được lưu",
-                code="document.duplicate",
-                document_id=row.document_id,
-            )
+        if self._insert_new("storing a document", t.documents, [_document_values(row)]) == 1:
+            return
+        # Which key met an existing row? The same bytes from the same system (an idempotent
+        # repeat), else a new document reusing a DocumentId (partial index, migration 0004).
+        if (
+            row.business_type == 0
+            and row.document_id
+            and self.by_digest(row.sender_system, row.digest) is None
+            and self.get(row.id) is None
+        ):
+            raise document_id_reused(row.document_id)
+        raise Conflict(
+            f"document {row.id} already stored (same id, or same bytes from the same system)",
+            message_vi=f"văn bản {row.id} đã được lưu",
+            code="document.duplicate",
+            document_id=row.document_id,
+        )
 
     def get(self, doc_id: str) -> DocumentRow | None:
         r = self._run("reading a document", _DOCUMENT_BY_ID, {"id": doc_id}).first()
