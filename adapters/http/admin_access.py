@@ -13,7 +13,15 @@ One rule, in one place (:meth:`AdminAccess.allowed`), for every operator-facing 
 "not ready" and adds why only to an allowed request (a probe's error text may name hosts, users
 or database errors); ``/metrics`` (system ids and queue names as labels) needs the rule.
 
-Dashboard sessions. A login sets a value derived from the token (HMAC, never the token).
+Dashboard sessions. A login issues a new value every time: ``<issued-at ms>.<random nonce>``
+signed with HMAC-SHA256 under a key derived from the admin token (so every API process of one
+hub accepts the sessions of the others, and changing the token ends every session). A session
+is good while its signature verifies (constant-time), it is younger than ``session_max_age_s``
+and it was issued at or after the process' *epoch*: the epoch starts when the process starts
+(a restart ends earlier sessions) and a logout moves it to now, ending every session issued
+before — there is one admin token, so there is no finer owner to end sessions for.
+Hazard: with several API processes (``serve --workers N``) a logout moves the epoch of the
+process that served it only; the others keep honouring older sessions until they expire.
 
 CSRF. State-changing forms carry a token bound to the session (HMAC with a per-process key)
 and must be same-origin (``Origin``, else ``Referer``, matches the host).
@@ -25,12 +33,18 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from starlette.requests import HTTPConnection, Request
 
 SESSION_COOKIE = "lienthong_admin"
+#: A dashboard session's default lifetime: a working day.
+DEFAULT_SESSION_MAX_AGE_S = 8 * 3600
+_SESSION_KEY_LABEL = b"lienthong-dashboard-session-v2"
 
 
 def is_loopback(conn: HTTPConnection) -> bool:
@@ -45,13 +59,21 @@ def is_loopback(conn: HTTPConnection) -> bool:
 class AdminAccess:
     """The access rule of the module docstring, sessions and CSRF tokens included."""
 
-    def __init__(self, token: str | None) -> None:
+    def __init__(
+        self,
+        token: str | None,
+        *,
+        session_max_age_s: float = DEFAULT_SESSION_MAX_AGE_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._token = token
+        self._max_age_ms = int(session_max_age_s * 1000)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._epoch_ms = self._now_ms()
         self._csrf_key = secrets.token_bytes(32)
-        self._session = (
-            hmac.new(token.encode(), b"lienthong-dashboard-session", hashlib.sha256).hexdigest()
-            if token
-            else None
+        self._session_key = (
+            hmac.new(token.encode(), _SESSION_KEY_LABEL, hashlib.sha256).digest() if token else b""
         )
 
     def __repr__(self) -> str:  # never the token
@@ -80,16 +102,43 @@ class AdminAccess:
     # ------------------------------------------------------------------------- sessions
 
     def issue_session(self) -> str:
-        """The session value a login sets; requires a configured token."""
-        if self._session is None:
+        """A new signed session value (a login); requires a configured token."""
+        if self._token is None:
             raise RuntimeError("no admin token configured: there are no sessions to issue")
-        return self._session
+        payload = f"{self._now_ms()}.{secrets.token_urlsafe(16)}"
+        return f"{payload}.{self._sign(payload)}"
 
     def session_ok(self, value: str) -> bool:
-        """True for the session value of the configured token."""
-        return self._session is not None and hmac.compare_digest(
-            value.encode(), self._session.encode()
-        )
+        """True for a value :meth:`issue_session` made, unexpired and not ended by a logout."""
+        if self._token is None or value.count(".") != 2:
+            return False
+        payload, _, mac = value.rpartition(".")
+        if not hmac.compare_digest(mac.encode(), self._sign(payload).encode()):
+            return False
+        try:
+            issued_ms = int(payload.partition(".")[0])
+        except ValueError:
+            return False
+        now = self._now_ms()
+        with self._lock:
+            epoch = self._epoch_ms
+        return epoch <= issued_ms <= now + 1000 and now - issued_ms <= self._max_age_ms
+
+    def end_sessions(self) -> None:
+        """Logout: every session issued so far stops verifying in this process."""
+        with self._lock:
+            self._epoch_ms = max(self._epoch_ms, self._now_ms() + 1)
+
+    @property
+    def max_age_s(self) -> int:
+        """The session cookie's ``Max-Age``."""
+        return self._max_age_ms // 1000
+
+    def _sign(self, payload: str) -> str:
+        return hmac.new(self._session_key, payload.encode(), hashlib.sha256).hexdigest()
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
 
     # ----------------------------------------------------------------------------- CSRF
 

@@ -13,8 +13,9 @@ Access (DESIGN.md §4) is the operators' one rule, :mod:`adapters.http.admin_acc
 :func:`mount_dashboard` installs on the app so ``/metrics`` and ``/readyz`` follow it too:
 
 * No ``admin.token`` configured: only loopback clients are answered (403 otherwise).
-* With a token: a login form; the token is compared in constant time and a derived session
-  value (HMAC of the token, never the token itself) is set as an ``HttpOnly``,
+* With a token: a login form; the token is compared in constant time and a signed session
+  (issued-at and a random nonce, never the token; a new value per login, expiring after
+  ``session_max_age_s``, ended for all by a logout) is set as an ``HttpOnly``,
   ``SameSite=Strict`` cookie. Failed logins are security events (``lienthong.security``) and
   audit rows.
 * State-changing forms (redrive, logout) are CSRF-safe twice over: the request must be
@@ -644,11 +645,13 @@ def mount_dashboard(
     admin_token: str | None,
     registry: CollectorRegistry | None = None,
     cache_ttl_s: float = 5.0,
+    session_max_age_s: float = admin_access.DEFAULT_SESSION_MAX_AGE_S,
+    clock: Callable[[], float] = time.time,
 ) -> None:
     """Add the dashboard routes (ahead of the VXP catch-all) and the gauges to ``registry``, and
     install the operators' access rule for ``admin_token`` on ``app`` (``/metrics``, ``/readyz``
-    follow it)."""
-    access = AdminAccess(admin_token)
+    follow it). ``clock`` (epoch seconds) dates the sessions."""
+    access = AdminAccess(admin_token, session_max_age_s=session_max_age_s, clock=clock)
     admin_access.install(app, access)
     overview = CachedOverview(monitor, cache_ttl_s)
     holder = _LoopHolder()
@@ -733,6 +736,7 @@ def mount_dashboard(
         response.set_cookie(
             SESSION_COOKIE,
             access.issue_session(),  # token_ok implies a configured token
+            max_age=access.max_age_s,
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
@@ -745,6 +749,9 @@ def mount_dashboard(
         form = await form_of(request)
         if not access.csrf_ok(request, (form.get("csrf") or [""])[0]):
             return await run_in_threadpool(csrf_refused, request)
+        if access.token_required and access.allowed(request):
+            access.end_sessions()  # this one and any copy of it: a cookie is only a hint
+            await run_in_threadpool(monitor.record, actor_of(request), "dashboard.logout", None)
         target = f"{PREFIX}/login" if access.token_required else f"{PREFIX}/"
         response = RedirectResponse(target, 303)
         response.delete_cookie(SESSION_COOKIE, path="/")
