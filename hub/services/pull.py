@@ -217,7 +217,11 @@ class Pull:
         knows (registry, or a stored record not deleted) keeps its *known* parent, and only a
         system hosting that parent may take it — otherwise naming one's own agency as parent
         would let a system host, send as and receive the mail of any agency no system here
-        hosts (a ministry reached through the national axis)."""
+        hosts (a ministry reached through the national axis).
+
+        A code (or QĐ 20 code) that already names *another* agency — its former code after the
+        2025 reform, or its QĐ 20 code — is a :class:`Conflict` (``agency.code_taken``): one
+        code must lead to one agency, and a registry with such a pair does not build."""
         now = self._deps.clock.now()
         registry = self._deps.registry()  # before the transaction (see base.router)
         with self._deps.uow() as uow:
@@ -236,6 +240,7 @@ class Pull:
                     message_vi=f"hệ thống {system_id!r} chỉ được đăng ký cơ quan mình quản lý "
                     "hoặc đơn vị trực thuộc",
                 )
+            _refuse_taken_code(registry, record)
             uow.agencies.upsert(
                 AgencyRow(
                     code=record.code,
@@ -315,6 +320,20 @@ def _own_delivery(
     if doc is None:  # the foreign key makes this impossible in the SQL store
         raise NotFound(f"document of delivery {delivery_id} is missing", code="delivery.unknown")
     return row, doc
+
+
+def _refuse_taken_code(registry: Registry, record: AgencyRecord) -> None:
+    """Raise :class:`Conflict` when ``record``'s code or QĐ 20 code names another agency."""
+    own = lookup_key(record.code)
+    for form in (record.code, record.code_qd20):
+        other = registry.get(form) if form else None
+        if other is not None and lookup_key(other.code) != own:
+            raise Conflict(
+                f"agency code {form!r} already names agency {other.code} ({other.name})",
+                message_vi=f"mã {form!r} đã là mã của cơ quan {other.code} ({other.name})",
+                code="agency.code_taken",
+                details={"code": form, "agency": other.code},
+            )
 
 
 def _failed_and_not_fetched_since(row: DeliveryRow) -> bool:
