@@ -60,7 +60,8 @@ def intake_rows() -> tuple[PackageRow, DocumentRow, list[DeliveryRow], list[Deli
         id=str(uuid.uuid4()),
         digest=digest,
         kind=MessageKind.EDOC,
-        document_id=f"000.00.00.H41,2026/03/02,{digest[:6]}/UBND-VP",
+        # Unique per intake: one new document per DocumentId (migration 0004_unique_new_docid).
+        document_id=f"000.00.00.H41,2026/03/02,{digest[:16]}/UBND-VP",
         sender_code="000.00.00.H41",
         sender_system="qlvb-a",
         business_type=0,
