@@ -134,7 +134,18 @@ class Pull:
                     )
                 if _failed_and_not_fetched_since(row):
                     return  # repeated fail (the client retried): the failure is counted once
-                advance(uow.deliveries, row, Event.FAIL, at=now, reason=_FAIL_REASON)
+                try:
+                    advance(uow.deliveries, row, Event.FAIL, at=now, reason=_FAIL_REASON)
+                except Conflict as exc:
+                    if exc.code != "delivery.raced":
+                        raise
+                    # A parallel copy of this very report got there first (READ COMMITTED): if
+                    # it left the copy failed and untaken, this one is its repeat.
+                    uow.rollback()
+                    current = uow.deliveries.get(delivery_id)
+                    if current is not None and _failed_and_not_fetched_since(current):
+                        return
+                    raise
             audit(
                 uow, now, f"system:{system_id}", "update_status", delivery_id, status=status.value
             )

@@ -9,7 +9,17 @@ fetch is a new failure and counts.
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
 from hub.edxml.model import MessageKind
+from hub.ports import UnitOfWork, UnitOfWorkFactory
+from hub.secrets import SecretBox, generate_key
+from hub.services.base import HubConfig
 from hub.services.contracts import TransportStatus
 from hub.services.hub import HubServices
 from tests.unit.hub.test_hub_services import SO, UBND, drain, edoc
@@ -57,3 +67,48 @@ def test_a_first_fail_without_a_fetch_still_counts(hub: HubServices) -> None:
     hub.update_status(SO, rcpt.delivery_id, TransportStatus.FAIL)
     hub.update_status(SO, rcpt.delivery_id, TransportStatus.FAIL)
     assert _attempts(hub, rcpt.delivery_id) == 1
+
+
+def test_two_simultaneous_fails_count_once(
+    request: pytest.FixtureRequest, hub: HubServices, config: HubConfig
+) -> None:
+    # PostgreSQL: both reports read the fetched copy before either writes (forced with a
+    # barrier after the read); the loser of the compare-and-set must see the winner's fail as
+    # its own. SQLite and the in-memory store serialise the two, so the second is a plain repeat.
+    [rcpt] = hub.push(UBND, edoc()).recipients
+    drain(hub)
+    hub.fetch(SO, rcpt.delivery_id)
+    racing = hub
+    if request.node.callspec.params["uow_factory"] == "postgresql":
+        barrier = threading.Barrier(2)
+        racing = HubServices(
+            dataclasses.replace(hub.deps, uow=_pausing(hub.deps.uow, barrier)),
+            config,
+            SecretBox(generate_key()),
+        )
+    with ThreadPoolExecutor(2) as pool:
+        list(
+            pool.map(
+                lambda _: racing.update_status(SO, rcpt.delivery_id, TransportStatus.FAIL),
+                range(2),
+            )
+        )
+    assert _attempts(hub, rcpt.delivery_id) == 1
+
+
+def _pausing(factory: UnitOfWorkFactory, barrier: threading.Barrier) -> UnitOfWorkFactory:
+    """``factory`` whose units of work wait at ``barrier`` after reading a document."""
+
+    def make() -> UnitOfWork:
+        uow = factory()
+        real = uow.documents.get
+
+        def paused(doc_id: str) -> Any:
+            found = real(doc_id)
+            barrier.wait(timeout=20)
+            return found
+
+        uow.documents.get = paused  # type: ignore[method-assign]
+        return uow
+
+    return make
