@@ -66,9 +66,10 @@ def merge(base: Registry, rows: Iterable[AgencyRow]) -> Registry:
         else:
             by_key[key] = agency_from_row(row, by_key.get(key))
             stored.add(key)
-    claimed: dict[str, str] = {}  # every code form → the primary key of the agency it names
-    kept: list[Agency] = []
-    # Configured (untouched) agencies first, then stored records in code order: deterministic.
+    claimed: dict[str, str] = {}  # every code form → the primary code of the agency it names
+    kept: dict[str, Agency] = {}
+    # Configured (untouched) agencies claim first, then stored records in code order, so the
+    # outcome does not depend on the order rows come in; the registry keeps by_key's order.
     for key in sorted(by_key, key=lambda k: (k in stored, k)):
         agency = by_key[key]
         clash = _clash(agency, key, claimed)
@@ -85,8 +86,8 @@ def merge(base: Registry, rows: Iterable[AgencyRow]) -> Registry:
             agency = fallback
         for form in _forms(agency):
             claimed[lookup_key(form)] = agency.code
-        kept.append(agency)
-    return Registry(kept)
+        kept[key] = agency
+    return Registry(kept[k] for k in by_key if k in kept)
 
 
 def _forms(agency: Agency) -> list[str]:
