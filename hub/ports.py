@@ -201,8 +201,10 @@ class PackageRepository(Protocol):
 class DocumentRepository(Protocol):
     def add(self, row: DocumentRow) -> None:
         """Insert. A second row with the same ``(sender_system, digest)`` raises
-        :class:`hub.errors.Conflict` (code ``document.duplicate``) — the service checks
-        :meth:`by_digest` first; the constraint is the last line against a race."""
+        :class:`hub.errors.Conflict` (code ``document.duplicate``), and a second *new* document
+        (``business_type`` 0) with the same ``(sender_code, document_id)`` raises it with code
+        ``document.id_reused`` — the service checks :meth:`by_digest` and
+        :meth:`by_document_id` first; the constraints are the last line against a race."""
         ...
 
     def get(self, doc_id: str) -> DocumentRow | None: ...
