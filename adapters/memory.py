@@ -3,9 +3,10 @@
 Contract: behaves like the SQL store as far as the services can tell — a unit of work sees a
 private copy of the committed state, :meth:`MemoryUnitOfWork.commit` publishes it at once,
 leaving without a commit discards it, uniqueness constraints raise
-:class:`hub.errors.Conflict`, :meth:`MemoryDeliveryRepository.save` is a compare-and-set.
-Units of work are serialised by one re-entrant lock (like SQLite's single writer), so threads
-may share a :class:`MemoryStore`. Rows are frozen values, so copying the dicts is a snapshot.
+:class:`hub.errors.Conflict`, :meth:`MemoryDeliveryRepository.save` is a compare-and-set (of
+the changed columns, given the row as read). Units of work are serialised by one re-entrant
+lock (like SQLite's single writer), so threads may share a :class:`MemoryStore`. Rows are
+frozen values, so copying the dicts is a snapshot.
 
 Also here: :class:`MemoryBlobStore`, :class:`ManualClock` and :class:`RecordingPeerLink`, with
 helpers named for test intent (``clock.advance(s)``, ``link.fail_next(n)``, ``link.sent``).
@@ -26,7 +27,7 @@ from typing import BinaryIO, Self
 
 from hub.audit_chain import GENESIS, Checkpoint, SealedRow
 from hub.edxml.model import MessageKind
-from hub.errors import Conflict, InternalError, PeerUnavailable
+from hub.errors import Conflict, InternalError, PeerUnavailable, document_id_reused
 from hub.ports import (
     AgencyRow,
     AuditRow,
@@ -101,6 +102,14 @@ class MemoryDocumentRepository(_Repo):
     def add(self, row: DocumentRow) -> None:
         if row.id in self.t.documents or self.by_digest(row.sender_system, row.digest):
             raise Conflict(f"document {row.id} already stored", code="document.duplicate")
+        if (
+            row.business_type == 0
+            and row.document_id
+            and any(
+                r.business_type == 0 for r in self.by_document_id(row.sender_code, row.document_id)
+            )
+        ):  # the SQL store's partial unique index (migration 0007_unique_new_docid)
+            raise document_id_reused(row.document_id)
         self.t.documents[row.id] = row
 
     def get(self, doc_id: str) -> DocumentRow | None:
@@ -162,11 +171,32 @@ class MemoryDeliveryRepository(_Repo):
     def get(self, delivery_id: str) -> DeliveryRow | None:
         return self.t.deliveries.get(delivery_id)
 
-    def save(self, row: DeliveryRow, *, expected_state: str) -> bool:
+    def save(
+        self,
+        row: DeliveryRow,
+        *,
+        expected_state: str | None = None,
+        read: DeliveryRow | None = None,
+    ) -> bool:
         current = self.t.deliveries.get(row.id)
-        if current is None or current.state != expected_state:
+        if read is None:
+            if expected_state is None:
+                raise InternalError("save needs the row as read or the expected state")
+            if current is None or current.state != expected_state:
+                return False
+            self.t.deliveries[row.id] = row
+            return True
+        # Like the SQL store: only the columns that changed, each guarded by its read value.
+        if current is None or current.state != read.state:
             return False
-        self.t.deliveries[row.id] = row
+        changed = {
+            f.name: getattr(row, f.name)
+            for f in dataclasses.fields(row)
+            if getattr(row, f.name) != getattr(read, f.name)
+        }
+        if any(getattr(current, n) != getattr(read, n) for n in changed if n != "updated_at"):
+            return False
+        self.t.deliveries[row.id] = dataclasses.replace(current, **changed)
         return True
 
     def for_document(self, doc_id: str) -> Sequence[DeliveryRow]:

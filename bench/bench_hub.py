@@ -31,6 +31,7 @@ Usage::
 
     python bench/bench_hub.py --backend pg --kind status --seconds 20
     python bench/bench_hub.py --backend embedded --kind edoc --rate 50
+    python bench/bench_hub.py --backend embedded --kind status --sqlite-synchronous normal
 """
 
 from __future__ import annotations
@@ -425,6 +426,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with backend(args.backend, work / "data") as env:
         env["LIENTHONG_SETTINGS"] = str(write_settings(work, anchors))
         env["LIENTHONG_TRUST_NETWORK"] = "1"  # the loopback CRL/OCSP server above
+        if args.sqlite_synchronous:  # embedded: database.sqlite_synchronous (default full)
+            env["LIENTHONG_SQLITE_SYNCHRONOUS"] = args.sqlite_synchronous
         register_systems(env)
         procs: list[subprocess.Popen[str]] = []
         stats_files: list[Path] = []
@@ -573,6 +576,12 @@ def main() -> None:
         type=int,
         default=1,
         help="API processes sharing the port (lienthong serve --workers N)",
+    )
+    ap.add_argument(
+        "--sqlite-synchronous",
+        choices=("full", "normal"),
+        default=None,
+        help="embedded: SQLite durability (database.sqlite_synchronous; default: the setting's)",
     )
     ap.add_argument("--json", metavar="FILE", help="append the raw result as a JSON line")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (store, blobs, stats)")

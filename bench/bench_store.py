@@ -4,6 +4,7 @@ Run from the repository root (PostgreSQL running on 127.0.0.1:5432, trust auth):
 
     . .venv/bin/activate
     PYTHONPATH=. python bench/bench_store.py [--n 2000] [--rounds 3] [--batch 100]
+        [--sqlite-synchronous full,normal] [--skip-pg]
 
 One "intake" is what the intake service writes for one accepted package with three
 recipients: 1 ``packages`` row + 1 ``documents`` row (verdicts/problems/flags JSON) + 3
@@ -15,6 +16,10 @@ recipients: 1 ``packages`` row + 1 ``documents`` row (verdicts/problems/flags JS
 * ``lean, 1 tx/intake`` — one unit of work per intake with the SQL store's batch methods
   (``deliveries.add_many``, ``deliveries.add_events``): 5 INSERT statements;
 * ``lean, B/tx`` — ``--batch`` intakes per transaction (group commit).
+
+SQLite runs once per ``--sqlite-synchronous`` level (``database.sqlite_synchronous``: FULL
+syncs the WAL at every commit, NORMAL at checkpoints only), each on a fresh file on the temp
+directory's disk (``bench/RESULTS-durability.md``).
 
 Figures are medians over ``--rounds`` rounds of ``--n`` intakes on a fresh database
 (SQLite file in a temp dir; a throwaway PostgreSQL database, dropped at the end). One client
@@ -39,7 +44,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from adapters.store import migrate
-from adapters.store.engine import create_engine
+from adapters.store.engine import EngineOptions, create_engine
 from adapters.store.uow import SqlStore, SqlUnitOfWork
 from hub.edxml.model import MessageKind
 from hub.ports import DeliveryEvent, DeliveryRow, DocumentRow, PackageRow
@@ -55,7 +60,8 @@ def intake_rows() -> tuple[PackageRow, DocumentRow, list[DeliveryRow], list[Deli
         id=str(uuid.uuid4()),
         digest=digest,
         kind=MessageKind.EDOC,
-        document_id=f"000.00.00.H41,2026/03/02,{digest[:6]}/UBND-VP",
+        # Unique per intake: one new document per DocumentId (migration 0007_unique_new_docid).
+        document_id=f"000.00.00.H41,2026/03/02,{digest[:16]}/UBND-VP",
         sender_code="000.00.00.H41",
         sender_system="qlvb-a",
         business_type=0,
@@ -128,9 +134,11 @@ def run(
     return n / (time.perf_counter() - t0), (time.process_time() - c0) / n * 1e6
 
 
-def bench_backend(label: str, url: str, n: int, rounds: int, batch: int) -> list[str]:
+def bench_backend(
+    label: str, url: str, n: int, rounds: int, batch: int, options: EngineOptions | None = None
+) -> list[str]:
     migrate.upgrade(url)
-    engine = create_engine(url)
+    engine = create_engine(url, options)
     store = SqlStore(engine)
     lines = []
     try:
@@ -161,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=100, help="intakes per transaction (batched)")
     ap.add_argument("--pg", default=PG_SERVER, help="PostgreSQL server URL (a database is made)")
     ap.add_argument("--skip-pg", action="store_true")
+    ap.add_argument(
+        "--sqlite-synchronous",
+        default="full,normal",
+        help="comma-separated SQLite synchronous levels to run (full, normal)",
+    )
     args = ap.parse_args(argv)
 
     print(f"python {sys.version.split()[0]}, SQLAlchemy {sa.__version__}, n={args.n}")
@@ -169,14 +182,16 @@ def main(argv: list[str] | None = None) -> int:
         "| client CPU µs/intake | intakes per client CPU s |"
     )
     print("|---|---|---:|---:|---:|---:|")
-    with tempfile.TemporaryDirectory() as tmp:
-        bench_backend(
-            "SQLite (WAL, NORMAL)",
-            f"sqlite:///{Path(tmp) / 'hub.db'}",
-            args.n,
-            args.rounds,
-            args.batch,
-        )
+    for level in (x.strip().upper() for x in args.sqlite_synchronous.split(",") if x.strip()):
+        with tempfile.TemporaryDirectory() as tmp:
+            bench_backend(
+                f"SQLite (WAL, {level})",
+                f"sqlite:///{Path(tmp) / 'hub.db'}",
+                args.n,
+                args.rounds,
+                args.batch,
+                EngineOptions(sqlite_synchronous=level),
+            )
     if not args.skip_pg:
         admin = sa.create_engine(args.pg, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
         name = f"lienthong_bench_{secrets.token_hex(4)}"

@@ -192,14 +192,16 @@ def advance(
     """Apply ``event`` to ``row`` and persist it with its event, in the caller's transaction.
 
     ``changes`` sets further columns (``next_attempt_at``, ``resolved_code``…). The write is a
-    compare-and-set on the state read: when another transaction moved the delivery first this
-    raises :class:`hub.errors.Conflict` (``delivery.raced``) and the caller's unit of work rolls
-    back — re-read and decide again.
+    compare-and-set against ``row`` as read, of the columns this step changes only: when another
+    transaction moved the delivery (or changed one of those columns) first this raises
+    :class:`hub.errors.Conflict` (``delivery.raced``) and the caller's unit of work rolls back —
+    re-read and decide again. Columns this step leaves alone are not written, so a
+    ``business_status`` recorded since the read survives.
     """
     new_row, record = apply(row, event, at=at, reason=reason)
     if changes:
         new_row = dataclasses.replace(new_row, **changes)  # type: ignore[arg-type]
-    if not repo.save(new_row, expected_state=row.state):
+    if not repo.save(new_row, read=row):
         raise Conflict(
             f"delivery {row.id} changed state concurrently",
             message_vi=f"bản chuyển {row.id} vừa bị thay đổi trạng thái đồng thời",

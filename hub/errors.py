@@ -227,3 +227,18 @@ class BrokerUnavailable(InternalError):
     """The broker cannot be reached or did not confirm a publish."""
 
     code = "broker.unavailable"
+
+
+def document_id_reused(document_id: str) -> Conflict:
+    """The :class:`Conflict` of a new document whose DocumentId its sender already used.
+
+    One wording wherever it is found: intake's check, or the store's unique index when two
+    pushes raced past that check (QCVN 102 §2.3: only revoke/update/replace reuse the id).
+    """
+    return Conflict(
+        f"DocumentId {document_id!r} was already sent with other content",
+        message_vi=f"mã văn bản {document_id!r} đã được gửi với nội dung khác",
+        code="document.id_reused",
+        document_id=document_id,
+        path="/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/DocumentId",
+    )

@@ -9,8 +9,9 @@ block without a commit rolls everything back.
 The rows below mirror the tables (hub-common.md; the Alembic migrations under
 ``adapters/store/migrations/`` are the only schema authority). They are frozen values: to change
 a delivery, build the new row with :func:`dataclasses.replace` and :meth:`DeliveryRepository.save`
-it with the state it had when read (compare-and-set, so two workers racing on one delivery
-cannot both win — the loser sees ``False`` and re-reads).
+it with the row as read (compare-and-set of the columns it changes, so two workers racing on one
+delivery cannot both win — the loser sees ``False`` and re-reads — and a column neither of them
+touched is never written back from an old read).
 
 Package bytes never go into the database: the :class:`BlobStore` keeps them content-addressed
 (SHA-256 hex) and is written BEFORE the transaction that references the digest — an orphan blob
@@ -200,8 +201,10 @@ class PackageRepository(Protocol):
 class DocumentRepository(Protocol):
     def add(self, row: DocumentRow) -> None:
         """Insert. A second row with the same ``(sender_system, digest)`` raises
-        :class:`hub.errors.Conflict` (code ``document.duplicate``) — the service checks
-        :meth:`by_digest` first; the constraint is the last line against a race."""
+        :class:`hub.errors.Conflict` (code ``document.duplicate``), and a second *new* document
+        (``business_type`` 0) with the same ``(sender_code, document_id)`` raises it with code
+        ``document.id_reused`` — the service checks :meth:`by_digest` and
+        :meth:`by_document_id` first; the constraints are the last line against a race."""
         ...
 
     def get(self, doc_id: str) -> DocumentRow | None: ...
@@ -239,11 +242,25 @@ class DeliveryRepository(Protocol):
 
     def get(self, delivery_id: str) -> DeliveryRow | None: ...
 
-    def save(self, row: DeliveryRow, *, expected_state: str) -> bool:
-        """Write every column of ``row`` if the stored state is still ``expected_state``.
+    def save(
+        self,
+        row: DeliveryRow,
+        *,
+        expected_state: str | None = None,
+        read: DeliveryRow | None = None,
+    ) -> bool:
+        """Compare-and-set ``row``; ``False`` (and nothing written) when another transaction
+        got there first. Portable to SQLite and PostgreSQL.
 
-        Returns ``False`` (and writes nothing) when another transaction changed the state
-        first — compare-and-set, portable to SQLite and PostgreSQL.
+        With ``read`` (the row as the caller read it — the usual way): only the columns in
+        which ``row`` differs from ``read`` are written, each guarded by its ``read`` value,
+        and the state by ``read.state``. A column another transaction changed since the read
+        and that this write leaves alone survives (a ``business_status`` recorded while a
+        worker advanced the copy). ``updated_at`` is written unguarded (last writer wins).
+
+        Without ``read``: every column is written, guarded by ``expected_state`` only.
+        Hazard: that overwrites whatever another transaction changed since the caller's read
+        without moving the state; pass ``read`` whenever there is one.
         """
         ...
 

@@ -20,6 +20,7 @@ variable                        setting                          form
 ``LIENTHONG_SCOPE``             ``hub.scope``                    comma-separated
 ``LIENTHONG_PRODUCTION``        ``hub.production``               1/0, true/false
 ``LIENTHONG_DATABASE_URL``      ``database.url``                 SQLAlchemy URL
+``LIENTHONG_SQLITE_SYNCHRONOUS`` ``database.sqlite_synchronous`` ``full`` | ``normal``
 ``LIENTHONG_BROKER_URL``        ``broker.url``                   ``embedded`` | ``amqp://…[,…]``
 ``LIENTHONG_BROKER_PREFIX``     ``broker.prefix``                queue-name prefix
 ``LIENTHONG_BROKER_LEASE_S``    ``broker.lease_s``               seconds
@@ -176,6 +177,11 @@ class Settings:
     nodes that share it need a shared filesystem) or ``database`` (replicated with it)."""
     api_workers: int = 1
     """HTTP API processes sharing the port (``api.workers``; ``serve``/``run --workers``)."""
+    sqlite_synchronous: str = "full"
+    """SQLite durability (``database.sqlite_synchronous``): ``full`` syncs every commit, so no
+    answered push or acknowledgement is lost on power loss; ``normal`` syncs the WAL at
+    checkpoints only (faster; the last commits may be lost on power loss, not on a crash of the
+    process). Ignored on PostgreSQL. Cost: ``bench/RESULTS-durability.md``."""
 
     @property
     def embedded_broker(self) -> bool:
@@ -188,6 +194,7 @@ _ENV: Mapping[str, tuple[str, ...]] = {
     "LIENTHONG_SCOPE": ("hub", "scope"),
     "LIENTHONG_PRODUCTION": ("hub", "production"),
     "LIENTHONG_DATABASE_URL": ("database", "url"),
+    "LIENTHONG_SQLITE_SYNCHRONOUS": ("database", "sqlite_synchronous"),
     "LIENTHONG_BROKER_URL": ("broker", "url"),
     "LIENTHONG_BLOB_STORE": ("blobs", "store"),
     "LIENTHONG_BROKER_PREFIX": ("broker", "prefix"),
@@ -329,7 +336,12 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         data_dir = (Path.cwd() / data_dir).resolve()
     database = root.section("database")
     database_url = database.typed("url", str) or f"sqlite:///{data_dir / 'hub.db'}"
+    sqlite_synchronous = str(database.typed("sqlite_synchronous", str, "full")).lower()
     database.done()
+    if sqlite_synchronous not in ("full", "normal"):
+        raise SettingsError(
+            f"database.sqlite_synchronous: full or normal, got {sqlite_synchronous!r}"
+        )
     broker = root.section("broker")
     broker_url = broker.typed("url", str, "embedded")
     broker_prefix = broker.typed("prefix", str, "lienthong")
@@ -477,4 +489,5 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         inbox_page=inbox_page,
         blob_store=blob_store,
         api_workers=api_workers,
+        sqlite_synchronous=sqlite_synchronous,
     )

@@ -6,6 +6,13 @@ app over an in-memory service and a private metrics registry.
 
 Route order matters: ``/healthz``, ``/readyz``, ``/metrics``, the docs and ``/api/v1`` first,
 then the façade's catch-all, which routes any other path on its last segment.
+
+Probes and metrics follow the operators' access rule (:mod:`adapters.http.admin_access`, the
+one the dashboard uses; :func:`~adapters.http.dashboard.mount_dashboard` installs it with the
+admin token, and until then only loopback clients are operators): ``/healthz`` is open and says
+only "ok"; ``/readyz`` tells anyone ready or not, and why only to an operator; ``/metrics``
+(system ids, queue names) answers operators only — 401 with a ``Bearer`` challenge when a token
+is configured, 403 otherwise.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.http import rest, vxp
+from adapters.http import admin_access, rest, vxp
 from adapters.http.gate import ApiSettings, AuditHook, Clock, Gate, utc_now
 from hub.errors import HubError, InternalError, InvalidRequest
 from hub.services.contracts import HubService
@@ -133,21 +140,34 @@ def create_app(
         """The process is alive and serving (no dependency is consulted)."""
         return {"status": "ok"}
 
+    admin_access.of(app)  # loopback-only operators until the dashboard installs its rule
+
     @app.get("/readyz", include_in_schema=False)
-    def readyz() -> JSONResponse:
-        """Ready to take traffic, per the readiness probe (database, broker…)."""
+    def readyz(request: Request) -> JSONResponse:
+        """Ready to take traffic, per the readiness probe (database, broker…); the reason of a
+        failure only for an operator (it may name hosts, users, database errors)."""
         if readiness is None:
             return JSONResponse({"status": "ready"})
         try:
             ok = readiness()
         except Exception as exc:  # a probe failing means "not ready", never a 500
-            return JSONResponse({"status": "not ready", "reason": str(exc)[:200]}, 503)
+            log.warning("readiness probe failed: %s", type(exc).__name__)
+            body = {"status": "not ready"}
+            if admin_access.of(app).allowed(request):
+                body["reason"] = f"{type(exc).__name__}: {exc}"[:200]
+            return JSONResponse(body, 503)
         if ok is False:
             return JSONResponse({"status": "not ready"}, 503)
         return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        access = admin_access.of(app)
+        if not access.allowed(request):
+            if access.token_required:
+                headers = {"WWW-Authenticate": 'Bearer realm="lienthong"'}
+                return Response("admin token required\n", 401, headers, media_type="text/plain")
+            return Response("loopback clients only\n", 403, media_type="text/plain")
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(HubError)

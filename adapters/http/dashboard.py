@@ -9,13 +9,13 @@ oldest waiting delivery per system, failing peers); undeliverable / dead / retry
 a **redrive** button; document search (DocId, DocumentId, sender) and a document's timeline;
 connected systems (never a secret); the audit log (newest first, filter by actor/action).
 
-Access (DESIGN.md §4):
+Access (DESIGN.md §4) is the operators' one rule, :mod:`adapters.http.admin_access`, which
+:func:`mount_dashboard` installs on the app so ``/metrics`` and ``/readyz`` follow it too:
 
-* No ``admin.token`` configured: only loopback clients are answered (403 otherwise). Hazard: a
-  reverse proxy on the same machine makes every client look like loopback — configure a token
-  whenever the dashboard is published through one.
-* With a token: a login form; the token is compared in constant time and a derived session
-  value (HMAC of the token, never the token itself) is set as an ``HttpOnly``,
+* No ``admin.token`` configured: only loopback clients are answered (403 otherwise).
+* With a token: a login form; the token is compared in constant time and a signed session
+  (issued-at and a random nonce, never the token; a new value per login, expiring after
+  ``session_max_age_s``, ended for all by a logout) is set as an ``HttpOnly``,
   ``SameSite=Strict`` cookie. Failed logins are security events (``lienthong.security``) and
   audit rows.
 * State-changing forms (redrive, logout) are CSRF-safe twice over: the request must be
@@ -42,17 +42,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
-import hmac
 import html
-import ipaddress
 import json
 import logging
-import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -62,6 +58,8 @@ from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from adapters.http import admin_access
+from adapters.http.admin_access import SESSION_COOKIE, AdminAccess
 from adapters.http.gate import read_capped
 from hub.delivery import State, describe
 from hub.errors import HubError, NotFound
@@ -78,7 +76,6 @@ from hub.services.monitor import (
 security_log = logging.getLogger("lienthong.security")
 
 PREFIX = "/dashboard"
-SESSION_COOKIE = "lienthong_admin"
 LANG_COOKIE = "lienthong_lang"
 _FORM_CAP = 64 * 1024
 _VN = dt.timezone(dt.timedelta(hours=7), "ICT")  # times are shown in Vietnam's time (UTC+7)
@@ -523,54 +520,6 @@ def _document_body(page: _Page, view: Any) -> str:
 # ------------------------------------------------------------------------------ security
 
 
-def _is_loopback(host: str | None) -> bool:
-    try:
-        return host is not None and ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-class _Access:
-    """Who may see the dashboard and which form tokens are valid (module docstring)."""
-
-    def __init__(self, admin_token: str | None) -> None:
-        self.token = admin_token
-        self._csrf_key = secrets.token_bytes(32)
-        self.session = (
-            hmac.new(
-                admin_token.encode(), b"lienthong-dashboard-session", hashlib.sha256
-            ).hexdigest()
-            if admin_token
-            else None
-        )
-
-    def allowed(self, request: Request) -> bool:
-        if self.session is None:
-            return _is_loopback(request.client.host if request.client else None)
-        cookie = request.cookies.get(SESSION_COOKIE, "")
-        return hmac.compare_digest(cookie.encode(), self.session.encode())
-
-    def token_ok(self, offered: str) -> bool:
-        return self.token is not None and hmac.compare_digest(offered.encode(), self.token.encode())
-
-    def csrf_for(self, request: Request) -> str:
-        bound = request.cookies.get(SESSION_COOKIE) or "loopback"
-        return hmac.new(self._csrf_key, bound.encode(), hashlib.sha256).hexdigest()
-
-    def same_origin(self, request: Request) -> bool:
-        source = request.headers.get("origin") or request.headers.get("referer")
-        if not source or source == "null":
-            return False
-        origin, own = urlsplit(source), urlsplit(str(request.base_url))
-        return (origin.scheme, origin.netloc) == (own.scheme, own.netloc)
-
-    def csrf_ok(self, request: Request, offered: str) -> bool:
-        expected = self.csrf_for(request)
-        return self.same_origin(request) and hmac.compare_digest(
-            offered.encode(), expected.encode()
-        )
-
-
 def actor_of(request: Request) -> str:
     return f"admin@{request.client.host if request.client else '-'}"
 
@@ -709,9 +658,14 @@ def mount_dashboard(
     admin_token: str | None,
     registry: CollectorRegistry | None = None,
     cache_ttl_s: float = 5.0,
+    session_max_age_s: float = admin_access.DEFAULT_SESSION_MAX_AGE_S,
+    clock: Callable[[], float] = time.time,
 ) -> None:
-    """Add the dashboard routes (ahead of the VXP catch-all) and the gauges to ``registry``."""
-    access = _Access(admin_token)
+    """Add the dashboard routes (ahead of the VXP catch-all) and the gauges to ``registry``, and
+    install the operators' access rule for ``admin_token`` on ``app`` (``/metrics``, ``/readyz``
+    follow it). ``clock`` (epoch seconds) dates the sessions."""
+    access = AdminAccess(admin_token, session_max_age_s=session_max_age_s, clock=clock)
+    admin_access.install(app, access)
     overview = CachedOverview(monitor, cache_ttl_s)
     holder = _LoopHolder()
     router = APIRouter(include_in_schema=False)
@@ -729,10 +683,10 @@ def mount_dashboard(
         return response
 
     def page_of(request: Request) -> _Page:
-        return _Page(request, access.csrf_for(request), logout=access.session is not None)
+        return _Page(request, access.csrf_for(request), logout=access.token_required)
 
     def refuse(request: Request) -> Response:
-        if access.session is not None:
+        if access.token_required:
             return RedirectResponse(f"{PREFIX}/login", 303)
         _security_event("dashboard_refused", request, reason="not loopback")
         page = page_of(request)
@@ -770,7 +724,7 @@ def mount_dashboard(
     @router.get(f"{PREFIX}/login")
     def login_form(request: Request, failed: int = 0) -> Response:
         page = page_of(request)
-        if access.session is None:
+        if not access.token_required:
             return RedirectResponse(f"{PREFIX}/", 303)
         error = f'<p class="error">{page.t("bad_token")}</p>' if failed else ""
         body = (
@@ -792,10 +746,10 @@ def mount_dashboard(
             return RedirectResponse(f"{PREFIX}/login?failed=1", 303)
         await run_in_threadpool(monitor.record, actor_of(request), "dashboard.login", None)
         response = RedirectResponse(f"{PREFIX}/", 303)
-        assert access.session is not None  # token_ok implies a configured token
         response.set_cookie(
             SESSION_COOKIE,
-            access.session,
+            access.issue_session(),  # token_ok implies a configured token
+            max_age=access.max_age_s,
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
@@ -808,7 +762,11 @@ def mount_dashboard(
         form = await form_of(request)
         if not access.csrf_ok(request, (form.get("csrf") or [""])[0]):
             return await run_in_threadpool(csrf_refused, request)
-        response = RedirectResponse(f"{PREFIX}/login" if access.session else f"{PREFIX}/", 303)
+        if access.token_required and access.allowed(request):
+            access.end_sessions()  # this one and any copy of it: a cookie is only a hint
+            await run_in_threadpool(monitor.record, actor_of(request), "dashboard.logout", None)
+        target = f"{PREFIX}/login" if access.token_required else f"{PREFIX}/"
+        response = RedirectResponse(target, 303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 

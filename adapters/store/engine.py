@@ -5,8 +5,11 @@ Two backends, one code path (DESIGN.md §3):
 * **SQLite** (the embedded default, ``sqlite:///<data-dir>/hub.db``). Every new connection gets
   ``journal_mode=WAL`` (readers never block the writer), ``foreign_keys=ON`` (SQLite leaves them
   off by default), ``busy_timeout`` (a second writer waits instead of failing at once) and
-  ``synchronous=NORMAL`` (in WAL mode this loses no committed transaction on a process crash,
-  only possibly the last ones on power loss — the documented WAL trade-off).
+  ``synchronous`` from :attr:`EngineOptions.sqlite_synchronous` (setting
+  ``database.sqlite_synchronous``). ``FULL``, the default, syncs the WAL at every commit: what
+  the hub answered (a DocId, an acknowledgement) survives a power loss. ``NORMAL`` syncs only
+  at checkpoints — no committed transaction is lost on a process crash, but the last ones may
+  be on power loss or an OS crash; faster, measured in ``bench/RESULTS-durability.md``.
 
   Hazard: Python's ``sqlite3`` module opens transactions lazily, before the first write, so the
   reads before it run outside the transaction. We switch the driver's own handling off and emit
@@ -42,6 +45,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from hub.errors import StoreUnavailable
 
 _SQLITE_BEGIN = {"IMMEDIATE", "DEFERRED", "EXCLUSIVE"}
+_SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,19 @@ class EngineOptions:
     """PostgreSQL: reopen connections older than this (firewalls drop idle connections)."""
     echo: bool = False
     """Log every statement (debugging only: statements may carry document metadata)."""
+    sqlite_synchronous: str = "FULL"
+    """SQLite: ``FULL`` (every commit synced: nothing an answer promised is lost on power loss)
+    or ``NORMAL`` (WAL synced at checkpoints: faster, may lose the last commits on power loss).
+    Either case; stored upper-case."""
+
+    def __post_init__(self) -> None:
+        level = str(self.sqlite_synchronous).upper()
+        if level not in _SQLITE_SYNCHRONOUS:
+            raise ValueError(
+                f"sqlite_synchronous must be one of {', '.join(_SQLITE_SYNCHRONOUS)} "
+                f"(either case), not {self.sqlite_synchronous!r}"
+            )
+        object.__setattr__(self, "sqlite_synchronous", level)
 
 
 def _json_dumps(value: Any) -> str:
@@ -127,7 +144,8 @@ def _install_sqlite_hooks(engine: Engine, options: EngineOptions) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={int(options.busy_timeout_ms)}")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            # Checked against _SQLITE_SYNCHRONOUS when the options were built.
+            cursor.execute(f"PRAGMA synchronous={options.sqlite_synchronous}")
         finally:
             cursor.close()
 

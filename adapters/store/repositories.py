@@ -12,8 +12,11 @@ Hazards handled here, once:
   that may meet an existing key use ``INSERT … ON CONFLICT DO NOTHING`` (both backends speak it)
   and look at the row count: the transaction stays usable and the port's answer (``False`` or
   :class:`hub.errors.Conflict`) is given without an exception from the driver.
-* **Compare-and-set.** :meth:`SqlDeliveryRepository.save` writes ``WHERE id = … AND state =
-  expected``; a row count of 0 means another transaction moved the delivery first.
+* **Compare-and-set.** :meth:`SqlDeliveryRepository.save` given the row as read writes only the
+  columns that changed, ``WHERE id = … AND state = <read> AND <each changed column> IS NOT
+  DISTINCT FROM <read>``; a row count of 0 means another transaction moved the delivery first.
+  Writing every column would put back, from an old read, a column another transaction set
+  meanwhile without moving the state (a lost ``business_status`` on PostgreSQL).
 * **Driver errors** become :class:`hub.errors.StoreUnavailable` (connection, lock timeout,
   serialization failure) or :class:`hub.errors.InternalError` (a foreign key or other integrity
   rule broken by our own code) at this edge, with the original chained.
@@ -36,7 +39,7 @@ from sqlalchemy.sql import Executable
 
 from adapters.store import tables as t
 from hub.edxml.model import MessageKind
-from hub.errors import Conflict, InternalError, NotFound, StoreUnavailable
+from hub.errors import Conflict, InternalError, NotFound, StoreUnavailable, document_id_reused
 from hub.ports import (
     AgencyRow,
     AuditRow,
@@ -199,13 +202,23 @@ def _document(r: Any) -> DocumentRow:
 
 class SqlDocumentRepository(_Repo):
     def add(self, row: DocumentRow) -> None:
-        if self._insert_new("storing a document", t.documents, [_document_values(row)]) != 1:
-            raise Conflict(
-                f"document {row.id} already stored (same id, or same bytes from the same system)",
-                message_vi=f"văn bản {row.id} đã được lưu",
-                code="document.duplicate",
-                document_id=row.document_id,
-            )
+        if self._insert_new("storing a document", t.documents, [_document_values(row)]) == 1:
+            return
+        # Which key met an existing row? The same bytes from the same system (an idempotent
+        # repeat), else a new document reusing a DocumentId (partial index, migration 0004).
+        if (
+            row.business_type == 0
+            and row.document_id
+            and self.by_digest(row.sender_system, row.digest) is None
+            and self.get(row.id) is None
+        ):
+            raise document_id_reused(row.document_id)
+        raise Conflict(
+            f"document {row.id} already stored (same id, or same bytes from the same system)",
+            message_vi=f"văn bản {row.id} đã được lưu",
+            code="document.duplicate",
+            document_id=row.document_id,
+        )
 
     def get(self, doc_id: str) -> DocumentRow | None:
         r = self._run("reading a document", _DOCUMENT_BY_ID, {"id": doc_id}).first()
@@ -282,13 +295,36 @@ def _event_values(event: DeliveryEvent) -> dict[str, Any]:
     }
 
 
-# The compare-and-set UPDATE, built once: every column but the key, guarded by the old state.
+# The compare-and-set UPDATE without a read row: every column but the key, guarded by the state.
 _SAVE = (
     t.deliveries.update()
     .where(t.deliveries.c.id == sa.bindparam("b_id"))
     .where(t.deliveries.c.state == sa.bindparam("b_expected"))
     .values({name: sa.bindparam(name) for name in _DELIVERY_COLUMNS if name != "id"})
 )
+
+#: Written by every save and never guarded: the last writer's time is the right one.
+_UNGUARDED = frozenset({"updated_at"})
+_SAVE_CHANGED: dict[frozenset[str], Executable] = {}
+
+
+def _save_changed_statement(changed: frozenset[str]) -> Executable:
+    """``UPDATE deliveries SET <changed> WHERE id AND state AND <changed> IS NOT DISTINCT FROM
+    <read>``, built once per set of changed columns (a handful of shapes: one per event)."""
+    stmt = _SAVE_CHANGED.get(changed)
+    if stmt is None:
+        d = t.deliveries
+        guards = [
+            d.c[name].is_not_distinct_from(sa.bindparam(f"r_{name}", type_=d.c[name].type))
+            for name in sorted(changed - _UNGUARDED)
+        ]
+        stmt = (
+            d.update()
+            .where(d.c.id == sa.bindparam("b_id"), d.c.state == sa.bindparam("b_expected"), *guards)
+            .values({name: sa.bindparam(name, type_=d.c[name].type) for name in sorted(changed)})
+        )
+        _SAVE_CHANGED[changed] = stmt
+    return stmt
 
 
 # The inbox query (VXP getReceivedEdocList polls it constantly): built once per number of states,
@@ -373,11 +409,35 @@ class SqlDeliveryRepository(_Repo):
         r = self._run("reading a delivery", _DELIVERY_BY_ID, {"id": delivery_id}).first()
         return None if r is None else _delivery(r)
 
-    def save(self, row: DeliveryRow, *, expected_state: str) -> bool:
-        params = _delivery_values(row)
-        params["b_id"] = params.pop("id")
-        params["b_expected"] = expected_state
-        return self._run("updating a delivery", _SAVE, params).rowcount == 1
+    def save(
+        self,
+        row: DeliveryRow,
+        *,
+        expected_state: str | None = None,
+        read: DeliveryRow | None = None,
+    ) -> bool:
+        if read is None:
+            if expected_state is None:
+                raise InternalError("save needs the row as read or the expected state")
+            values = _delivery_values(row)
+            values["b_id"] = values.pop("id")
+            values["b_expected"] = expected_state
+            return self._run("updating a delivery", _SAVE, values).rowcount == 1
+        if read.id != row.id:
+            raise InternalError(f"save of delivery {row.id} given the read of {read.id}")
+        new, old = _delivery_values(row), _delivery_values(read)
+        changed = frozenset(n for n in _DELIVERY_COLUMNS if n != "id" and new[n] != old[n])
+        params: dict[str, Any] = {"b_id": row.id, "b_expected": read.state}
+        params.update({n: new[n] for n in changed})
+        params.update({f"r_{n}": old[n] for n in changed - _UNGUARDED})
+        if not changed:
+            # Nothing to write, but the answer must still say whether the read is current.
+            current = sa.select(t.deliveries.c.id).where(
+                t.deliveries.c.id == row.id, t.deliveries.c.state == read.state
+            )
+            return self._run("reading a delivery", current).first() is not None
+        stmt = _save_changed_statement(changed)
+        return self._run("updating a delivery", stmt, params).rowcount == 1
 
     def for_document(self, doc_id: str) -> Sequence[DeliveryRow]:
         stmt = (

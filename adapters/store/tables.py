@@ -13,7 +13,9 @@ Theory of the schema (names are the wire / DB values of the shared plan):
   *before* the row, so a row never points at a missing blob.
 * ``documents`` — one accepted push (VXP ``DocId``): who sent it, the edXML business key, the
   verdicts and problems computed at intake (JSON). ``UNIQUE(sender_system, digest)`` is the
-  idempotency key of a push: the same system pushing the same bytes gets the same answer.
+  idempotency key of a push: the same system pushing the same bytes gets the same answer; a
+  partial unique index on ``(sender_code, document_id)`` for business type 0 (new) keeps one
+  new document per DocumentId even under concurrent pushes (follow-ups reuse the id).
 * ``deliveries`` — one recipient's copy (the receiver's VXP ``docId``), its route and state.
   ``UNIQUE(doc_id, recipient_code)`` makes dispatch idempotent: at-least-once transport can
   never create two copies for one recipient (DESIGN.md §2). The state is written here but
@@ -122,6 +124,16 @@ documents = sa.Table(
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("sender_system", "digest"),
     sa.Index(None, "sender_code", "document_id"),
+    # One NEW document per DocumentId and sending agency (follow-ups reuse the id): the last
+    # line behind intake's check against two concurrent pushes (migration 0007_unique_new_docid).
+    sa.Index(
+        "uq_documents_new_sender_code_document_id",
+        "sender_code",
+        "document_id",
+        unique=True,
+        postgresql_where=sa.text("business_type = 0"),
+        sqlite_where=sa.text("business_type = 0"),
+    ),
     sa.Index(None, "related_doc_id"),
 )
 

@@ -282,13 +282,15 @@ def build_hub(
     """Wire a hub from ``settings``. ``migrate`` brings the database schema to head first."""
     from adapters.store.audit_chain import SqlAuditChain
     from adapters.store.blobs import FileBlobStore
-    from adapters.store.engine import create_engine
+    from adapters.store.engine import EngineOptions, create_engine
     from adapters.store.leases import SqlLeases
     from adapters.store.migrate import upgrade
     from adapters.store.uow import SqlStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(database_url(settings))
+    engine = create_engine(
+        database_url(settings), EngineOptions(sqlite_synchronous=settings.sqlite_synchronous)
+    )
     if migrate:
         upgrade(engine)
     uow = SqlStore(engine).unit_of_work

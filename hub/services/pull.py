@@ -4,7 +4,8 @@ Contract: every operation takes the *authenticated* system and sees only what co
 a delivery that is not hosted by the caller is :class:`NotFound` (not :class:`Forbidden`: the
 caller must not learn that it exists). State changes go through :func:`hub.delivery.advance`
 in the transaction that records them; repeating an acknowledgement is a no-op (VXP clients
-retry ``updateStatus`` after timeouts).
+retry ``updateStatus`` after timeouts) — ``done`` and ``processing`` as well as ``fail``, which
+counts one attempt per hand-out however often it is reported.
 
 Fetch hands out the stored bytes with this hub's ``TraceHeader`` appended (QCVN 102 §2.3: each
 relay adds its hop). The hop's time is the moment the hub accepted the package, not the moment
@@ -35,6 +36,8 @@ from hub.services.contracts import (
 )
 
 _INBOX_STATES = tuple(s.value for s in INBOX)
+#: The reason a recipient's ``fail`` records (``last_error``); also how a repeat is recognised.
+_FAIL_REASON = "hệ thống nhận báo lỗi (fail)"
 
 
 def traced(data: bytes, organ_id: str, doc: DocumentRow) -> bytes:
@@ -129,9 +132,20 @@ class Pull:
                         f"delivery {delivery_id} was acknowledged done; it cannot fail now",
                         message_vi=f"văn bản {delivery_id} đã báo xử lý xong, không thể báo lỗi",
                     )
-                advance(
-                    uow.deliveries, row, Event.FAIL, at=now, reason="hệ thống nhận báo lỗi (fail)"
-                )
+                if _failed_and_not_fetched_since(row):
+                    return  # repeated fail (the client retried): the failure is counted once
+                try:
+                    advance(uow.deliveries, row, Event.FAIL, at=now, reason=_FAIL_REASON)
+                except Conflict as exc:
+                    if exc.code != "delivery.raced":
+                        raise
+                    # A parallel copy of this very report got there first (READ COMMITTED): if
+                    # it left the copy failed and untaken, this one is its repeat.
+                    uow.rollback()
+                    current = uow.deliveries.get(delivery_id)
+                    if current is not None and _failed_and_not_fetched_since(current):
+                        return
+                    raise
             audit(
                 uow, now, f"system:{system_id}", "update_status", delivery_id, status=status.value
             )
@@ -216,7 +230,11 @@ class Pull:
         knows (registry, or a stored record not deleted) keeps its *known* parent, and only a
         system hosting that parent may take it — otherwise naming one's own agency as parent
         would let a system host, send as and receive the mail of any agency no system here
-        hosts (a ministry reached through the national axis)."""
+        hosts (a ministry reached through the national axis).
+
+        A code (or QĐ 20 code) that already names *another* agency — its former code after the
+        2025 reform, or its QĐ 20 code — is a :class:`Conflict` (``agency.code_taken``): one
+        code must lead to one agency, and a registry with such a pair does not build."""
         now = self._deps.clock.now()
         registry = self._deps.registry()  # before the transaction (see base.router)
         with self._deps.uow() as uow:
@@ -235,6 +253,7 @@ class Pull:
                     message_vi=f"hệ thống {system_id!r} chỉ được đăng ký cơ quan mình quản lý "
                     "hoặc đơn vị trực thuộc",
                 )
+            _refuse_taken_code(registry, record)
             uow.agencies.upsert(
                 AgencyRow(
                     code=record.code,
@@ -314,6 +333,31 @@ def _own_delivery(
     if doc is None:  # the foreign key makes this impossible in the SQL store
         raise NotFound(f"document of delivery {delivery_id} is missing", code="delivery.unknown")
     return row, doc
+
+
+def _refuse_taken_code(registry: Registry, record: AgencyRecord) -> None:
+    """Raise :class:`Conflict` when ``record``'s code or QĐ 20 code names another agency."""
+    own = lookup_key(record.code)
+    for form in (record.code, record.code_qd20):
+        other = registry.get(form) if form else None
+        if other is not None and lookup_key(other.code) != own:
+            raise Conflict(
+                f"agency code {form!r} already names agency {other.code} ({other.name})",
+                message_vi=f"mã {form!r} đã là mã của cơ quan {other.code} ({other.name})",
+                code="agency.code_taken",
+                details={"code": form, "agency": other.code},
+            )
+
+
+def _failed_and_not_fetched_since(row: DeliveryRow) -> bool:
+    """True when the copy is back in the inbox because of a ``fail`` and nobody fetched it since.
+
+    A local copy enters ``available`` by dispatch (no ``last_error`` of this kind) or by a fail,
+    and leaves it only by fetch (→ ``fetched``) or revoke; so ``available`` with the fail's
+    reason means the last thing that happened to it was that fail, and another one now is the
+    same failure reported again (VXP clients retry ``updateStatus``), not a new attempt.
+    """
+    return row.state == State.AVAILABLE and row.attempts > 0 and row.last_error == _FAIL_REASON
 
 
 def _known_parent(uow: UnitOfWork, registry: Registry, code: str) -> tuple[str | None] | None:

@@ -7,9 +7,10 @@ baseline record of the same code, add new codes, and a record marked deleted rem
 
 :class:`LiveRegistry` is the ``Deps.registry`` provider: it rebuilds the merged
 :class:`~hub.agency.registry.Registry` at most every ``refresh_s`` seconds (so every worker
-process sees changes made by others), or at once after :meth:`invalidate`. A merged set that
-does not build (e.g. a stored record's QĐ 20 code colliding with another agency) keeps the last
-good registry and logs why, rather than stopping routing.
+process sees changes made by others), or at once after :meth:`invalidate`. A stored record
+whose code collides with another agency's (a former or QĐ 20 code) is skipped and logged by
+:func:`merge`, so one bad record never holds the others back; a merged set that still does not
+build keeps the last good registry and logs why, rather than stopping routing.
 """
 
 from __future__ import annotations
@@ -47,15 +48,59 @@ def agency_from_row(row: AgencyRow, base: Agency | None = None) -> Agency:
 
 
 def merge(base: Registry, rows: Iterable[AgencyRow]) -> Registry:
-    """``base`` with ``rows`` applied (override, add, delete by code)."""
-    by_key = {lookup_key(a.code): a for a in base}
+    """``base`` with ``rows`` applied (override, add, delete by code).
+
+    A stored record whose code, former code or QĐ 20 code already names another agency would
+    make the registry refuse to build (one code, two agencies): it is skipped and logged, never
+    allowed to stop the refresh. Configured agencies claim their codes first; a colliding
+    override of a configured agency falls back to the configured record.
+    """
+    configured = {lookup_key(a.code): a for a in base}
+    by_key = dict(configured)
+    stored: set[str] = set()
     for row in rows:
         key = lookup_key(row.code)
         if row.deleted:
             by_key.pop(key, None)
+            stored.discard(key)
         else:
             by_key[key] = agency_from_row(row, by_key.get(key))
-    return Registry(by_key.values())
+            stored.add(key)
+    claimed: dict[str, str] = {}  # every code form → the primary code of the agency it names
+    kept: dict[str, Agency] = {}
+    # Configured (untouched) agencies claim first, then stored records in code order, so the
+    # outcome does not depend on the order rows come in; the registry keeps by_key's order.
+    for key in sorted(by_key, key=lambda k: (k in stored, k)):
+        agency = by_key[key]
+        clash = _clash(agency, key, claimed)
+        if clash is not None and key in stored:
+            log.warning(
+                "agency record %s skipped: its code %s already names agency %s",
+                agency.code,
+                clash,
+                claimed[lookup_key(clash)],
+            )
+            fallback = configured.get(key)
+            if fallback is None or _clash(fallback, key, claimed) is not None:
+                continue
+            agency = fallback
+        for form in _forms(agency):
+            claimed[lookup_key(form)] = agency.code
+        kept[key] = agency
+    return Registry(kept[k] for k in by_key if k in kept)
+
+
+def _forms(agency: Agency) -> list[str]:
+    return [agency.code, *agency.former_codes, *([agency.code_qd20] if agency.code_qd20 else [])]
+
+
+def _clash(agency: Agency, key: str, claimed: dict[str, str]) -> str | None:
+    """The first code form of ``agency`` already claimed by another agency, else ``None``."""
+    for form in _forms(agency):
+        owner = claimed.get(lookup_key(form))
+        if owner is not None and lookup_key(owner) != key:
+            return form
+    return None
 
 
 class LiveRegistry:

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from http_fakes import G22, H41, SYSTEM, Clock, FakeHub, Signer
 from prometheus_client import CollectorRegistry
@@ -196,7 +197,7 @@ def test_openapi_and_docs(http: TestClient) -> None:
     assert "swagger" in http.get("/api/v1/docs").text.lower()
 
 
-def test_health_and_readiness(http: TestClient, ready: dict[str, Any]) -> None:
+def test_health_and_readiness(http: TestClient, app: FastAPI, ready: dict[str, Any]) -> None:
     assert http.get("/healthz").json() == {"status": "ok"}
     assert http.get("/readyz").status_code == 200
     ready["value"] = False
@@ -204,11 +205,13 @@ def test_health_and_readiness(http: TestClient, ready: dict[str, Any]) -> None:
     ready["value"] = RuntimeError("database unreachable")
     r = http.get("/readyz")
     assert r.status_code == 503
-    assert r.json()["reason"] == "database unreachable"
+    assert r.json() == {"status": "not ready"}  # the reason is for operators only
+    with TestClient(app, client=("127.0.0.1", 50123)) as local:  # loopback, no admin token
+        assert local.get("/readyz").json()["reason"] == "RuntimeError: database unreachable"
 
 
 def test_metrics_count_by_operation_and_outcome(
-    http: TestClient, sign: Signer, registry: CollectorRegistry, clock: Clock
+    http: TestClient, app: FastAPI, sign: Signer, registry: CollectorRegistry, clock: Clock
 ) -> None:
     http.post("/getAgenciesList", headers=sign())
     http.post("/getAgenciesList", headers=sign(secret="wrong"))
@@ -222,7 +225,9 @@ def test_metrics_count_by_operation_and_outcome(
     assert count("vxp", "getAgenciesList", "ok") == 1
     assert count("vxp", "getAgenciesList", "401") == 1
     assert count("rest", "GET /api/v1/inbox", "ok") == 1
-    text = http.get("/metrics").text
+    assert http.get("/metrics").status_code == 403  # operators only (loopback, no token)
+    with TestClient(app, client=("127.0.0.1", 50123)) as local:
+        text = local.get("/metrics").text
     assert "lienthong_http_request_seconds_bucket" in text
     assert 'operation="getAgenciesList"' in text
     assert SYSTEM not in text  # no per-system label: bounded cardinality

@@ -55,8 +55,12 @@ def test_sqlite_connections_carry_the_pragmas(sqlite_url: str) -> None:
             }
     finally:
         engine.dispose()
-    assert pragma == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 1234,
-                      "synchronous": 1}  # fmt: skip
+    assert pragma == {
+        "journal_mode": "wal",
+        "foreign_keys": 1,
+        "busy_timeout": 1234,
+        "synchronous": 2,
+    }  # fmt: skip  (FULL, the default)
 
 
 def test_unsupported_backend_is_refused() -> None:

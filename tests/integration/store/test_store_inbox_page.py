@@ -16,7 +16,7 @@ from tests.integration.store.test_store_repositories import (
 
 
 def test_inbox_pages_interleave_states_in_creation_order(uow: Uow) -> None:  # noqa: F811
-    docs = [stored_document(uow, n) for n in range(1, 4)]
+    docs = [stored_document(uow, n, document_id=f"DOC-{n}") for n in range(1, 4)]
     rows = []
     for i in range(12):  # states interleaved in creation order; ties on created_at broken by id
         state = ("available", "fetched", "done")[i % 3]

@@ -44,12 +44,18 @@ def package(n: int = 1, kind: MessageKind = MessageKind.EDOC) -> PackageRow:
     return PackageRow(f"{n:064x}", 4096 + n, kind, T0)
 
 
-def document(pkg: PackageRow, *, system: str = "qlvb-a", doc_id: str | None = None) -> DocumentRow:
+def document(
+    pkg: PackageRow,
+    *,
+    system: str = "qlvb-a",
+    doc_id: str | None = None,
+    document_id: str = "000.00.00.H41,2026/03/02,17/UBND-VP",
+) -> DocumentRow:
     return DocumentRow(
         id=doc_id or str(uuid.uuid4()),
         digest=pkg.digest,
         kind=pkg.kind,
-        document_id="000.00.00.H41,2026/03/02,17/UBND-VP",
+        document_id=document_id,
         sender_code="000.00.00.H41",
         sender_system=system,
         business_type=0,
@@ -149,7 +155,11 @@ def test_second_push_of_same_bytes_by_same_system_is_a_conflict_and_tx_survives(
 def test_same_bytes_from_another_system_is_another_document(uow: Uow) -> None:
     doc = stored_document(uow)
     with uow() as u:
-        other = dataclasses.replace(doc, id=str(uuid.uuid4()), sender_system="qlvb-z")
+        # A status message (no DocumentId): a second *new* document with the same DocumentId
+        # from the same agency is refused by the store whoever pushes it (migration 0007).
+        other = dataclasses.replace(
+            doc, id=str(uuid.uuid4()), sender_system="qlvb-z", document_id=None
+        )
         u.documents.add(other)
         u.commit()
         assert u.documents.by_digest("qlvb-z", doc.digest) is not None
