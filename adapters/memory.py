@@ -33,6 +33,7 @@ from hub.ports import (
     DeliveryGroup,
     DeliveryRow,
     DocumentRow,
+    InboundRow,
     OutboxRow,
     PackageRow,
     SystemRow,
@@ -50,6 +51,7 @@ class _Tables:
     agencies: dict[str, AgencyRow] = field(default_factory=dict)
     outbox: dict[int, OutboxRow] = field(default_factory=dict)
     audit: list[AuditRow] = field(default_factory=list)
+    inbound: dict[tuple[str, str], InboundRow] = field(default_factory=dict)
     next_id: int = 1
 
     def snapshot(self) -> _Tables:
@@ -217,6 +219,17 @@ class MemoryDeliveryRepository(_Repo):
         for event in events:
             self.add_event(event)
 
+    def tracked(self, since: dt.datetime, *, limit: int = 100) -> Sequence[DeliveryRow]:
+        rows = [
+            d
+            for d in self.t.deliveries.values()
+            if d.state == "forwarded"
+            and d.remote_id is not None
+            and d.remote_status != "done"
+            and d.updated_at >= since
+        ]
+        return sorted(rows, key=lambda d: (d.updated_at, d.id))[:limit]
+
     def events(self, delivery_id: str) -> Sequence[DeliveryEvent]:
         return [e for e in self.t.events if e.delivery_id == delivery_id]
 
@@ -310,6 +323,32 @@ class MemoryAuditRepository(_Repo):
         return list(reversed(rows))[:limit]
 
 
+class MemoryInboundRepository(_Repo):
+    def add(self, row: InboundRow) -> None:
+        key = (row.peer, row.remote_id)
+        if key in self.t.inbound:
+            raise Conflict(f"inbound item {key} already recorded", code="inbound.duplicate")
+        self.t.inbound[key] = row
+
+    def get(self, peer: str, remote_id: str) -> InboundRow | None:
+        return self.t.inbound.get((peer, remote_id))
+
+    def mark_acked(self, peer: str, remote_id: str, at: dt.datetime) -> None:
+        row = self.t.inbound.get((peer, remote_id))
+        if row is not None:
+            self.t.inbound[(peer, remote_id)] = dataclasses.replace(row, acked_at=at)
+
+    def recent(
+        self, *, peer: str | None = None, outcome: str | None = None, limit: int = 100
+    ) -> Sequence[InboundRow]:
+        rows = [
+            r
+            for r in self.t.inbound.values()
+            if (peer is None or r.peer == peer) and (outcome is None or r.outcome == outcome)
+        ]
+        return sorted(rows, key=lambda r: (r.received_at, r.remote_id), reverse=True)[:limit]
+
+
 class MemoryUnitOfWork:
     """A transaction over a :class:`MemoryStore` (see the module docstring)."""
 
@@ -324,6 +363,7 @@ class MemoryUnitOfWork:
         self.agencies = MemoryAgencyRepository(self)
         self.outbox = MemoryOutboxRepository(self)
         self.audit = MemoryAuditRepository(self)
+        self.inbound = MemoryInboundRepository(self)
 
     def __enter__(self) -> Self:
         self._store.lock.acquire()

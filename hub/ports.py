@@ -101,6 +101,10 @@ class DeliveryRow:
     updated_at: dt.datetime
     fetched_at: dt.datetime | None = None
     done_at: dt.datetime | None = None
+    remote_id: str | None = None  # PEER/NATIONAL routes: the peer's id of the pushed copy
+    remote_status: str | None = None  # what the peer last said of it (TransportStatus value)
+    remote_status_desc: str | None = None
+    remote_status_at: dt.datetime | None = None  # when the peer said so (else when we asked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +174,26 @@ class AuditRow:
     outcome: str  # "ok" or an error code (hub.errors ``code``)
     details: Mapping[str, Any] = field(default_factory=dict)  # JSON-able, never bodies/secrets
     id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRow:
+    """``inbound_items``: one item taken from a peer's inbox, and what became of it.
+
+    ``(peer, remote_id)`` is unique: an item is decided once and never fetched again.
+    ``outcome`` is ``accepted`` (``doc_id`` set) or ``refused`` (``reason`` says why);
+    ``acked_at`` is when the peer was told (``None``: the acknowledgement is still owed).
+    """
+
+    peer: str
+    remote_id: str
+    kind: MessageKind
+    outcome: str  # "accepted" | "refused"
+    reason: str | None
+    doc_id: str | None
+    digest: str | None
+    received_at: dt.datetime
+    acked_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +308,12 @@ class DeliveryRepository(Protocol):
         """A delivery's events, oldest first."""
         ...
 
+    def tracked(self, since: dt.datetime, *, limit: int = 100) -> Sequence[DeliveryRow]:
+        """``forwarded`` deliveries with a ``remote_id`` whose remote status is not ``done``
+        yet, updated at or after ``since``, least recently updated first (the tracker's
+        work list: what a peer may still have news about)."""
+        ...
+
 
 class SystemRepository(Protocol):
     def add(self, row: SystemRow) -> None:
@@ -356,6 +386,24 @@ class AuditRepository(Protocol):
         ...
 
 
+class InboundRepository(Protocol):
+    def add(self, row: InboundRow) -> None:
+        """Insert; an existing ``(peer, remote_id)`` raises :class:`hub.errors.Conflict`."""
+        ...
+
+    def get(self, peer: str, remote_id: str) -> InboundRow | None: ...
+
+    def mark_acked(self, peer: str, remote_id: str, at: dt.datetime) -> None:
+        """Record that the peer was told the outcome."""
+        ...
+
+    def recent(
+        self, *, peer: str | None = None, outcome: str | None = None, limit: int = 100
+    ) -> Sequence[InboundRow]:
+        """Newest first, optionally one peer's or one outcome's (IT view)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository.
 
@@ -379,6 +427,8 @@ class UnitOfWork(Protocol):
     def outbox(self) -> OutboxRepository: ...
     @property
     def audit(self) -> AuditRepository: ...
+    @property
+    def inbound(self) -> InboundRepository: ...
 
     def __enter__(self) -> Self: ...
 

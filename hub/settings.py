@@ -18,6 +18,7 @@ variable                        setting                          form
 ``LIENTHONG_ORGAN_ID``          ``hub.organ_id``                 agency code
 ``LIENTHONG_HUB_NAME``          ``hub.name``                     text
 ``LIENTHONG_SCOPE``             ``hub.scope``                    comma-separated
+``LIENTHONG_ROLE``              ``hub.role``                     ``provincial`` | ``national``
 ``LIENTHONG_PRODUCTION``        ``hub.production``               1/0, true/false
 ``LIENTHONG_DATABASE_URL``      ``database.url``                 SQLAlchemy URL
 ``LIENTHONG_BROKER_URL``        ``broker.url``                   ``embedded`` | ``amqp://…``
@@ -29,6 +30,8 @@ variable                        setting                          form
 ``LIENTHONG_NATIONAL_ENDPOINT`` ``national.endpoint``            URL
 ``LIENTHONG_NATIONAL_SYSTEM_ID`` ``national.system_id``          text
 ``LIENTHONG_NATIONAL_SECRET``   ``national.secret``              secret
+``LIENTHONG_NATIONAL_POLL``     ``national.poll``                1/0, true/false
+``LIENTHONG_INBOUND_POLL_S``    ``inbound.poll_s``               seconds
 ``LIENTHONG_VERIFY_SIGNATURES`` ``signatures.verify``            1/0, true/false
 ``LIENTHONG_TRUST_NETWORK``     ``signatures.network``           1/0, true/false
 ``LIENTHONG_SECRET_KEY``        ``secret_key`` (env only)        Fernet key (hub.secrets)
@@ -91,11 +94,14 @@ class Secret:
 
 @dataclass(frozen=True, slots=True)
 class NationalSettings:
-    """The national document axis (VXP), when this hub is connected to it."""
+    """The national document axis (VXP), when this hub is connected to it — or, for a hub
+    below another lienthong hub, that parent (it serves the same protocol)."""
 
     endpoint: str | None = None
     system_id: str | None = None
     secret: Secret | None = None
+    poll: bool = True
+    """Poll its inbox for packages and statuses addressed to agencies served here."""
 
     @property
     def enabled(self) -> bool:
@@ -124,6 +130,11 @@ class PeerSettings:
         return PeerHub(self.name, self.scope)
 
 
+#: ``hub.role`` values: a provincial (or ministry) hub serves its scope; the national role
+#: serves every agency (the axis other hubs connect to as ordinary systems).
+ROLES = ("provincial", "national")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the composition root needs, read once at start-up."""
@@ -132,7 +143,7 @@ class Settings:
     """This hub's agency code, written in the TraceHeader it appends (QCVN 102 §2.3)."""
     name: str
     scope: Scope
-    """What this hub serves (level-1 keys and/or subtree roots)."""
+    """What this hub serves (level-1 keys and/or subtree roots; every agency when national)."""
     production: bool
     """Production mode: a missing secret key is an error instead of a generated key file."""
     database_url: str
@@ -171,6 +182,11 @@ class Settings:
     """At most this many items per inbox listing (``limits.inbox_page``), oldest first."""
     api_workers: int = 1
     """HTTP API processes sharing the port (``api.workers``; ``serve``/``run --workers``)."""
+    role: str = "provincial"
+    """``provincial`` or ``national`` (``hub.role``; scope = every agency)."""
+    inbound_poll_s: float = 10.0
+    """Seconds between two polls of the peers' inboxes and of forwarded copies' remote state
+    (``inbound.poll_s``)."""
 
     @property
     def embedded_broker(self) -> bool:
@@ -181,6 +197,7 @@ _ENV: Mapping[str, tuple[str, ...]] = {
     "LIENTHONG_ORGAN_ID": ("hub", "organ_id"),
     "LIENTHONG_HUB_NAME": ("hub", "name"),
     "LIENTHONG_SCOPE": ("hub", "scope"),
+    "LIENTHONG_ROLE": ("hub", "role"),
     "LIENTHONG_PRODUCTION": ("hub", "production"),
     "LIENTHONG_DATABASE_URL": ("database", "url"),
     "LIENTHONG_BROKER_URL": ("broker", "url"),
@@ -193,6 +210,8 @@ _ENV: Mapping[str, tuple[str, ...]] = {
     "LIENTHONG_NATIONAL_ENDPOINT": ("national", "endpoint"),
     "LIENTHONG_NATIONAL_SYSTEM_ID": ("national", "system_id"),
     "LIENTHONG_NATIONAL_SECRET": ("national", "secret"),
+    "LIENTHONG_NATIONAL_POLL": ("national", "poll"),
+    "LIENTHONG_INBOUND_POLL_S": ("inbound", "poll_s"),
     "LIENTHONG_VERIFY_SIGNATURES": ("signatures", "verify"),
     "LIENTHONG_TRUST_NETWORK": ("signatures", "network"),
     "LIENTHONG_ADMIN_TOKEN": ("admin", "token"),
@@ -316,7 +335,12 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     name = hub.typed("name", str, organ_id)
     scope = Scope.parse(hub.typed("scope", _list, []))
     production = hub.typed("production", _bool, False)
+    role = hub.typed("role", str, "provincial")
     hub.done()
+    if role not in ROLES:
+        raise SettingsError(f"hub.role: expected one of {', '.join(ROLES)}, got {role!r}")
+    if role == "national":
+        scope = Scope(everything=True)
 
     data_dir = Path(root.typed("data_dir", str, "var/lienthong")).expanduser()
     if not data_dir.is_absolute():
@@ -354,9 +378,17 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
 
     nat = root.section("national")
     national = NationalSettings(
-        nat.typed("endpoint", str), nat.typed("system_id", str), nat.typed("secret", _secret)
+        nat.typed("endpoint", str),
+        nat.typed("system_id", str),
+        nat.typed("secret", _secret),
+        nat.typed("poll", _bool, True),
     )
     nat.done()
+    inbound = root.section("inbound")
+    inbound_poll_s = inbound.typed("poll_s", float, 10.0)
+    inbound.done()
+    if inbound_poll_s <= 0:
+        raise SettingsError(f"inbound.poll_s: must be positive, got {inbound_poll_s!r}")
 
     peers: list[PeerSettings] = []
     peer_root = root.section("peers")
@@ -458,4 +490,6 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         admin_token=admin_token,
         inbox_page=inbox_page,
         api_workers=api_workers,
+        role=role,
+        inbound_poll_s=inbound_poll_s,
     )

@@ -437,6 +437,18 @@ class SqlDeliveryRepository(_Repo):
         if values:
             self._run("recording delivery events", _INSERT_EVENT, values)
 
+    def tracked(self, since: dt.datetime, *, limit: int = 100) -> Sequence[DeliveryRow]:
+        d = t.deliveries
+        stmt = (
+            sa.select(d)
+            .where(d.c.state == "forwarded", d.c.remote_id.is_not(None))
+            .where(sa.or_(d.c.remote_status.is_(None), d.c.remote_status != "done"))
+            .where(d.c.updated_at >= since)
+            .order_by(d.c.updated_at, d.c.id)
+            .limit(limit)
+        )
+        return [_delivery(r) for r in self._run("listing tracked deliveries", stmt)]
+
     def events(self, delivery_id: str) -> Sequence[DeliveryEvent]:
         e = t.delivery_events
         stmt = sa.select(e).where(e.c.delivery_id == delivery_id).order_by(e.c.id)

@@ -1,0 +1,121 @@
+"""Announce the agencies hosted here to every peer that keeps a directory.
+
+Theory of operation. A hub below another (a province under a lienthong hub in the national
+role, or under the real axis) is one connected system of its parent. The parent routes an
+agency to that system only once the system hosts it, so the child registers every agency its
+own systems host (``registerAgency``) and withdraws those it stops hosting (``deleteAgency``).
+:class:`HostingAnnouncer` keeps, per peer, the set of codes it has announced in this process;
+each :meth:`HostingAnnouncer.sync` compares it with the hosting map and sends the difference.
+The first sync after start registers everything (the parent treats a repeated registration of a
+hosted agency as an update). The CLI calls :meth:`HostingAnnouncer.withdraw` when ``lienthong
+systems remove`` drops agencies, since that process never announced them itself.
+
+Parents first: an agency's registration names its parent (``pcode``) and a parent hub accepts a
+new unit only under an agency the caller already hosts, so codes are announced in registry
+depth order. A peer's refusal of one code is logged and not repeated until the next start (or
+until the code leaves and comes back); a peer that is down leaves its codes unannounced, to be
+tried again at the next sync.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+from hub.agency.codes import lookup_key
+from hub.agency.registry import Registry
+from hub.errors import PeerError, PeerUnavailable
+from hub.ports import AgencyRow, Peer
+from hub.services.base import Deps
+
+log = logging.getLogger(__name__)
+
+
+class HostingAnnouncer:
+    """Keep every peer's directory in step with the agencies hosted here."""
+
+    def __init__(self, deps: Deps, peers: Iterable[Peer]) -> None:
+        self._deps = deps
+        self._peers = [p for p in peers if p.directory is not None]
+        self._announced: dict[str, set[str]] = {p.name: set() for p in self._peers}
+
+    def sync(self) -> dict[str, list[str]]:
+        """Register new hosted codes and withdraw dropped ones at every peer; returns the
+        codes registered per peer (for logs and tests)."""
+        if not self._peers:
+            return {}
+        registry = self._deps.registry()
+        with self._deps.uow() as uow:
+            hosted = {lookup_key(c): c for c in uow.systems.hosting()}
+            stored = {lookup_key(r.code): r for r in uow.agencies.list()}
+        rows = [_agency_row(code, registry, stored) for code in hosted.values()]
+        rows.sort(key=lambda r: (_depth(r.code, registry), r.code))
+        done: dict[str, list[str]] = {}
+        for peer in self._peers:
+            announced = self._announced[peer.name]
+            done[peer.name] = self._register(peer, [r for r in rows if r.code not in announced])
+            gone = sorted(c for c in announced if lookup_key(c) not in hosted)
+            self._withdraw(peer, gone)
+        return done
+
+    def withdraw(self, codes: Sequence[str]) -> None:
+        """Withdraw ``codes`` at every peer (an agency no longer hosted here)."""
+        for peer in self._peers:
+            self._withdraw(peer, codes)
+
+    def _register(self, peer: Peer, rows: Sequence[AgencyRow]) -> list[str]:
+        directory = peer.directory
+        assert directory is not None
+        registered: list[str] = []
+        for row in rows:
+            try:
+                directory.register(row)
+            except PeerUnavailable as exc:
+                log.warning("registering agencies at %s: %s", peer.name, exc.code)
+                break  # tried again at the next sync
+            except PeerError as exc:
+                log.warning("%s refused agency %s: %s", peer.name, row.code, exc.message_en)
+            else:
+                registered.append(row.code)
+            self._announced[peer.name].add(row.code)
+        return registered
+
+    def _withdraw(self, peer: Peer, codes: Sequence[str]) -> None:
+        directory = peer.directory
+        assert directory is not None
+        for code in codes:
+            try:
+                directory.delete(code)
+            except PeerUnavailable as exc:
+                log.warning("withdrawing agencies at %s: %s", peer.name, exc.code)
+                return
+            except PeerError as exc:
+                log.warning("%s refused to withdraw %s: %s", peer.name, code, exc.message_en)
+            self._announced[peer.name].discard(code)
+
+
+def _agency_row(code: str, registry: Registry, stored: dict[str, AgencyRow]) -> AgencyRow:
+    """What the registry (or a stored record) says of a hosted code; the bare code otherwise."""
+    record = stored.get(lookup_key(code))
+    if record is not None:
+        return record
+    agency = registry.get(code)
+    if agency is None:
+        return AgencyRow(code=code, name=code)
+    parent = registry.parent(code)
+    return AgencyRow(
+        code=agency.code,
+        name=agency.name,
+        parent_code=parent.code if parent is not None else None,
+        email=agency.email,
+    )
+
+
+def _depth(code: str, registry: Registry) -> int:
+    depth, seen = 0, {code}
+    parent = registry.parent(code) if code in registry else None
+    while parent is not None and parent.code not in seen:
+        depth += 1
+        seen.add(parent.code)
+        parent = registry.parent(parent.code)
+    return depth

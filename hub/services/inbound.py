@@ -1,0 +1,284 @@
+"""The national axis both ways: take what peers hold for us, and learn what became of what we sent.
+
+Theory of operation — **inbound** (:class:`InboundPoller`). VXP is pull-based: the axis (or a
+parent hub, or a peer hub) keeps a package addressed to an agency served here until this hub
+takes it. For every peer that offers an inbox (:attr:`hub.ports.Peer.inbox`; the composition
+root leaves it ``None`` when ``poll`` is off), one round lists the pending ``edoc`` and
+``status`` items and, for each item, in this order:
+
+1. **Known item?** ``inbound_items`` has a row for ``(peer, remote_id)``: the item was decided
+   before. If the peer was not yet told, tell it now (``done`` / ``fail``); either way it is
+   never fetched again.
+2. **Fetch** the bytes (``getEdoc``).
+3. **The same intake as a local push** (:meth:`hub.services.intake.Intake.push_from_peer`: one
+   parse, profile, signature verdicts, policy, one transaction), as the sender ``peer:<name>``.
+   A sender's fault (profile, policy, signature, rights, a malformed package) is a *refusal*;
+   our own fault (database, keys) ends the round without any acknowledgement.
+4. **Record** the outcome in ``inbound_items`` (accepted with its document, or refused with the
+   reason), in a transaction of its own.
+5. **Acknowledge** — ``done`` only now, after the local commit; ``fail`` for a refusal — and
+   record that the peer was told.
+
+Crash safety: a crash after step 3 and before step 4 leaves no row: the next round fetches the
+item again and the intake recognises the same bytes from the same ``peer:<name>`` (idempotent
+on the digest), so the document is neither lost nor delivered twice. A crash after step 4
+leaves a row without ``acked_at``: step 1 of the next round acknowledges. Two pollers racing
+on one item (``lienthong run --workers N``) meet the same two guards.
+
+Theory of operation — **outbound state** (:class:`RemoteTracker`). A copy forwarded to a peer is
+``forwarded`` here with the peer's id of it (``remote_id``). For forwarded copies whose remote
+status is not ``done`` yet (and forwarded within :attr:`RemoteTracker.horizon`), the tracker
+asks the peer (``getSentEdocList``) and writes the recipient's remote status on the delivery
+(``remote_status``…): the sender's sent list then shows it like the state of a local copy.
+The business answer (status messages 01…16) travels as packages through the inbound path and
+lands in ``business_status`` exactly as a local status does.
+
+Both classes are synchronous and sans-I/O apart from their ports; the loop that calls them
+every ``inbound.poll_s`` seconds lives in the entry points.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from hub.agency.codes import lookup_key
+from hub.edxml.model import MessageKind
+from hub.errors import Conflict, PeerError, SenderError
+from hub.ports import (
+    NATIONAL_LINK,
+    DeliveryEvent,
+    DeliveryRow,
+    InboundRow,
+    Peer,
+    PeerInbox,
+    RemoteDeliveryState,
+    RemoteItem,
+)
+from hub.services.base import Deps, audit
+from hub.services.contracts import Route
+from hub.services.intake import Intake
+
+log = logging.getLogger(__name__)
+
+ACCEPTED = "accepted"
+REFUSED = "refused"
+
+
+@dataclass
+class PollReport:
+    """What one round did, per outcome (for logs, tests and the CLI)."""
+
+    accepted: list[str] = field(default_factory=list)  # remote ids taken and acknowledged done
+    refused: list[str] = field(default_factory=list)  # remote ids refused (acknowledged fail)
+    skipped: int = 0  # items decided in an earlier round (not fetched again)
+    errors: list[str] = field(default_factory=list)  # "peer: code" of rounds cut short
+
+    def merge(self, other: PollReport) -> None:
+        self.accepted += other.accepted
+        self.refused += other.refused
+        self.skipped += other.skipped
+        self.errors += other.errors
+
+
+class InboundPoller:
+    """Take what peers hold for the agencies served here (see the module docstring)."""
+
+    def __init__(
+        self, deps: Deps, intake: Intake, peers: Iterable[Peer], *, batch: int = 100
+    ) -> None:
+        self._deps = deps
+        self._intake = intake
+        self._peers = [p for p in peers if p.inbox is not None]
+        self._batch = batch
+
+    @property
+    def peers(self) -> Sequence[str]:
+        """The names of the peers this poller polls."""
+        return [p.name for p in self._peers]
+
+    def poll(self) -> PollReport:
+        """One round over every peer with an inbox; a failing peer does not stop the others."""
+        report = PollReport()
+        for peer in self._peers:
+            report.merge(self.poll_peer(peer))
+        return report
+
+    def poll_peer(self, peer: Peer) -> PollReport:
+        """One round over one peer: edoc items first, then status items (a status may be
+        about a document listed in the same round)."""
+        report = PollReport()
+        inbox = peer.inbox
+        if inbox is None:
+            return report
+        try:
+            for kind in (MessageKind.EDOC, MessageKind.STATUS):
+                for item in inbox.pending(kind, limit=self._batch):
+                    self._take(peer.name, inbox, item, report)
+        except PeerError as exc:
+            # The peer is down or refuses: the items stay listed there, the next round resumes.
+            log.warning("inbound %s: round cut short: %s (%s)", peer.name, exc.code, exc)
+            report.errors.append(f"{peer.name}: {exc.code}")
+        return report
+
+    # ----------------------------------------------------------------------------- steps
+
+    def _take(self, peer: str, inbox: PeerInbox, item: RemoteItem, report: PollReport) -> None:
+        with self._deps.uow() as uow:
+            known = uow.inbound.get(peer, item.remote_id)
+        if known is not None:
+            report.skipped += 1
+            if known.acked_at is None:
+                self._acknowledge(peer, inbox, item, known)
+            return
+        data = inbox.fetch(item)
+        digest: str | None = None
+        try:
+            result = self._intake.push_from_peer(peer, data)
+        except SenderError as exc:
+            row = InboundRow(
+                peer=peer,
+                remote_id=item.remote_id,
+                kind=item.kind,
+                outcome=REFUSED,
+                reason=f"{exc.code}: {exc.message_vi}",
+                doc_id=None,
+                digest=_digest(data),
+                received_at=self._deps.clock.now(),
+            )
+            log.info("inbound %s %s refused: %s", peer, item.remote_id, exc.code)
+        else:
+            digest = result.digest
+            row = InboundRow(
+                peer=peer,
+                remote_id=item.remote_id,
+                kind=result.kind,
+                outcome=ACCEPTED,
+                reason=None,
+                doc_id=result.doc_id,
+                digest=digest,
+                received_at=self._deps.clock.now(),
+            )
+            log.info(
+                "inbound %s %s accepted as %s (sha256 %s%s)",
+                peer,
+                item.remote_id,
+                result.doc_id,
+                digest,
+                ", already stored" if result.duplicate else "",
+            )
+        row = self._record(row)
+        (report.accepted if row.outcome == ACCEPTED else report.refused).append(item.remote_id)
+        self._acknowledge(peer, inbox, item, row)
+
+    def _record(self, row: InboundRow) -> InboundRow:
+        """Store the outcome (the first one wins when two pollers raced on the item)."""
+        with self._deps.uow() as uow:
+            try:
+                uow.inbound.add(row)
+            except Conflict:
+                uow.rollback()
+                stored = uow.inbound.get(row.peer, row.remote_id)
+                if stored is None:
+                    raise
+                return stored
+            audit(
+                uow,
+                row.received_at,
+                f"peer:{row.peer}",
+                "inbound",
+                row.doc_id or row.remote_id,
+                row.outcome if row.outcome == ACCEPTED else "refused",
+                remote_id=row.remote_id,
+                kind=row.kind.value,
+                reason=row.reason,
+                digest=row.digest,
+            )
+            uow.commit()
+        return row
+
+    def _acknowledge(self, peer: str, inbox: PeerInbox, item: RemoteItem, row: InboundRow) -> None:
+        """Tell the peer, then remember it was told (a lost acknowledgement is sent again)."""
+        inbox.acknowledge(item, accepted=row.outcome == ACCEPTED, reason=row.reason)
+        with self._deps.uow() as uow:
+            uow.inbound.mark_acked(peer, item.remote_id, self._deps.clock.now())
+            uow.commit()
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ------------------------------------------------------------------------------ tracker
+
+
+class RemoteTracker:
+    """Write what peers say of the copies this hub forwarded (see the module docstring)."""
+
+    #: Forwarded copies older than this are no longer asked about.
+    horizon = dt.timedelta(days=30)
+
+    def __init__(self, deps: Deps, peers: Iterable[Peer], *, batch: int = 100) -> None:
+        self._deps = deps
+        self._peers = {p.name: p for p in peers if p.tracker is not None}
+        self._batch = batch
+
+    def track(self) -> int:
+        """One round; returns how many deliveries got a new remote status."""
+        if not self._peers:
+            return 0
+        now = self._deps.clock.now()
+        with self._deps.uow() as uow:
+            rows = uow.deliveries.tracked(now - self.horizon, limit=self._batch)
+        by_remote: dict[tuple[str, str], list[DeliveryRow]] = {}
+        for row in rows:
+            name = row.peer_name if row.route == Route.PEER else NATIONAL_LINK
+            if name in self._peers and row.remote_id:
+                by_remote.setdefault((name or NATIONAL_LINK, row.remote_id), []).append(row)
+        changed = 0
+        for (name, remote_id), group in by_remote.items():
+            tracker = self._peers[name].tracker
+            assert tracker is not None
+            try:
+                states = tracker.delivery_states(remote_id)
+            except PeerError as exc:
+                log.warning("tracking %s at %s failed: %s", remote_id, name, exc.code)
+                continue
+            changed += self._apply(group, states, now)
+        return changed
+
+    def _apply(
+        self, group: Sequence[DeliveryRow], states: Sequence[RemoteDeliveryState], now: dt.datetime
+    ) -> int:
+        news = {lookup_key(s.recipient_code): s for s in states}
+        changed = 0
+        with self._deps.uow() as uow:
+            for row in group:
+                state = news.get(lookup_key(row.resolved_code or row.recipient_code))
+                if state is None:
+                    state = news.get(lookup_key(row.recipient_code))
+                if state is None or (
+                    state.status == row.remote_status
+                    and state.description == row.remote_status_desc
+                ):
+                    continue
+                current = uow.deliveries.get(row.id)
+                if current is None or current.state != row.state:
+                    continue
+                updated = dataclasses.replace(
+                    current,
+                    remote_status=state.status,
+                    remote_status_desc=state.description,
+                    remote_status_at=state.at or now,
+                )
+                if uow.deliveries.save(updated, expected_state=current.state):
+                    uow.deliveries.add_event(
+                        DeliveryEvent(row.id, now, row.state, row.state, f"remote {state.status}")
+                    )
+                    changed += 1
+            uow.commit()
+        return changed
