@@ -7,8 +7,10 @@ leaving without a commit discards it, uniqueness constraints raise
 Units of work are serialised by one re-entrant lock (like SQLite's single writer), so threads
 may share a :class:`MemoryStore`. Rows are frozen values, so copying the dicts is a snapshot.
 
-Also here: :class:`MemoryBlobStore`, :class:`ManualClock` and :class:`RecordingPeerLink`, with
-helpers named for test intent (``clock.advance(s)``, ``link.fail_next(n)``, ``link.sent``).
+Also here: :class:`MemoryBlobStore`, :class:`ManualClock`, :class:`RecordingPeerLink` and
+:class:`MemoryPeer` (another hub: inbox, tracker, directory), with helpers named for test intent
+(``clock.advance(s)``, ``link.fail_next(n)``, ``link.sent``, ``peer.hold(data)``,
+``peer.fail_next_ack()``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ from hub.ports import (
     InboundRow,
     OutboxRow,
     PackageRow,
+    Peer,
+    RemoteDeliveryState,
+    RemoteItem,
     SystemRow,
 )
 
@@ -463,3 +468,71 @@ class RecordingPeerLink:
         remote_id = f"{self.name}-{len(self.sent) + 1}"
         self.sent.append(SentPackage(remote_id, data, from_code, tuple(to_codes), kind))
         return remote_id
+
+
+class MemoryPeer:
+    """Another hub in memory: :class:`hub.ports.PeerInbox`, :class:`~hub.ports.PeerTracker` and
+    :class:`~hub.ports.PeerDirectory` at once, its push side a :class:`RecordingPeerLink`.
+
+    ``hold`` puts a package in the inbox for this hub. An item acknowledged ``done`` leaves the
+    listing; one acknowledged ``fail`` stays listed when ``relist_failed`` (as a lienthong hub
+    serving the axis does: a failed copy goes back to the inbox for another try).
+    """
+
+    def __init__(self, name: str = "national", *, relist_failed: bool = True) -> None:
+        self.name = name
+        self.link = RecordingPeerLink(name)
+        self.relist_failed = relist_failed
+        self.held: dict[str, tuple[RemoteItem, bytes]] = {}
+        self.fetches: list[str] = []
+        self.acks: list[tuple[str, bool, str | None]] = []
+        self.states: dict[str, list[RemoteDeliveryState]] = {}
+        self.directory_rows: dict[str, AgencyRow] = {}
+        self.deleted: list[str] = []
+        self._ack_failures = 0
+
+    def hold(self, data: bytes, kind: MessageKind = MessageKind.EDOC) -> str:
+        """Put ``data`` in the inbox; returns its remote id."""
+        remote_id = f"{self.name}-in-{len(self.held) + 1}"
+        self.held[remote_id] = (RemoteItem(remote_id, kind), data)
+        return remote_id
+
+    def fail_next_ack(self, count: int = 1) -> None:
+        """Make the next ``count`` acknowledgements raise :class:`PeerUnavailable` (the
+        connection dropped before the peer heard it)."""
+        self._ack_failures = count
+
+    def as_peer(self) -> Peer:
+        return Peer(self.name, "memory", self.link, self, self, self)
+
+    # --- inbox
+    def pending(self, kind: MessageKind, *, limit: int = 100) -> Sequence[RemoteItem]:
+        done = {rid for rid, ok, _ in self.acks if ok or not self.relist_failed}
+        return [i for i, _ in self.held.values() if i.kind is kind and i.remote_id not in done][
+            :limit
+        ]
+
+    def fetch(self, item: RemoteItem) -> bytes:
+        self.fetches.append(item.remote_id)
+        return self.held[item.remote_id][1]
+
+    def acknowledge(self, item: RemoteItem, *, accepted: bool, reason: str | None = None) -> None:
+        if self._ack_failures > 0:
+            self._ack_failures -= 1
+            raise PeerUnavailable(f"{self.name} unavailable (test)")
+        self.acks.append((item.remote_id, accepted, reason))
+
+    # --- tracker
+    def delivery_states(self, remote_id: str) -> Sequence[RemoteDeliveryState]:
+        return list(self.states.get(remote_id, ()))
+
+    # --- directory
+    def agencies(self) -> Sequence[AgencyRow]:
+        return list(self.directory_rows.values())
+
+    def register(self, agency: AgencyRow) -> None:
+        self.directory_rows[agency.code] = agency
+
+    def delete(self, code: str) -> None:
+        self.deleted.append(code)
+        self.directory_rows.pop(code, None)
