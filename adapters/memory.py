@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import BinaryIO, Self
 
 from hub.edxml.model import MessageKind
-from hub.errors import Conflict, InternalError, PeerUnavailable
+from hub.errors import Conflict, InternalError, PeerError, PeerUnavailable
 from hub.ports import (
     AgencyRow,
     AuditRow,
@@ -224,7 +224,13 @@ class MemoryDeliveryRepository(_Repo):
         for event in events:
             self.add_event(event)
 
-    def tracked(self, since: dt.datetime, *, limit: int = 100) -> Sequence[DeliveryRow]:
+    def tracked(
+        self,
+        since: dt.datetime,
+        *,
+        after: tuple[dt.datetime, str] | None = None,
+        limit: int = 100,
+    ) -> Sequence[DeliveryRow]:
         rows = [
             d
             for d in self.t.deliveries.values()
@@ -232,6 +238,7 @@ class MemoryDeliveryRepository(_Repo):
             and d.remote_id is not None
             and d.remote_status != "done"
             and d.updated_at >= since
+            and (after is None or (d.updated_at, d.id) > after)
         ]
         return sorted(rows, key=lambda d: (d.updated_at, d.id))[:limit]
 
@@ -490,12 +497,18 @@ class MemoryPeer:
         self.directory_rows: dict[str, AgencyRow] = {}
         self.deleted: list[str] = []
         self._ack_failures = 0
+        self._withheld: set[str] = set()
 
     def hold(self, data: bytes, kind: MessageKind = MessageKind.EDOC) -> str:
         """Put ``data`` in the inbox; returns its remote id."""
         remote_id = f"{self.name}-in-{len(self.held) + 1}"
         self.held[remote_id] = (RemoteItem(remote_id, kind), data)
         return remote_id
+
+    def withhold(self, remote_id: str) -> None:
+        """Make fetching ``remote_id`` fail as a peer's refusal (:class:`PeerError`), e.g. an
+        item withdrawn between listing and fetching."""
+        self._withheld.add(remote_id)
 
     def fail_next_ack(self, count: int = 1) -> None:
         """Make the next ``count`` acknowledgements raise :class:`PeerUnavailable` (the
@@ -514,6 +527,8 @@ class MemoryPeer:
 
     def fetch(self, item: RemoteItem) -> bytes:
         self.fetches.append(item.remote_id)
+        if item.remote_id in self._withheld:
+            raise PeerError(f"{self.name}: no item {item.remote_id} (test)", code="vxp.fail")
         return self.held[item.remote_id][1]
 
     def acknowledge(self, item: RemoteItem, *, accepted: bool, reason: str | None = None) -> None:

@@ -308,10 +308,16 @@ class DeliveryRepository(Protocol):
         """A delivery's events, oldest first."""
         ...
 
-    def tracked(self, since: dt.datetime, *, limit: int = 100) -> Sequence[DeliveryRow]:
+    def tracked(
+        self,
+        since: dt.datetime,
+        *,
+        after: tuple[dt.datetime, str] | None = None,
+        limit: int = 100,
+    ) -> Sequence[DeliveryRow]:
         """``forwarded`` deliveries with a ``remote_id`` whose remote status is not ``done``
-        yet, updated at or after ``since``, least recently updated first (the tracker's
-        work list: what a peer may still have news about)."""
+        yet, updated at or after ``since``, by ``(updated_at, id)`` and beyond ``after`` when
+        given (the tracker's work list, paged: what a peer may still have news about)."""
         ...
 
 

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 
 from hub.agency.codes import lookup_key
 from hub.edxml.model import MessageKind
-from hub.errors import Conflict, PeerError, SenderError
+from hub.errors import Conflict, PeerError, PeerUnavailable, SenderError
 from hub.ports import (
     NATIONAL_LINK,
     DeliveryEvent,
@@ -76,7 +76,7 @@ class PollReport:
     accepted: list[str] = field(default_factory=list)  # remote ids taken and acknowledged done
     refused: list[str] = field(default_factory=list)  # remote ids refused (acknowledged fail)
     skipped: int = 0  # items decided in an earlier round (not fetched again)
-    errors: list[str] = field(default_factory=list)  # "peer: code" of rounds cut short
+    errors: list[str] = field(default_factory=list)  # "peer: [item: ]code" of what failed
 
     def merge(self, other: PollReport) -> None:
         self.accepted += other.accepted
@@ -135,7 +135,17 @@ class InboundPoller:
             if known.acked_at is None:
                 self._acknowledge(peer, inbox, item, known)
             return
-        data = inbox.fetch(item)
+        try:
+            data = inbox.fetch(item)
+        except PeerUnavailable:
+            raise  # the peer is down: end this peer's round
+        except PeerError as exc:
+            # The peer will not hand out this one item (withdrawn since it was listed…): its
+            # fault, maybe passing. Not a refusal: it is tried again next round, and the items
+            # behind it are not held up.
+            log.warning("inbound %s %s: fetch refused: %s", peer, item.remote_id, exc.code)
+            report.errors.append(f"{peer}: {item.remote_id}: {exc.code}")
+            return
         digest: str | None = None
         try:
             result = self._intake.push_from_peer(peer, data)
@@ -226,14 +236,18 @@ class RemoteTracker:
         self._deps = deps
         self._peers = {p.name: p for p in peers if p.tracker is not None}
         self._batch = batch
+        self._after: tuple[dt.datetime, str] | None = None
 
     def track(self) -> int:
-        """One round; returns how many deliveries got a new remote status."""
+        """One round over the next ``batch`` tracked copies; returns how many got a new
+        remote status. Rounds page through the work list and start over at its end, so copies
+        without news never crowd out the ones behind them."""
         if not self._peers:
             return 0
         now = self._deps.clock.now()
         with self._deps.uow() as uow:
-            rows = uow.deliveries.tracked(now - self.horizon, limit=self._batch)
+            rows = uow.deliveries.tracked(now - self.horizon, after=self._after, limit=self._batch)
+        self._after = (rows[-1].updated_at, rows[-1].id) if len(rows) == self._batch else None
         by_remote: dict[tuple[str, str], list[DeliveryRow]] = {}
         for row in rows:
             name = row.peer_name if row.route == Route.PEER else NATIONAL_LINK

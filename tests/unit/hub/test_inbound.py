@@ -312,3 +312,35 @@ def test_hosted_agencies_are_announced_parents_first_and_withdrawn(
     assert set(peer.deleted) == set(removed)
     assert SO_CODE in peer.deleted
     assert set(peer.directory_rows) == hosted - set(removed)
+
+
+def test_an_item_the_peer_will_not_hand_out_does_not_hold_up_the_others(
+    hub: HubServices, peer: MemoryPeer, poller: InboundPoller
+) -> None:
+    gone = peer.hold(make_edoc(sender=G22, to=[SO_CODE], document_id="G22-GONE"))
+    later = peer.hold(make_edoc(sender=G22, to=[SO_CODE], document_id="G22-LATER"))
+    peer.withhold(gone)
+
+    report = poller.poll()
+
+    assert report.accepted == [later]
+    assert report.errors == [f"{NATIONAL_LINK}: {gone}: vxp.fail"]
+    with hub.deps.uow() as uow:
+        assert uow.inbound.get(NATIONAL_LINK, gone) is None  # not a refusal: tried again
+    assert [rid for rid, _, _ in peer.acks] == [later]
+
+
+def test_the_tracker_pages_through_copies_without_news(hub: HubServices, peer: MemoryPeer) -> None:
+    first = hub.push(SO, make_edoc(sender=SO_CODE, to=[G22], document_id="SO-P1"))
+    (quiet,) = _forward_all(hub, peer, first.doc_id)
+    hub.deps.clock.advance(1)  # type: ignore[attr-defined]
+    second = hub.push(SO, make_edoc(sender=SO_CODE, to=[G22], document_id="SO-P2"))
+    (news,) = _forward_all(hub, peer, second.doc_id)
+    peer.states[news] = [RemoteDeliveryState(news, G22, TransportStatus.DONE.value)]
+    tracker = RemoteTracker(hub.deps, [peer.as_peer()], batch=1)
+
+    assert tracker.track() == 0  # the oldest copy: no news
+    assert tracker.track() == 1  # the next page, not the same copy again
+    (row,) = hub.list_sent(SO, second.doc_id)
+    assert row.send_status == State.DONE
+    assert quiet != news
