@@ -138,7 +138,7 @@ class Intake:
                 f"package of {len(data)} bytes exceeds the cap of {cap} bytes",
                 message_vi=f"gói tin {len(data)} byte vượt giới hạn {cap} byte",
             )
-        may_send = self._peer_rights() if peer is not None else self._system_rights(system_id)
+        may_send = self._peer_rights(peer) if peer is not None else self._system_rights(system_id)
         try:
             pkg, verdicts, problems, flags = self._check(may_send, system_id, data, declared_from)
         except HubError:
@@ -264,15 +264,24 @@ class Intake:
         hosted = system.hosted
         return lambda code: lookup_key(code) in hosted
 
-    def _peer_rights(self) -> Callable[[str], bool]:
-        """A peer sends as any agency outside this hub: neither in its scope nor hosted here
-        (a peer speaking for a local agency would be forging its mail)."""
+    def _peer_rights(self, peer: str) -> Callable[[str], bool]:
+        """A peer sends as an agency outside this hub — neither in its scope nor hosted here (a
+        peer speaking for a local agency would be forging its mail) — and a configured peer
+        hub (``peers.<name>``) only as an agency of its own scope; the national axis (or the
+        parent hub) as any other."""
         registry = self._deps.registry()
         scope = self._config.scope
+        own = next((p.scope for p in self._config.peers if p.name == peer), None)
         with self._deps.uow() as uow:
             hosting = self._deps.systems.hosting(uow, self._config.systems_cache_ttl_s)
         hosted = {lookup_key(c) for c in hosting}
-        return lambda code: lookup_key(code) not in hosted and not scope.covers(code, registry)
+
+        def may_send(code: str) -> bool:
+            if lookup_key(code) in hosted or scope.covers(code, registry):
+                return False
+            return own is None or own.covers(code, registry)
+
+        return may_send
 
     def _check(
         self,

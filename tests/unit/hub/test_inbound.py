@@ -6,11 +6,21 @@ statuses both ways, revoke across hubs, remote state in the sent list."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from adapters.memory import MemoryPeer
 from hub.delivery import State
-from hub.edxml.model import BussinessDocType, MessageKind
+from hub.edxml.model import (
+    BussinessDocType,
+    BussinessDocumentInfo,
+    MessageKind,
+    Receiver,
+    ReplacementInfo,
+)
+from hub.edxml.reader import read
+from hub.edxml.writer import write_edoc
 from hub.errors import Forbidden
 from hub.messaging import RetryPolicy
 from hub.ports import NATIONAL_LINK, RemoteDeliveryState
@@ -20,7 +30,7 @@ from hub.services.dispatch import DispatchHandler, ForwardHandler
 from hub.services.hub import HubServices
 from hub.services.inbound import InboundPoller, RemoteTracker
 from hub.services.intake import peer_identity
-from tests.factories import make_edoc, make_status
+from tests.factories import edoc_package, make_edoc, make_status, pdf_attachment
 from tests.unit.hub.conftest import SO, UBND
 
 G22 = "000.00.00.G22"  # Văn phòng Chính phủ: outside the hub's scope (H41, K41)
@@ -344,3 +354,73 @@ def test_the_tracker_pages_through_copies_without_news(hub: HubServices, peer: M
     (row,) = hub.list_sent(SO, second.doc_id)
     assert row.send_status == State.DONE
     assert quiet != news
+
+
+def test_a_peer_hub_speaks_only_for_its_own_scope(hub: HubServices) -> None:
+    caobang = MemoryPeer("caobang")  # a configured peer hub (scope H14, see conftest)
+    poller = InboundPoller(hub.deps, hub.intake, [caobang.as_peer()])
+    own = caobang.hold(make_edoc(sender=H14, to=[SO_CODE], document_id="H14-1"))
+    other = caobang.hold(make_edoc(sender=G22, to=[SO_CODE], document_id="G22-VIA-H14"))
+
+    report = poller.poll()
+
+    assert report.accepted == [own]
+    assert report.refused == [other]
+
+
+def test_update_and_replace_from_the_axis_link_to_the_original(
+    hub: HubServices, peer: MemoryPeer, poller: InboundPoller
+) -> None:
+    peer.hold(make_edoc(sender=G22, to=[SO_CODE], document_id="G22-U"))
+    poller.poll()
+    (original,) = _inbox(hub, SO)
+    pkg = edoc_package(sender=G22, to=[SO_CODE], document_id="G22-U",
+                       business_type=BussinessDocType.UPDATE, code_number="12")  # fmt: skip
+    assert pkg.trace is not None
+    assert pkg.trace.bussiness is not None
+    info = BussinessDocumentInfo(1, 1, (Receiver("000.00.03.H41", 1), Receiver(H14, 1)))
+    bussiness = dataclasses.replace(pkg.trace.bussiness, document_info=info)
+    pkg = dataclasses.replace(pkg, trace=dataclasses.replace(pkg.trace, bussiness=bussiness))
+    update = peer.hold(write_edoc(pkg, [pdf_attachment()]))
+    rpkg = edoc_package(sender=G22, to=[SO_CODE], document_id="G22-R",
+                        business_type=BussinessDocType.REPLACE, code_number="13")  # fmt: skip
+    assert rpkg.trace is not None
+    assert rpkg.trace.bussiness is not None
+    rb = dataclasses.replace(
+        rpkg.trace.bussiness, replacements=(ReplacementInfo("G22-U", (SO_CODE,)),)
+    )
+    rpkg = dataclasses.replace(rpkg, trace=dataclasses.replace(rpkg.trace, bussiness=rb))
+    replace = peer.hold(write_edoc(rpkg, [pdf_attachment()]))
+
+    report = poller.poll()
+
+    assert sorted(report.accepted) == sorted([update, replace])
+    with hub.deps.uow() as uow:
+        u = uow.documents.get(uow.inbound.get(NATIONAL_LINK, update).doc_id)  # type: ignore[union-attr,arg-type]
+        r = uow.documents.get(uow.inbound.get(NATIONAL_LINK, replace).doc_id)  # type: ignore[union-attr,arg-type]
+        assert u is not None
+        assert r is not None
+        # The update's new receivers: only the one served here gets a copy (H14 is the axis').
+        assert [d.recipient_code for d in uow.deliveries.for_document(u.id)] == ["000.00.03.H41"]
+    assert u.related_doc_id == original
+    assert r.related_doc_id == original
+    assert f"replaces:{original}" in r.flags
+
+
+def test_a_local_revoke_of_a_forwarded_document_follows_it_through_the_axis(
+    hub: HubServices, peer: MemoryPeer
+) -> None:
+    sent = hub.push(SO, make_edoc(sender=SO_CODE, to=[G22], document_id="SO-RV", code_number="21"))
+    assert _forward_all(hub, peer, sent.doc_id)
+    revoke = hub.push(
+        SO,
+        make_edoc(sender=SO_CODE, to=[G22], document_id="SO-RV", code_number="21",
+                  business_type=BussinessDocType.REVOKE),
+    )  # fmt: skip
+
+    assert [r.route for r in revoke.recipients] == [Route.NATIONAL]
+    assert _forward_all(hub, peer, revoke.doc_id)
+    assert [read(s.data).business_type for s in peer.link.sent] == [  # type: ignore[union-attr]
+        BussinessDocType.NEW,
+        BussinessDocType.REVOKE,
+    ]
