@@ -232,7 +232,7 @@ class Hub:
         await self.broker.consume(FORWARD_QUEUE, self.forward)
         if relay:
             await self.start_relay()
-        if self.inbound is not None:
+        if self.inbound is not None and self.peers:
             self._stop = self._stop or asyncio.Event()
             self._tasks.append(asyncio.create_task(self.inbound.run(self._stop), name="inbound"))
 
@@ -323,7 +323,7 @@ def build_hub(
         retry=settings.retry,
     )
     inbound = InboundLoop(
-        HostingAnnouncer(deps, peers.values()),
+        HostingAnnouncer(deps, peers.values(), settings.scope),
         InboundPoller(deps, services.intake, peers.values()),
         RemoteTracker(deps, peers.values()),
         interval_s=settings.inbound_poll_s,

@@ -6,6 +6,8 @@ agency to that system only once the system hosts it, so the child registers ever
 own systems host (``registerAgency``) and withdraws those it stops hosting (``deleteAgency``).
 :class:`HostingAnnouncer` keeps, per peer, the set of codes it has announced in this process;
 each :meth:`HostingAnnouncer.sync` compares it with the hosting map and sends the difference.
+Only codes of this hub's own scope are announced: a code hosted here by another hub's system
+(a peer hub registered its communes here) is that hub's to announce, not ours.
 The first sync after start registers everything (the parent treats a repeated registration of a
 hosted agency as an update). The CLI calls :meth:`HostingAnnouncer.withdraw` when ``lienthong
 systems remove`` drops agencies, since that process never announced them itself.
@@ -26,6 +28,7 @@ from hub.agency.codes import lookup_key
 from hub.agency.registry import Registry
 from hub.errors import PeerError, PeerUnavailable
 from hub.ports import AgencyRow, Peer
+from hub.routing import Scope
 from hub.services.base import Deps
 
 log = logging.getLogger(__name__)
@@ -34,8 +37,9 @@ log = logging.getLogger(__name__)
 class HostingAnnouncer:
     """Keep every peer's directory in step with the agencies hosted here."""
 
-    def __init__(self, deps: Deps, peers: Iterable[Peer]) -> None:
+    def __init__(self, deps: Deps, peers: Iterable[Peer], scope: Scope) -> None:
         self._deps = deps
+        self._scope = scope
         self._peers = [p for p in peers if p.directory is not None]
         self._announced: dict[str, set[str]] = {p.name: set() for p in self._peers}
 
@@ -46,7 +50,11 @@ class HostingAnnouncer:
             return {}
         registry = self._deps.registry()
         with self._deps.uow() as uow:
-            hosted = {lookup_key(c): c for c in uow.systems.hosting()}
+            hosted = {
+                lookup_key(c): c
+                for c in uow.systems.hosting()
+                if self._scope.covers(c, registry)  # not what a peer hub registered here
+            }
             stored = {lookup_key(r.code): r for r in uow.agencies.list()}
         rows = [_agency_row(code, registry, stored) for code in hosted.values()]
         rows.sort(key=lambda r: (_depth(r.code, registry), r.code))
@@ -59,9 +67,12 @@ class HostingAnnouncer:
         return done
 
     def withdraw(self, codes: Sequence[str]) -> None:
-        """Withdraw ``codes`` at every peer (an agency no longer hosted here)."""
+        """Withdraw ``codes`` at every peer (an agency of this hub's scope no longer hosted
+        here)."""
+        registry = self._deps.registry()
+        ours = [c for c in codes if self._scope.covers(c, registry)]
         for peer in self._peers:
-            self._withdraw(peer, codes)
+            self._withdraw(peer, ours)
 
     def _register(self, peer: Peer, rows: Sequence[AgencyRow]) -> list[str]:
         directory = peer.directory

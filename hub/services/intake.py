@@ -107,10 +107,10 @@ class Intake:
         """Accept a package taken from ``peer``'s inbox, exactly as a local push is accepted.
 
         The sender identity is ``peer:<name>`` (the ``sender_system`` of the document, so the
-        same bytes taken again are the same document). It may send as any agency this hub
-        neither serves nor hosts — never as a local one — and only recipients served here get
-        a copy: the peer delivers to the others itself, so relaying them back would deliver
-        twice. A package with no recipient served here is refused (:class:`Forbidden`).
+        same bytes taken again are the same document). It may send as any agency outside this
+        hub's scope — never as a local one — and only recipients served here get a copy: the
+        peer delivers to the others itself, so relaying them back would deliver twice. A
+        package with no recipient served here is refused (:class:`Forbidden`).
         """
         sender_system = peer_identity(peer)
         digest = hashlib.sha256(data).hexdigest()
@@ -265,19 +265,19 @@ class Intake:
         return lambda code: lookup_key(code) in hosted
 
     def _peer_rights(self, peer: str) -> Callable[[str], bool]:
-        """A peer sends as an agency outside this hub — neither in its scope nor hosted here (a
-        peer speaking for a local agency would be forging its mail) — and a configured peer
-        hub (``peers.<name>``) only as an agency of its own scope; the national axis (or the
-        parent hub) as any other."""
+        """A peer sends as an agency outside this hub's scope — never as a local one (that
+        would be forging its mail) — and a configured peer hub (``peers.<name>``) only as an
+        agency of its own scope; the national axis (or the parent hub) as any other.
+
+        Hosting is not the test: a peer hub registers its own agencies here (so mail for them
+        waits in its system's inbox), and mail *from* them still comes through that peer.
+        """
         registry = self._deps.registry()
         scope = self._config.scope
         own = next((p.scope for p in self._config.peers if p.name == peer), None)
-        with self._deps.uow() as uow:
-            hosting = self._deps.systems.hosting(uow, self._config.systems_cache_ttl_s)
-        hosted = {lookup_key(c) for c in hosting}
 
         def may_send(code: str) -> bool:
-            if lookup_key(code) in hosted or scope.covers(code, registry):
+            if scope.covers(code, registry):
                 return False
             return own is None or own.covers(code, registry)
 

@@ -205,6 +205,19 @@ class HubSite:
         return [p for p in running if not p.stop()]
 
 
+def parent_env(
+    endpoint: str, system_id: str, secret: str, *, poll_s: float = 0.3
+) -> dict[str, str]:
+    """The variables that put a site below a parent hub (or the national axis): the site is
+    the system ``system_id`` there and polls it every ``poll_s`` seconds."""
+    return {
+        "LIENTHONG_NATIONAL_ENDPOINT": endpoint,
+        "LIENTHONG_NATIONAL_SYSTEM_ID": system_id,
+        "LIENTHONG_NATIONAL_SECRET": secret,
+        "LIENTHONG_INBOUND_POLL_S": str(poll_s),
+    }
+
+
 def _site_env(
     data_dir: Path, database_url: str | None, broker_url: str, prefix: str = "lienthong"
 ) -> dict[str, str]:

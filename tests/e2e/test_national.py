@@ -28,6 +28,7 @@ from e2e_support import (
     drain,
     edoc_for,
     make_site,
+    parent_env,
     wait_for,
 )
 
@@ -80,15 +81,8 @@ def pair(
             "policy: {senders: {'000.00.00.G09': {envelope_missing: refuse}}}\n",
             encoding="utf-8",
         )
-        province.env.update(
-            {
-                "LIENTHONG_SETTINGS": str(settings),
-                "LIENTHONG_NATIONAL_ENDPOINT": parent.url + "/",
-                "LIENTHONG_NATIONAL_SYSTEM_ID": CHILD,
-                "LIENTHONG_NATIONAL_SECRET": CHILD_SECRET,
-                "LIENTHONG_INBOUND_POLL_S": "0.3",
-            }
-        )
+        province.env["LIENTHONG_SETTINGS"] = str(settings)
+        province.env.update(parent_env(parent.url + "/", CHILD, CHILD_SECRET))
         province.add_system(SYSTEM_A, [AGENCY_A], SECRET_A)
         province.add_system(SYSTEM_B, [AGENCY_B], SECRET_B)
         province.start("run")

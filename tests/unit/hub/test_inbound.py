@@ -305,7 +305,7 @@ def test_the_tracker_shows_the_remote_state_in_the_sent_list(
 def test_hosted_agencies_are_announced_parents_first_and_withdrawn(
     hub: HubServices, peer: MemoryPeer
 ) -> None:
-    announcer = HostingAnnouncer(hub.deps, [peer.as_peer()])
+    announcer = HostingAnnouncer(hub.deps, [peer.as_peer()], hub.config.scope)
 
     done = announcer.sync()
 
