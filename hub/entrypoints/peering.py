@@ -11,6 +11,14 @@ taken from peers' inboxes) and the remote-state tracker. A round that fails is l
 next one runs on time: a peer being down is the peer's fault, never the loop's end.
 Circuit breaking and per-peer health belong to the peer-health component, which can wrap the
 :class:`hub.ports.Peer` objects handed in here.
+
+Wiring a hub below a parent (another lienthong hub run with ``--role national``, or the real
+axis): at the parent, ``lienthong systems add hub.h41 --agency 000.00.00.H41 --secret S``; at
+the child, ``LIENTHONG_NATIONAL_ENDPOINT=http://parent:8080/``,
+``LIENTHONG_NATIONAL_SYSTEM_ID=hub.h41``, ``LIENTHONG_NATIONAL_SECRET=S`` (optionally
+``LIENTHONG_INBOUND_POLL_S``). The child registers the agencies its systems host under that
+root at its first round. Two provincial hubs reach each other directly the same way, each a
+system of the other, named under ``peers:`` with its scope.
 """
 
 from __future__ import annotations

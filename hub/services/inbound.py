@@ -67,6 +67,8 @@ log = logging.getLogger(__name__)
 
 ACCEPTED = "accepted"
 REFUSED = "refused"
+#: Sender-error codes that are no fault of the package: a race lost to a local worker.
+_TRANSIENT = frozenset({"delivery.raced"})
 
 
 @dataclass
@@ -146,10 +148,16 @@ class InboundPoller:
             log.warning("inbound %s %s: fetch refused: %s", peer, item.remote_id, exc.code)
             report.errors.append(f"{peer}: {item.remote_id}: {exc.code}")
             return
-        digest: str | None = None
         try:
             result = self._intake.push_from_peer(peer, data)
         except SenderError as exc:
+            if isinstance(exc, Conflict) and exc.code in _TRANSIENT:
+                # Lost a race with a local worker (a revoke meeting a fetch of the copy it
+                # withdraws): the package is not at fault. Not recorded, not acknowledged:
+                # taken again next round.
+                log.info("inbound %s %s: %s, again next round", peer, item.remote_id, exc.code)
+                report.errors.append(f"{peer}: {item.remote_id}: {exc.code}")
+                return
             row = InboundRow(
                 peer=peer,
                 remote_id=item.remote_id,
@@ -162,7 +170,6 @@ class InboundPoller:
             )
             log.info("inbound %s %s refused: %s", peer, item.remote_id, exc.code)
         else:
-            digest = result.digest
             row = InboundRow(
                 peer=peer,
                 remote_id=item.remote_id,
@@ -170,7 +177,7 @@ class InboundPoller:
                 outcome=ACCEPTED,
                 reason=None,
                 doc_id=result.doc_id,
-                digest=digest,
+                digest=result.digest,
                 received_at=self._deps.clock.now(),
             )
             log.info(
@@ -178,7 +185,7 @@ class InboundPoller:
                 peer,
                 item.remote_id,
                 result.doc_id,
-                digest,
+                result.digest,
                 ", already stored" if result.duplicate else "",
             )
         row = self._record(row)

@@ -21,15 +21,15 @@ from hub.edxml.model import (
 )
 from hub.edxml.reader import read
 from hub.edxml.writer import write_edoc
-from hub.errors import Forbidden
+from hub.errors import Conflict, Forbidden
 from hub.messaging import RetryPolicy
 from hub.ports import NATIONAL_LINK, RemoteDeliveryState
 from hub.services.announce import HostingAnnouncer
-from hub.services.contracts import Route, TransportStatus
+from hub.services.contracts import PushResult, Route, TransportStatus
 from hub.services.dispatch import DispatchHandler, ForwardHandler
 from hub.services.hub import HubServices
 from hub.services.inbound import InboundPoller, RemoteTracker
-from hub.services.intake import peer_identity
+from hub.services.intake import Intake, peer_identity
 from tests.factories import edoc_package, make_edoc, make_status, pdf_attachment
 from tests.unit.hub.conftest import SO, UBND
 
@@ -424,3 +424,30 @@ def test_a_local_revoke_of_a_forwarded_document_follows_it_through_the_axis(
         BussinessDocType.NEW,
         BussinessDocType.REVOKE,
     ]
+
+
+class _RacedOnce(Intake):
+    """The real intake, losing one compare-and-set race first (a local worker moved a copy
+    the package revokes between the plan's read and its write)."""
+
+    raced = False
+
+    def push_from_peer(self, peer: str, data: bytes) -> PushResult:
+        if not self.raced:
+            self.raced = True
+            raise Conflict("delivery changed concurrently", code="delivery.raced")
+        return super().push_from_peer(peer, data)
+
+
+def test_a_race_lost_to_a_local_worker_is_not_a_refusal(hub: HubServices, peer: MemoryPeer) -> None:
+    poller = InboundPoller(hub.deps, _RacedOnce(hub.deps, hub.config), [peer.as_peer()])
+    remote_id = peer.hold(make_edoc(sender=G22, to=[SO_CODE], document_id="G22-RACE"))
+
+    first = poller.poll()
+    assert first.errors == [f"{NATIONAL_LINK}: {remote_id}: delivery.raced"]
+    assert not first.refused
+    assert peer.acks == []
+
+    second = poller.poll()
+    assert second.accepted == [remote_id]
+    assert peer.acks == [(remote_id, True, None)]
