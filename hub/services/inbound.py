@@ -14,16 +14,19 @@ root leaves it ``None`` when ``poll`` is off), one round lists the pending ``edo
    parse, profile, signature verdicts, policy, one transaction), as the sender ``peer:<name>``.
    A sender's fault (profile, policy, signature, rights, a malformed package) is a *refusal*;
    our own fault (database, keys) ends the round without any acknowledgement.
-4. **Record** the outcome in ``inbound_items`` (accepted with its document, or refused with the
-   reason), in a transaction of its own.
-5. **Acknowledge** — ``done`` only now, after the local commit; ``fail`` for a refusal — and
-   record that the peer was told.
+4. **Record** the outcome in ``inbound_items``: an accepted item in the intake's own
+   transaction (the document and its record commit together), a refused one with the reason
+   in a transaction of its own.
+5. **Acknowledge** — ``done`` only now, after the local commit; ``fail`` for a refusal. That
+   the peer was told is recorded for the whole round in one transaction at its end.
 
-Crash safety: a crash after step 3 and before step 4 leaves no row: the next round fetches the
-item again and the intake recognises the same bytes from the same ``peer:<name>`` (idempotent
-on the digest), so the document is neither lost nor delivered twice. A crash after step 4
-leaves a row without ``acked_at``: step 1 of the next round acknowledges. Two pollers racing
-on one item (``lienthong run --workers N``) meet the same two guards.
+Crash safety: a crash before the commit of step 3 leaves nothing; the item is fetched again
+next round. Should the bytes be stored without a record (a refusal's record lost, a race), the
+intake recognises the same bytes from the same ``peer:<name>`` (idempotent on the digest), so
+the document is neither lost nor delivered twice. A crash after the commit and before the
+round's end leaves rows without ``acked_at``: step 1 of the next round acknowledges again
+(``done``/``fail`` are idempotent at the peer). Two pollers racing on one item (``lienthong
+run --workers N``) meet the same guards.
 
 Theory of operation — **outbound state** (:class:`RemoteTracker`). A copy forwarded to a peer is
 ``forwarded`` here with the peer's id of it (``remote_id``). For forwarded copies whose remote
@@ -58,9 +61,10 @@ from hub.ports import (
     PeerInbox,
     RemoteDeliveryState,
     RemoteItem,
+    UnitOfWork,
 )
 from hub.services.base import Deps, audit
-from hub.services.contracts import Route
+from hub.services.contracts import PushResult, Route
 from hub.services.intake import Intake
 
 log = logging.getLogger(__name__)
@@ -117,25 +121,35 @@ class InboundPoller:
         inbox = peer.inbox
         if inbox is None:
             return report
+        told: list[str] = []  # acknowledged this round, recorded in one transaction at its end
         try:
             for kind in (MessageKind.EDOC, MessageKind.STATUS):
                 for item in inbox.pending(kind, limit=self._batch):
-                    self._take(peer.name, inbox, item, report)
+                    self._take(peer.name, inbox, item, report, told)
         except PeerError as exc:
             # The peer is down or refuses: the items stay listed there, the next round resumes.
             log.warning("inbound %s: round cut short: %s (%s)", peer.name, exc.code, exc)
             report.errors.append(f"{peer.name}: {exc.code}")
+        finally:
+            self._mark_acked(peer.name, told)
         return report
 
     # ----------------------------------------------------------------------------- steps
 
-    def _take(self, peer: str, inbox: PeerInbox, item: RemoteItem, report: PollReport) -> None:
+    def _take(
+        self,
+        peer: str,
+        inbox: PeerInbox,
+        item: RemoteItem,
+        report: PollReport,
+        told: list[str],
+    ) -> None:
         with self._deps.uow() as uow:
             known = uow.inbound.get(peer, item.remote_id)
         if known is not None:
             report.skipped += 1
             if known.acked_at is None:
-                self._acknowledge(peer, inbox, item, known)
+                self._acknowledge(inbox, item, known, told)
             return
         try:
             data = inbox.fetch(item)
@@ -148,8 +162,16 @@ class InboundPoller:
             log.warning("inbound %s %s: fetch refused: %s", peer, item.remote_id, exc.code)
             report.errors.append(f"{peer}: {item.remote_id}: {exc.code}")
             return
+
+        def record_with_document(uow: UnitOfWork, result: PushResult) -> None:
+            # In the intake's transaction: the document and the record of the item commit
+            # together (one commit per item on the accepting path).
+            row = self._accepted(peer, item, result)
+            uow.inbound.add(row)
+            _audit(uow, row)
+
         try:
-            result = self._intake.push_from_peer(peer, data)
+            result = self._intake.push_from_peer(peer, data, also=record_with_document)
         except SenderError as exc:
             if isinstance(exc, Conflict) and exc.code in _TRANSIENT:
                 # Lost a race with a local worker (a revoke meeting a fetch of the copy it
@@ -169,17 +191,8 @@ class InboundPoller:
                 received_at=self._deps.clock.now(),
             )
             log.info("inbound %s %s refused: %s", peer, item.remote_id, exc.code)
+            row = self._record(row)
         else:
-            row = InboundRow(
-                peer=peer,
-                remote_id=item.remote_id,
-                kind=result.kind,
-                outcome=ACCEPTED,
-                reason=None,
-                doc_id=result.doc_id,
-                digest=result.digest,
-                received_at=self._deps.clock.now(),
-            )
             log.info(
                 "inbound %s %s accepted as %s (sha256 %s%s)",
                 peer,
@@ -188,9 +201,24 @@ class InboundPoller:
                 result.digest,
                 ", already stored" if result.duplicate else "",
             )
-        row = self._record(row)
+            if result.duplicate:  # stored before (a crash after the commit): record it now
+                row = self._record(self._accepted(peer, item, result))
+            else:
+                row = self._accepted(peer, item, result)
         (report.accepted if row.outcome == ACCEPTED else report.refused).append(item.remote_id)
-        self._acknowledge(peer, inbox, item, row)
+        self._acknowledge(inbox, item, row, told)
+
+    def _accepted(self, peer: str, item: RemoteItem, result: PushResult) -> InboundRow:
+        return InboundRow(
+            peer=peer,
+            remote_id=item.remote_id,
+            kind=result.kind,
+            outcome=ACCEPTED,
+            reason=None,
+            doc_id=result.doc_id,
+            digest=result.digest,
+            received_at=self._deps.clock.now(),
+        )
 
     def _record(self, row: InboundRow) -> InboundRow:
         """Store the outcome (the first one wins when two pollers raced on the item)."""
@@ -203,27 +231,41 @@ class InboundPoller:
                 if stored is None:
                     raise
                 return stored
-            audit(
-                uow,
-                row.received_at,
-                f"peer:{row.peer}",
-                "inbound",
-                row.doc_id or row.remote_id,
-                row.outcome if row.outcome == ACCEPTED else "refused",
-                remote_id=row.remote_id,
-                kind=row.kind.value,
-                reason=row.reason,
-                digest=row.digest,
-            )
+            _audit(uow, row)
             uow.commit()
         return row
 
-    def _acknowledge(self, peer: str, inbox: PeerInbox, item: RemoteItem, row: InboundRow) -> None:
-        """Tell the peer, then remember it was told (a lost acknowledgement is sent again)."""
+    def _acknowledge(
+        self, inbox: PeerInbox, item: RemoteItem, row: InboundRow, told: list[str]
+    ) -> None:
+        """Tell the peer; the round records it was told (a lost acknowledgement — or a crash
+        before the round's end — means the peer is told again: both answers are idempotent)."""
         inbox.acknowledge(item, accepted=row.outcome == ACCEPTED, reason=row.reason)
+        told.append(item.remote_id)
+
+    def _mark_acked(self, peer: str, remote_ids: Sequence[str]) -> None:
+        if not remote_ids:
+            return
+        now = self._deps.clock.now()
         with self._deps.uow() as uow:
-            uow.inbound.mark_acked(peer, item.remote_id, self._deps.clock.now())
+            for remote_id in remote_ids:
+                uow.inbound.mark_acked(peer, remote_id, now)
             uow.commit()
+
+
+def _audit(uow: UnitOfWork, row: InboundRow) -> None:
+    audit(
+        uow,
+        row.received_at,
+        f"peer:{row.peer}",
+        "inbound",
+        row.doc_id or row.remote_id,
+        "ok" if row.outcome == ACCEPTED else "refused",
+        remote_id=row.remote_id,
+        kind=row.kind.value,
+        reason=row.reason,
+        digest=row.digest,
+    )
 
 
 def _digest(data: bytes) -> str:

@@ -103,7 +103,13 @@ class Intake:
                 audit_refusal(self._deps, actor, "push", digest, exc, size=len(data))
             raise
 
-    def push_from_peer(self, peer: str, data: bytes) -> PushResult:
+    def push_from_peer(
+        self,
+        peer: str,
+        data: bytes,
+        *,
+        also: Callable[[UnitOfWork, PushResult], None] | None = None,
+    ) -> PushResult:
         """Accept a package taken from ``peer``'s inbox, exactly as a local push is accepted.
 
         The sender identity is ``peer:<name>`` (the ``sender_system`` of the document, so the
@@ -111,11 +117,15 @@ class Intake:
         hub's scope — never as a local one — and only recipients served here get a copy: the
         peer delivers to the others itself, so relaying them back would deliver twice. A
         package with no recipient served here is refused (:class:`Forbidden`).
+
+        ``also`` writes more in the accepting transaction (the poller's record of the item), so
+        it commits with the document or not at all; it is not called when the bytes were
+        stored before (``duplicate``) — the caller records those itself.
         """
         sender_system = peer_identity(peer)
         digest = hashlib.sha256(data).hexdigest()
         try:
-            return self._push(sender_system, data, digest, None, peer=peer)
+            return self._push(sender_system, data, digest, None, peer=peer, also=also)
         except HubError as exc:
             if not isinstance(exc, Conflict) or exc.code != "document.duplicate":
                 audit_refusal(self._deps, sender_system, "push", digest, exc, size=len(data))
@@ -131,6 +141,7 @@ class Intake:
         declared_from: str | None,
         *,
         peer: str | None = None,
+        also: Callable[[UnitOfWork, PushResult], None] | None = None,
     ) -> PushResult:
         cap = self._config.max_package_bytes
         if len(data) > cap:
@@ -246,6 +257,8 @@ class Intake:
                 flags=list(doc.flags),
             )
             result = _result(doc, created, duplicate=False)
+            if also is not None:
+                also(uow, result)
             uow.commit()
         if queued:
             self._deps.wake_outbox()

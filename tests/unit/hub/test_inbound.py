@@ -7,6 +7,7 @@ statuses both ways, revoke across hubs, remote state in the sent list."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import pytest
 
@@ -23,7 +24,7 @@ from hub.edxml.reader import read
 from hub.edxml.writer import write_edoc
 from hub.errors import Conflict, Forbidden
 from hub.messaging import RetryPolicy
-from hub.ports import NATIONAL_LINK, RemoteDeliveryState
+from hub.ports import NATIONAL_LINK, RemoteDeliveryState, UnitOfWork
 from hub.services.announce import HostingAnnouncer
 from hub.services.contracts import PushResult, Route, TransportStatus
 from hub.services.dispatch import DispatchHandler, ForwardHandler
@@ -432,11 +433,17 @@ class _RacedOnce(Intake):
 
     raced = False
 
-    def push_from_peer(self, peer: str, data: bytes) -> PushResult:
+    def push_from_peer(
+        self,
+        peer: str,
+        data: bytes,
+        *,
+        also: Callable[[UnitOfWork, PushResult], None] | None = None,
+    ) -> PushResult:
         if not self.raced:
             self.raced = True
             raise Conflict("delivery changed concurrently", code="delivery.raced")
-        return super().push_from_peer(peer, data)
+        return super().push_from_peer(peer, data, also=also)
 
 
 def test_a_race_lost_to_a_local_worker_is_not_a_refusal(hub: HubServices, peer: MemoryPeer) -> None:
