@@ -20,8 +20,9 @@ Timestamps are timezone-aware UTC everywhere; an adapter that reads a naive date
 must attach UTC before handing the row out.
 
 Implementations: ``adapters/memory.py`` (dict-backed, for fast tests), ``adapters/store/``
-(SQLAlchemy Core over SQLite/PostgreSQL), ``adapters/vxp_client.py`` (:class:`PeerLink`),
-``signing/`` (:class:`SignatureVerifier`).
+(SQLAlchemy Core over SQLite/PostgreSQL), ``adapters/peers/`` (:class:`Peer` by kind: link,
+inbox, tracker, directory; ``vxp`` on ``adapters/vxp_client.py``), ``signing/``
+(:class:`SignatureVerifier`).
 """
 
 from __future__ import annotations
@@ -494,8 +495,8 @@ class PeerLink(Protocol):
         ...
 
 
-#: The key of the national axis among the :class:`PeerLink` s handed to the forward handler;
-#: peer hubs use their configured name.
+#: The name of the national axis (or of this hub's parent) among the peers, and its key among
+#: the :class:`PeerLink` s handed to the forward handler; peer hubs use their configured name.
 NATIONAL_LINK = "national"
 
 

@@ -119,11 +119,6 @@ def build_broker(settings: Settings, engine: Engine) -> Broker:
     )
 
 
-def build_links(settings: Settings) -> dict[str, PeerLink]:
-    """The push side of every configured peer (see :func:`build_peers`)."""
-    return links_of(build_peers(settings))
-
-
 @dataclass
 class Hub:
     """Every long-lived object of one hub process (see the module docstring)."""
