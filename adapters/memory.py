@@ -235,6 +235,7 @@ class MemoryDeliveryRepository(_Repo):
             d
             for d in self.t.deliveries.values()
             if d.state == "forwarded"
+            and self.t.documents[d.doc_id].kind is MessageKind.EDOC
             and d.remote_id is not None
             and d.remote_status != "done"
             and d.updated_at >= since

@@ -316,9 +316,10 @@ class DeliveryRepository(Protocol):
         after: tuple[dt.datetime, str] | None = None,
         limit: int = 100,
     ) -> Sequence[DeliveryRow]:
-        """``forwarded`` deliveries with a ``remote_id`` whose remote status is not ``done``
-        yet, updated at or after ``since``, by ``(updated_at, id)`` and beyond ``after`` when
-        given (the tracker's work list, paged: what a peer may still have news about)."""
+        """``forwarded`` deliveries of edocs with a ``remote_id`` whose remote status is not
+        ``done`` yet, updated at or after ``since``, by ``(updated_at, id)`` and beyond
+        ``after`` when given (the tracker's work list, paged: what a peer may still have news
+        about)."""
         ...
 
 

@@ -32,6 +32,7 @@ variable                        setting                          form
 ``LIENTHONG_NATIONAL_SECRET``   ``national.secret``              secret
 ``LIENTHONG_NATIONAL_POLL``     ``national.poll``                1/0, true/false
 ``LIENTHONG_INBOUND_POLL_S``    ``inbound.poll_s``               seconds
+``LIENTHONG_INBOUND_TRACK_S``   ``inbound.track_s``              seconds
 ``LIENTHONG_VERIFY_SIGNATURES`` ``signatures.verify``            1/0, true/false
 ``LIENTHONG_TRUST_NETWORK``     ``signatures.network``           1/0, true/false
 ``LIENTHONG_SECRET_KEY``        ``secret_key`` (env only)        Fernet key (hub.secrets)
@@ -185,8 +186,11 @@ class Settings:
     role: str = "provincial"
     """``provincial`` or ``national`` (``hub.role``; scope = every agency)."""
     inbound_poll_s: float = 10.0
-    """Seconds between two polls of the peers' inboxes and of forwarded copies' remote state
-    (``inbound.poll_s``)."""
+    """Seconds between two rounds of the inbound loop: peers' inboxes polled, hosted agencies
+    announced, forwarded copies tracked (``inbound.poll_s``)."""
+    inbound_track_s: float = 60.0
+    """A peer is asked what became of one forwarded package at most this often
+    (``inbound.track_s``)."""
 
     @property
     def embedded_broker(self) -> bool:
@@ -212,6 +216,7 @@ _ENV: Mapping[str, tuple[str, ...]] = {
     "LIENTHONG_NATIONAL_SECRET": ("national", "secret"),
     "LIENTHONG_NATIONAL_POLL": ("national", "poll"),
     "LIENTHONG_INBOUND_POLL_S": ("inbound", "poll_s"),
+    "LIENTHONG_INBOUND_TRACK_S": ("inbound", "track_s"),
     "LIENTHONG_VERIFY_SIGNATURES": ("signatures", "verify"),
     "LIENTHONG_TRUST_NETWORK": ("signatures", "network"),
     "LIENTHONG_ADMIN_TOKEN": ("admin", "token"),
@@ -386,9 +391,12 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     nat.done()
     inbound = root.section("inbound")
     inbound_poll_s = inbound.typed("poll_s", float, 10.0)
+    inbound_track_s = inbound.typed("track_s", float, 60.0)
     inbound.done()
     if inbound_poll_s <= 0:
         raise SettingsError(f"inbound.poll_s: must be positive, got {inbound_poll_s!r}")
+    if inbound_track_s < 0:
+        raise SettingsError(f"inbound.track_s: must not be negative, got {inbound_track_s!r}")
 
     peers: list[PeerSettings] = []
     peer_root = root.section("peers")
@@ -492,4 +500,5 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         api_workers=api_workers,
         role=role,
         inbound_poll_s=inbound_poll_s,
+        inbound_track_s=inbound_track_s,
     )

@@ -447,6 +447,8 @@ class SqlDeliveryRepository(_Repo):
         d = t.deliveries
         stmt = (
             sa.select(d)
+            .join(t.documents, d.c.doc_id == t.documents.c.id)
+            .where(t.documents.c.kind == MessageKind.EDOC.value)
             .where(d.c.state == "forwarded", d.c.remote_id.is_not(None))
             .where(sa.or_(d.c.remote_status.is_(None), d.c.remote_status != "done"))
             .where(d.c.updated_at >= since)

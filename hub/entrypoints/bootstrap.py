@@ -320,7 +320,7 @@ def build_hub(
     inbound = InboundLoop(
         HostingAnnouncer(deps, peers.values(), settings.scope),
         InboundPoller(deps, services.intake, peers.values()),
-        RemoteTracker(deps, peers.values()),
+        RemoteTracker(deps, peers.values(), every_s=settings.inbound_track_s),
         interval_s=settings.inbound_poll_s,
     )
     return Hub(

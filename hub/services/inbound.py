@@ -29,10 +29,11 @@ round's end leaves rows without ``acked_at``: step 1 of the next round acknowled
 run --workers N``) meet the same guards.
 
 Theory of operation — **outbound state** (:class:`RemoteTracker`). A copy forwarded to a peer is
-``forwarded`` here with the peer's id of it (``remote_id``). For forwarded copies whose remote
-status is not ``done`` yet (and forwarded within :attr:`RemoteTracker.horizon`), the tracker
-asks the peer (``getSentEdocList``) and writes the recipient's remote status on the delivery
-(``remote_status``…): the sender's sent list then shows it like the state of a local copy.
+``forwarded`` here with the peer's id of it (``remote_id``). For forwarded documents (edocs)
+whose remote status is not ``done`` yet (and forwarded within :attr:`RemoteTracker.horizon`),
+the tracker asks the peer (``getSentEdocList``, each package at most once a minute) and
+writes the recipient's remote status on the delivery (``remote_status``…): the sender's sent
+list then shows it like the state of a local copy.
 The business answer (status messages 01…16) travels as packages through the inbound path and
 lands in ``business_status`` exactly as a local status does.
 
@@ -281,31 +282,39 @@ class RemoteTracker:
     #: Forwarded copies older than this are no longer asked about.
     horizon = dt.timedelta(days=30)
 
-    def __init__(self, deps: Deps, peers: Iterable[Peer], *, batch: int = 100) -> None:
+    def __init__(
+        self, deps: Deps, peers: Iterable[Peer], *, batch: int = 100, every_s: float = 60.0
+    ) -> None:
         self._deps = deps
         self._peers = {p.name: p for p in peers if p.tracker is not None}
         self._batch = batch
+        self._every = dt.timedelta(seconds=every_s)
         self._after: tuple[dt.datetime, str] | None = None
+        self._asked: dict[tuple[str, str], dt.datetime] = {}
 
     def track(self) -> int:
         """One round over the next ``batch`` tracked copies; returns how many got a new
         remote status. Rounds page through the work list and start over at its end, so copies
-        without news never crowd out the ones behind them."""
+        without news never crowd out the ones behind them; a peer is asked about one package
+        at most once per ``every_s`` (the axis is shared by every province)."""
         if not self._peers:
             return 0
         now = self._deps.clock.now()
         with self._deps.uow() as uow:
             rows = uow.deliveries.tracked(now - self.horizon, after=self._after, limit=self._batch)
         self._after = (rows[-1].updated_at, rows[-1].id) if len(rows) == self._batch else None
+        self._asked = {k: at for k, at in self._asked.items() if now - at < self._every}
         by_remote: dict[tuple[str, str], list[DeliveryRow]] = {}
         for row in rows:
-            name = row.peer_name if row.route == Route.PEER else NATIONAL_LINK
-            if name in self._peers and row.remote_id:
-                by_remote.setdefault((name or NATIONAL_LINK, row.remote_id), []).append(row)
+            name = (row.peer_name if row.route == Route.PEER else None) or NATIONAL_LINK
+            key = (name, row.remote_id or "")
+            if name in self._peers and row.remote_id and key not in self._asked:
+                by_remote.setdefault(key, []).append(row)
         changed = 0
         for (name, remote_id), group in by_remote.items():
             tracker = self._peers[name].tracker
             assert tracker is not None
+            self._asked[(name, remote_id)] = now
             try:
                 states = tracker.delivery_states(remote_id)
             except PeerError as exc:
@@ -318,6 +327,8 @@ class RemoteTracker:
         self, group: Sequence[DeliveryRow], states: Sequence[RemoteDeliveryState], now: dt.datetime
     ) -> int:
         news = {lookup_key(s.recipient_code): s for s in states}
+        if not news:
+            return 0
         changed = 0
         with self._deps.uow() as uow:
             for row in group:

@@ -43,7 +43,7 @@ def _settings(site: HubSite, organ: str, scope: str, peer: str, port: int, syste
     path = site.data_dir / "settings.yaml"
     path.write_text(
         f"hub: {{organ_id: '{organ}', scope: [{scope}]}}\n"
-        f"inbound: {{poll_s: 0.3}}\n"
+        f"inbound: {{poll_s: 0.3, track_s: 1}}\n"
         f"peers:\n  {peer}: {{endpoint: 'http://127.0.0.1:{port}/', scope: [{peer_scope}], "
         f"system_id: '{system}', secret: '{secret}'}}\n",
         encoding="utf-8",

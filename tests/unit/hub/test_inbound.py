@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from adapters.memory import MemoryPeer
+from adapters.memory import ManualClock, MemoryPeer
 from hub.delivery import State
 from hub.edxml.model import (
     BussinessDocType,
@@ -277,7 +277,7 @@ def test_a_revoke_from_the_axis_withdraws_the_untaken_copy(
 
 
 def test_the_tracker_shows_the_remote_state_in_the_sent_list(
-    hub: HubServices, peer: MemoryPeer
+    hub: HubServices, peer: MemoryPeer, clock: ManualClock
 ) -> None:
     sent = hub.push(SO, make_edoc(sender=SO_CODE, to=[G22], document_id="SO-TR"))
     (remote_id,) = _forward_all(hub, peer, sent.doc_id)
@@ -289,15 +289,19 @@ def test_the_tracker_shows_the_remote_state_in_the_sent_list(
     peer.states[remote_id] = [
         RemoteDeliveryState(remote_id, G22, TransportStatus.PROCESSING.value, "đã lấy")
     ]
+    assert tracker.track() == 0  # asked a moment ago: the peer is not asked again yet
+    clock.advance(60)
     assert tracker.track() == 1
     (row,) = hub.list_sent(SO, sent.doc_id)
     assert row.send_status == State.FETCHED
     assert row.received_at is not None
 
     peer.states[remote_id] = [RemoteDeliveryState(remote_id, G22, TransportStatus.DONE.value)]
+    clock.advance(60)
     assert tracker.track() == 1
     (row,) = hub.list_sent(SO, sent.doc_id)
     assert row.send_status == State.DONE
+    clock.advance(60)
     assert tracker.track() == 0  # done is final: no longer asked about
     with hub.deps.uow() as uow:
         assert uow.deliveries.tracked(hub.deps.clock.now() - tracker.horizon) == []
