@@ -57,6 +57,8 @@ def test_the_national_settings_become_the_national_peer(tmp_path: Path) -> None:
     env = {"LIENTHONG_DATA_DIR": str(tmp_path), "LIENTHONG_INBOUND_POLL_S": "0.5", **AXIS}
     s = load_settings(env=env)
     assert s.inbound_poll_s == 0.5
+    assert s.inbound_track_s == 60.0
+    assert load_settings(env={**env, "LIENTHONG_INBOUND_TRACK_S": "5"}).inbound_track_s == 5.0
     peers = build_peers(s)
     try:
         assert list(peers) == [NATIONAL_LINK]
