@@ -41,7 +41,8 @@ class HostingAnnouncer:
         self._deps = deps
         self._scope = scope
         self._peers = [p for p in peers if p.directory is not None]
-        self._announced: dict[str, set[str]] = {p.name: set() for p in self._peers}
+        # per peer: lookup key → the code as announced
+        self._announced: dict[str, dict[str, str]] = {p.name: {} for p in self._peers}
 
     def sync(self) -> dict[str, list[str]]:
         """Register new hosted codes and withdraw dropped ones at every peer; returns the
@@ -55,15 +56,17 @@ class HostingAnnouncer:
                 for c in uow.systems.hosting()
                 if self._scope.covers(c, registry)  # not what a peer hub registered here
             }
-            stored = {lookup_key(r.code): r for r in uow.agencies.list()}
-        rows = [_agency_row(code, registry, stored) for code in hosted.values()]
+            new = {k for p in self._peers for k in hosted if k not in self._announced[p.name]}
+            # The stored records are read only when there is something to announce.
+            stored = {lookup_key(r.code): r for r in uow.agencies.list()} if new else {}
+        rows = [_agency_row(hosted[k], registry, stored) for k in new]
         rows.sort(key=lambda r: (_depth(r.code, registry), r.code))
         done: dict[str, list[str]] = {}
         for peer in self._peers:
             announced = self._announced[peer.name]
-            done[peer.name] = self._register(peer, [r for r in rows if r.code not in announced])
-            gone = sorted(c for c in announced if lookup_key(c) not in hosted)
-            self._withdraw(peer, gone)
+            todo = [r for r in rows if lookup_key(r.code) not in announced]
+            done[peer.name] = self._register(peer, todo)
+            self._withdraw(peer, sorted(c for k, c in announced.items() if k not in hosted))
         return done
 
     def withdraw(self, codes: Sequence[str]) -> None:
@@ -88,7 +91,7 @@ class HostingAnnouncer:
                 log.warning("%s refused agency %s: %s", peer.name, row.code, exc.message_en)
             else:
                 registered.append(row.code)
-            self._announced[peer.name].add(row.code)
+            self._announced[peer.name][lookup_key(row.code)] = row.code
         return registered
 
     def _withdraw(self, peer: Peer, codes: Sequence[str]) -> None:
@@ -102,7 +105,7 @@ class HostingAnnouncer:
                 return
             except PeerError as exc:
                 log.warning("%s refused to withdraw %s: %s", peer.name, code, exc.message_en)
-            self._announced[peer.name].discard(code)
+            self._announced[peer.name].pop(lookup_key(code), None)
 
 
 def _agency_row(code: str, registry: Registry, stored: dict[str, AgencyRow]) -> AgencyRow:
