@@ -125,8 +125,20 @@ class InboundPoller:
         told: list[str] = []  # acknowledged this round, recorded in one transaction at its end
         try:
             for kind in (MessageKind.EDOC, MessageKind.STATUS):
-                for item in inbox.pending(kind, limit=self._batch):
+                items = inbox.pending(kind, limit=self._batch)
+                skipped = report.skipped
+                for item in items:
                     self._take(peer.name, inbox, item, report, told)
+                if len(items) >= self._batch and report.skipped - skipped == len(items):
+                    # A peer that keeps listing items acknowledged "fail" (a lienthong parent
+                    # hands a failed copy out again): a full page of them hides newer items.
+                    log.warning(
+                        "inbound %s: all %d listed %s items were decided before; newer items "
+                        "may be hidden behind them (see lienthong inbound list --refused)",
+                        peer.name,
+                        len(items),
+                        kind.value,
+                    )
         except PeerError as exc:
             # The peer is down or refuses: the items stay listed there, the next round resumes.
             log.warning("inbound %s: round cut short: %s (%s)", peer.name, exc.code, exc)

@@ -462,3 +462,17 @@ def test_a_race_lost_to_a_local_worker_is_not_a_refusal(hub: HubServices, peer: 
     second = poller.poll()
     assert second.accepted == [remote_id]
     assert peer.acks == [(remote_id, True, None)]
+
+
+def test_a_full_page_of_decided_items_is_reported(
+    hub: HubServices, peer: MemoryPeer, caplog: pytest.LogCaptureFixture
+) -> None:
+    poller = InboundPoller(hub.deps, hub.intake, [peer.as_peer()], batch=2)
+    for n in range(2):
+        peer.hold(make_edoc(sender=SO_CODE, to=[UBND_CODE], document_id=f"FORGED-{n}"))
+    assert len(poller.poll().refused) == 2
+    caplog.set_level("WARNING", logger="hub.services.inbound")
+
+    poller.poll()
+
+    assert "all 2 listed edoc items were decided before" in caplog.text
