@@ -33,7 +33,8 @@ from e2e_support import (
 )
 
 from adapters.vxp_client import VxpClient
-from hub.edxml.model import MessageKind
+from hub.edxml.model import BussinessDocType, MessageKind
+from hub.edxml.reader import read
 from tests.factories import make_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -161,6 +162,27 @@ def test_a_commune_document_reaches_the_ministry_and_the_commune_sees_what_becam
     drain(commune, expect=1, kind=MessageKind.STATUS, timeout=30)
     (row,) = commune.get_sent_edoc_list(doc_id)
     assert (row["toCode"], row["receiveStatus"]) == (G22, "05")
+
+
+def test_a_ministry_revoke_reaches_the_commune_that_took_the_original(
+    pair: Pair, ministry: VxpClient, commune: VxpClient
+) -> None:
+    package, data = edoc_for(G22, [AGENCY_A])
+    ministry.send_edoc(data, from_code=G22, to_codes=[AGENCY_A])
+    drain(commune, expect=1, timeout=30)
+
+    _, revoke = edoc_for(
+        G22,
+        [AGENCY_A],
+        document_id=package.document_id,
+        code_number=package.header.code.code_number if package.header.code else "1",
+        business_type=BussinessDocType.REVOKE,
+    )
+    ministry.send_edoc(revoke, from_code=G22, to_codes=[AGENCY_A])
+
+    ((item, got),) = drain(commune, expect=1, timeout=30)
+    assert item.from_code == G22
+    assert read(got).business_type is BussinessDocType.REVOKE  # type: ignore[union-attr]
 
 
 def test_a_package_the_province_refuses_is_acknowledged_fail_and_listed_for_it_staff(
