@@ -8,8 +8,10 @@ the changed columns, given the row as read). Units of work are serialised by one
 lock (like SQLite's single writer), so threads may share a :class:`MemoryStore`. Rows are
 frozen values, so copying the dicts is a snapshot.
 
-Also here: :class:`MemoryBlobStore`, :class:`ManualClock` and :class:`RecordingPeerLink`, with
-helpers named for test intent (``clock.advance(s)``, ``link.fail_next(n)``, ``link.sent``).
+Also here: :class:`MemoryBlobStore`, :class:`ManualClock`, :class:`RecordingPeerLink` and
+:class:`MemoryPeer` (another hub: inbox, tracker, directory), with helpers named for test intent
+(``clock.advance(s)``, ``link.fail_next(n)``, ``link.sent``, ``peer.hold(data)``,
+``peer.fail_next_ack()``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import BinaryIO, Self
 
 from hub.audit_chain import GENESIS, Checkpoint, SealedRow
 from hub.edxml.model import MessageKind
-from hub.errors import Conflict, InternalError, PeerUnavailable, document_id_reused
+from hub.errors import Conflict, InternalError, PeerError, PeerUnavailable, document_id_reused
 from hub.ports import (
     AgencyRow,
     AuditRow,
@@ -35,8 +37,12 @@ from hub.ports import (
     DeliveryGroup,
     DeliveryRow,
     DocumentRow,
+    InboundRow,
     OutboxRow,
     PackageRow,
+    Peer,
+    RemoteDeliveryState,
+    RemoteItem,
     SystemRow,
 )
 
@@ -52,6 +58,7 @@ class _Tables:
     agencies: dict[str, AgencyRow] = field(default_factory=dict)
     outbox: dict[int, OutboxRow] = field(default_factory=dict)
     audit: list[AuditRow] = field(default_factory=list)
+    inbound: dict[tuple[str, str], InboundRow] = field(default_factory=dict)
     next_id: int = 1
 
     def snapshot(self) -> _Tables:
@@ -248,6 +255,25 @@ class MemoryDeliveryRepository(_Repo):
         for event in events:
             self.add_event(event)
 
+    def tracked(
+        self,
+        since: dt.datetime,
+        *,
+        after: tuple[dt.datetime, str] | None = None,
+        limit: int = 100,
+    ) -> Sequence[DeliveryRow]:
+        rows = [
+            d
+            for d in self.t.deliveries.values()
+            if d.state == "forwarded"
+            and self.t.documents[d.doc_id].kind is MessageKind.EDOC
+            and d.remote_id is not None
+            and d.remote_status != "done"
+            and d.updated_at >= since
+            and (after is None or (d.updated_at, d.id) > after)
+        ]
+        return sorted(rows, key=lambda d: (d.updated_at, d.id))[:limit]
+
     def events(self, delivery_id: str) -> Sequence[DeliveryEvent]:
         return [e for e in self.t.events if e.delivery_id == delivery_id]
 
@@ -341,6 +367,32 @@ class MemoryAuditRepository(_Repo):
         return list(reversed(rows))[:limit]
 
 
+class MemoryInboundRepository(_Repo):
+    def add(self, row: InboundRow) -> None:
+        key = (row.peer, row.remote_id)
+        if key in self.t.inbound:
+            raise Conflict(f"inbound item {key} already recorded", code="inbound.duplicate")
+        self.t.inbound[key] = row
+
+    def get(self, peer: str, remote_id: str) -> InboundRow | None:
+        return self.t.inbound.get((peer, remote_id))
+
+    def mark_acked(self, peer: str, remote_id: str, at: dt.datetime) -> None:
+        row = self.t.inbound.get((peer, remote_id))
+        if row is not None:
+            self.t.inbound[(peer, remote_id)] = dataclasses.replace(row, acked_at=at)
+
+    def recent(
+        self, *, peer: str | None = None, outcome: str | None = None, limit: int = 100
+    ) -> Sequence[InboundRow]:
+        rows = [
+            r
+            for r in self.t.inbound.values()
+            if (peer is None or r.peer == peer) and (outcome is None or r.outcome == outcome)
+        ]
+        return sorted(rows, key=lambda r: (r.received_at, r.remote_id), reverse=True)[:limit]
+
+
 class MemoryUnitOfWork:
     """A transaction over a :class:`MemoryStore` (see the module docstring)."""
 
@@ -355,6 +407,7 @@ class MemoryUnitOfWork:
         self.agencies = MemoryAgencyRepository(self)
         self.outbox = MemoryOutboxRepository(self)
         self.audit = MemoryAuditRepository(self)
+        self.inbound = MemoryInboundRepository(self)
 
     def __enter__(self) -> Self:
         self._store.lock.acquire()
@@ -518,3 +571,79 @@ class MemoryAuditChain:
 
     def checkpoints(self) -> Sequence[Checkpoint]:
         return list(self.saved_checkpoints)
+
+
+class MemoryPeer:
+    """Another hub in memory: :class:`hub.ports.PeerInbox`, :class:`~hub.ports.PeerTracker` and
+    :class:`~hub.ports.PeerDirectory` at once, its push side a :class:`RecordingPeerLink`.
+
+    ``hold`` puts a package in the inbox for this hub. An item acknowledged ``done`` leaves the
+    listing; one acknowledged ``fail`` stays listed when ``relist_failed`` (as a lienthong hub
+    serving the axis does: a failed copy goes back to the inbox for another try).
+    """
+
+    def __init__(self, name: str = "national", *, relist_failed: bool = True) -> None:
+        self.name = name
+        self.link = RecordingPeerLink(name)
+        self.relist_failed = relist_failed
+        self.held: dict[str, tuple[RemoteItem, bytes]] = {}
+        self.fetches: list[str] = []
+        self.acks: list[tuple[str, bool, str | None]] = []
+        self.states: dict[str, list[RemoteDeliveryState]] = {}
+        self.directory_rows: dict[str, AgencyRow] = {}
+        self.deleted: list[str] = []
+        self._ack_failures = 0
+        self._withheld: set[str] = set()
+
+    def hold(self, data: bytes, kind: MessageKind = MessageKind.EDOC) -> str:
+        """Put ``data`` in the inbox; returns its remote id."""
+        remote_id = f"{self.name}-in-{len(self.held) + 1}"
+        self.held[remote_id] = (RemoteItem(remote_id, kind), data)
+        return remote_id
+
+    def withhold(self, remote_id: str) -> None:
+        """Make fetching ``remote_id`` fail as a peer's refusal (:class:`PeerError`), e.g. an
+        item withdrawn between listing and fetching."""
+        self._withheld.add(remote_id)
+
+    def fail_next_ack(self, count: int = 1) -> None:
+        """Make the next ``count`` acknowledgements raise :class:`PeerUnavailable` (the
+        connection dropped before the peer heard it)."""
+        self._ack_failures = count
+
+    def as_peer(self) -> Peer:
+        return Peer(self.name, "memory", self.link, self, self, self)
+
+    # --- inbox
+    def pending(self, kind: MessageKind, *, limit: int = 100) -> Sequence[RemoteItem]:
+        done = {rid for rid, ok, _ in self.acks if ok or not self.relist_failed}
+        return [i for i, _ in self.held.values() if i.kind is kind and i.remote_id not in done][
+            :limit
+        ]
+
+    def fetch(self, item: RemoteItem) -> bytes:
+        self.fetches.append(item.remote_id)
+        if item.remote_id in self._withheld:
+            raise PeerError(f"{self.name}: no item {item.remote_id} (test)", code="vxp.fail")
+        return self.held[item.remote_id][1]
+
+    def acknowledge(self, item: RemoteItem, *, accepted: bool, reason: str | None = None) -> None:
+        if self._ack_failures > 0:
+            self._ack_failures -= 1
+            raise PeerUnavailable(f"{self.name} unavailable (test)")
+        self.acks.append((item.remote_id, accepted, reason))
+
+    # --- tracker
+    def delivery_states(self, remote_id: str) -> Sequence[RemoteDeliveryState]:
+        return list(self.states.get(remote_id, ()))
+
+    # --- directory
+    def agencies(self) -> Sequence[AgencyRow]:
+        return list(self.directory_rows.values())
+
+    def register(self, agency: AgencyRow) -> None:
+        self.directory_rows[agency.code] = agency
+
+    def delete(self, code: str) -> None:
+        self.deleted.append(code)
+        self.directory_rows.pop(code, None)

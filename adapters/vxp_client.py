@@ -60,6 +60,17 @@ _BRACES_BODY = frozenset(
 )
 
 
+#: Read-only operations a poller repeats (logged at DEBUG).
+_READS = frozenset(
+    {
+        Operation.GET_RECEIVED_EDOC_LIST,
+        Operation.GET_SENT_EDOC_LIST,
+        Operation.COUNT_RECEIVE_EDOC,
+        Operation.COUNT_RECEIVE_STATUS,
+    }
+)
+
+
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -154,7 +165,11 @@ class VxpClient:
                 f"{op}: {self.endpoint} unreachable: {type(exc).__name__}",
                 details={"hash_header": hash_header},
             ) from exc
-        log.info("vxp %s → %s %s (hash-header %s)", op, response.status_code, url, hash_header)
+        # Polling reads (the inbound loop lists inboxes every few seconds) log at DEBUG.
+        level = logging.DEBUG if op in _READS else logging.INFO
+        log.log(
+            level, "vxp %s → %s %s (hash-header %s)", op, response.status_code, url, hash_header
+        )
         if response.status_code >= 500:
             raise PeerUnavailable(
                 f"{op}: {self.endpoint} answered HTTP {response.status_code}"

@@ -21,8 +21,9 @@ Timestamps are timezone-aware UTC everywhere; an adapter that reads a naive date
 must attach UTC before handing the row out.
 
 Implementations: ``adapters/memory.py`` (dict-backed, for fast tests), ``adapters/store/``
-(SQLAlchemy Core over SQLite/PostgreSQL), ``adapters/vxp_client.py`` (:class:`PeerLink`),
-``signing/`` (:class:`SignatureVerifier`).
+(SQLAlchemy Core over SQLite/PostgreSQL), ``adapters/peers/`` (:class:`Peer` by kind: link,
+inbox, tracker, directory; ``vxp`` on ``adapters/vxp_client.py``), ``signing/``
+(:class:`SignatureVerifier`).
 """
 
 from __future__ import annotations
@@ -102,6 +103,10 @@ class DeliveryRow:
     updated_at: dt.datetime
     fetched_at: dt.datetime | None = None
     done_at: dt.datetime | None = None
+    remote_id: str | None = None  # PEER/NATIONAL routes: the peer's id of the pushed copy
+    remote_status: str | None = None  # what the peer last said of it (TransportStatus value)
+    remote_status_desc: str | None = None
+    remote_status_at: dt.datetime | None = None  # when the peer said so (else when we asked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +176,26 @@ class AuditRow:
     outcome: str  # "ok" or an error code (hub.errors ``code``)
     details: Mapping[str, Any] = field(default_factory=dict)  # JSON-able, never bodies/secrets
     id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRow:
+    """``inbound_items``: one item taken from a peer's inbox, and what became of it.
+
+    ``(peer, remote_id)`` is unique: an item is decided once and never fetched again.
+    ``outcome`` is ``accepted`` (``doc_id`` set) or ``refused`` (``reason`` says why);
+    ``acked_at`` is when the peer was told (``None``: the acknowledgement is still owed).
+    """
+
+    peer: str
+    remote_id: str
+    kind: MessageKind
+    outcome: str  # "accepted" | "refused"
+    reason: str | None
+    doc_id: str | None
+    digest: str | None
+    received_at: dt.datetime
+    acked_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +326,19 @@ class DeliveryRepository(Protocol):
         """A delivery's events, oldest first."""
         ...
 
+    def tracked(
+        self,
+        since: dt.datetime,
+        *,
+        after: tuple[dt.datetime, str] | None = None,
+        limit: int = 100,
+    ) -> Sequence[DeliveryRow]:
+        """``forwarded`` deliveries of edocs with a ``remote_id`` whose remote status is not
+        ``done`` yet, updated at or after ``since``, by ``(updated_at, id)`` and beyond
+        ``after`` when given (the tracker's work list, paged: what a peer may still have news
+        about)."""
+        ...
+
 
 class SystemRepository(Protocol):
     def add(self, row: SystemRow) -> None:
@@ -373,6 +411,24 @@ class AuditRepository(Protocol):
         ...
 
 
+class InboundRepository(Protocol):
+    def add(self, row: InboundRow) -> None:
+        """Insert; an existing ``(peer, remote_id)`` raises :class:`hub.errors.Conflict`."""
+        ...
+
+    def get(self, peer: str, remote_id: str) -> InboundRow | None: ...
+
+    def mark_acked(self, peer: str, remote_id: str, at: dt.datetime) -> None:
+        """Record that the peer was told the outcome."""
+        ...
+
+    def recent(
+        self, *, peer: str | None = None, outcome: str | None = None, limit: int = 100
+    ) -> Sequence[InboundRow]:
+        """Newest first, optionally one peer's or one outcome's (IT view)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository.
 
@@ -396,6 +452,8 @@ class UnitOfWork(Protocol):
     def outbox(self) -> OutboxRepository: ...
     @property
     def audit(self) -> AuditRepository: ...
+    @property
+    def inbound(self) -> InboundRepository: ...
 
     def __enter__(self) -> Self: ...
 
@@ -455,8 +513,8 @@ class PeerLink(Protocol):
         ...
 
 
-#: The key of the national axis among the :class:`PeerLink` s handed to the forward handler;
-#: peer hubs use their configured name.
+#: The name of the national axis (or of this hub's parent) among the peers, and its key among
+#: the :class:`PeerLink` s handed to the forward handler; peer hubs use their configured name.
 NATIONAL_LINK = "national"
 
 

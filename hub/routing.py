@@ -37,15 +37,19 @@ class Scope:
 
     level1_keys: frozenset[str] = frozenset()
     subtree_roots: tuple[str, ...] = ()
+    everything: bool = False
+    """Every agency (the national axis' role: ``hub.role: national``, or the entry ``*``)."""
 
     @classmethod
     def parse(cls, entries: Iterable[str]) -> Scope:
         """``["H41", "K41", "000.00.00.G22"]``: a bare level-1 key (letter + two digits) is a
-        key, anything else a subtree root code."""
+        key, ``*`` every agency, anything else a subtree root code."""
         keys: set[str] = set()
         roots: list[str] = []
         for entry in entries:
             text = entry.strip()
+            if text == "*":
+                return cls(everything=True)
             parsed = AgencyCode.parse(text.upper())
             if parsed.is_valid and parsed.groups == (text.upper(),):
                 keys.add(text.upper())
@@ -55,6 +59,8 @@ class Scope:
 
     def covers(self, code: str, registry: Registry) -> bool:
         """True when ``code`` falls in this scope (by its level-1 key or registry ancestry)."""
+        if self.everything:
+            return True
         parsed = AgencyCode.parse(code)
         if parsed.level1_key is not None and parsed.level1_key.upper() in self.level1_keys:
             return True

@@ -18,6 +18,7 @@ variable                        setting                          form
 ``LIENTHONG_ORGAN_ID``          ``hub.organ_id``                 agency code
 ``LIENTHONG_HUB_NAME``          ``hub.name``                     text
 ``LIENTHONG_SCOPE``             ``hub.scope``                    comma-separated
+``LIENTHONG_ROLE``              ``hub.role``                     ``provincial`` | ``national``
 ``LIENTHONG_PRODUCTION``        ``hub.production``               1/0, true/false
 ``LIENTHONG_DATABASE_URL``      ``database.url``                 SQLAlchemy URL
 ``LIENTHONG_SQLITE_SYNCHRONOUS`` ``database.sqlite_synchronous`` ``full`` | ``normal``
@@ -31,6 +32,9 @@ variable                        setting                          form
 ``LIENTHONG_NATIONAL_ENDPOINT`` ``national.endpoint``            URL
 ``LIENTHONG_NATIONAL_SYSTEM_ID`` ``national.system_id``          text
 ``LIENTHONG_NATIONAL_SECRET``   ``national.secret``              secret
+``LIENTHONG_NATIONAL_POLL``     ``national.poll``                1/0, true/false
+``LIENTHONG_INBOUND_POLL_S``    ``inbound.poll_s``               seconds
+``LIENTHONG_INBOUND_TRACK_S``   ``inbound.track_s``              seconds
 ``LIENTHONG_VERIFY_SIGNATURES`` ``signatures.verify``            1/0, true/false
 ``LIENTHONG_TRUST_NETWORK``     ``signatures.network``           1/0, true/false
 ``LIENTHONG_SECRET_KEY``        ``secret_key`` (env only)        Fernet key (hub.secrets)
@@ -93,11 +97,14 @@ class Secret:
 
 @dataclass(frozen=True, slots=True)
 class NationalSettings:
-    """The national document axis (VXP), when this hub is connected to it."""
+    """The national document axis (VXP), when this hub is connected to it — or, for a hub
+    below another lienthong hub, that parent (it serves the same protocol)."""
 
     endpoint: str | None = None
     system_id: str | None = None
     secret: Secret | None = None
+    poll: bool = True
+    """Poll its inbox for packages and statuses addressed to agencies served here."""
 
     @property
     def enabled(self) -> bool:
@@ -126,6 +133,11 @@ class PeerSettings:
         return PeerHub(self.name, self.scope)
 
 
+#: ``hub.role`` values: a provincial (or ministry) hub serves its scope; the national role
+#: serves every agency (the axis other hubs connect to as ordinary systems).
+ROLES = ("provincial", "national")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the composition root needs, read once at start-up."""
@@ -134,7 +146,7 @@ class Settings:
     """This hub's agency code, written in the TraceHeader it appends (QCVN 102 §2.3)."""
     name: str
     scope: Scope
-    """What this hub serves (level-1 keys and/or subtree roots)."""
+    """What this hub serves (level-1 keys and/or subtree roots; every agency when national)."""
     production: bool
     """Production mode: a missing secret key is an error instead of a generated key file."""
     database_url: str
@@ -182,6 +194,14 @@ class Settings:
     answered push or acknowledgement is lost on power loss; ``normal`` syncs the WAL at
     checkpoints only (faster; the last commits may be lost on power loss, not on a crash of the
     process). Ignored on PostgreSQL. Cost: ``bench/RESULTS-durability.md``."""
+    role: str = "provincial"
+    """``provincial`` or ``national`` (``hub.role``; scope = every agency)."""
+    inbound_poll_s: float = 10.0
+    """Seconds between two rounds of the inbound loop: peers' inboxes polled, hosted agencies
+    announced, forwarded copies tracked (``inbound.poll_s``)."""
+    inbound_track_s: float = 60.0
+    """A peer is asked what became of one forwarded package at most this often
+    (``inbound.track_s``)."""
 
     @property
     def embedded_broker(self) -> bool:
@@ -192,6 +212,7 @@ _ENV: Mapping[str, tuple[str, ...]] = {
     "LIENTHONG_ORGAN_ID": ("hub", "organ_id"),
     "LIENTHONG_HUB_NAME": ("hub", "name"),
     "LIENTHONG_SCOPE": ("hub", "scope"),
+    "LIENTHONG_ROLE": ("hub", "role"),
     "LIENTHONG_PRODUCTION": ("hub", "production"),
     "LIENTHONG_DATABASE_URL": ("database", "url"),
     "LIENTHONG_SQLITE_SYNCHRONOUS": ("database", "sqlite_synchronous"),
@@ -206,6 +227,9 @@ _ENV: Mapping[str, tuple[str, ...]] = {
     "LIENTHONG_NATIONAL_ENDPOINT": ("national", "endpoint"),
     "LIENTHONG_NATIONAL_SYSTEM_ID": ("national", "system_id"),
     "LIENTHONG_NATIONAL_SECRET": ("national", "secret"),
+    "LIENTHONG_NATIONAL_POLL": ("national", "poll"),
+    "LIENTHONG_INBOUND_POLL_S": ("inbound", "poll_s"),
+    "LIENTHONG_INBOUND_TRACK_S": ("inbound", "track_s"),
     "LIENTHONG_VERIFY_SIGNATURES": ("signatures", "verify"),
     "LIENTHONG_TRUST_NETWORK": ("signatures", "network"),
     "LIENTHONG_ADMIN_TOKEN": ("admin", "token"),
@@ -329,7 +353,12 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     name = hub.typed("name", str, organ_id)
     scope = Scope.parse(hub.typed("scope", _list, []))
     production = hub.typed("production", _bool, False)
+    role = hub.typed("role", str, "provincial")
     hub.done()
+    if role not in ROLES:
+        raise SettingsError(f"hub.role: expected one of {', '.join(ROLES)}, got {role!r}")
+    if role == "national":
+        scope = Scope(everything=True)
 
     data_dir = Path(root.typed("data_dir", str, "var/lienthong")).expanduser()
     if not data_dir.is_absolute():
@@ -384,9 +413,20 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
 
     nat = root.section("national")
     national = NationalSettings(
-        nat.typed("endpoint", str), nat.typed("system_id", str), nat.typed("secret", _secret)
+        nat.typed("endpoint", str),
+        nat.typed("system_id", str),
+        nat.typed("secret", _secret),
+        nat.typed("poll", _bool, True),
     )
     nat.done()
+    inbound = root.section("inbound")
+    inbound_poll_s = inbound.typed("poll_s", float, 10.0)
+    inbound_track_s = inbound.typed("track_s", float, 60.0)
+    inbound.done()
+    if inbound_poll_s <= 0:
+        raise SettingsError(f"inbound.poll_s: must be positive, got {inbound_poll_s!r}")
+    if inbound_track_s < 0:
+        raise SettingsError(f"inbound.track_s: must not be negative, got {inbound_track_s!r}")
 
     peers: list[PeerSettings] = []
     peer_root = root.section("peers")
@@ -490,4 +530,7 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         blob_store=blob_store,
         api_workers=api_workers,
         sqlite_synchronous=sqlite_synchronous,
+        role=role,
+        inbound_poll_s=inbound_poll_s,
+        inbound_track_s=inbound_track_s,
     )

@@ -497,6 +497,30 @@ class SqlDeliveryRepository(_Repo):
         if values:
             self._run("recording delivery events", _INSERT_EVENT, values)
 
+    def tracked(
+        self,
+        since: dt.datetime,
+        *,
+        after: tuple[dt.datetime, str] | None = None,
+        limit: int = 100,
+    ) -> Sequence[DeliveryRow]:
+        d = t.deliveries
+        stmt = (
+            sa.select(d)
+            .join(t.documents, d.c.doc_id == t.documents.c.id)
+            .where(t.documents.c.kind == MessageKind.EDOC.value)
+            .where(d.c.state == "forwarded", d.c.remote_id.is_not(None))
+            .where(sa.or_(d.c.remote_status.is_(None), d.c.remote_status != "done"))
+            .where(d.c.updated_at >= since)
+        )
+        if after is not None:
+            at, key = after  # compared column by column: the bind takes the column's type
+            stmt = stmt.where(
+                sa.or_(d.c.updated_at > at, sa.and_(d.c.updated_at == at, d.c.id > key))
+            )
+        stmt = stmt.order_by(d.c.updated_at, d.c.id).limit(limit)
+        return [_delivery(r) for r in self._run("listing tracked deliveries", stmt)]
+
     def events(self, delivery_id: str) -> Sequence[DeliveryEvent]:
         e = t.delivery_events
         stmt = sa.select(e).where(e.c.delivery_id == delivery_id).order_by(e.c.id)

@@ -32,6 +32,9 @@ Theory of the schema (names are the wire / DB values of the shared plan):
   (``blobs.store: database``, :mod:`adapters.store.db_blobs`); empty with the filesystem store.
 * ``leases`` — named time-bound leases: which process of which node runs a piece of scheduled
   work now (:class:`hub.ports.Leases`, :mod:`adapters.store.leases`).
+* ``inbound_items`` — every item taken from a peer's inbox (national axis, parent hub…) and its
+  outcome, keyed by ``(peer, remote_id)``: an item is decided once, refused items stay visible
+  to IT staff and are never fetched again.
 
 Timestamps are :class:`UtcDateTime`: timezone-aware UTC in Python on both backends (SQLite has
 no time zone type; a naive datetime is refused on write rather than guessed).
@@ -158,6 +161,10 @@ deliveries = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Column("fetched_at", UtcDateTime),
     sa.Column("done_at", UtcDateTime),
+    sa.Column("remote_id", sa.String(128)),  # the peer's id of a forwarded copy (0008)
+    sa.Column("remote_status", sa.String(16)),  # the peer's last word on it (TransportStatus)
+    sa.Column("remote_status_desc", sa.Text),
+    sa.Column("remote_status_at", UtcDateTime),
     sa.UniqueConstraint("doc_id", "recipient_code"),
     # The inbox query: a system's deliveries in one state, oldest first.
     sa.Index(None, "system_id", "state", "created_at"),
@@ -287,6 +294,21 @@ blob_chunks = sa.Table(
     sa.Column("digest", sa.String(64), primary_key=True),  # or a provisional pending-… key
     sa.Column("seq", sa.Integer, primary_key=True),
     sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+inbound_items = sa.Table(
+    "inbound_items",
+    metadata,
+    sa.Column("peer", sa.String(64), primary_key=True),
+    sa.Column("remote_id", sa.String(128), primary_key=True),  # the peer's id of the item
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),  # "accepted" | "refused"
+    sa.Column("reason", sa.Text),  # why it was refused (code: message)
+    sa.Column("doc_id", sa.String(36)),  # the document it became (accepted)
+    sa.Column("digest", sa.String(64)),  # SHA-256 hex of the fetched bytes
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("acked_at", UtcDateTime),  # when the peer was told; NULL: still owed
+    sa.Index(None, "received_at"),
 )
 
 #: Tables in an order that respects foreign keys (parents first); cleaning goes in reverse.

@@ -29,6 +29,7 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.store.engine import translate_errors
+from adapters.store.inbound import SqlInboundRepository
 from adapters.store.repositories import (
     SqlAgencyRepository,
     SqlAuditRepository,
@@ -51,6 +52,7 @@ class SqlUnitOfWork:
     agencies: SqlAgencyRepository
     outbox: SqlOutboxRepository
     audit: SqlAuditRepository
+    inbound: SqlInboundRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -63,6 +65,7 @@ class SqlUnitOfWork:
         self.agencies = SqlAgencyRepository(self.connection)
         self.outbox = SqlOutboxRepository(self.connection)
         self.audit = SqlAuditRepository(self.connection)
+        self.inbound = SqlInboundRepository(self.connection)
 
     def connection(self) -> Connection:
         """The unit's connection, checked out of the pool on first use."""

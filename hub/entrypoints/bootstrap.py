@@ -7,8 +7,10 @@ services, outbox relay, worker handlers); the entry points (``lienthong run`` / 
 
 * **API** — :meth:`Hub.app` (FastAPI: VXP façade, REST, health, metrics). The outbox relay runs
   in the API process too, so a pushed package is published the moment its transaction commits.
-* **workers** — :meth:`Hub.start_workers`: broker consumers for dispatch and forwarding, plus the
-  relay's periodic sweep (nothing stored is left unpublished, even after a crash).
+* **workers** — :meth:`Hub.start_workers`: broker consumers for dispatch and forwarding, the
+  relay's periodic sweep (nothing stored is left unpublished, even after a crash), and the
+  inbound loop over the peers (:mod:`hub.entrypoints.peering`: inboxes polled, hosted agencies
+  announced, forwarded copies tracked).
 
 ``lienthong run`` starts both in one process on the embedded defaults (SQLite + the broker in
 the database); production runs ``serve`` and ``worker`` separately on PostgreSQL + RabbitMQ.
@@ -28,15 +30,16 @@ from typing import TYPE_CHECKING, Any
 
 from hub.agency.registry import Registry
 from hub.audit_chain import anchor_key
+from hub.entrypoints.peering import InboundLoop, build_peers, links_of
 from hub.entrypoints.scheduled import ScheduledJob
 from hub.errors import StoreUnavailable
 from hub.messaging import DISPATCH_QUEUE, FORWARD_QUEUE, Broker
 from hub.ports import (
-    NATIONAL_LINK,
     AuditRow,
     BlobStore,
     Clock,
     NullVerifier,
+    Peer,
     PeerLink,
     SignatureVerifier,
     SystemClock,
@@ -46,11 +49,13 @@ from hub.ports import (
 from hub.routing import Router
 from hub.scheduling import Leader
 from hub.secrets import SecretBox, resolve_key
+from hub.services.announce import HostingAnnouncer
 from hub.services.audit_seal import ANCHORS_FILE, AuditSealer
 from hub.services.base import Deps, HubConfig
 from hub.services.base import router as base_router
 from hub.services.dispatch import DispatchHandler, ForwardHandler
 from hub.services.hub import HubServices
+from hub.services.inbound import InboundPoller, RemoteTracker
 from hub.services.monitor import Monitor
 from hub.services.outbox import OutboxRelay
 from hub.services.registry import LiveRegistry
@@ -119,20 +124,6 @@ def build_broker(settings: Settings, engine: Engine) -> Broker:
     )
 
 
-def build_links(settings: Settings) -> dict[str, PeerLink]:
-    """A VXP client per configured peer: the national axis and the peer hubs."""
-    from adapters.vxp_client import VxpClient
-
-    links: dict[str, PeerLink] = {}
-    nat = settings.national
-    if nat.endpoint and nat.system_id and nat.secret is not None:
-        links[NATIONAL_LINK] = VxpClient(nat.endpoint, nat.system_id, nat.secret.reveal())
-    for peer in settings.peers:
-        if peer.system_id and peer.secret is not None:
-            links[peer.name] = VxpClient(peer.endpoint, peer.system_id, peer.secret.reveal())
-    return links
-
-
 @dataclass
 class Hub:
     """Every long-lived object of one hub process (see the module docstring)."""
@@ -151,6 +142,8 @@ class Hub:
     """Links audit rows into the hash chain; :meth:`AuditSealer.verify` checks it."""
     scheduled: list[ScheduledJob] = field(default_factory=list)
     """Jobs the worker processes run once across the nodes (audit sealing…)."""
+    peers: Mapping[str, Peer] = field(default_factory=dict)
+    inbound: InboundLoop | None = None
     _stop: asyncio.Event | None = field(default=None, repr=False)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list, repr=False)
 
@@ -260,7 +253,9 @@ class Hub:
         await self.broker.close()
 
     def close(self) -> None:
-        """Release the database connections (after :meth:`stop`)."""
+        """Release the database connections and the peers' (after :meth:`stop`)."""
+        for peer in self.peers.values():
+            peer.close()
         self.engine.dispose()
 
     def __enter__(self) -> Hub:
@@ -278,8 +273,13 @@ def build_hub(
     links: Mapping[str, PeerLink] | None = None,
     clock: Clock | None = None,
     registry: Callable[[], Registry] | None = None,
+    peers: Mapping[str, Peer] | None = None,
 ) -> Hub:
-    """Wire a hub from ``settings``. ``migrate`` brings the database schema to head first."""
+    """Wire a hub from ``settings``. ``migrate`` brings the database schema to head first.
+
+    ``peers`` replaces the peers the settings describe; ``links`` only their push side (then
+    nothing is polled).
+    """
     from adapters.store.audit_chain import SqlAuditChain
     from adapters.store.blobs import FileBlobStore
     from adapters.store.engine import EngineOptions, create_engine
@@ -335,14 +335,33 @@ def build_hub(
         ScheduledJob("audit-sealer", 2.0, Leader(leases, clock, "audit-sealer"), sealer.seal_once)
     ]
     dispatch = DispatchHandler(uow, clock, wake_outbox=relay.wake)
+    if peers is None:
+        peers = {} if links is not None else build_peers(settings)
     forward = ForwardHandler(
         uow,
         blobs,
-        dict(links if links is not None else build_links(settings)),
+        dict(links if links is not None else links_of(peers)),
         clock,
         organ_id=settings.organ_id,
         retry=settings.retry,
     )
+    inbound = InboundLoop(
+        HostingAnnouncer(deps, peers.values(), settings.scope),
+        InboundPoller(deps, services.intake, peers.values()),
+        RemoteTracker(deps, peers.values(), every_s=settings.inbound_track_s),
+        interval_s=settings.inbound_poll_s,
+    )
+    if peers:
+        # Once across the nodes; the lease outlives a slow round (rounds are idempotent).
+        lease_s = max(60.0, 3 * settings.inbound_poll_s)
+        scheduled.append(
+            ScheduledJob(
+                "inbound",
+                settings.inbound_poll_s,
+                Leader(leases, clock, "inbound", ttl_s=lease_s),
+                inbound.round,
+            )
+        )
     return Hub(
         settings=settings,
         engine=engine,
@@ -356,6 +375,8 @@ def build_hub(
         clock=clock,
         sealer=sealer,
         scheduled=scheduled,
+        peers=dict(peers),
+        inbound=inbound,
     )
 
 

@@ -30,6 +30,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
+    if getattr(args, "role", None):
+        # In the environment, so the processes of ``run --workers N`` take the role too.
+        os.environ["LIENTHONG_ROLE"] = args.role
     env = dict(os.environ if env is None else env)
     if getattr(args, "data_dir", None):
         env["LIENTHONG_DATA_DIR"] = str(Path(args.data_dir).resolve())
@@ -49,6 +52,12 @@ def _server_options(p: argparse.ArgumentParser) -> None:
         "per core; SQLite: keep 1 (one writer)",
     )
     # Set by the supervisor for its children (hub/entrypoints/processes.py).
+    p.add_argument(
+        "--role",
+        choices=("provincial", "national"),
+        default=None,
+        help="hub.role: national serves every agency (the axis other hubs connect to)",
+    )
     p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-migrate", action="store_true", help=argparse.SUPPRESS)
 
@@ -66,6 +75,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("worker", help="the delivery workers only")
     _common(p)
+    p.add_argument("--role", choices=("provincial", "national"), default=None)
     p.set_defaults(handler=_worker)
 
     p = sub.add_parser("db", help="database schema")
@@ -93,6 +103,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("system_id")
     q.add_argument("--secret", default=None)
     q.set_defaults(handler=_systems_rotate)
+    q = ssub.add_parser(
+        "remove", help="stop hosting a system's agencies and disable it (withdrawn at peers)"
+    )
+    _common(q)
+    q.add_argument("system_id")
+    q.set_defaults(handler=_systems_remove)
     q = ssub.add_parser("disable", help="refuse every request of a system")
     _common(q)
     q.add_argument("system_id")
@@ -236,9 +252,20 @@ def _systems_add(args: argparse.Namespace) -> int:
             name=args.name,
             max_age_s=args.max_age,
         )
+        assert hub.inbound is not None
+        hub.inbound.announcer.sync()  # the parent hub routes the new agencies to this hub
     print(f"lienthong: system {args.system_id} registered ({', '.join(args.agency)})")
     if not args.secret:
         print(f"secret: {secret}")
+    return 0
+
+
+def _systems_remove(args: argparse.Namespace) -> int:
+    with _build(args) as hub:
+        codes = hub.services.systems.remove(args.system_id)
+        assert hub.inbound is not None
+        hub.inbound.announcer.withdraw(codes)  # deleteAgency at every peer with a directory
+    print(f"lienthong: system {args.system_id} removed ({', '.join(codes) or 'no agencies'})")
     return 0
 
 

@@ -102,6 +102,9 @@ def configure_logging(
     setattr(console, _MARK, True)
     root.addHandler(console)
     root.setLevel(level)
+    # httpx logs every request at INFO; the inbound loop polls peers every few seconds, and the
+    # VXP client already logs each call it makes that changes something (with its hash-header).
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
 
     jsonl = logging.handlers.RotatingFileHandler(
         path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"

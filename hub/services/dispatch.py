@@ -179,6 +179,7 @@ class ForwardHandler:
                             Event.FORWARD_OK,
                             at=self._clock.now(),
                             reason=f"{link_name}: {remote_id}",
+                            remote_id=remote_id,  # the tracker asks the peer about it
                         )
                         uow.commit()
                 return remote_id

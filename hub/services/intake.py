@@ -6,7 +6,10 @@ Theory of operation (hub-common.md, DESIGN.md §2). In order, failing fast and c
    cache (:class:`hub.services.base.SystemsCache`: enabled flag and hosted agencies).
 2. **ONE parse** (:func:`hub.edxml.reader.parse_package`), reused by every check below.
 3. **Rights**: a system sends only as an agency it hosts (From/OrganId), and the VXP ``from``
-   header, when given, must name that agency (:class:`Forbidden`).
+   header, when given, must name that agency (:class:`Forbidden`). A package taken from a
+   peer's inbox (:meth:`Intake.push_from_peer`, the inbound poller) goes through the very same
+   stages as ``peer:<name>``, which may send as any agency outside this hub, and gives copies
+   only to the recipients served here.
 4. **Profile** (:func:`hub.edxml.profile.validate_parsed`) and **signature verdicts**
    (:class:`hub.ports.SignatureVerifier`), then the sender's **policy** (:mod:`hub.policy`).
 5. **Business rules** (QCVN 102 §2.3 ``Bussiness``): a DocumentId already used by this sender
@@ -31,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +68,8 @@ from hub.services.contracts import PushResult, RecipientRoute, Route
 
 #: Business actions that may reuse the DocumentId of an earlier document (QCVN 102 §2.3).
 _FOLLOW_UPS = (BussinessDocType.REVOKE, BussinessDocType.UPDATE, BussinessDocType.REPLACE)
+#: Routes that leave this hub: a package taken from a peer is not relayed along them.
+_ELSEWHERE = (Route.NATIONAL, Route.PEER)
 #: States in which a copy has not reached the recipient yet: a revoke takes it back silently.
 _NOT_YET_TAKEN = (State.QUEUED.value, State.AVAILABLE.value)
 
@@ -98,10 +103,45 @@ class Intake:
                 audit_refusal(self._deps, actor, "push", digest, exc, size=len(data))
             raise
 
+    def push_from_peer(
+        self,
+        peer: str,
+        data: bytes,
+        *,
+        also: Callable[[UnitOfWork, PushResult], None] | None = None,
+    ) -> PushResult:
+        """Accept a package taken from ``peer``'s inbox, exactly as a local push is accepted.
+
+        The sender identity is ``peer:<name>`` (the ``sender_system`` of the document, so the
+        same bytes taken again are the same document). It may send as any agency outside this
+        hub's scope — never as a local one — and only recipients served here get a copy: the
+        peer delivers to the others itself, so relaying them back would deliver twice. A
+        package with no recipient served here is refused (:class:`Forbidden`).
+
+        ``also`` writes more in the accepting transaction (the poller's record of the item), so
+        it commits with the document or not at all; it is not called when the bytes were
+        stored before (``duplicate``) — the caller records those itself.
+        """
+        sender_system = peer_identity(peer)
+        digest = hashlib.sha256(data).hexdigest()
+        try:
+            return self._push(sender_system, data, digest, None, peer=peer, also=also)
+        except HubError as exc:
+            if not isinstance(exc, Conflict) or exc.code != "document.duplicate":
+                audit_refusal(self._deps, sender_system, "push", digest, exc, size=len(data))
+            raise
+
     # ----------------------------------------------------------------------------- stages
 
     def _push(
-        self, system_id: str, data: bytes, digest: str, declared_from: str | None
+        self,
+        system_id: str,
+        data: bytes,
+        digest: str,
+        declared_from: str | None,
+        *,
+        peer: str | None = None,
+        also: Callable[[UnitOfWork, PushResult], None] | None = None,
     ) -> PushResult:
         cap = self._config.max_package_bytes
         if len(data) > cap:
@@ -109,17 +149,9 @@ class Intake:
                 f"package of {len(data)} bytes exceeds the cap of {cap} bytes",
                 message_vi=f"gói tin {len(data)} byte vượt giới hạn {cap} byte",
             )
-        with self._deps.uow() as uow:  # a cache hit takes no connection (the uow is lazy)
-            system = self._deps.systems.system(uow, system_id, self._config.systems_cache_ttl_s)
-        if system is None:
-            raise Forbidden(
-                f"system {system_id!r} is unknown or disabled",
-                message_vi=f"hệ thống {system_id!r} không tồn tại hoặc đã bị khóa",
-            )
+        may_send = self._peer_rights(peer) if peer is not None else self._system_rights(system_id)
         try:
-            pkg, verdicts, problems, flags = self._check(
-                system.hosted, system_id, data, declared_from
-            )
+            pkg, verdicts, problems, flags = self._check(may_send, system_id, data, declared_from)
         except HubError:
             # Idempotency before refusal: bytes this system already stored are answered as
             # stored even if a check would refuse them now (a certificate revoked since, a
@@ -190,7 +222,14 @@ class Intake:
                     for code in plan.recipients
                     if lookup_key(code) not in skip
                 )
+                if peer is None or decision_.route not in _ELSEWHERE
             ]
+            if peer is not None and plan.recipients and not routed and not skip:
+                raise Forbidden(
+                    f"no recipient of the package from peer {peer!r} is served here",
+                    message_vi=f"gói tin nhận từ {peer!r} không gửi cho cơ quan nào thuộc trục",
+                    code="inbound.not_for_us",
+                )
             # Batched: one INSERT for the deliveries, one for their events (PERFORMANCE.md).
             uow.deliveries.add_many([row for row, _ in routed])
             events += [DeliveryEvent(row.id, now, None, row.state, "accepted") for row, _ in routed]
@@ -218,22 +257,60 @@ class Intake:
                 flags=list(doc.flags),
             )
             result = _result(doc, created, duplicate=False)
+            if also is not None:
+                also(uow, result)
             uow.commit()
         if queued:
             self._deps.wake_outbox()
         return result
 
+    def _system_rights(self, system_id: str) -> Callable[[str], bool]:
+        """A connected system sends only as the agencies it hosts (refused when unknown or
+        disabled)."""
+        with self._deps.uow() as uow:  # a cache hit takes no connection (the uow is lazy)
+            system = self._deps.systems.system(uow, system_id, self._config.systems_cache_ttl_s)
+        if system is None:
+            raise Forbidden(
+                f"system {system_id!r} is unknown or disabled",
+                message_vi=f"hệ thống {system_id!r} không tồn tại hoặc đã bị khóa",
+            )
+        hosted = system.hosted
+        return lambda code: lookup_key(code) in hosted
+
+    def _peer_rights(self, peer: str) -> Callable[[str], bool]:
+        """A peer sends as an agency outside this hub's scope — never as a local one (that
+        would be forging its mail) — and a configured peer hub (``peers.<name>``) only as an
+        agency of its own scope; the national axis (or the parent hub) as any other.
+
+        Hosting is not the test: a peer hub registers its own agencies here (so mail for them
+        waits in its system's inbox), and mail *from* them still comes through that peer.
+        """
+        registry = self._deps.registry()
+        scope = self._config.scope
+        own = next((p.scope for p in self._config.peers if p.name == peer), None)
+
+        def may_send(code: str) -> bool:
+            if scope.covers(code, registry):
+                return False
+            return own is None or own.covers(code, registry)
+
+        return may_send
+
     def _check(
-        self, hosted: frozenset[str], system_id: str, data: bytes, declared_from: str | None
+        self,
+        may_send: Callable[[str], bool],
+        system_id: str,
+        data: bytes,
+        declared_from: str | None,
     ) -> tuple[EdocPackage | StatusPackage, dict[str, Any], list[dict[str, Any]], list[str]]:
         """The ONE parse, the sender's rights, profile, signature verdicts and policy: the
         package, its verdicts and problems (as stored) and the policy's flags."""
         parsed = parse_package(data, max_bytes=self._config.max_package_bytes)
         pkg = parsed.package
         sender = pkg.sender
-        if lookup_key(sender) not in hosted:
+        if not may_send(sender):
             raise Forbidden(
-                f"system {system_id!r} does not host the sending agency {sender!r}",
+                f"system {system_id!r} may not send as the agency {sender!r}",
                 message_vi=f"hệ thống {system_id!r} không được gửi thay cơ quan {sender!r}",
                 path="/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/From/OrganId",
             )
@@ -323,6 +400,11 @@ class Intake:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def peer_identity(peer: str) -> str:
+    """The sender identity of packages taken from ``peer`` (``documents.sender_system``)."""
+    return f"peer:{peer}"
 
 
 def _unique(codes: Iterable[str]) -> tuple[str, ...]:

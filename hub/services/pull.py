@@ -16,6 +16,7 @@ holds for forwarded copies too).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Sequence
 
 from hub.agency.codes import lookup_key
@@ -171,21 +172,19 @@ class Pull:
                     else doc.code_notation or doc.code_number
                 )
                 for d in uow.deliveries.for_document(doc.id):
-                    desc = describe(d.state)
-                    if d.last_error and d.state != State.DONE:
-                        desc = f"{desc}: {d.last_error}"
+                    state, desc, received_at = _sent_state(d)
                     out.append(
                         SentRow(
                             doc_id=doc.id,
                             delivery_id=d.id,
                             from_code=doc.sender_code,
                             to_code=d.resolved_code or d.recipient_code,
-                            send_status=d.state,
+                            send_status=state,
                             send_status_desc=desc,
                             receive_status=d.business_status or "",
                             receive_status_desc=d.business_status_desc or "",
                             sent_at=doc.received_at,
-                            received_at=d.fetched_at,
+                            received_at=received_at,
                             title=doc.subject,
                             notation=notation,
                             kind=doc.kind,
@@ -371,6 +370,31 @@ def _known_parent(uow: UnitOfWork, registry: Registry, code: str) -> tuple[str |
         parent = registry.parent(code)
         return (parent.code if parent is not None else None,)
     return None
+
+
+#: A forwarded copy's remote status (hub.services.inbound.RemoteTracker) → the local state it
+#: is shown as in the sender's sent list, so remote and local recipients read alike.
+_REMOTE_AS_LOCAL = {
+    TransportStatus.DONE.value: State.DONE,
+    TransportStatus.PROCESSING.value: State.FETCHED,
+}
+
+
+def _sent_state(d: DeliveryRow) -> tuple[str, str, dt.datetime | None]:
+    """(sendStatus, sendStatusDesc, receivedTime) of one recipient in the sent list."""
+    if d.state == State.FORWARDED and d.remote_status:
+        shown = _REMOTE_AS_LOCAL.get(d.remote_status)
+        where = d.peer_name or "trục quốc gia"
+        if shown is not None:
+            return shown.value, f"{describe(shown)} (qua {where})", d.remote_status_at
+        desc = f"{describe(d.state)}; nơi nhận báo lỗi ({d.remote_status})"
+        if d.remote_status_desc:
+            desc = f"{desc}: {d.remote_status_desc}"
+        return d.state, desc, None
+    desc = describe(d.state)
+    if d.last_error and d.state != State.DONE:
+        desc = f"{desc}: {d.last_error}"
+    return d.state, desc, d.fetched_at
 
 
 def _inbox_item(d: DeliveryRow, doc: DocumentRow) -> InboxItem:

@@ -127,6 +127,23 @@ class SystemAdmin:
         )
         return secret
 
+    def remove(self, system_id: str) -> tuple[str, ...]:
+        """Stop hosting every agency of the system and disable it; return the codes dropped.
+
+        The row stays (deliveries and the audit trail name it); its agencies may be hosted by
+        another system from now on.
+        """
+        with self._uow() as uow:
+            row = _require(uow, system_id)
+            codes = uow.systems.agencies(system_id)
+            uow.systems.set_agencies(system_id, [])
+            uow.systems.update(dataclasses.replace(row, enabled=False))
+            audit(uow, self._clock.now(), self._actor, "system.remove", system_id,
+                  agencies=list(codes))  # fmt: skip
+            uow.commit()
+        self._on_change()
+        return codes
+
     def disable(self, system_id: str) -> None:
         self._change(system_id, "system.disable", lambda r: dataclasses.replace(r, enabled=False))
 

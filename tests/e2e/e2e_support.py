@@ -216,6 +216,21 @@ class HubSite:
         return [p for p in running if not p.stop()]
 
 
+def parent_env(
+    endpoint: str, system_id: str, secret: str, *, poll_s: float = 0.3, track_s: float = 1.0
+) -> dict[str, str]:
+    """The variables that put a site below a parent hub (or the national axis): the site is
+    the system ``system_id`` there, polls it every ``poll_s`` seconds and asks it about each
+    forwarded package every ``track_s`` seconds."""
+    return {
+        "LIENTHONG_NATIONAL_ENDPOINT": endpoint,
+        "LIENTHONG_NATIONAL_SYSTEM_ID": system_id,
+        "LIENTHONG_NATIONAL_SECRET": secret,
+        "LIENTHONG_INBOUND_POLL_S": str(poll_s),
+        "LIENTHONG_INBOUND_TRACK_S": str(track_s),
+    }
+
+
 def _site_env(
     data_dir: Path, database_url: str | None, broker_url: str, prefix: str = "lienthong"
 ) -> dict[str, str]:
