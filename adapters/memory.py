@@ -7,7 +7,8 @@ leaving without a commit discards it, uniqueness constraints raise
 Units of work are serialised by one re-entrant lock (like SQLite's single writer), so threads
 may share a :class:`MemoryStore`. Rows are frozen values, so copying the dicts is a snapshot.
 
-Also here: :class:`MemoryBlobStore`, :class:`ManualClock` and :class:`RecordingPeerLink`, with
+Also here: :class:`MemoryBlobStore`, :class:`ManualClock`, :class:`MemoryPeerHealthStore` and
+:class:`RecordingPeerLink`, with
 helpers named for test intent (``clock.advance(s)``, ``link.fail_next(n)``, ``link.sent``).
 """
 
@@ -35,6 +36,7 @@ from hub.ports import (
     DocumentRow,
     OutboxRow,
     PackageRow,
+    PeerHealth,
     SystemRow,
 )
 
@@ -389,6 +391,39 @@ class ManualClock:
     def advance(self, seconds: float) -> dt.datetime:
         self._now += dt.timedelta(seconds=seconds)
         return self._now
+
+
+class MemoryPeerHealthStore:
+    """:class:`hub.ports.PeerHealthStore` in a dict (``rows[name]``), thread-safe."""
+
+    _SYNC = ("sync_at", "sync_outcome", "sync_count")
+
+    def __init__(self) -> None:
+        self.rows: dict[str, PeerHealth] = {}
+        self.writes = 0
+        self._lock = threading.Lock()
+
+    def save_link(self, health: PeerHealth) -> None:
+        with self._lock:
+            old = self.rows.get(health.name)
+            keep = {k: getattr(old, k) for k in self._SYNC} if old else {}
+            self.rows[health.name] = dataclasses.replace(health, **keep)
+            self.writes += 1
+
+    def save_sync(
+        self, name: str, *, at: dt.datetime, outcome: str, count: int | None = None
+    ) -> None:
+        with self._lock:
+            old = self.rows.get(name) or PeerHealth(name=name)
+            count = count if count is not None else old.sync_count
+            self.rows[name] = dataclasses.replace(
+                old, sync_at=at, sync_outcome=outcome, sync_count=count
+            )
+            self.writes += 1
+
+    def all(self) -> Sequence[PeerHealth]:
+        with self._lock:
+            return [self.rows[k] for k in sorted(self.rows)]
 
 
 @dataclass(frozen=True, slots=True)

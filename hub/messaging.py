@@ -46,13 +46,22 @@ Handler = Callable[[BrokerMessage], Awaitable[None]]
 
 
 class Retry(HubError):
-    """Raised by a handler to ask for redelivery after ``delay_s`` seconds."""
+    """Raised by a handler to ask for redelivery after ``delay_s`` seconds.
+
+    ``capped``: the broker dead-letters the message once it has been tried
+    :attr:`RetryPolicy.max_attempts` times. A handler that decides the end itself (the forward
+    handler gives a delivery up by its age, :attr:`RetryPolicy.peer_give_up_s`) passes
+    ``capped=False``.
+    """
 
     code = "broker.retry"
 
-    def __init__(self, message_en: str = "retry requested", *, delay_s: float = 5.0) -> None:
+    def __init__(
+        self, message_en: str = "retry requested", *, delay_s: float = 5.0, capped: bool = True
+    ) -> None:
         super().__init__(message_en)
         self.delay_s = delay_s
+        self.capped = capped
 
 
 class Outcome(StrEnum):
@@ -78,9 +87,20 @@ class RetryPolicy:
     """Delay before the second attempt; doubles each time."""
     max_delay_s: float = 600.0
     """Upper bound of one delay."""
+    peer_give_up_s: float = 86400.0
+    """Pushes to an unreachable peer are retried until the delivery's forwarding is this old
+    (seconds since its first attempt), however many attempts that takes; then it is dead."""
+    jitter: float = 0.2
+    """Peer backoff varies by up to this fraction either way, so deliveries queued together
+    do not all knock at a recovering peer in the same second."""
 
     def backoff(self, attempt: int) -> float:
-        return float(min(self.max_delay_s, self.base_delay_s * (2 ** max(0, attempt - 1))))
+        return float(min(self.max_delay_s, self.base_delay_s * (2 ** max(0, min(attempt, 62) - 1))))
+
+    def peer_backoff(self, attempt: int, draw: float) -> float:
+        """:meth:`backoff` with jitter; ``draw`` is uniform in [0, 1) (injected: testable)."""
+        factor = 1.0 + self.jitter * (2.0 * draw - 1.0)
+        return max(0.0, self.backoff(attempt) * factor)
 
 
 def decide(error: BaseException | None, attempt: int, policy: RetryPolicy) -> Decision:
@@ -89,7 +109,7 @@ def decide(error: BaseException | None, attempt: int, policy: RetryPolicy) -> De
         return Decision(Outcome.ACK)
     reason = f"{type(error).__name__}: {error}"
     if isinstance(error, Retry):
-        if attempt >= policy.max_attempts:
+        if error.capped and attempt >= policy.max_attempts:
             return Decision(Outcome.DEAD_LETTER, reason=reason)
         return Decision(Outcome.RETRY, delay_s=error.delay_s, reason=reason)
     if isinstance(error, SenderError):
