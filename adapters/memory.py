@@ -443,17 +443,26 @@ class RecordingPeerLink:
     def __init__(self, name: str = "peer") -> None:
         self.name = name
         self.sent: list[SentPackage] = []
+        self.calls = 0
         self._failures = 0
+        self._failure_cost: tuple[ManualClock, float] | None = None
 
     def fail_next(self, count: int = 1) -> None:
         """Make the next ``count`` sends raise :class:`PeerUnavailable`."""
         self._failures = count
 
+    def failures_take(self, clock: ManualClock, seconds: float) -> None:
+        """Each failing send moves ``clock`` on by ``seconds`` (an outage lasting hours)."""
+        self._failure_cost = (clock, seconds)
+
     def send(
         self, data: bytes, *, from_code: str, to_codes: Sequence[str], kind: MessageKind
     ) -> str:
+        self.calls += 1
         if self._failures > 0:
             self._failures -= 1
+            if self._failure_cost is not None:
+                self._failure_cost[0].advance(self._failure_cost[1])
             raise PeerUnavailable(f"{self.name} unavailable (test)")
         remote_id = f"{self.name}-{len(self.sent) + 1}"
         self.sent.append(SentPackage(remote_id, data, from_code, tuple(to_codes), kind))

@@ -7,7 +7,8 @@ handler is idempotent (the key of a delivery is (package, recipient)). A handler
 
 * returns normally → the message is acknowledged;
 * raises :class:`Retry` → it is redelivered after ``Retry.delay_s``;
-* raises a :class:`hub.errors.SenderError` (permanent by nature) → dead-lettered at once;
+* raises a :class:`hub.errors.SenderError` (permanent by nature) or :class:`GiveUp` (the
+  handler decided and recorded the end) → dead-lettered at once;
 * raises anything else (peer down, database busy, a bug) → retried with exponential backoff
   until :attr:`RetryPolicy.max_attempts`, then dead-lettered.
 
@@ -46,22 +47,20 @@ Handler = Callable[[BrokerMessage], Awaitable[None]]
 
 
 class Retry(HubError):
-    """Raised by a handler to ask for redelivery after ``delay_s`` seconds.
-
-    ``capped``: the broker dead-letters the message once it has been tried
-    :attr:`RetryPolicy.max_attempts` times. A handler that decides the end itself (the forward
-    handler gives a delivery up by its age, :attr:`RetryPolicy.peer_give_up_s`) passes
-    ``capped=False``.
-    """
+    """Raised by a handler to ask for redelivery after ``delay_s`` seconds."""
 
     code = "broker.retry"
 
-    def __init__(
-        self, message_en: str = "retry requested", *, delay_s: float = 5.0, capped: bool = True
-    ) -> None:
+    def __init__(self, message_en: str = "retry requested", *, delay_s: float = 5.0) -> None:
         super().__init__(message_en)
         self.delay_s = delay_s
-        self.capped = capped
+
+
+class GiveUp(HubError):
+    """Raised by a handler that has recorded the work as given up (a delivery now ``dead``):
+    the message is dead-lettered at once, whatever its attempt count."""
+
+    code = "broker.give_up"
 
 
 class Outcome(StrEnum):
@@ -109,10 +108,10 @@ def decide(error: BaseException | None, attempt: int, policy: RetryPolicy) -> De
         return Decision(Outcome.ACK)
     reason = f"{type(error).__name__}: {error}"
     if isinstance(error, Retry):
-        if error.capped and attempt >= policy.max_attempts:
+        if attempt >= policy.max_attempts:
             return Decision(Outcome.DEAD_LETTER, reason=reason)
         return Decision(Outcome.RETRY, delay_s=error.delay_s, reason=reason)
-    if isinstance(error, SenderError):
+    if isinstance(error, SenderError | GiveUp):
         return Decision(Outcome.DEAD_LETTER, reason=reason)
     if attempt >= policy.max_attempts:
         return Decision(Outcome.DEAD_LETTER, reason=reason)

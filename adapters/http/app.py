@@ -29,6 +29,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.http import rest, vxp
 from adapters.http.gate import ApiSettings, AuditHook, Clock, Gate, utc_now
+from adapters.http.peer_health import (
+    DEGRADED_NOTE,
+    PeerHealthCollector,
+    PeerHealthReader,
+    readiness_peers,
+)
 from hub.errors import HubError, InternalError, InvalidRequest
 from hub.services.contracts import HubService
 
@@ -108,13 +114,15 @@ def create_app(
     audit: AuditHook | None = None,
     readiness: Readiness | None = None,
     registry: CollectorRegistry | None = None,
+    peer_health: PeerHealthReader | None = None,
 ) -> FastAPI:
     """Build the HTTP app over ``service``.
 
     ``clock`` is the server clock used for timestamp freshness (inject a frozen one in tests);
     ``audit`` receives every refused request as a :class:`adapters.http.gate.SecurityEvent`;
     ``readiness`` backs ``/readyz``; ``registry`` receives the request metrics and is what
-    ``/metrics`` exposes (a private :class:`CollectorRegistry` when omitted).
+    ``/metrics`` exposes (a private :class:`CollectorRegistry` when omitted); ``peer_health``
+    adds each peer's health to both (a peer down makes ``/readyz`` *degraded*, still 200).
     """
     settings = settings or ApiSettings()
     registry = registry if registry is not None else CollectorRegistry()
@@ -135,16 +143,21 @@ def create_app(
 
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> JSONResponse:
-        """Ready to take traffic, per the readiness probe (database, broker…)."""
-        if readiness is None:
-            return JSONResponse({"status": "ready"})
-        try:
-            ok = readiness()
-        except Exception as exc:  # a probe failing means "not ready", never a 500
-            return JSONResponse({"status": "not ready", "reason": str(exc)[:200]}, 503)
-        if ok is False:
-            return JSONResponse({"status": "not ready"}, 503)
-        return JSONResponse({"status": "ready"})
+        """Ready to take traffic, per the readiness probe (database, broker…); with the peers'
+        health, ``degraded`` (still 200) when a peer is down."""
+        if readiness is not None:
+            try:
+                ok = readiness()
+            except Exception as exc:  # a probe failing means "not ready", never a 500
+                return JSONResponse({"status": "not ready", "reason": str(exc)[:200]}, 503)
+            if ok is False:
+                return JSONResponse({"status": "not ready"}, 503)
+        body: dict[str, Any] = {"status": "ready"}
+        if peer_health is not None:
+            degraded, body["peers"] = readiness_peers(peer_health, clock())
+            if degraded:
+                body.update(status="degraded", ready=True, note=DEGRADED_NOTE)
+        return JSONResponse(body)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -178,6 +191,8 @@ def create_app(
     app.include_router(rest.build_router(service, gate))
     app.include_router(vxp.build_router(service, gate))
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
+    if peer_health is not None:
+        registry.register(PeerHealthCollector(peer_health, clock))
     return app
 
 

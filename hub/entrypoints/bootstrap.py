@@ -28,12 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 from hub.agency.registry import Registry
 from hub.messaging import DISPATCH_QUEUE, FORWARD_QUEUE, Broker
+from hub.peer_guard import guard
 from hub.ports import (
     NATIONAL_LINK,
     AuditRow,
     BlobStore,
     Clock,
     NullVerifier,
+    Peer,
+    PeerDirectory,
+    PeerHealthStore,
     PeerLink,
     SignatureVerifier,
     SystemClock,
@@ -49,6 +53,7 @@ from hub.services.hub import HubServices
 from hub.services.monitor import Monitor
 from hub.services.outbox import OutboxRelay
 from hub.services.registry import LiveRegistry
+from hub.services.registry_sync import RegistrySync, SyncPolicy
 from hub.settings import Settings
 
 if TYPE_CHECKING:
@@ -128,6 +133,19 @@ def build_links(settings: Settings) -> dict[str, PeerLink]:
     return links
 
 
+def build_peers(links: Mapping[str, PeerLink]) -> list[Peer]:
+    """A peer per link; a VXP link also serves its peer's registry (``getAgenciesList``)."""
+    from adapters.peers.vxp_directory import VxpDirectory
+    from adapters.vxp_client import VxpClient
+
+    return [
+        Peer(name, "vxp", link, directory=VxpDirectory(link, name))
+        if isinstance(link, VxpClient)
+        else Peer(name, "link", link)
+        for name, link in links.items()
+    ]
+
+
 @dataclass
 class Hub:
     """Every long-lived object of one hub process (see the module docstring)."""
@@ -142,6 +160,10 @@ class Hub:
     dispatch: DispatchHandler
     forward: ForwardHandler
     clock: Clock
+    peer_health: PeerHealthStore
+    peers: Mapping[str, Peer]
+    """Every peer, each behind its circuit breaker (:func:`hub.peer_guard.guard`)."""
+    registry_sync: RegistrySync
     _stop: asyncio.Event | None = field(default=None, repr=False)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list, repr=False)
 
@@ -169,6 +191,7 @@ class Hub:
             audit=self.record_security_event,
             readiness=self.ready,
             registry=registry,
+            peer_health=self.peer_health.all,
         )
         token = self.settings.admin_token
         mount_dashboard(
@@ -177,6 +200,7 @@ class Hub:
             self.broker,
             admin_token=token.reveal() if token is not None else None,
             registry=registry,
+            peer_health=self.peer_health.all,
         )
         return app
 
@@ -234,6 +258,13 @@ class Hub:
         await self.broker.consume(FORWARD_QUEUE, self.forward)
         if relay:
             await self.start_relay()
+        directories: dict[str, PeerDirectory] = {
+            name: peer.directory for name, peer in self.peers.items() if peer.directory
+        }
+        if self.registry_sync.policy.interval_s > 0 and directories:
+            self._stop = self._stop or asyncio.Event()
+            sync = self.registry_sync.run(directories, self._stop)
+            self._tasks.append(asyncio.create_task(sync, name="registry-sync"))
 
     async def stop(self) -> None:
         """Stop the relay and the consumers; release the broker."""
@@ -269,6 +300,7 @@ def build_hub(
     from adapters.store.blobs import FileBlobStore
     from adapters.store.engine import create_engine
     from adapters.store.migrate import upgrade
+    from adapters.store.peer_health import SqlPeerHealthStore
     from adapters.store.uow import SqlStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -304,13 +336,26 @@ def build_hub(
     )
     services = HubServices(deps, config, SecretBox(key))
     dispatch = DispatchHandler(uow, clock, wake_outbox=relay.wake)
+    peer_health = SqlPeerHealthStore(engine)
+    peers = {
+        p.name: guard(p, settings.breaker, clock=clock, health=peer_health)
+        for p in build_peers(links if links is not None else build_links(settings))
+    }
     forward = ForwardHandler(
         uow,
         blobs,
-        dict(links if links is not None else build_links(settings)),
+        {name: peer.link for name, peer in peers.items()},
         clock,
         organ_id=settings.organ_id,
         retry=settings.retry,
+        broker=broker,
+    )
+    registry_sync = RegistrySync(
+        uow,
+        clock,
+        policy=SyncPolicy(settings.registry_sync_interval_s, settings.registry_sync_min_ratio),
+        health=peer_health,
+        on_change=registry.invalidate if isinstance(registry, LiveRegistry) else None,
     )
     return Hub(
         settings=settings,
@@ -323,6 +368,9 @@ def build_hub(
         dispatch=dispatch,
         forward=forward,
         clock=clock,
+        peer_health=peer_health,
+        peers=peers,
+        registry_sync=registry_sync,
     )
 
 

@@ -23,9 +23,16 @@ the delay. How long it keeps trying depends on whose fault the failure is:
 * the peer answered and refused this package (any other :class:`hub.errors.PeerError`):
   ``max_attempts`` attempts, as for any failing work.
 
-Once given up the delivery becomes ``dead`` and the error is re-raised to the broker
-(:func:`hub.messaging.decide`). :func:`redrive` puts dead or undeliverable deliveries back to
-``queued`` and queues them for dispatch again.
+A day of retries is more attempts than a broker message may take (each broker dead-letters a
+message handed out ``max_attempts`` times, to catch consumers that die on it). So a push that
+failed for the peer's sake is not retried by redelivering its message: the handler publishes a
+*fresh* forward message, delayed, and acknowledges the old one (at-least-once holds: a crash
+between the two leaves two messages, and the second finds the delivery past its step). Without
+a broker (tests calling :meth:`ForwardHandler.forward`) it raises :class:`Retry` instead.
+
+Once given up the delivery becomes ``dead`` and :class:`hub.messaging.GiveUp` dead-letters the
+message (:func:`hub.messaging.decide`). :func:`redrive` puts dead or undeliverable deliveries
+back to ``queued`` and queues them for dispatch again.
 
 Handlers are ``async`` callables for :meth:`hub.messaging.Broker.consume`; the store and the
 peer link are synchronous and run in a worker thread (``asyncio.to_thread``).
@@ -39,12 +46,13 @@ import datetime as dt
 import json
 import logging
 import random
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from hub.circuit import CIRCUIT_OPEN
 from hub.delivery import Event, State, advance
 from hub.errors import Conflict, InvalidRequest, PeerAuthRefused, PeerError, PeerUnavailable
-from hub.messaging import FORWARD_QUEUE, BrokerMessage, Retry, RetryPolicy
+from hub.messaging import FORWARD_QUEUE, Broker, BrokerMessage, GiveUp, Retry, RetryPolicy
 from hub.ports import (
     NATIONAL_LINK,
     BlobStore,
@@ -125,6 +133,10 @@ class DispatchHandler:
         return forwards
 
 
+class _Later(Retry):
+    """A push failed for the peer's sake: try again after ``delay_s`` with a fresh message."""
+
+
 class ForwardHandler:
     """``FORWARD_QUEUE``: push one delivery through its :class:`PeerLink`.
 
@@ -142,6 +154,7 @@ class ForwardHandler:
         *,
         organ_id: str,
         retry: RetryPolicy,
+        broker: Broker | None = None,
         draw: Callable[[], float] = random.random,
     ) -> None:
         self._uow = uow
@@ -150,17 +163,29 @@ class ForwardHandler:
         self._clock = clock
         self._organ_id = organ_id
         self._retry = retry
+        self._broker = broker  # publishes the delayed fresh message of a peer retry
         self._draw = draw  # the jitter's uniform [0, 1) source
 
     async def __call__(self, message: BrokerMessage) -> None:
         for delivery_id in _ids(message):
-            with _raced_is_retry():
-                await asyncio.to_thread(self.forward, delivery_id, message.attempt)
+            try:
+                with _raced_is_retry():
+                    await asyncio.to_thread(self.forward, delivery_id, message.attempt)
+            except _Later as later:
+                if self._broker is None:
+                    raise
+                body = json.dumps({"delivery_id": delivery_id}).encode()
+                await self._broker.publish(
+                    FORWARD_QUEUE,
+                    body,
+                    message_id=f"retry-{delivery_id}-{uuid.uuid4().hex[:12]}",
+                    delay_s=later.delay_s,
+                )
 
     def forward(self, delivery_id: str, attempt: int = 1) -> str | None:
         """One push attempt; returns the remote id, ``None`` when there was nothing to do.
 
-        Raises :class:`Retry` after a recorded failure, or the peer's error once dead.
+        Raises :class:`Retry` after a recorded failure, :class:`GiveUp` once dead.
         """
         now = self._clock.now()
         with self._uow() as uow:
@@ -232,7 +257,7 @@ class ForwardHandler:
             if delay is None:
                 advance(uow.deliveries, row, Event.GIVE_UP, at=now, reason=reason)
                 uow.commit()
-                raise error
+                raise GiveUp(f"push of {delivery_id} given up: {error.code}") from error
             advance(
                 uow.deliveries,
                 row,
@@ -243,8 +268,9 @@ class ForwardHandler:
                 **changes,
             )
             uow.commit()
-        capped = not isinstance(error, PeerUnavailable | PeerAuthRefused)
-        raise Retry(f"push of {delivery_id} failed: {error.code}", delay_s=delay, capped=capped)
+        later = isinstance(error, PeerUnavailable | PeerAuthRefused)
+        kind = _Later if later else Retry
+        raise kind(f"push of {delivery_id} failed: {error.code}", delay_s=delay)
 
     def _peer_delay(
         self, uow: UnitOfWork, row: DeliveryRow, error: PeerError, now: dt.datetime
