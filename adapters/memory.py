@@ -426,6 +426,36 @@ class MemoryPeerHealthStore:
             return [self.rows[k] for k in sorted(self.rows)]
 
 
+class MemoryPeerDirectory:
+    """A :class:`hub.ports.PeerDirectory` answering what the test told it (``answer(rows)``,
+    ``fail_with(error)``), recording registrations (``registered``, ``deleted``)."""
+
+    def __init__(self, rows: Sequence[AgencyRow] = ()) -> None:
+        self.rows: list[AgencyRow] = list(rows)
+        self.error: Exception | None = None
+        self.registered: list[AgencyRow] = []
+        self.deleted: list[str] = []
+        self.calls = 0
+
+    def answer(self, rows: Sequence[AgencyRow]) -> None:
+        self.rows, self.error = list(rows), None
+
+    def fail_with(self, error: Exception) -> None:
+        self.error = error
+
+    def agencies(self) -> Sequence[AgencyRow]:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return list(self.rows)
+
+    def register(self, agency: AgencyRow) -> None:
+        self.registered.append(agency)
+
+    def delete(self, code: str) -> None:
+        self.deleted.append(code)
+
+
 @dataclass(frozen=True, slots=True)
 class SentPackage:
     """One push a :class:`RecordingPeerLink` accepted."""
