@@ -124,3 +124,39 @@ def test_a_database_down_is_still_unready(hub: Hub, client: TestClient) -> None:
     Path(hub.settings.database_url.removeprefix("sqlite:///")).mkdir()  # unopenable
     r = client.get("/readyz")
     assert r.status_code == 503
+
+
+def test_the_worker_syncs_the_registry_on_its_schedule(tmp_path: Path) -> None:
+    import asyncio
+    import dataclasses
+
+    from adapters.memory import MemoryPeerDirectory
+    from hub.ports import AgencyRow
+
+    settings = dataclasses.replace(
+        load_settings(env={"LIENTHONG_DATA_DIR": str(tmp_path / "data")}),
+        registry_sync_interval_s=0.2,
+    )
+    hub = build_hub(settings, verifier=NullVerifier(), links={NATIONAL_LINK: RecordingPeerLink()})
+    rows = [AgencyRow(code=f"000.00.{i:02d}.G{i + 10:02d}", name=f"Bộ {i}") for i in range(1, 6)]
+    directory = MemoryPeerDirectory(rows)
+    hub.peers = {NATIONAL_LINK: dataclasses.replace(hub.peers[NATIONAL_LINK], directory=directory)}
+
+    async def main() -> None:
+        await hub.start_workers()
+        try:
+            async with asyncio.timeout(20):
+                while directory.calls < 2:
+                    await asyncio.sleep(0.05)
+        finally:
+            await hub.stop()
+
+    try:
+        asyncio.run(main())
+        with hub.uow() as uow:
+            stored = {r.code for r in uow.agencies.list() if r.source == "national"}
+        assert stored == {r.code for r in rows}
+        [health] = hub.peer_health.all()
+        assert (health.sync_outcome, health.sync_count) == ("ok", 5)
+    finally:
+        hub.close()
