@@ -20,7 +20,9 @@ than wall time on a shared machine) and wall:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import functools
 import statistics
 import sys
 import tempfile
@@ -83,10 +85,8 @@ def main() -> int:
     opened = guard(Peer("p", "vxp", down), policy, clock=clock)
 
     def refused() -> None:
-        try:
+        with contextlib.suppress(PeerUnavailable):
             send(opened.link)()
-        except PeerUnavailable:
-            pass
 
     for _ in range(policy.failure_threshold):
         refused()
@@ -104,9 +104,8 @@ def main() -> int:
             upgrade(engine)
             store = SqlPeerHealthStore(engine)
             row = PeerHealth("national", "vxp", last_success_at=dt.datetime.now(dt.UTC))
-            rows.append(
-                (f"save_link, {label}", *_time(lambda: store.save_link(row), args.writes, 3))
-            )
+            write = functools.partial(store.save_link, row)
+            rows.append((f"save_link, {label}", *_time(write, args.writes, 3)))
             engine.dispose()
         admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:

@@ -36,7 +36,6 @@ from hub.ports import (
     Clock,
     NullVerifier,
     Peer,
-    PeerDirectory,
     PeerHealthStore,
     PeerLink,
     SignatureVerifier,
@@ -53,7 +52,7 @@ from hub.services.hub import HubServices
 from hub.services.monitor import Monitor
 from hub.services.outbox import OutboxRelay
 from hub.services.registry import LiveRegistry
-from hub.services.registry_sync import RegistrySync, SyncPolicy
+from hub.services.registry_sync import RegistrySync, SyncPolicy, directories_of
 from hub.settings import Settings
 
 if TYPE_CHECKING:
@@ -252,19 +251,16 @@ class Hub:
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name="outbox-relay"))
 
     async def start_workers(self, *, relay: bool = True) -> None:
-        """Start the broker consumers (dispatch, forward) and, unless told not to, the relay."""
+        """Start the broker consumers (dispatch, forward), the registry sync's schedule and,
+        unless told not to, the relay."""
         await self.broker.start()
         await self.broker.consume(DISPATCH_QUEUE, self.dispatch)
         await self.broker.consume(FORWARD_QUEUE, self.forward)
         if relay:
             await self.start_relay()
-        directories: dict[str, PeerDirectory] = {
-            name: peer.directory for name, peer in self.peers.items() if peer.directory
-        }
-        if self.registry_sync.policy.interval_s > 0 and directories:
-            self._stop = self._stop or asyncio.Event()
-            sync = self.registry_sync.run(directories, self._stop)
-            self._tasks.append(asyncio.create_task(sync, name="registry-sync"))
+        self._stop = self._stop or asyncio.Event()  # the sync returns at once when off
+        sync = self.registry_sync.run(directories_of(self.peers), self._stop)
+        self._tasks.append(asyncio.create_task(sync, name="registry-sync"))
 
     async def stop(self) -> None:
         """Stop the relay and the consumers; release the broker."""

@@ -41,6 +41,7 @@ from hub.errors import HubError
 from hub.ports import (
     AgencyRow,
     Clock,
+    Peer,
     PeerDirectory,
     PeerDirectoryDetails,
     PeerHealthStore,
@@ -179,6 +180,11 @@ class RegistrySync:
         except HubError:
             return 0
         return sum(1 for r in rows if r.source == NATIONAL_SOURCE)
+
+
+def directories_of(peers: Mapping[str, Peer]) -> dict[str, PeerDirectory]:
+    """The directories of the peers that have one, by peer name."""
+    return {name: p.directory for name, p in peers.items() if p.directory is not None}
 
 
 def read_directory(directory: PeerDirectory) -> list[AgencyRow]:
