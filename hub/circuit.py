@@ -134,11 +134,6 @@ class CircuitBreaker:
     def state(self) -> BreakerState:
         return BreakerState(self.health.state)
 
-    def retry_at(self) -> dt.datetime | None:
-        """When an open breaker lets the next probe through (``None`` unless open)."""
-        with self._lock:
-            return self._reopens_at()
-
     def _reopens_at(self) -> dt.datetime | None:
         h = self._health
         if h.state != BreakerState.OPEN or h.opened_at is None:
@@ -146,12 +141,14 @@ class CircuitBreaker:
         cooldown = self.policy.auth_cooldown_s if h.alert else self.policy.cooldown_s
         return h.opened_at + dt.timedelta(seconds=cooldown)
 
-    def before_call(self) -> None:
+    def before_call(self) -> bool:
         """Admit a call, or raise :class:`PeerUnavailable` (``peer.circuit_open``) fast.
 
-        An admitted call must be followed by :meth:`record` with its outcome.
+        Returns ``True`` when the call is the half-open probe. An admitted call must be followed
+        by :meth:`record` with its outcome (and ``probe`` as returned here).
         """
         changed: PeerHealth | None = None
+        probe = False
         with self._lock:
             h = self._health
             if h.state == BreakerState.OPEN:
@@ -162,9 +159,10 @@ class CircuitBreaker:
             if self._health.state == BreakerState.HALF_OPEN:
                 if self._probing:
                     raise self._refusal(None)
-                self._probing = True
+                self._probing = probe = True
         if changed is not None:
             self._notify(changed)
+        return probe
 
     def _refusal(self, reopens: dt.datetime | None) -> PeerUnavailable:
         when = f" until {reopens.isoformat(timespec='seconds')}" if reopens else ""
@@ -175,13 +173,16 @@ class CircuitBreaker:
             details={"peer": self.peer, "retry_at": reopens.isoformat() if reopens else None},
         )
 
-    def record(self, error: BaseException | None) -> None:
-        """Count the outcome of an admitted call (``None`` = success)."""
+    def record(self, error: BaseException | None, *, probe: bool = False) -> None:
+        """Count the outcome of an admitted call (``None`` = success); ``probe`` as returned by
+        :meth:`before_call` (a call admitted earlier, still in flight, is not the probe)."""
         verdict = classify(error)
         now = self._clock.now()
         alert_raised = False
         with self._lock:
-            was_probe, self._probing = self._probing, False
+            was_probe = probe
+            if probe:
+                self._probing = False
             h = self._health
             if verdict is Verdict.SUCCESS:
                 if h.state == BreakerState.CLOSED and h.consecutive_failures == 0 and not h.alert:

@@ -84,13 +84,13 @@ class _Guarded:
         self._breaker = breaker
 
     def _call(self, fn: Callable[[], T]) -> T:
-        self._breaker.before_call()
+        probe = self._breaker.before_call()
         try:
             result = fn()
         except BaseException as exc:
-            self._breaker.record(exc)
+            self._breaker.record(exc, probe=probe)
             raise
-        self._breaker.record(None)
+        self._breaker.record(None, probe=probe)
         return result
 
 

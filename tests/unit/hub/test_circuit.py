@@ -124,15 +124,19 @@ def test_only_one_probe_at_a_time(clock: ManualClock) -> None:
     for _ in range(3):
         breaker.before_call()
         breaker.record(PeerUnavailable("down"))
+    straggler = False
     clock.advance(60)
-    breaker.before_call()  # the probe is admitted …
+    assert breaker.before_call()  # the probe is admitted …
     assert breaker.state is BreakerState.HALF_OPEN
     with pytest.raises(PeerUnavailable) as exc:
         breaker.before_call()  # … and a second caller meanwhile fails fast
     assert exc.value.code == CIRCUIT_OPEN
-    breaker.record(None)
+    breaker.record(KeyError("a call admitted long ago ends"), probe=straggler)
+    with pytest.raises(PeerUnavailable):
+        breaker.before_call()  # still one probe in flight
+    breaker.record(None, probe=True)
     assert breaker.state is BreakerState.CLOSED
-    breaker.before_call()
+    assert not breaker.before_call()
 
 
 def test_a_refusal_of_the_package_is_a_healthy_peer(clock: ManualClock) -> None:
@@ -194,8 +198,8 @@ def test_a_success_clears_the_alert(clock: ManualClock, store: MemoryPeerHealthS
     breaker.before_call()
     breaker.record(PeerAuthRefused("refused"))
     clock.advance(900)
-    breaker.before_call()
-    breaker.record(None)
+    probe = breaker.before_call()
+    breaker.record(None, probe=probe)
     [row] = store.all()
     assert (row.alert, row.state, row.up) == (None, "closed", True)
 
