@@ -20,8 +20,10 @@ Timestamps are timezone-aware UTC everywhere; an adapter that reads a naive date
 must attach UTC before handing the row out.
 
 Implementations: ``adapters/memory.py`` (dict-backed, for fast tests), ``adapters/store/``
-(SQLAlchemy Core over SQLite/PostgreSQL), ``adapters/vxp_client.py`` (:class:`PeerLink`),
-``signing/`` (:class:`SignatureVerifier`).
+(SQLAlchemy Core over SQLite/PostgreSQL; :class:`PeerHealthStore` in ``peer_health.py``),
+``adapters/vxp_client.py`` (:class:`PeerLink`), ``signing/`` (:class:`SignatureVerifier`).
+Every :class:`Peer` the composition root builds is wrapped by :func:`hub.peer_guard.guard`
+(one circuit breaker per peer, :mod:`hub.circuit`), so the services see the same ports.
 """
 
 from __future__ import annotations
