@@ -8,10 +8,10 @@ the changed columns, given the row as read). Units of work are serialised by one
 lock (like SQLite's single writer), so threads may share a :class:`MemoryStore`. Rows are
 frozen values, so copying the dicts is a snapshot.
 
-Also here: :class:`MemoryBlobStore`, :class:`ManualClock`, :class:`RecordingPeerLink` and
-:class:`MemoryPeer` (another hub: inbox, tracker, directory), with helpers named for test intent
-(``clock.advance(s)``, ``link.fail_next(n)``, ``link.sent``, ``peer.hold(data)``,
-``peer.fail_next_ack()``).
+Also here: :class:`MemoryBlobStore`, :class:`ManualClock`, :class:`MemoryPeerHealthStore`,
+:class:`RecordingPeerLink` and :class:`MemoryPeer` (another hub: inbox, tracker, directory), with
+helpers named for test intent (``clock.advance(s)``, ``link.fail_next(n)``, ``link.sent``,
+``peer.hold(data)``, ``peer.fail_next_ack()``).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from hub.ports import (
     OutboxRow,
     PackageRow,
     Peer,
+    PeerHealth,
     RemoteDeliveryState,
     RemoteItem,
     SystemRow,
@@ -475,6 +476,69 @@ class ManualClock:
         return self._now
 
 
+class MemoryPeerHealthStore:
+    """:class:`hub.ports.PeerHealthStore` in a dict (``rows[name]``), thread-safe."""
+
+    _SYNC = ("sync_at", "sync_outcome", "sync_count")
+
+    def __init__(self) -> None:
+        self.rows: dict[str, PeerHealth] = {}
+        self.writes = 0
+        self._lock = threading.Lock()
+
+    def save_link(self, health: PeerHealth) -> None:
+        with self._lock:
+            old = self.rows.get(health.name)
+            keep = {k: getattr(old, k) for k in self._SYNC} if old else {}
+            self.rows[health.name] = dataclasses.replace(health, **keep)
+            self.writes += 1
+
+    def save_sync(
+        self, name: str, *, at: dt.datetime, outcome: str, count: int | None = None
+    ) -> None:
+        with self._lock:
+            old = self.rows.get(name) or PeerHealth(name=name)
+            count = count if count is not None else old.sync_count
+            self.rows[name] = dataclasses.replace(
+                old, sync_at=at, sync_outcome=outcome, sync_count=count
+            )
+            self.writes += 1
+
+    def all(self) -> Sequence[PeerHealth]:
+        with self._lock:
+            return [self.rows[k] for k in sorted(self.rows)]
+
+
+class MemoryPeerDirectory:
+    """A :class:`hub.ports.PeerDirectory` answering what the test told it (``answer(rows)``,
+    ``fail_with(error)``), recording registrations (``registered``, ``deleted``)."""
+
+    def __init__(self, rows: Sequence[AgencyRow] = ()) -> None:
+        self.rows: list[AgencyRow] = list(rows)
+        self.error: Exception | None = None
+        self.registered: list[AgencyRow] = []
+        self.deleted: list[str] = []
+        self.calls = 0
+
+    def answer(self, rows: Sequence[AgencyRow]) -> None:
+        self.rows, self.error = list(rows), None
+
+    def fail_with(self, error: Exception) -> None:
+        self.error = error
+
+    def agencies(self) -> Sequence[AgencyRow]:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return list(self.rows)
+
+    def register(self, agency: AgencyRow) -> None:
+        self.registered.append(agency)
+
+    def delete(self, code: str) -> None:
+        self.deleted.append(code)
+
+
 @dataclass(frozen=True, slots=True)
 class SentPackage:
     """One push a :class:`RecordingPeerLink` accepted."""
@@ -492,17 +556,26 @@ class RecordingPeerLink:
     def __init__(self, name: str = "peer") -> None:
         self.name = name
         self.sent: list[SentPackage] = []
+        self.calls = 0
         self._failures = 0
+        self._failure_cost: tuple[ManualClock, float] | None = None
 
     def fail_next(self, count: int = 1) -> None:
         """Make the next ``count`` sends raise :class:`PeerUnavailable`."""
         self._failures = count
 
+    def failures_take(self, clock: ManualClock, seconds: float) -> None:
+        """Each failing send moves ``clock`` on by ``seconds`` (an outage lasting hours)."""
+        self._failure_cost = (clock, seconds)
+
     def send(
         self, data: bytes, *, from_code: str, to_codes: Sequence[str], kind: MessageKind
     ) -> str:
+        self.calls += 1
         if self._failures > 0:
             self._failures -= 1
+            if self._failure_cost is not None:
+                self._failure_cost[0].advance(self._failure_cost[1])
             raise PeerUnavailable(f"{self.name} unavailable (test)")
         remote_id = f"{self.name}-{len(self.sent) + 1}"
         self.sent.append(SentPackage(remote_id, data, from_code, tuple(to_codes), kind))

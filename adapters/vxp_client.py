@@ -10,7 +10,10 @@ base64-decoded to bytes and never round-tripped through text.
 
 Errors are translated once, here: transport failures, timeouts and 5xx become
 :class:`hub.errors.PeerUnavailable` (retried by the forward worker), a ``FAIL`` envelope or an
-unreadable reply :class:`hub.errors.PeerError` carrying the peer's ``ErrorDesc``. The secret is
+unreadable reply :class:`hub.errors.PeerError` carrying the peer's ``ErrorDesc`` (an HTML page
+or an empty body: :class:`hub.errors.PeerBadReply`, retried like an outage), a refused
+credential (HTTP 401/403, or the §8 "Authentication failed" envelope)
+:class:`hub.errors.PeerAuthRefused`. The secret is
 never logged; the hash-header is, to correlate with the peer's logs.
 
 Implements :class:`hub.ports.PeerLink` (:meth:`VxpClient.send`).
@@ -30,7 +33,7 @@ from typing import Any
 import httpx
 
 from hub.edxml.model import MessageKind
-from hub.errors import PeerError, PeerUnavailable
+from hub.errors import PeerAuthRefused, PeerError, PeerUnavailable
 from hub.services.contracts import TransportStatus
 from hub.vxp.replies import Knobstick, parse_knobsticks, parse_reply, parse_rows
 from hub.vxp.wire import (
@@ -170,6 +173,14 @@ class VxpClient:
         log.log(
             level, "vxp %s → %s %s (hash-header %s)", op, response.status_code, url, hash_header
         )
+        if response.status_code in (401, 403):
+            raise PeerAuthRefused(
+                f"{op}: {self.endpoint} refused this hub's credential "
+                f"(HTTP {response.status_code})" + _desc(response.content),
+                message_vi=f"{op}: {self.endpoint} từ chối thông tin xác thực của hệ thống này "
+                f"(HTTP {response.status_code})",
+                details={"hash_header": hash_header, "http_status": response.status_code},
+            )
         if response.status_code >= 500:
             raise PeerUnavailable(
                 f"{op}: {self.endpoint} answered HTTP {response.status_code}"

@@ -18,7 +18,9 @@
     │   └── IllegalTransition         a delivery state change the state machine forbids
     ├── PeerError                     a peer's fault (national axis, other hub) → retry, then DLQ
     │   ├── PeerUnavailable           the peer could not be reached or answered 5xx
-    │   └── PeerAuthRefused           the peer (its token endpoint) refused our client credential
+    │   │   └── PeerBadReply          something else answered: an HTML page, an empty body
+    │   └── PeerAuthRefused           the peer refused our credential (401/403, a token
+    │                                 endpoint's refusal): an operator alert
     ├── KeyAccessError                unusable key material (wrong PIN, no token, expired)
     └── InternalError                 ours (database, broker, disk) → 503, nothing lost
         ├── StoreUnavailable          the database cannot be reached or refused the transaction
@@ -194,13 +196,22 @@ class PeerUnavailable(PeerError):
     http_status = 503
 
 
-class PeerAuthRefused(PeerError):
-    """The peer refused this hub's own credential (client id/secret, token): an operator must act.
+class PeerBadReply(PeerUnavailable):
+    """The peer answered outside its protocol (an HTML page, an empty body): whatever answered
+    is standing in the peer's place (a proxy, a login portal, a broken deployment)."""
 
-    Retrying does not help until the credential is fixed; the code is stable for alerting.
+    code = "peer.bad_reply"
+
+
+class PeerAuthRefused(PeerError):
+    """The peer refused this hub's credential (HTTP 401/403 or its authentication error).
+
+    Retrying cannot help until an operator fixes the credential on one side: the circuit
+    breaker opens and raises an alert instead of letting every delivery hammer the peer.
     """
 
     code = "peer.auth_refused"
+    http_status = 502
 
 
 class KeyAccessError(HubError):

@@ -7,7 +7,8 @@ handler is idempotent (the key of a delivery is (package, recipient)). A handler
 
 * returns normally → the message is acknowledged;
 * raises :class:`Retry` → it is redelivered after ``Retry.delay_s``;
-* raises a :class:`hub.errors.SenderError` (permanent by nature) → dead-lettered at once;
+* raises a :class:`hub.errors.SenderError` (permanent by nature) or :class:`GiveUp` (the
+  handler decided and recorded the end) → dead-lettered at once;
 * raises anything else (peer down, database busy, a bug) → retried with exponential backoff
   until :attr:`RetryPolicy.max_attempts`, then dead-lettered.
 
@@ -55,6 +56,13 @@ class Retry(HubError):
         self.delay_s = delay_s
 
 
+class GiveUp(HubError):
+    """Raised by a handler that has recorded the work as given up (a delivery now ``dead``):
+    the message is dead-lettered at once, whatever its attempt count."""
+
+    code = "broker.give_up"
+
+
 class Outcome(StrEnum):
     ACK = "ack"
     RETRY = "retry"
@@ -78,9 +86,20 @@ class RetryPolicy:
     """Delay before the second attempt; doubles each time."""
     max_delay_s: float = 600.0
     """Upper bound of one delay."""
+    peer_give_up_s: float = 86400.0
+    """Pushes to an unreachable peer are retried until the delivery's forwarding is this old
+    (seconds since its first attempt), however many attempts that takes; then it is dead."""
+    jitter: float = 0.2
+    """Peer backoff varies by up to this fraction either way, so deliveries queued together
+    do not all knock at a recovering peer in the same second."""
 
     def backoff(self, attempt: int) -> float:
-        return float(min(self.max_delay_s, self.base_delay_s * (2 ** max(0, attempt - 1))))
+        return float(min(self.max_delay_s, self.base_delay_s * (2 ** max(0, min(attempt, 62) - 1))))
+
+    def peer_backoff(self, attempt: int, draw: float) -> float:
+        """:meth:`backoff` with jitter; ``draw`` is uniform in [0, 1) (injected: testable)."""
+        factor = 1.0 + self.jitter * (2.0 * draw - 1.0)
+        return max(0.0, self.backoff(attempt) * factor)
 
 
 def decide(error: BaseException | None, attempt: int, policy: RetryPolicy) -> Decision:
@@ -92,7 +111,7 @@ def decide(error: BaseException | None, attempt: int, policy: RetryPolicy) -> De
         if attempt >= policy.max_attempts:
             return Decision(Outcome.DEAD_LETTER, reason=reason)
         return Decision(Outcome.RETRY, delay_s=error.delay_s, reason=reason)
-    if isinstance(error, SenderError):
+    if isinstance(error, SenderError | GiveUp):
         return Decision(Outcome.DEAD_LETTER, reason=reason)
     if attempt >= policy.max_attempts:
         return Decision(Outcome.DEAD_LETTER, reason=reason)

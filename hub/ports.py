@@ -21,9 +21,11 @@ Timestamps are timezone-aware UTC everywhere; an adapter that reads a naive date
 must attach UTC before handing the row out.
 
 Implementations: ``adapters/memory.py`` (dict-backed, for fast tests), ``adapters/store/``
-(SQLAlchemy Core over SQLite/PostgreSQL), ``adapters/peers/`` (:class:`Peer` by kind: link,
-inbox, tracker, directory; ``vxp`` on ``adapters/vxp_client.py``), ``signing/``
-(:class:`SignatureVerifier`).
+(SQLAlchemy Core over SQLite/PostgreSQL; :class:`PeerHealthStore` in ``peer_health.py``),
+``adapters/peers/`` (:class:`Peer` by kind: link, inbox, tracker, directory; ``vxp`` on
+``adapters/vxp_client.py``), ``signing/`` (:class:`SignatureVerifier`). Every :class:`Peer` the
+composition root builds is wrapped by :func:`hub.peer_guard.guard` (one circuit breaker per
+peer, :mod:`hub.circuit`), so the services see the same ports.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import TracebackType
-from typing import Any, BinaryIO, Protocol, Self
+from typing import Any, BinaryIO, Protocol, Self, runtime_checkable
 
 from hub.edxml.model import MessageKind
 from hub.edxml.reader import ParsedPackage
@@ -586,6 +588,23 @@ class PeerDirectory(Protocol):
         ...
 
 
+@runtime_checkable
+class PeerDirectoryDetails(Protocol):
+    """Optional extras of a :class:`PeerDirectory` whose peer keeps the national registry.
+
+    A directory that has them also offers the QĐ 20/2020 code list and incremental changes;
+    the registry sync uses them when present (``isinstance(directory, PeerDirectoryDetails)``).
+    """
+
+    def agencies_qd20(self) -> Sequence[AgencyRow]:
+        """The agency list keyed by QCVN 102 code with ``code_qd20`` set (QĐ 20/2020)."""
+        ...
+
+    def agency_changes(self) -> Sequence[AgencyRow]:
+        """Records changed at the peer since it last reported (``deleted`` marks removals)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Peer:
     """One connection to another hub, of any kind (``vxp``, ``soap``, ``lgsp``…).
@@ -602,6 +621,58 @@ class Peer:
     tracker: PeerTracker | None = None
     directory: PeerDirectory | None = None
     close: Callable[[], None] = field(default=lambda: None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerHealth:
+    """``peer_health``: what the hub last saw of one peer's connection (:mod:`hub.circuit`)
+    and of its registry sync (:mod:`hub.services.registry_sync`).
+
+    Written by the worker processes, read by every process (``/readyz``, ``/metrics``, the
+    dashboard). ``last_error`` and ``alert`` are ``"<code>: <message>"`` texts — never a secret
+    or a package body.
+    """
+
+    name: str
+    kind: str = ""
+    state: str = "closed"  # hub.circuit.BreakerState value
+    consecutive_failures: int = 0
+    last_success_at: dt.datetime | None = None
+    last_error_at: dt.datetime | None = None
+    last_error: str | None = None
+    alert: str | None = None  # set while the peer refuses our credential: an operator must act
+    opened_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    sync_at: dt.datetime | None = None  # the last registry sync attempt
+    sync_outcome: str | None = None  # "ok", or why the stored registry was kept
+    sync_count: int | None = None  # agencies in the last accepted list
+
+    @property
+    def up(self) -> bool:
+        """Calls are passing (the breaker is closed and no alert stands)."""
+        return self.state == "closed" and self.alert is None
+
+
+class PeerHealthStore(Protocol):
+    """Where every process finds the peers' health (a small table; one row per peer).
+
+    The connection columns and the sync columns are written separately, so the breaker and the
+    registry sync never overwrite each other's facts. Last writer wins per column group.
+    """
+
+    def save_link(self, health: PeerHealth) -> None:
+        """Store the connection fields of ``health`` (everything but ``sync_*``)."""
+        ...
+
+    def save_sync(
+        self, name: str, *, at: dt.datetime, outcome: str, count: int | None = None
+    ) -> None:
+        """Store the outcome of a registry sync from peer ``name`` (``count`` when accepted)."""
+        ...
+
+    def all(self) -> Sequence[PeerHealth]:
+        """Every peer's row, by name."""
+        ...
 
 
 # ------------------------------------------------------------------------------------ leases

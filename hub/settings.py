@@ -57,6 +57,7 @@ from typing import Any
 
 import yaml
 
+from hub.circuit import BreakerPolicy
 from hub.errors import InternalError
 from hub.messaging import RetryPolicy
 from hub.policy import PolicyBook, SenderPolicy
@@ -202,6 +203,12 @@ class Settings:
     inbound_track_s: float = 60.0
     """A peer is asked what became of one forwarded package at most this often
     (``inbound.track_s``)."""
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    """When a peer's circuit breaker opens and for how long (``breaker.*``)."""
+    registry_sync_interval_s: float = 0.0
+    """Sync the agency registry from each peer with a directory this often (0: never)."""
+    registry_sync_min_ratio: float = 0.5
+    """A synced list smaller than this fraction of the stored one is refused (truncated)."""
 
     @property
     def embedded_broker(self) -> bool:
@@ -469,12 +476,32 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         ret.typed("max_attempts", int, 8),
         ret.typed("base_delay_s", float, 2.0),
         ret.typed("max_delay_s", float, 600.0),
+        ret.typed("peer_give_up_s", float, 86400.0),
+        ret.typed("jitter", float, 0.2),
     )
     ret.done()
+    if retry.peer_give_up_s <= 0 or not 0 <= retry.jitter < 1:
+        raise SettingsError("retry.peer_give_up_s must be positive and retry.jitter in [0, 1)")
+    brk = root.section("breaker")
+    try:
+        breaker = BreakerPolicy(
+            brk.typed("failures", int, 5),
+            brk.typed("cooldown_s", float, 60.0),
+            brk.typed("auth_cooldown_s", float, 900.0),
+        )
+    except ValueError as exc:
+        raise SettingsError(f"breaker: {exc}") from None
+    brk.done()
 
     reg = root.section("registry")
     source = reg.typed("source", str)
+    sync_interval_s = reg.typed("sync_interval_s", float, 0.0)
+    sync_min_ratio = reg.typed("sync_min_ratio", float, 0.5)
     reg.done()
+    if sync_interval_s < 0 or not 0 <= sync_min_ratio <= 1:
+        raise SettingsError(
+            "registry.sync_interval_s must be >= 0 and registry.sync_min_ratio in [0, 1]"
+        )
 
     sig = root.section("signatures")
     verify_signatures = sig.typed("verify", _bool, True)
@@ -533,4 +560,7 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         role=role,
         inbound_poll_s=inbound_poll_s,
         inbound_track_s=inbound_track_s,
+        breaker=breaker,
+        registry_sync_interval_s=sync_interval_s,
+        registry_sync_min_ratio=sync_min_ratio,
     )

@@ -36,6 +36,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.http import admin_access, rest, vxp
 from adapters.http.gate import ApiSettings, AuditHook, Clock, Gate, utc_now
+from adapters.http.peer_health import (
+    DEGRADED_NOTE,
+    PeerHealthCollector,
+    PeerHealthReader,
+    readiness_peers,
+)
 from hub.errors import HubError, InternalError, InvalidRequest
 from hub.services.contracts import HubService
 
@@ -115,13 +121,15 @@ def create_app(
     audit: AuditHook | None = None,
     readiness: Readiness | None = None,
     registry: CollectorRegistry | None = None,
+    peer_health: PeerHealthReader | None = None,
 ) -> FastAPI:
     """Build the HTTP app over ``service``.
 
     ``clock`` is the server clock used for timestamp freshness (inject a frozen one in tests);
     ``audit`` receives every refused request as a :class:`adapters.http.gate.SecurityEvent`;
     ``readiness`` backs ``/readyz``; ``registry`` receives the request metrics and is what
-    ``/metrics`` exposes (a private :class:`CollectorRegistry` when omitted).
+    ``/metrics`` exposes (a private :class:`CollectorRegistry` when omitted); ``peer_health``
+    adds each peer's health to both (a peer down makes ``/readyz`` *degraded*, still 200).
     """
     settings = settings or ApiSettings()
     registry = registry if registry is not None else CollectorRegistry()
@@ -145,20 +153,27 @@ def create_app(
     @app.get("/readyz", include_in_schema=False)
     def readyz(request: Request) -> JSONResponse:
         """Ready to take traffic, per the readiness probe (database, broker…); the reason of a
-        failure only for an operator (it may name hosts, users, database errors)."""
-        if readiness is None:
-            return JSONResponse({"status": "ready"})
-        try:
-            ok = readiness()
-        except Exception as exc:  # a probe failing means "not ready", never a 500
-            log.warning("readiness probe failed: %s", type(exc).__name__)
-            body = {"status": "not ready"}
+        failure only for an operator (it may name hosts, users, database errors). With the
+        peers' health: ``degraded`` (still 200) when a peer is down."""
+        if readiness is not None:
+            try:
+                ok = readiness()
+            except Exception as exc:  # a probe failing means "not ready", never a 500
+                log.warning("readiness probe failed: %s", type(exc).__name__)
+                failed = {"status": "not ready"}
+                if admin_access.of(app).allowed(request):
+                    failed["reason"] = f"{type(exc).__name__}: {exc}"[:200]
+                return JSONResponse(failed, 503)
+            if ok is False:
+                return JSONResponse({"status": "not ready"}, 503)
+        body: dict[str, Any] = {"status": "ready"}
+        if peer_health is not None:
+            degraded, peers = readiness_peers(peer_health, clock())
+            if degraded:
+                body.update(status="degraded", ready=True, note=DEGRADED_NOTE)
             if admin_access.of(app).allowed(request):
-                body["reason"] = f"{type(exc).__name__}: {exc}"[:200]
-            return JSONResponse(body, 503)
-        if ok is False:
-            return JSONResponse({"status": "not ready"}, 503)
-        return JSONResponse({"status": "ready"})
+                body["peers"] = peers
+        return JSONResponse(body)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:
@@ -198,6 +213,8 @@ def create_app(
     app.include_router(rest.build_router(service, gate))
     app.include_router(vxp.build_router(service, gate))
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
+    if peer_health is not None:
+        registry.register(PeerHealthCollector(peer_health, clock))
     return app
 
 

@@ -64,6 +64,7 @@ from adapters.http.gate import read_capped
 from hub.delivery import State, describe
 from hub.errors import HubError, NotFound
 from hub.messaging import Broker
+from hub.ports import PeerHealth
 from hub.services.monitor import (
     PROBLEM_STATES,
     CachedOverview,
@@ -160,6 +161,15 @@ _T: dict[str, tuple[str, str]] = {
     ),
     "csrf": ("Yêu cầu bị từ chối (kiểm tra nguồn gốc).", "Request refused (origin check)."),
     "other_lang": ("English", "Tiếng Việt"),
+    "links": ("Kết nối liên thông", "Connections to other hubs"),
+    "link_state": ("Trạng thái kết nối", "Connection"),
+    "failures": ("Lỗi liên tiếp", "Failures in a row"),
+    "last_ok": ("Thành công gần nhất", "Last success"),
+    "last_error": ("Lỗi gần nhất", "Last error"),
+    "sync": ("Đồng bộ danh mục", "Registry sync"),
+    "closed": ("bình thường", "up"),
+    "half_open": ("đang thử lại", "probing"),
+    "open": ("tạm ngắt", "circuit open"),
 }
 
 
@@ -381,6 +391,38 @@ def _overview_body(page: _Page, ov: Overview, queues: QueueDepths) -> str:
         f"<h2>{page.t('peers')}</h2>{peers}"
         f'<p class="muted">{when(ov.at)}</p>'
     )
+
+
+def _links_body(page: _Page, rows: Sequence[PeerHealth] | None, now: dt.datetime) -> str:
+    """The peers section ("Kết nối liên thông"): breaker, failures, last success / error."""
+    if rows is None:
+        return ""
+    table = _table(
+        [
+            page.t("peer"),
+            page.t("link_state"),
+            page.t("failures"),
+            page.t("last_ok"),
+            page.t("last_error"),
+            page.t("sync"),
+        ],
+        [
+            [
+                e(h.name),
+                f'<span class="{"" if h.up else "error"}">{e(page.t(h.state))}</span>'
+                + (f'<br><span class="error">⚠ {e(h.alert)}</span>' if h.alert else ""),
+                e(h.consecutive_failures),
+                f"{when(h.last_success_at)} ({age(h.last_success_at, now)})"
+                if h.last_success_at
+                else "—",
+                f"{when(h.last_error_at)} {e(h.last_error or '')}" if h.last_error_at else "—",
+                f"{when(h.sync_at)} {e(h.sync_outcome or '')}" if h.sync_at else "—",
+            ]
+            for h in rows
+        ],
+        page,
+    )
+    return f"<h2>{page.t('links')}</h2>{table}"
 
 
 def _deliveries_body(page: _Page, state: str, items: Sequence[Any], flash: str) -> str:
@@ -627,6 +669,15 @@ class HubCollector(Collector):
             )
 
 
+def _read_links(read: Callable[[], Sequence[PeerHealth]] | None) -> Sequence[PeerHealth] | None:
+    if read is None:
+        return None
+    try:
+        return read()
+    except HubError:
+        return None  # the page still shows everything else
+
+
 def _queue_reader(broker: Broker, holder: _LoopHolder) -> Callable[[], QueueDepths | None]:
     def read() -> QueueDepths | None:
         loop = holder.loop
@@ -660,6 +711,7 @@ def mount_dashboard(
     cache_ttl_s: float = 5.0,
     session_max_age_s: float = admin_access.DEFAULT_SESSION_MAX_AGE_S,
     clock: Callable[[], float] = time.time,
+    peer_health: Callable[[], Sequence[PeerHealth]] | None = None,
 ) -> None:
     """Add the dashboard routes (ahead of the VXP catch-all) and the gauges to ``registry``, and
     install the operators' access rule for ``admin_token`` on ``app`` (``/metrics``, ``/readyz``
@@ -776,10 +828,10 @@ def mount_dashboard(
             return refuse(request)
         ov = await run_in_threadpool(overview.get)
         queues = await read_queue_depths(broker)
+        links = await run_in_threadpool(_read_links, peer_health)
         page = page_of(request)
-        return render(
-            request, _layout(page, "overview", page.t("overview"), _overview_body(page, ov, queues))
-        )
+        body = _overview_body(page, ov, queues) + _links_body(page, links, ov.at)
+        return render(request, _layout(page, "overview", page.t("overview"), body))
 
     @router.get(f"{PREFIX}/deliveries")
     def deliveries(request: Request, state: str = "undeliverable", moved: int = -1) -> Response:

@@ -28,12 +28,15 @@ import datetime as dt
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
+from adapters.peers.vxp_directory import VxpDirectory
 from adapters.vxp_client import VxpClient
 from hub.edxml.model import MessageKind
-from hub.ports import AgencyRow, Peer, RemoteDeliveryState, RemoteItem
+from hub.ports import Peer, RemoteDeliveryState, RemoteItem
 from hub.services.contracts import TransportStatus
 from hub.settings import PeerSettings, SettingsError
 from hub.vxp.wire import DEFAULT_ZONE
+
+__all__ = ["VxpDirectory", "VxpInbox", "VxpTracker", "build"]
 
 #: Options a ``vxp`` peer reads from ``peers.<name>.options``.
 OPTIONS = frozenset({"zone"})
@@ -124,46 +127,6 @@ class VxpTracker:
         return out
 
 
-class VxpDirectory:
-    """:class:`hub.ports.PeerDirectory` over ``getAgenciesList`` / ``registerAgency`` /
-    ``deleteAgency``."""
-
-    def __init__(self, client: VxpClient, peer_name: str) -> None:
-        self._client = client
-        self._source = f"peer:{peer_name}"
-
-    def agencies(self) -> Sequence[AgencyRow]:
-        rows = self._client.get_agencies_list()
-        code_of = {r["id"]: r["code"] for r in rows if r.get("id") and r.get("code")}
-        return [
-            AgencyRow(
-                code=r["code"],
-                name=r.get("name") or r["code"],
-                parent_code=code_of.get(r.get("pid", "")),
-                email=r.get("mail") or None,
-                source=self._source,
-            )
-            for r in rows
-            if r.get("code")
-        ]
-
-    def register(self, agency: AgencyRow) -> None:
-        self._client.register_agency(
-            {
-                "id": agency.code,
-                "pcode": agency.parent_code or "",
-                "code": agency.code,
-                "name": agency.name,
-                "mail": agency.email or "",
-                "mobile": "",
-                "fax": "",
-            }
-        )
-
-    def delete(self, code: str) -> None:
-        self._client.delete_agency(code)
-
-
 def build(settings: PeerSettings) -> Peer:
     """A VXP peer: this hub is the system ``settings.system_id`` at ``settings.endpoint``.
 
@@ -187,6 +150,6 @@ def build(settings: PeerSettings) -> Peer:
         link=client,
         inbox=VxpInbox(client) if settings.poll else None,
         tracker=VxpTracker(client),
-        directory=VxpDirectory(client, settings.name),
+        directory=VxpDirectory(client, f"peer:{settings.name}"),
         close=client.close,
     )

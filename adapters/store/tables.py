@@ -35,6 +35,8 @@ Theory of the schema (names are the wire / DB values of the shared plan):
 * ``inbound_items`` — every item taken from a peer's inbox (national axis, parent hub…) and its
   outcome, keyed by ``(peer, remote_id)``: an item is decided once, refused items stay visible
   to IT staff and are never fetched again.
+* ``peer_health`` — one row per peer hub: its circuit breaker's view and its last registry
+  sync, so every process can show what the workers saw.
 
 Timestamps are :class:`UtcDateTime`: timezone-aware UTC in Python on both backends (SQLite has
 no time zone type; a naive datetime is refused on write rather than guessed).
@@ -309,6 +311,26 @@ inbound_items = sa.Table(
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.Column("acked_at", UtcDateTime),  # when the peer was told; NULL: still owed
     sa.Index(None, "received_at"),
+)
+
+peer_health = sa.Table(
+    "peer_health",
+    metadata,
+    # One row per peer (hub.ports.PeerHealth): written by the workers' circuit breakers and the
+    # registry sync, read by every process (/readyz, /metrics, the dashboard).
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False),
+    sa.Column("last_success_at", UtcDateTime),
+    sa.Column("last_error_at", UtcDateTime),
+    sa.Column("last_error", sa.String(512)),
+    sa.Column("alert", sa.String(512)),
+    sa.Column("opened_at", UtcDateTime),
+    sa.Column("updated_at", UtcDateTime),
+    sa.Column("sync_at", UtcDateTime),
+    sa.Column("sync_outcome", sa.String(512)),
+    sa.Column("sync_count", sa.Integer),
 )
 
 #: Tables in an order that respects foreign keys (parents first); cleaning goes in reverse.

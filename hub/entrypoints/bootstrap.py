@@ -34,12 +34,14 @@ from hub.entrypoints.peering import InboundLoop, build_peers, links_of
 from hub.entrypoints.scheduled import ScheduledJob
 from hub.errors import StoreUnavailable
 from hub.messaging import DISPATCH_QUEUE, FORWARD_QUEUE, Broker
+from hub.peer_guard import guard
 from hub.ports import (
     AuditRow,
     BlobStore,
     Clock,
     NullVerifier,
     Peer,
+    PeerHealthStore,
     PeerLink,
     SignatureVerifier,
     SystemClock,
@@ -59,6 +61,7 @@ from hub.services.inbound import InboundPoller, RemoteTracker
 from hub.services.monitor import Monitor
 from hub.services.outbox import OutboxRelay
 from hub.services.registry import LiveRegistry
+from hub.services.registry_sync import RegistrySync, SyncPolicy, directories_of
 from hub.settings import Settings
 
 if TYPE_CHECKING:
@@ -144,6 +147,9 @@ class Hub:
     """Jobs the worker processes run once across the nodes (audit sealing…)."""
     peers: Mapping[str, Peer] = field(default_factory=dict)
     inbound: InboundLoop | None = None
+    peer_health: PeerHealthStore | None = None
+    """Every peer's last known health (circuit breakers, registry sync)."""
+    registry_sync: RegistrySync | None = None
     _stop: asyncio.Event | None = field(default=None, repr=False)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list, repr=False)
 
@@ -171,6 +177,7 @@ class Hub:
             audit=self.record_security_event,
             readiness=self.ready,
             registry=registry,
+            peer_health=self.peer_health.all if self.peer_health is not None else None,
         )
         token = self.settings.admin_token
         mount_dashboard(
@@ -179,6 +186,7 @@ class Hub:
             self.broker,
             admin_token=token.reveal() if token is not None else None,
             registry=registry,
+            peer_health=self.peer_health.all if self.peer_health is not None else None,
         )
         return app
 
@@ -232,7 +240,8 @@ class Hub:
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name="outbox-relay"))
 
     async def start_workers(self, *, relay: bool = True) -> None:
-        """Start the broker consumers (dispatch, forward) and, unless told not to, the relay."""
+        """Start the broker consumers (dispatch, forward), the registry sync's schedule and,
+        unless told not to, the relay."""
         await self.broker.start()
         await self.broker.consume(DISPATCH_QUEUE, self.dispatch)
         await self.broker.consume(FORWARD_QUEUE, self.forward)
@@ -285,6 +294,7 @@ def build_hub(
     from adapters.store.engine import EngineOptions, create_engine
     from adapters.store.leases import SqlLeases
     from adapters.store.migrate import upgrade
+    from adapters.store.peer_health import SqlPeerHealthStore
     from adapters.store.uow import SqlStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -335,15 +345,34 @@ def build_hub(
         ScheduledJob("audit-sealer", 2.0, Leader(leases, clock, "audit-sealer"), sealer.seal_once)
     ]
     dispatch = DispatchHandler(uow, clock, wake_outbox=relay.wake)
+    peer_health = SqlPeerHealthStore(engine)
     if peers is None:
-        peers = {} if links is not None else build_peers(settings)
+        peers = (
+            {name: Peer(name, "link", link) for name, link in links.items()}  # push side only
+            if links is not None
+            else build_peers(settings)
+        )
+    # Every peer behind its circuit breaker: the forwarder, the poller and the sync see the
+    # guarded ports.
+    peers = {
+        name: guard(p, settings.breaker, clock=clock, health=peer_health)
+        for name, p in peers.items()
+    }
     forward = ForwardHandler(
         uow,
         blobs,
-        dict(links if links is not None else links_of(peers)),
+        links_of(peers),
         clock,
         organ_id=settings.organ_id,
         retry=settings.retry,
+        broker=broker,
+    )
+    registry_sync = RegistrySync(
+        uow,
+        clock,
+        policy=SyncPolicy(settings.registry_sync_interval_s, settings.registry_sync_min_ratio),
+        health=peer_health,
+        on_change=registry.invalidate if isinstance(registry, LiveRegistry) else None,
     )
     inbound = InboundLoop(
         HostingAnnouncer(deps, peers.values(), settings.scope),
@@ -362,6 +391,16 @@ def build_hub(
                 inbound.round,
             )
         )
+    directories = directories_of(peers)
+    if settings.registry_sync_interval_s > 0 and directories:
+        scheduled.append(
+            ScheduledJob(
+                "registry-sync",
+                settings.registry_sync_interval_s,
+                Leader(leases, clock, "registry-sync", ttl_s=600.0),
+                lambda: registry_sync.sync_all(directories),
+            )
+        )
     return Hub(
         settings=settings,
         engine=engine,
@@ -377,6 +416,8 @@ def build_hub(
         scheduled=scheduled,
         peers=dict(peers),
         inbound=inbound,
+        peer_health=peer_health,
+        registry_sync=registry_sync,
     )
 
 

@@ -324,10 +324,11 @@ def _agencies_import(args: argparse.Namespace) -> int:
 
 
 def _agencies_sync(args: argparse.Namespace) -> int:
+    from adapters.peers.vxp_directory import VxpDirectory
     from adapters.vxp_client import VxpClient
-    from hub.agency.loading import agencies_from_records
     from hub.errors import InvalidRequest
-    from hub.services.registry import import_agencies
+    from hub.ports import NATIONAL_LINK
+    from hub.services.registry_sync import RegistrySync, SyncPolicy
 
     settings = _settings(args)
     nat = settings.national
@@ -338,17 +339,25 @@ def _agencies_sync(args: argparse.Namespace) -> int:
             "secret)",
             code="national.not_configured",
         )
-    client = VxpClient(nat.endpoint, nat.system_id, nat.secret.reveal())
-    try:
-        records = client.get_agencies_list()
-    finally:
-        client.close()
-    agencies = agencies_from_records(records, source=f"{nat.endpoint} getAgenciesList")
-    with _build(args) as hub:
-        count = import_agencies(
-            hub.uow, agencies, at=hub.clock.now(), actor="cli:sync", source="national"
+    with (
+        VxpClient(nat.endpoint, nat.system_id, nat.secret.reveal()) as client,
+        _build(args) as hub,
+    ):
+        sync = RegistrySync(
+            hub.uow,
+            hub.clock,
+            policy=SyncPolicy(min_ratio=settings.registry_sync_min_ratio),
+            health=hub.peer_health,
         )
-    print(f"lienthong: {count} agencies synchronised from the national axis")
+        result = sync.sync(NATIONAL_LINK, VxpDirectory(client, NATIONAL_LINK), actor="cli:sync")
+    if not result.accepted:
+        print(
+            f"lienthong: the national agency list was not stored ({result.reason}); "
+            f"the {result.stored_before} stored records are kept",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"lienthong: {result.received} agencies synchronised from the national axis")
     return 0
 
 

@@ -8,11 +8,31 @@ without effect. State changes go through :func:`hub.delivery.advance` in the tra
 records the work; a message for the next step is an outbox row in that same transaction.
 
 Retry and dead letters: the forward handler records each failed push (``retry_wait``,
-attempts + 1, the reason) and raises :class:`hub.messaging.Retry` with the backoff of
-:class:`hub.messaging.RetryPolicy`; the broker redelivers after the delay. After
-``max_attempts`` the delivery becomes ``dead`` and the error is re-raised so the broker
-dead-letters the message too (:func:`hub.messaging.decide`). :func:`redrive` puts dead or
-undeliverable deliveries back to ``queued`` and queues them for dispatch again.
+attempts + 1, the reason) and raises :class:`hub.messaging.Retry`; the broker redelivers after
+the delay. How long it keeps trying depends on whose fault the failure is:
+
+* the peer is unreachable, down, answering garbage or refusing our credential
+  (:class:`hub.errors.PeerUnavailable`, :class:`hub.errors.PeerAuthRefused`): exponential
+  backoff with jitter (:meth:`RetryPolicy.peer_backoff`) until the delivery has been forwarding
+  for :attr:`RetryPolicy.peer_give_up_s` (a day by default) — decided on *age*, counted from
+  the first attempt of this forwarding (the dispatch, or the redrive that queued it again), not
+  on the attempt count, so a peer down overnight does not cost a document;
+* the peer's breaker is open (``peer.circuit_open``, :mod:`hub.circuit`): the delivery waits
+  until the breaker lets a probe through, without counting an attempt — the network was not
+  touched;
+* the peer answered and refused this package (any other :class:`hub.errors.PeerError`):
+  ``max_attempts`` attempts, as for any failing work.
+
+A day of retries is more attempts than a broker message may take (each broker dead-letters a
+message handed out ``max_attempts`` times, to catch consumers that die on it). So a push that
+failed for the peer's sake is not retried by redelivering its message: the handler publishes a
+*fresh* forward message, delayed, and acknowledges the old one (at-least-once holds: a crash
+between the two leaves two messages, and the second finds the delivery past its step). Without
+a broker (tests calling :meth:`ForwardHandler.forward`) it raises :class:`Retry` instead.
+
+Once given up the delivery becomes ``dead`` and :class:`hub.messaging.GiveUp` dead-letters the
+message (:func:`hub.messaging.decide`). :func:`redrive` puts dead or undeliverable deliveries
+back to ``queued`` and queues them for dispatch again.
 
 Handlers are ``async`` callables for :meth:`hub.messaging.Broker.consume`; the store and the
 peer link are synchronous and run in a worker thread (``asyncio.to_thread``).
@@ -25,12 +45,23 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import random
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
+from hub.circuit import CIRCUIT_OPEN
 from hub.delivery import Event, State, advance
-from hub.errors import Conflict, InvalidRequest, PeerError
-from hub.messaging import FORWARD_QUEUE, BrokerMessage, Retry, RetryPolicy
-from hub.ports import NATIONAL_LINK, BlobStore, Clock, PeerLink, UnitOfWork, UnitOfWorkFactory
+from hub.errors import Conflict, InvalidRequest, PeerAuthRefused, PeerError, PeerUnavailable
+from hub.messaging import FORWARD_QUEUE, Broker, BrokerMessage, GiveUp, Retry, RetryPolicy
+from hub.ports import (
+    NATIONAL_LINK,
+    BlobStore,
+    Clock,
+    DeliveryRow,
+    PeerLink,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from hub.routing import Router
 from hub.services.base import audit, enqueue_dispatch, message_ids, today_vn
 from hub.services.contracts import Route
@@ -102,6 +133,10 @@ class DispatchHandler:
         return forwards
 
 
+class _Later(Retry):
+    """A push failed for the peer's sake: try again after ``delay_s`` with a fresh message."""
+
+
 class ForwardHandler:
     """``FORWARD_QUEUE``: push one delivery through its :class:`PeerLink`.
 
@@ -119,6 +154,8 @@ class ForwardHandler:
         *,
         organ_id: str,
         retry: RetryPolicy,
+        broker: Broker | None = None,
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self._uow = uow
         self._blobs = blobs
@@ -126,16 +163,29 @@ class ForwardHandler:
         self._clock = clock
         self._organ_id = organ_id
         self._retry = retry
+        self._broker = broker  # publishes the delayed fresh message of a peer retry
+        self._draw = draw  # the jitter's uniform [0, 1) source
 
     async def __call__(self, message: BrokerMessage) -> None:
         for delivery_id in _ids(message):
-            with _raced_is_retry():
-                await asyncio.to_thread(self.forward, delivery_id, message.attempt)
+            try:
+                with _raced_is_retry():
+                    await asyncio.to_thread(self.forward, delivery_id, message.attempt)
+            except _Later as later:
+                if self._broker is None:
+                    raise
+                body = json.dumps({"delivery_id": delivery_id}).encode()
+                await self._broker.publish(
+                    FORWARD_QUEUE,
+                    body,
+                    message_id=f"retry-{delivery_id}-{uuid.uuid4().hex[:12]}",
+                    delay_s=later.delay_s,
+                )
 
     def forward(self, delivery_id: str, attempt: int = 1) -> str | None:
         """One push attempt; returns the remote id, ``None`` when there was nothing to do.
 
-        Raises :class:`Retry` after a recorded failure, or the peer's error once dead.
+        Raises :class:`Retry` after a recorded failure, :class:`GiveUp` once dead.
         """
         now = self._clock.now()
         with self._uow() as uow:
@@ -193,12 +243,22 @@ class ForwardHandler:
             row = uow.deliveries.get(delivery_id)
             if row is None or row.state != State.FORWARDING:
                 return None
-            attempts = max(attempt, row.attempts + 1)
-            if attempts >= self._retry.max_attempts or error.code == "peer.not_configured":
+            changes: dict[str, object] = {}
+            if error.code == "peer.not_configured":
+                delay = None
+            elif isinstance(error, PeerUnavailable | PeerAuthRefused):
+                delay = self._peer_delay(uow, row, error, now)
+                if error.code == CIRCUIT_OPEN:
+                    changes["attempts"] = row.attempts  # the network was not touched
+            else:
+                attempts = max(attempt, row.attempts + 1)
+                delay = (
+                    self._retry.backoff(attempts) if attempts < self._retry.max_attempts else None
+                )
+            if delay is None:
                 advance(uow.deliveries, row, Event.GIVE_UP, at=now, reason=reason)
                 uow.commit()
-                raise error
-            delay = self._retry.backoff(attempts)
+                raise GiveUp(f"push of {delivery_id} given up: {error.code}") from error
             advance(
                 uow.deliveries,
                 row,
@@ -206,9 +266,39 @@ class ForwardHandler:
                 at=now,
                 reason=reason,
                 next_attempt_at=now + dt.timedelta(seconds=delay),
+                **changes,
             )
             uow.commit()
-        raise Retry(f"push of {delivery_id} failed: {error.code}", delay_s=delay)
+        later = isinstance(error, PeerUnavailable | PeerAuthRefused)
+        kind = _Later if later else Retry
+        raise kind(f"push of {delivery_id} failed: {error.code}", delay_s=delay)
+
+    def _peer_delay(
+        self, uow: UnitOfWork, row: DeliveryRow, error: PeerError, now: dt.datetime
+    ) -> float | None:
+        """Seconds until the next push to a failing peer, ``None`` once it is time to give up.
+
+        The last wait is cut short so the final attempt happens at the give-up age itself.
+        """
+        left = self._retry.peer_give_up_s - (now - forwarding_since(uow, row)).total_seconds()
+        if left <= 0:
+            return None
+        delay = self._retry.peer_backoff(row.attempts + 1, self._draw())
+        retry_at = error.details.get("retry_at") if error.code == CIRCUIT_OPEN else None
+        if isinstance(retry_at, str):
+            # Come back when the breaker lets a probe through, spread over a tenth of the wait.
+            wait = (dt.datetime.fromisoformat(retry_at) - now).total_seconds()
+            delay = max(0.0, wait) * (1.0 + 0.1 * self._draw()) + self._retry.base_delay_s
+        return max(self._retry.base_delay_s, min(delay, left))
+
+
+def forwarding_since(uow: UnitOfWork, row: DeliveryRow) -> dt.datetime:
+    """When the current forwarding of ``row`` began: its last ``queued → forwarding`` event
+    (the first dispatch, or the one after a redrive); ``created_at`` when none is recorded."""
+    for event in reversed(uow.deliveries.events(row.id)):
+        if event.from_state == State.QUEUED and event.to_state == State.FORWARDING:
+            return event.at
+    return row.created_at
 
 
 def redrive(

@@ -15,6 +15,7 @@ build keeps the last good registry and logs why, rather than stopping routing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -152,11 +153,18 @@ def import_agencies(
     at: dt.datetime,
     actor: str,
     source: str = "import",
+    replace: bool = False,
 ) -> int:
     """Store ``agencies`` as records from ``source`` ("import", "national"), in one audited
-    transaction; return how many."""
+    transaction; return how many.
+
+    ``replace``: the list is the whole of ``source`` — stored records of that source whose code
+    it lacks are marked deleted (a registry sync follows removals at the peer).
+    """
     count = 0
+    withdrawn = 0
     with uow() as work:
+        listed: set[str] = set()
         for a in agencies:
             work.agencies.upsert(
                 AgencyRow(
@@ -173,8 +181,16 @@ def import_agencies(
                     modified_at=at,
                 )
             )
+            listed.add(lookup_key(a.code))
             count += 1
-        details = {"count": count, "source": source}
+        if replace:
+            for row in work.agencies.list():
+                if row.source == source and lookup_key(row.code) not in listed:
+                    work.agencies.upsert(dataclasses.replace(row, deleted=True, modified_at=at))
+                    withdrawn += 1
+        details: dict[str, object] = {"count": count, "source": source}
+        if replace:
+            details["withdrawn"] = withdrawn
         work.audit.append(AuditRow(at, actor, "agency.import", None, "ok", details))
         work.commit()
     return count

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hub.errors import PeerError
+from hub.errors import PeerAuthRefused, PeerBadReply, PeerError
 from hub.services.contracts import AgencyRecord, InboxItem, SentRow
 from hub.vxp.wire import DEFAULT_ZONE, LIST_OPERATIONS, Operation
 
@@ -184,23 +184,43 @@ def _text(value: Any) -> str:
     raise PeerError(f"unexpected JSON value in reply: {type(value).__name__}", code="vxp.reply")
 
 
+#: ``ErrorCode`` values and ``ErrorDesc`` words by which a VXP server says "who are you?": the
+#: façade answers ``401`` + "Authentication failed" (§8 step 4); the national axis' texts vary.
+_AUTH_CODES = frozenset({"401", "403"})
+_AUTH_WORDS = ("authentication failed", "unauthorized", "forbidden", "xác thực")
+
+
+def refuses_credential(error_code: str, desc: str) -> bool:
+    """True when a FAIL envelope refuses the caller's credential rather than the request."""
+    text = desc.casefold()
+    return error_code in _AUTH_CODES or any(word in text for word in _AUTH_WORDS)
+
+
 def parse_reply(body: bytes, operation: Operation) -> dict[str, Any]:
     """Decode a peer's reply; raises :class:`PeerError` on FAIL or a malformed envelope.
 
     Returns the JSON object (``status`` ``OK``, ``ErrorCode`` ``0``). Only JSON objects are
-    accepted — an HTML page or empty body is a peer fault, not "no documents" (§5.1).
+    accepted — an HTML page or empty body is :class:`PeerBadReply` (a peer fault, retried),
+    not "no documents" (§5.1); a refused credential is :class:`PeerAuthRefused`.
     """
     try:
         obj = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise PeerError(
+        raise PeerBadReply(
             f"{operation}: reply is not JSON ({len(body)} bytes)", code="vxp.reply"
         ) from None
     if not isinstance(obj, dict) or any(
         obj.get(k) is None for k in ("status", "ErrorCode", "ErrorDesc")
     ):
-        raise PeerError(f"{operation}: reply lacks the status envelope", code="vxp.reply")
+        raise PeerBadReply(f"{operation}: reply lacks the status envelope", code="vxp.reply")
     status, code, desc = _text(obj["status"]), _text(obj["ErrorCode"]), _text(obj["ErrorDesc"])
+    if (status == FAIL or code != SUCCESS_CODE) and refuses_credential(code, desc):
+        raise PeerAuthRefused(
+            f"{operation}: the peer refused this hub's credential: {desc} (ErrorCode {code})",
+            message_vi=f"{operation}: trục/hệ thống bạn từ chối thông tin xác thực của hệ "
+            f"thống này: {desc} (ErrorCode {code})",
+            details={"ErrorCode": code, "ErrorDesc": desc},
+        )
     if status == FAIL or code != SUCCESS_CODE:
         raise PeerError(
             f"{operation} refused by peer: {desc} (ErrorCode {code})",

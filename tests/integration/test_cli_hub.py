@@ -140,6 +140,27 @@ def test_agencies_sync_from_a_vxp_facade(
     assert set(stored.values()) == {"national"}
 
 
+def test_agencies_sync_refused_keeps_the_stored_registry(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    peer_hub: tuple[str, str, str],
+) -> None:
+    url, system_id, secret = peer_hub
+    monkeypatch.setenv("LIENTHONG_NATIONAL_ENDPOINT", url)
+    monkeypatch.setenv("LIENTHONG_NATIONAL_SYSTEM_ID", system_id)
+    monkeypatch.setenv("LIENTHONG_NATIONAL_SECRET", secret)
+    assert _run(capsys, "agencies", "sync", "--data-dir", str(tmp_path / "d"))[0] == 0
+    before = _stored_agencies(tmp_path / "d")
+    monkeypatch.setenv("LIENTHONG_NATIONAL_SECRET", "not-the-secret")
+    assert main(["agencies", "sync", "--data-dir", str(tmp_path / "d")]) == 1
+    err = capsys.readouterr().err
+    assert "peer.auth_refused" in err
+    assert f"the {len(before)} stored records are kept" in err
+    assert "not-the-secret" not in err
+    assert _stored_agencies(tmp_path / "d") == before
+
+
 def test_agencies_sync_without_a_national_axis_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -64,7 +64,7 @@ def test_inbox_directory_and_tracker_against_a_hub_in_the_national_role(
 ) -> None:
     child = _client(http, CHILD, CHILD_SECRET)
     ministry = _client(http, VPCP, VPCP_SECRET)
-    directory = VxpDirectory(child, "national")
+    directory = VxpDirectory(child, "peer:national")  # the source its rows are stored under
 
     # Registration: the parent then routes the commune to the child's system inbox.
     directory.register(AgencyRow(code=COMMUNE, name="UBND xã Nghi Lộc", parent_code=H41))

@@ -52,7 +52,13 @@ class Pipeline:
         self.hub.systems.add(SO, SO_AGENCIES, secret="b")
         self.dispatch = DispatchHandler(uow, self.clock, wake_outbox=self.relay.wake)
         self.forward = ForwardHandler(
-            uow, self.blobs, links, self.clock, organ_id=config.organ_id, retry=FAST
+            uow,
+            self.blobs,
+            links,
+            self.clock,
+            organ_id=config.organ_id,
+            retry=FAST,
+            broker=self.broker,
         )
 
     async def run(self, body: Callable[[], Awaitable[T]]) -> T:
@@ -177,6 +183,7 @@ def test_a_peer_down_for_good_ends_dead_and_can_be_redriven(
     pipeline: Pipeline, national: RecordingPeerLink
 ) -> None:
     national.fail_next(100)
+    national.failures_take(pipeline.clock, 3600)  # given up by age (a day), not by count
 
     async def body() -> str:
         result = await asyncio.to_thread(
