@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -31,6 +31,9 @@ from adapters.http import rest, vxp
 from adapters.http.gate import ApiSettings, AuditHook, Clock, Gate, utc_now
 from hub.errors import HubError, InternalError, InvalidRequest
 from hub.services.contracts import HubService
+
+if TYPE_CHECKING:  # pyHanko loads only when a seal service is configured
+    from signing.seal_service import SealService
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +111,15 @@ def create_app(
     audit: AuditHook | None = None,
     readiness: Readiness | None = None,
     registry: CollectorRegistry | None = None,
+    sealer: SealService | None = None,
 ) -> FastAPI:
     """Build the HTTP app over ``service``.
 
     ``clock`` is the server clock used for timestamp freshness (inject a frozen one in tests);
     ``audit`` receives every refused request as a :class:`adapters.http.gate.SecurityEvent`;
     ``readiness`` backs ``/readyz``; ``registry`` receives the request metrics and is what
-    ``/metrics`` exposes (a private :class:`CollectorRegistry` when omitted).
+    ``/metrics`` exposes (a private :class:`CollectorRegistry` when omitted); ``sealer``
+    serves ``POST /api/v1/sign/seal`` (absent: no such route).
     """
     settings = settings or ApiSettings()
     registry = registry if registry is not None else CollectorRegistry()
@@ -175,7 +180,7 @@ def create_app(
         internal = InternalError("internal error", message_vi="lỗi nội bộ của hệ thống")
         return JSONResponse(rest.error_body(internal, settings.lang), status_code=500)
 
-    app.include_router(rest.build_router(service, gate))
+    app.include_router(rest.build_router(service, gate, sealer))
     app.include_router(vxp.build_router(service, gate))
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     return app
