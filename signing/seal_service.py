@@ -129,6 +129,22 @@ class _KeySlot:
         self._idle: queue.LifoQueue[PdfSigningService] = queue.LifoQueue()
         self._made: list[PdfSigningService] = []
         self._lock = threading.Lock()
+        self._image: bytes | None = None
+
+    def image(self) -> bytes | None:
+        """The seal PNG, read once (a missing file is a configuration error, named)."""
+        path = self.config.seal_image
+        if path is None or self._image is not None:
+            return self._image
+        try:
+            self._image = path.read_bytes()
+        except OSError:
+            raise KeyAccessError(
+                f"cannot read the seal image of {self.config.agency_code}: {path}",
+                message_vi=f"không đọc được ảnh con dấu của {self.config.agency_code}: {path}",
+                code="seal.image",
+            ) from None
+        return self._image
 
     def acquire(self, timeout: float) -> PdfSigningService:
         try:
@@ -298,7 +314,7 @@ class SealService:
         signing = slot.acquire(self.policy.acquire_timeout_s)
         try:
             name = slot.config.agency_name or _organisation(signing)
-            image = slot.config.seal_image.read_bytes() if slot.config.seal_image else None
+            image = slot.image()
             sealed = signing.sign(
                 pdf,
                 SignRequest(role=SignatureRole.AGENCY, image=image, agency_name=name),
