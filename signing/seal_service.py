@@ -404,36 +404,3 @@ def _organisation(signing: PdfSigningService) -> str | None:
     subject = cert.subject.native
     name = subject.get("organization_name") or subject.get("common_name")
     return str(name) if name else None
-
-
-def parse_seal_keys(raw: object) -> tuple[SealKeyConfig, ...]:
-    """The ``seal.keys`` settings: a mapping ``agency code → {key, name?, image?, pin_env?,
-    pool?}`` (or ``agency code → key reference``). Raises :class:`ValueError` naming the entry."""
-    if raw is None:
-        return ()
-    if not isinstance(raw, Mapping):
-        raise ValueError("seal.keys must map agency codes to keys")
-    out = []
-    for code, entry in raw.items():
-        if isinstance(entry, str):
-            entry = {"key": entry}
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("key"), str):
-            raise ValueError(f"seal.keys.{code}: needs a key reference (file: or pkcs11:)")
-        unknown = set(entry) - {"key", "name", "image", "pin_env", "pool"}
-        if unknown:
-            raise ValueError(f"seal.keys.{code}: unknown field {sorted(unknown)[0]!r}")
-        try:
-            KeyRef.parse(entry["key"])
-        except KeyAccessError as exc:
-            raise ValueError(f"seal.keys.{code}: {exc.message_en}") from None
-        out.append(
-            SealKeyConfig(
-                agency_code=str(code),
-                key_ref=entry["key"],
-                agency_name=entry.get("name"),
-                seal_image=Path(entry["image"]) if entry.get("image") else None,
-                pin_env=str(entry.get("pin_env") or PIN_ENV),
-                pool_size=int(entry.get("pool", 2)),
-            )
-        )
-    return tuple(out)

@@ -170,6 +170,7 @@ class Hub:
             ),
         )
         from adapters.http.dashboard import mount_dashboard
+        from hub.entrypoints.seal import seal_service_from_settings
 
         registry = CollectorRegistry()
         app = create_app(
@@ -178,6 +179,7 @@ class Hub:
             audit=self.record_security_event,
             readiness=self.ready,
             registry=registry,
+            sealer=seal_service_from_settings(self.settings, self.uow),
         )
         token = self.settings.admin_token
         mount_dashboard(

@@ -26,7 +26,7 @@ from signing.pdf_sign import Box, PdfSigningService, SignatureRole, SignRequest
 from signing.pdf_verify import PdfVerifier
 from signing.seal_service import AUDIT_ACTION, SealKeyConfig, SealService
 from signing.trust import TrustEvaluator, TrustPolicy, TrustStore
-from tests.pki import AGENCY_CODE, TestPki
+from tests.pki import AGENCY_CODE, KEY_PASSWORD, TestPki
 from tests.tsa import TsaServer
 from tests.unit.signing.pdf.pdfkit import make_pdf, seal_png, signature_png, signer_for
 
@@ -209,3 +209,36 @@ def test_a_sealed_pdf_is_not_sealed_twice(client: TestClient, pki: TestPki) -> N
 
 def test_bytes_that_are_no_pdf_are_refused(client: TestClient) -> None:
     _error(_seal(client, b"not a pdf at all"), 422, "seal.unreadable")
+
+
+def test_the_hub_serves_the_seal_its_settings_configure(
+    tmp_path: Path, pki: TestPki, key_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The composition root: ``seal.keys`` with a PKCS#12 file key, its password from the
+    variable the entry names, no TSA → PAdES B-B through ``Hub.app()``; the person's
+    signature checked against the configured anchors and CRL (revocation is required)."""
+    settings_file = tmp_path / "settings.yaml"
+    settings_file.write_text(
+        'hub:\n  organ_id: "000.00.00.H41"\n  scope: ["H41", "H99"]\n'
+        f"signatures:\n  trust_anchors: [{key_files['anchors.pem']}]\n"
+        f"  crl_files: [{key_files['sub-ca.crl']}]\n"
+        f'seal:\n  keys:\n    "{AGENCY_CODE}":\n'
+        f"      key: file:{key_files['agency.p12']}\n"
+        f"      pin_env: {PIN_VAR}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv(PIN_VAR, KEY_PASSWORD)
+    hub = build_hub(
+        load_settings(settings_file, env={"LIENTHONG_DATA_DIR": str(tmp_path / "data")}),
+        verifier=NullVerifier(),
+        links={},
+    )
+    try:
+        hub.services.systems.add(SEALER, [AGENCY_CODE], secret=SEALER_SECRET)
+        with TestClient(hub.app()) as client:
+            r = _seal(client, _person_signed(pki))
+        assert r.status_code == 200, r.text
+        assert r.headers["x-seal-level"] == "PAdES-B-B"
+        assert [row.outcome for row in _audit(hub)] == ["ok"]
+    finally:
+        hub.close()
