@@ -246,7 +246,15 @@ def check_hash_file(requests: Sequence[RecordedRequest]) -> CheckResult:
                 r,
             )
         used.add(candidates[value.lower()])
-    forms = ", ".join(sorted(used)) or "-"
+    if not used:
+        return CheckResult(
+            "protocol.hash_file",
+            *title,
+            False,
+            "không có yêu cầu sendEdoc nào để kiểm tra",
+            "no sendEdoc request to check",
+        )
+    forms = ", ".join(sorted(used))
     return CheckResult("protocol.hash_file", *title, True, f"dạng: {forms}", f"form used: {forms}")
 
 

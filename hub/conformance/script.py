@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hub.conformance.checks import PROTOCOL_CHECKS, CheckResult, RecordedRequest
@@ -374,6 +374,18 @@ class Script:
 
     def finish(self, requests: Sequence[RecordedRequest]) -> None:
         """Run the protocol checks over every recorded request (once every step has ended)."""
+        if not requests:
+            # Nothing to judge is not a pass: the connector never reached the bench.
+            self.checks = [
+                replace(
+                    check(requests),
+                    passed=False,
+                    reason_vi="bộ kiểm thử không nhận được yêu cầu nào từ phần mềm",
+                    reason_en="no request from the connector reached the bench",
+                )
+                for check in self.protocol_checks
+            ]
+            return
         self.checks = [check(requests) for check in self.protocol_checks]
 
     @property

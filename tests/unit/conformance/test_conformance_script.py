@@ -145,6 +145,8 @@ def test_the_run_is_done_only_after_the_protocol_checks() -> None:
     script.finish([])
     assert script.done
     assert not script.passed
+    assert {c.passed for c in script.checks} == {False}
+    assert script.checks[0].reason_en == "no request from the connector reached the bench"
 
 
 def test_fresh_timestamps_pass_and_a_frozen_one_fails_with_its_request() -> None:
@@ -196,6 +198,7 @@ def test_hash_file_in_either_form_passes_and_a_wrong_one_fails() -> None:
     failed = check_hash_file([lossy, wrong])
     assert not failed.passed
     assert failed.request is wrong
+    assert not check_hash_file([request(4, at(3))]).passed  # no sendEdoc at all
 
 
 def test_an_authentication_refusal_fails_the_check() -> None:

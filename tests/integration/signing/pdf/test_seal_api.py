@@ -242,3 +242,12 @@ def test_the_hub_serves_the_seal_its_settings_configure(
         assert [row.outcome for row in _audit(hub)] == ["ok"]
     finally:
         hub.close()
+
+
+def test_openapi_documents_the_raw_pdf_body_and_the_refusals(client: TestClient) -> None:
+    spec = client.get("/api/v1/openapi.json").json()
+    op = spec["paths"]["/api/v1/sign/seal"]["post"]
+    assert list(op["requestBody"]["content"]) == ["application/pdf"]
+    assert "application/pdf" in op["responses"]["200"]["content"]
+    assert {"403", "404", "409", "422"} <= set(op["responses"])
+    assert [p["name"] for p in op["parameters"]] == ["agency"]
