@@ -402,7 +402,9 @@ class ConformanceBench:
         for item in service.list_received(BENCH_SYSTEM, MessageKind.STATUS):
             events.extend(self._status_item(item.delivery_id, by_doc_id.get(item.doc_id)))
         for item in service.list_received(BENCH_SYSTEM, MessageKind.EDOC):
-            events.append(self._vendor_edoc(item.delivery_id, by_doc_id.get(item.doc_id)))
+            events.append(
+                self._vendor_edoc(item.delivery_id, item.doc_id, by_doc_id.get(item.doc_id))
+            )
         if self._answers:
             pulled = sum(
                 1
@@ -436,7 +438,9 @@ class ConformanceBench:
         service.update_status(BENCH_SYSTEM, delivery_id, TransportStatus.DONE)
         return out
 
-    def _vendor_edoc(self, delivery_id: str, request: RecordedRequest | None) -> Observation:
+    def _vendor_edoc(
+        self, delivery_id: str, doc_id: str, request: RecordedRequest | None
+    ) -> Observation:
         from hub.edxml import iter_attachments, read
         from hub.edxml.model import EdocPackage
         from hub.errors import HubError
@@ -444,17 +448,22 @@ class ConformanceBench:
 
         assert self.hub is not None
         service = self.hub.services
-        fetched = service.fetch(BENCH_SYSTEM, delivery_id)
+        service.fetch(BENCH_SYSTEM, delivery_id)
+        # Checked on the bytes as the vendor sent them (the relayed copy has our TraceHeader).
+        with self.hub.uow() as uow:
+            row = uow.documents.get(doc_id)
+        data = self.hub.blobs.get(row.digest) if row is not None else b""
         problems: list[str] = []
         try:
-            package = read(fetched.data)
+            package = read(data)
             if isinstance(package, EdocPackage):
                 self._vendor_document = package.document_id
-            for extracted in iter_attachments(fetched.data):
+                problems.extend(envelope_problems(data, package.header.from_.organ_id))
+            for extracted in iter_attachments(data):
                 with extracted:
-                    data = extracted.read_bytes()
-                if data.startswith(b"%PDF"):
-                    problems.extend(_pdf_problems(extracted.attachment_name or "?", data))
+                    content = extracted.read_bytes()
+                if content.startswith(b"%PDF"):
+                    problems.extend(pdf_problems(extracted.attachment_name or "?", content))
         except HubError as exc:
             problems.append(f"{exc.code}: {exc.message_en}")
         service.update_status(BENCH_SYSTEM, delivery_id, TransportStatus.DONE)
@@ -466,7 +475,7 @@ class ConformanceBench:
         self.out.flush()
 
 
-def _pdf_problems(name: str, pdf: bytes) -> list[str]:
+def pdf_problems(name: str, pdf: bytes) -> list[str]:
     """Integrity and validity of every signature of ``pdf`` (trust is not judged: the vendor's
     CA is not one the bench knows)."""
     from signing.pdf_verify import PdfVerifier
@@ -481,6 +490,27 @@ def _pdf_problems(name: str, pdf: bytes) -> list[str]:
         for s in verdict.signatures
         if not (s.intact and s.valid) or s.modified_after_signing
     ]
+
+
+def envelope_problems(data: bytes, sender: str) -> list[str]:
+    """A broken envelope XML-DSig (digest or signature value wrong, weak algorithm). An absent
+    signature, or the SDK's edXML-namespace look-alike, is not judged here; nor is trust."""
+    from signing.trust import TrustPolicy, TrustStore
+    from signing.verdicts import EnvelopeStatus
+    from signing.xmldsig import EnvelopePolicy, PolicySet, SignatureVerifier
+
+    verifier = SignatureVerifier(
+        TrustStore(()), PolicySet(default=EnvelopePolicy(trust=TrustPolicy(check_revocation=False)))
+    )
+    verdict = verifier.verify_envelope(data, sender)
+    broken = (
+        EnvelopeStatus.DIGEST_MISMATCH,
+        EnvelopeStatus.BAD_SIGNATURE,
+        EnvelopeStatus.WEAK_ALGORITHM,
+    )
+    if verdict.status in broken:
+        return [f"envelope signature {verdict.status.value}: {verdict.problem_en}"]
+    return []
 
 
 # -- the command ----------------------------------------------------------------------------------

@@ -19,9 +19,21 @@ from adapters.vxp_client import VxpClient
 from hub.conformance.material import Parties, bench_edoc, bench_status, organization
 from hub.edxml import read
 from hub.edxml.model import BussinessDocType, EdocPackage, MessageKind
-from hub.entrypoints.conformance import BenchConfig, ConformanceBench
+from hub.entrypoints.conformance import (
+    BenchConfig,
+    ConformanceBench,
+    envelope_problems,
+    pdf_problems,
+)
 from hub.errors import PeerError
 from hub.vxp.wire import format_timestamp
+from signing.demo_material import (
+    DemoPki,
+    make_demo_pki,
+    make_pdf,
+    sign_demo_envelope,
+    sign_demo_pdf,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -53,12 +65,14 @@ class Vendor:
         *,
         skip: frozenset[str] = frozenset(),
         bad_package: bool = False,
+        package: bytes | None = None,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         kw: dict[str, Any] = {"clock": clock} if clock else {}
         self.client = VxpClient(endpoint, system_id, secret, **kw)
         self.skip = skip
         self.bad_package = bad_package
+        self.package = package
         self.stop = threading.Event()
         self.errors: list[BaseException] = []
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -77,7 +91,10 @@ class Vendor:
                         b"<edXML>not a package", from_code=VENDOR, to_codes=[BENCH]
                     )
             else:
-                _, data = bench_edoc(PARTIES, "new", now=_now(), run="77", signed_pdf=None)
+                data = (
+                    self.package
+                    or bench_edoc(PARTIES, "new", now=_now(), run="77", signed_pdf=None)[1]
+                )
                 self.client.send_edoc(data, from_code=VENDOR, to_codes=[BENCH])
             while not self.stop.is_set():
                 for item in self.client.get_received_edoc_list(MessageKind.EDOC):
@@ -135,8 +152,41 @@ def _outcomes(report: dict[str, Any]) -> dict[str, str]:
     return {i["id"]: i["outcome"] for i in (*report["steps"], *report["checks"])}
 
 
-def test_a_well_behaved_connector_passes_every_step_and_check(tmp_path: Path) -> None:
-    report = _run(tmp_path, limit=20.0)
+@pytest.fixture(scope="module")
+def vendor_pki(tmp_path_factory: pytest.TempPathFactory) -> DemoPki:
+    """Throw-away certificates of the vendor's agency (a CA the bench does not trust)."""
+    return make_demo_pki(
+        tmp_path_factory.mktemp("vendor-pki"),
+        agency_name="UBND xã Hưng Nguyên",
+        agency_code=VENDOR,
+        person_name="Trần Văn Cường",
+        person_title="Chủ tịch",
+    )
+
+
+def _signed_package(pki: DemoPki) -> bytes:
+    pdf = sign_demo_pdf(pki, make_pdf(("Van ban cua nha cung cap",)), agency_name="UBND xa")
+    _, data = bench_edoc(PARTIES, "new", now=_now(), run="78", signed_pdf=pdf)
+    return sign_demo_envelope(pki, data)
+
+
+def test_the_vendor_documents_signatures_are_checked(vendor_pki: DemoPki) -> None:
+    signed = _signed_package(vendor_pki)
+    assert envelope_problems(signed, VENDOR) == []
+    tampered = signed.replace("kiểm thử".encode(), "KIỂM THỬ".encode(), 1)
+    assert tampered != signed
+    (problem,) = envelope_problems(tampered, VENDOR)
+    assert problem.startswith("envelope signature digest_mismatch")
+    pdf = sign_demo_pdf(vendor_pki, make_pdf(("Van ban",)), agency_name="UBND xa")
+    assert pdf_problems("a.pdf", pdf) == []
+    broken = pdf.replace(b"Van ban", b"VAN BAN", 1)
+    assert pdf_problems("a.pdf", broken)
+
+
+def test_a_well_behaved_connector_passes_every_step_and_check(
+    tmp_path: Path, vendor_pki: DemoPki
+) -> None:
+    report = _run(tmp_path, limit=20.0, package=_signed_package(vendor_pki))
     outcomes = _outcomes(report)
     assert set(outcomes.values()) == {"passed"}, outcomes
     assert report["passed"] is True
