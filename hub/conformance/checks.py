@@ -1,9 +1,10 @@
 """Protocol checks of the conformance bench, over the requests a vendor's connector made.
 
 Every request reaching the bench is kept as a :class:`RecordedRequest` (the runner's ASGI
-recorder builds them): the headers exactly as received (bytes shown as Latin-1, so nothing is
-lost or guessed), digests of the body, the reply. The checks below are pure functions of that
-list and return a :class:`CheckResult` that quotes the first offending request.
+recorder builds them): the header values exactly as received (bytes shown as Latin-1, so
+nothing is lost or guessed; names lower-cased by the HTTP parser), digests of the body, the
+reply. The checks below are pure functions of that list and return a :class:`CheckResult` that
+quotes the first offending request.
 
 * :func:`check_timestamps` — ``vxp-protocol.md`` §2.1: the official SDK fixes ``timestamp`` when
   its service object is built, so a long-running connector sends the same value for hours and
@@ -45,7 +46,8 @@ class RecordedRequest:
     method: str
     path: str
     headers: tuple[tuple[str, str], ...]
-    """Name and value as received; values decoded as Latin-1 (one character per byte)."""
+    """Name (as the server's HTTP parser gives it: lower-case) and value as received, decoded as
+    Latin-1 (one character per byte, so non-UTF-8 bytes stay visible)."""
     body_size: int
     body_sha256: str
     body_sha256_less_crlf: str | None
