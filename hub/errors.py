@@ -15,6 +15,7 @@
     │   ├── Conflict                  a request that contradicts stored state (same id, other bytes)
     │   ├── InvalidRequest            a malformed parameter of an API call
     │   ├── PolicyRefused             a package refused by the sending agency's policy
+    │   ├── SealRefused               a PDF the agency's seal may not be applied to (yet)
     │   └── IllegalTransition         a delivery state change the state machine forbids
     ├── PeerError                     a peer's fault (national axis, other hub) → retry, then DLQ
     │   ├── PeerUnavailable           the peer could not be reached or answered 5xx
@@ -172,6 +173,14 @@ class PolicyRefused(SenderError):
     """A package refused by the sending agency's policy (bad signature, unknown code, …)."""
 
     code = "policy.refused"
+    http_status = 422
+
+
+class SealRefused(SenderError):
+    """A PDF the agency's seal may not be applied to: no, a broken or an unproven person's
+    signature, or one already sealed (Nghị định 30, Art. 33)."""
+
+    code = "seal.refused"
     http_status = 422
 
 

@@ -140,6 +140,24 @@ ROLES = ("provincial", "national")
 
 
 @dataclass(frozen=True, slots=True)
+class SealKeySettings:
+    """``seal.keys.<agency code>``: the agency's seal key (``POST /api/v1/sign/seal``).
+
+    No secret here: the PIN or key-file password is read from the ``pin_env`` variable."""
+
+    agency_code: str
+    key: str
+    """``file:PATH`` (PKCS#12 / PEM: key and certificate) or an RFC 7512 ``pkcs11:`` URI."""
+    name: str | None = None
+    """The agency name printed beside the seal (default: the certificate's organisation)."""
+    image: Path | None = None
+    """PNG of the seal; none: the seal is its text alone."""
+    pin_env: str = "LIENTHONG_KEY_PIN"
+    pool: int = 2
+    """Signing sessions kept open for the key."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the composition root needs, read once at start-up."""
 
@@ -209,6 +227,10 @@ class Settings:
     """Sync the agency registry from each peer with a directory this often (0: never)."""
     registry_sync_min_ratio: float = 0.5
     """A synced list smaller than this fraction of the stored one is refused (truncated)."""
+    seal_keys: tuple[SealKeySettings, ...] = ()
+    """Agency seal keys (``seal.keys``); none: no ``/api/v1/sign/seal`` route."""
+    seal_tsa_url: str | None = None
+    """RFC 3161 timestamp authority of the seals (``seal.tsa_url``): PAdES B-T, else B-B."""
 
     @property
     def embedded_broker(self) -> bool:
@@ -518,6 +540,10 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     adm = root.section("admin")
     admin_token = adm.typed("token", _secret)
     adm.done()
+    seal = root.section("seal")
+    seal_tsa_url = seal.typed("tsa_url", str)
+    seal_keys = _seal_keys(seal.section("keys"), base)
+    seal.done()
     root.done()
 
     registry_source = Path(source).expanduser() if source else None
@@ -563,4 +589,32 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         breaker=breaker,
         registry_sync_interval_s=sync_interval_s,
         registry_sync_min_ratio=sync_min_ratio,
+        seal_keys=seal_keys,
+        seal_tsa_url=seal_tsa_url,
     )
+
+
+def _seal_keys(keys: _Section, base: Path) -> tuple[SealKeySettings, ...]:
+    out = []
+    for code in list(keys.raw):
+        k = keys.section(code)
+        key = k.typed("key", str)
+        if not key or not key.startswith(("file:", "pkcs11:")):
+            raise SettingsError(f"seal.keys.{code}.key: a file: or pkcs11: reference is required")
+        image = k.typed("image", str)
+        image_path = Path(image).expanduser() if image else None
+        if image_path is not None and not image_path.is_absolute():
+            image_path = (base / image_path).resolve()
+        out.append(
+            SealKeySettings(
+                str(code),
+                key,
+                k.typed("name", str),
+                image_path,
+                k.typed("pin_env", str, "LIENTHONG_KEY_PIN"),
+                k.typed("pool", int, 2),
+            )
+        )
+        k.done()
+    keys.done()
+    return tuple(out)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -44,6 +44,9 @@ from adapters.http.peer_health import (
 )
 from hub.errors import HubError, InternalError, InvalidRequest
 from hub.services.contracts import HubService
+
+if TYPE_CHECKING:  # pyHanko loads only when a seal service is configured
+    from signing.seal_service import SealService
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +125,7 @@ def create_app(
     readiness: Readiness | None = None,
     registry: CollectorRegistry | None = None,
     peer_health: PeerHealthReader | None = None,
+    sealer: SealService | None = None,
 ) -> FastAPI:
     """Build the HTTP app over ``service``.
 
@@ -129,7 +133,8 @@ def create_app(
     ``audit`` receives every refused request as a :class:`adapters.http.gate.SecurityEvent`;
     ``readiness`` backs ``/readyz``; ``registry`` receives the request metrics and is what
     ``/metrics`` exposes (a private :class:`CollectorRegistry` when omitted); ``peer_health``
-    adds each peer's health to both (a peer down makes ``/readyz`` *degraded*, still 200).
+    adds each peer's health to both (a peer down makes ``/readyz`` *degraded*, still 200);
+    ``sealer`` serves ``POST /api/v1/sign/seal`` (absent: no such route).
     """
     settings = settings or ApiSettings()
     registry = registry if registry is not None else CollectorRegistry()
@@ -210,7 +215,7 @@ def create_app(
         internal = InternalError("internal error", message_vi="lỗi nội bộ của hệ thống")
         return JSONResponse(rest.error_body(internal, settings.lang), status_code=500)
 
-    app.include_router(rest.build_router(service, gate))
+    app.include_router(rest.build_router(service, gate, sealer))
     app.include_router(vxp.build_router(service, gate))
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     if peer_health is not None:

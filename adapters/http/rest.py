@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -29,6 +29,9 @@ from hub.edxml.model import MessageKind
 from hub.errors import AuthenticationFailed, HubError, InvalidRequest, NotFound
 from hub.services.contracts import AgencyRecord, HubService, TransportStatus
 from hub.vxp.verify import check_hash_file
+
+if TYPE_CHECKING:  # pyHanko loads only when a seal service is configured
+    from signing.seal_service import SealService
 
 PREFIX = "/api/v1"
 
@@ -83,8 +86,9 @@ def _body_json(model: type[BaseModel], body: bytes) -> Any:
         ) from None
 
 
-def build_router(service: HubService, gate: Gate) -> APIRouter:
-    """The ``/api/v1`` router (plain ``def`` endpoints: the service is synchronous)."""
+def build_router(service: HubService, gate: Gate, sealer: "SealService | None" = None) -> APIRouter:
+    """The ``/api/v1`` router (plain ``def`` endpoints: the service is synchronous); with
+    ``sealer``, also ``POST /sign/seal`` (:mod:`adapters.http.seal`)."""
     router = APIRouter(prefix=PREFIX, tags=["api"])
     settings = gate.settings
 
@@ -222,6 +226,10 @@ def build_router(service: HubService, gate: Gate) -> APIRouter:
         service.delete_agency(auth.verified.system_id, code)
         return Response(status_code=204)
 
+    if sealer is not None:
+        from adapters.http.seal import add_seal_route
+
+        add_seal_route(router, sealer, Big)
     return router
 
 

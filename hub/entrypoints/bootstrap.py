@@ -169,6 +169,7 @@ class Hub:
             ),
         )
         from adapters.http.dashboard import mount_dashboard
+        from hub.entrypoints.seal import seal_service_from_settings
 
         registry = CollectorRegistry()
         app = create_app(
@@ -178,6 +179,7 @@ class Hub:
             readiness=self.ready,
             registry=registry,
             peer_health=self.peer_health.all if self.peer_health is not None else None,
+            sealer=seal_service_from_settings(self.settings, self.uow),
         )
         token = self.settings.admin_token
         mount_dashboard(

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "signing.cli",
     "hub.entrypoints.cli_hub",
     "hub.entrypoints.cli_inbound",
+    "hub.entrypoints.conformance",
 )
 
 
