@@ -467,7 +467,7 @@ class MemoryAuditChain:
             rows = [r for r in self._store.tables.audit if r.id not in self.links]
         return sorted(rows, key=lambda r: r.id or 0)[:limit]
 
-    def seal(self, sealed: Sequence[SealedRow], checkpoint: Checkpoint | None) -> None:
+    def seal(self, sealed: Sequence[SealedRow[AuditRow]], checkpoint: Checkpoint | None) -> None:
         with self._store.lock:
             taken = {seq for seq, _, _ in self.links.values()}
             if any(s.row.id in self.links or s.seq in taken for s in sealed):
@@ -478,7 +478,7 @@ class MemoryAuditChain:
             if checkpoint is not None:
                 self.saved_checkpoints.append(checkpoint)
 
-    def chain(self) -> Iterator[SealedRow]:
+    def chain(self) -> Iterator[SealedRow[AuditRow]]:
         with self._store.lock:
             rows = {r.id: r for r in self._store.tables.audit}
             links = sorted((seq, rid, prev, h) for rid, (seq, prev, h) in self.links.items())
