@@ -126,6 +126,20 @@ class PeerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EvidenceSettings:
+    """The ``evidence`` section (:mod:`hub.evidence`)."""
+
+    tsa_url: str | None = None
+    """RFC 3161 TSA stamping each sealing round's chain head; ``None``: chain, no timestamps."""
+    tsa_max_outage_s: float = 3600.0
+    """A TSA failing longer than this raises an alert (sealing goes on meanwhile)."""
+    key: str | None = None
+    """The hub's receipt-signing key: ``file:PATH`` or ``pkcs11:…`` (PIN: LIENTHONG_KEY_PIN)."""
+    interval_s: float = 10.0
+    """Seconds between sealing rounds (one timestamp per round with new events)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the composition root needs, read once at start-up."""
 
@@ -176,6 +190,8 @@ class Settings:
     nodes that share it need a shared filesystem) or ``database`` (replicated with it)."""
     api_workers: int = 1
     """HTTP API processes sharing the port (``api.workers``; ``serve``/``run --workers``)."""
+    evidence: EvidenceSettings = field(default_factory=lambda: EvidenceSettings())
+    """Delivery evidence: the TSA that timestamps the chain, the key that signs receipts."""
 
     @property
     def embedded_broker(self) -> bool:
@@ -202,6 +218,8 @@ _ENV: Mapping[str, tuple[str, ...]] = {
     "LIENTHONG_VERIFY_SIGNATURES": ("signatures", "verify"),
     "LIENTHONG_TRUST_NETWORK": ("signatures", "network"),
     "LIENTHONG_ADMIN_TOKEN": ("admin", "token"),
+    "LIENTHONG_EVIDENCE_TSA_URL": ("evidence", "tsa_url"),
+    "LIENTHONG_EVIDENCE_KEY": ("evidence", "key"),
 }
 _ENV_ONLY = frozenset({"LIENTHONG_SETTINGS", "LIENTHONG_SECRET_KEY"})
 #: Variables other components read (the signing CLI's PIN and trust anchors); not settings,
@@ -436,6 +454,14 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         for p in (Path(a).expanduser() for a in sig.typed("crl_files", _list, []))
     )
     sig.done()
+    ev = root.section("evidence")
+    evidence = EvidenceSettings(
+        tsa_url=ev.typed("tsa_url", str),
+        tsa_max_outage_s=ev.typed("tsa_max_outage_s", float, 3600.0),
+        key=ev.typed("key", str),
+        interval_s=ev.typed("interval_s", float, 10.0),
+    )
+    ev.done()
     adm = root.section("admin")
     admin_token = adm.typed("token", _secret)
     adm.done()
@@ -477,4 +503,5 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         inbox_page=inbox_page,
         blob_store=blob_store,
         api_workers=api_workers,
+        evidence=evidence,
     )

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "hub.entrypoints.cli_edxml",
     "signing.cli",
     "hub.entrypoints.cli_hub",
+    "hub.entrypoints.cli_evidence",
 )
 
 
