@@ -1,0 +1,145 @@
+"""Test support for the delivery evidence suites: documents delivered through the real store.
+
+:class:`EvidenceWorld` stores a package (the project's own edXML writer), its document row and
+one delivery per recipient, and moves each delivery through the state machine
+(:func:`hub.delivery.advance`) exactly as the services do — accepted, available, fetched, done,
+plus a business status — so the evidence sealer chains the rows the hub really writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from adapters.memory import ManualClock
+from adapters.store import tables as t
+from adapters.store.blobs import FileBlobStore
+from adapters.store.evidence import SqlEvidenceChain
+from adapters.store.uow import SqlStore
+from hub.delivery import Event, State, advance
+from hub.edxml.model import MessageKind
+from hub.evidence import EvidencePolicy, Timestamper
+from hub.ports import DeliveryEvent, DeliveryRow, DocumentRow, PackageRow
+from hub.services.evidence_seal import EvidenceSealer
+from tests.factories import make_edoc
+
+T0 = dt.datetime(2026, 12, 4, 8, 0, tzinfo=dt.UTC)
+SENDER = "000.00.00.G22"
+
+
+@dataclass
+class EvidenceWorld:
+    """A migrated database, a blob store and a clock; :meth:`deliver` makes events."""
+
+    engine: sa.Engine
+    blobs: FileBlobStore
+    clock: ManualClock
+
+    @classmethod
+    def on(cls, engine: sa.Engine, tmp: Path) -> EvidenceWorld:
+        return cls(engine, FileBlobStore(tmp / "blobs", fsync=False), ManualClock(T0))
+
+    @property
+    def store(self) -> SqlEvidenceChain:
+        return SqlEvidenceChain(self.engine)
+
+    def sealer(
+        self, timestamper: Timestamper | None, policy: EvidencePolicy | None = None
+    ) -> EvidenceSealer:
+        return EvidenceSealer(
+            self.store, self.clock, timestamper, policy or EvidencePolicy(), tsa_name="test-tsa"
+        )
+
+    def deliver(
+        self,
+        *,
+        recipients: Sequence[str] = ("000.00.00.H41",),
+        steps: Sequence[Event] = (Event.DISPATCH_LOCAL, Event.FETCH, Event.DONE),
+        status: str | None = "03",
+        subject: str = "Về việc thử nghiệm",
+    ) -> DocumentRow:
+        """Accept one document for ``recipients`` and take each copy through ``steps``."""
+        data = make_edoc(sender=SENDER, to=list(recipients), subject=subject)
+        digest = self.blobs.put(data)
+        assert digest == hashlib.sha256(data).hexdigest()
+        now = self.clock.advance(1)
+        doc = DocumentRow(
+            id=str(uuid.uuid4()),
+            digest=digest,
+            kind=MessageKind.EDOC,
+            document_id=f"{SENDER},{now:%Y/%m/%d},{uuid.uuid4().hex[:8]}/QĐ-UBND",
+            sender_code=SENDER,
+            sender_system="qlvb.g22",
+            business_type=0,
+            related_doc_id=None,
+            subject=subject,
+            code_number="1",
+            code_notation="QĐ-UBND",
+            verdicts={},
+            problems=[],
+            flags=[],
+            received_at=now,
+        )
+        rows = [
+            DeliveryRow(
+                id=str(uuid.uuid4()),
+                doc_id=doc.id,
+                recipient_code=code,
+                resolved_code=None,
+                route="local",
+                peer_name=None,
+                system_id="qlvb.h41",
+                state=State.QUEUED.value,
+                attempts=0,
+                next_attempt_at=None,
+                last_error=None,
+                business_status=None,
+                business_status_desc=None,
+                business_status_at=None,
+                created_at=now,
+                updated_at=now,
+            )
+            for code in recipients
+        ]
+        store = SqlStore(self.engine)
+        with store.unit_of_work() as uow:
+            uow.packages.add(PackageRow(digest, len(data), MessageKind.EDOC, now))
+            uow.documents.add(doc)
+            uow.deliveries.add_many(rows)
+            uow.deliveries.add_events(
+                [DeliveryEvent(r.id, now, None, r.state, "accepted") for r in rows]
+            )
+            uow.commit()
+        for row in rows:
+            for event in steps:
+                with store.unit_of_work() as uow:
+                    row = advance(uow.deliveries, row, event, at=self.clock.advance(1))
+                    uow.commit()
+            if status is not None:
+                with store.unit_of_work() as uow:
+                    at = self.clock.advance(1)
+                    updated = dataclasses.replace(row, business_status=status, updated_at=at)
+                    assert uow.deliveries.save(updated, expected_state=row.state)
+                    uow.deliveries.add_event(
+                        DeliveryEvent(row.id, at, row.state, row.state, f"status {status}")
+                    )
+                    uow.commit()
+        return doc
+
+    def tamper_event(self, seq: int, **changes: object) -> None:
+        """Change a sealed event behind the hub's back (a DBA with write access)."""
+        e = t.delivery_events
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(e).where(e.c.chain_seq == seq).values(**changes))
+
+    def delete_event(self, seq: int) -> None:
+        e = t.delivery_events
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(e).where(e.c.chain_seq == seq))
