@@ -133,6 +133,14 @@ class EvidenceWorld:
                     uow.commit()
         return doc
 
+    def advance(self, doc_id: str, event: Event) -> None:
+        """Move every copy of ``doc_id`` on by ``event`` (a later step of the same journey)."""
+        store = SqlStore(self.engine)
+        with store.unit_of_work() as uow:
+            for row in uow.deliveries.for_document(doc_id):
+                advance(uow.deliveries, row, event, at=self.clock.advance(1))
+            uow.commit()
+
     def tamper_event(self, seq: int, **changes: object) -> None:
         """Change a sealed event behind the hub's back (a DBA with write access)."""
         e = t.delivery_events
