@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from asn1crypto import cms as asn1_cms
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from hub.delivery import Event
@@ -117,6 +118,13 @@ def test_export_and_verify_round_trip(
         assert full
         assert {e["doc_id"] for e in full} == {doc.doc_id}
         assert any("leaf" in e for e in path["entries"])
+
+    # CAdES-BES (EN 319 122-1 §5.2): detached, with the signed attributes it requires.
+    for sig in ("META-INF/signature.p7s", "receipt.p7s"):
+        signed = asn1_cms.ContentInfo.load(files[sig])["content"]
+        assert signed["encap_content_info"]["content"].native is None
+        attrs = {a["type"].native for a in signed["signer_infos"][0]["signed_attrs"]}
+        assert {"content_type", "message_digest", "signing_certificate_v2"} <= attrs
 
     report = verify_container(data, cas)
     assert report.ok, report.problems
@@ -338,6 +346,13 @@ def test_the_cli_exports_and_verifies(
         assert isinstance(hub.blobs, FileBlobStore)
         world = EvidenceWorld(hub.engine, hub.blobs, ManualClock(dt.datetime.now(dt.UTC)))
         doc = world.deliver()
+        # The workers' scheduled job is what seals in production (under its lease).
+        job = next(j for j in hub.scheduled if j.name == "evidence-sealer")
+        assert job.leader.may_work()
+        job.run()
+        assert hub.evidence is not None
+        assert hub.evidence.store.head()[0] == 5
+        assert [(b.from_seq, b.to_seq) for b in hub.evidence.store.batches()] == [(1, 5)]
     (tmp_path / "ca.pem").write_bytes(pki.root.cert_pem)
     (tmp_path / "tsa.pem").write_bytes(tsa.root_cert.public_bytes(Encoding.PEM))
     out = tmp_path / "evidence.asice"
