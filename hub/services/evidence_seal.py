@@ -16,15 +16,24 @@ reports it for health views. Recovery is logged and clears it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.audit_chain import ChainReport, link, verify
+from hub.audit_chain import ChainReport, SealedRow, link, verify
 from hub.errors import Conflict, HubError
-from hub.evidence import Batch, EvidencePolicy, EvidenceStore, Timestamper, chain_canon
+from hub.evidence import (
+    Batch,
+    EvidenceEvent,
+    EvidencePolicy,
+    EvidenceStore,
+    Timestamper,
+    chain_canon,
+)
 from hub.ports import Clock
 
 log = logging.getLogger(__name__)
@@ -133,11 +142,25 @@ class EvidenceSealer:
         }
 
     def verify(self) -> ChainReport:
-        """Walk the whole chain (links only; the timestamps are checked by the export's verify)."""
-        return verify(
-            self.store.chain(),
-            (),
-            key=None,
-            unsealed=self.store.unsealed(1_000_000),
-            canon=chain_canon,
+        """Walk the whole chain, and check that every timestamped head is still in it: a chain
+        rewritten and re-linked in the database holds link by link, but its old heads, attested
+        by the TSA, are gone (the tokens' own signatures are checked by the export's verify)."""
+        heads = {b.to_seq: b.head_hash for b in self.store.batches()}
+        seen: dict[int, str] = {}
+
+        def walk() -> Iterator[SealedRow[EvidenceEvent]]:
+            for row in self.store.chain():
+                if row.seq in heads:
+                    seen[row.seq] = row.hash
+                yield row
+
+        report = verify(
+            walk(), (), key=None, unsealed=self.store.unsealed(1_000_000), canon=chain_canon
         )
+        problems = [
+            f"the timestamped head at chain row {seq} is not in the chain any more "
+            "(rewritten after it was stamped)"
+            for seq, digest in sorted(heads.items())
+            if seen.get(seq, digest if report.broken else None) != digest
+        ]
+        return dataclasses.replace(report, problems=report.problems + tuple(problems))

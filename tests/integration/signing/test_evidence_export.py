@@ -17,10 +17,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from asn1crypto import cms as asn1_cms
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from adapters.store import tables as t
+from hub.audit_chain import link
 from hub.delivery import Event
+from hub.evidence import chain_canon
 from signing.evidence import CmsReceiptSigner, HttpTimestamper
 from signing.evidence_asic import MIMETYPE, export_document, verify_container
 from signing.keys import DEFAULT_PKCS11_MODULE, LoadedKey, load_key
@@ -365,3 +369,29 @@ def test_the_cli_exports_and_verifies(
     assert main(["evidence", "verify", str(out), *cas, "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["ok"] is False
     assert main(["evidence", "export", "no-such-doc", "-o", str(out)]) == 2
+
+
+def test_an_event_rewritten_in_the_database_after_its_timestamp_cannot_be_exported_as_valid(
+    world: EvidenceWorld, tsa: TsaServer, hub_key: LoadedKey, cas: list[bytes]
+) -> None:
+    ref = _scenario(world, tsa)
+    doc = world.store.document(ref)
+    assert doc is not None
+    seq = next(s.seq for s in world.store.chain() if s.row.doc_id == doc.doc_id)
+    # A DBA rewrites the event and re-links the rest of the chain: the database is consistent
+    # again, but the timestamped head no longer follows from it.
+    world.tamper_event(seq, reason="không nhận được")
+    rows = list(world.store.chain())
+    relinked = link([r.row for r in rows[seq - 1 :]], seq - 1, rows[seq - 1].prev_hash, chain_canon)
+    e = t.delivery_events
+    with world.engine.begin() as conn:
+        for r in relinked:
+            conn.execute(
+                sa.update(e).where(e.c.id == r.row.id).values(prev_hash=r.prev_hash, hash=r.hash)
+            )
+    check = world.sealer(None).verify()
+    assert check.broken is None  # link by link, the rewritten chain holds…
+    assert any("timestamped head at chain row" in p for p in check.problems)  # …not its heads
+    report = verify_container(_export(world, hub_key, ref), cas)
+    assert not report.ok
+    assert any("does not hash to its head" in p for p in report.problems)

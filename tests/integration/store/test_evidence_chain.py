@@ -121,6 +121,7 @@ def test_one_timestamp_per_round_never_per_message(
     assert [(b.from_seq, b.to_seq) for b in batches] == [(1, 20), (21, 30)]
     head_seq, head_hash = world.store.head()
     assert (batches[-1].to_seq, batches[-1].head_hash) == (head_seq, head_hash)
+    assert sealer.verify().ok  # every timestamped head is in the chain
     for batch in batches:
         verdict = check_timestamp(batch.token, bytes.fromhex(batch.head_hash), _der(live_tsa))
         assert verdict.bottom_line, verdict
