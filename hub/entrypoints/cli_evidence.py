@@ -7,7 +7,8 @@
 * ``verify FILE --ca PEM…`` — offline: needs nothing but the CA certificates of the hub's key
   and of the TSA (:mod:`signing.evidence_asic` explains each check, and how to repeat them with
   OpenSSL). Exit 0 when it holds, 1 when a check fails.
-* ``chain`` — walks the whole evidence chain in the database and names the first broken link.
+* ``chain`` — walks the whole evidence chain in the database, names the first broken link or
+  a timestamped head no longer in it, and shows how many sealed events await a timestamp.
 """
 
 from __future__ import annotations
@@ -133,5 +134,11 @@ def _chain(args: argparse.Namespace) -> int:
 
     with _build(args) as hub:
         report = hub.evidence.verify()
-    print(json.dumps(describe(report), ensure_ascii=False, indent=2))
+        last = hub.evidence.store.last_batch()
+        head_seq, _ = hub.evidence.store.head()
+    out = describe(report)
+    # Visible to IT even from another process than the sealer's: how far the TSA lags.
+    out["last_timestamp_at"] = last.at.isoformat() if last is not None else None
+    out["sealed_not_timestamped"] = head_seq - (last.to_seq if last is not None else 0)
+    print(json.dumps(out, ensure_ascii=False, indent=2))
     return 0 if report.ok else 1

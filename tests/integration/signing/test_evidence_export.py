@@ -361,7 +361,11 @@ def test_the_cli_exports_and_verifies(
     (tmp_path / "tsa.pem").write_bytes(tsa.root_cert.public_bytes(Encoding.PEM))
     out = tmp_path / "evidence.asice"
     assert main(["evidence", "export", doc.id, "-o", str(out), "--seal"]) == 0
+    capsys.readouterr()
     assert main(["evidence", "chain"]) == 0
+    chain = json.loads(capsys.readouterr().out)
+    assert chain["ok"] is True
+    assert (chain["sealed_rows"], chain["sealed_not_timestamped"]) == (5, 0)
     cas = ["--ca", str(tmp_path / "ca.pem"), str(tmp_path / "tsa.pem")]
     assert main(["evidence", "verify", str(out), *cas]) == 0
     assert "OK: 5 event(s)" in capsys.readouterr().out
