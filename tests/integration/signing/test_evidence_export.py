@@ -337,7 +337,6 @@ def test_the_cli_exports_and_verifies(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from adapters.memory import ManualClock
-    from adapters.store.blobs import FileBlobStore
     from hub.entrypoints.bootstrap import build_hub
     from hub.entrypoints.cli import main
     from hub.settings import load_settings
@@ -347,8 +346,8 @@ def test_the_cli_exports_and_verifies(
     monkeypatch.setenv("LIENTHONG_EVIDENCE_TSA_URL", tsa.url)
     monkeypatch.setenv("LIENTHONG_EVIDENCE_KEY", f"file:{key_files['agency.pem']}")
     with build_hub(load_settings()) as hub:
-        assert isinstance(hub.blobs, FileBlobStore)
-        world = EvidenceWorld(hub.engine, hub.blobs, ManualClock(dt.datetime.now(dt.UTC)))
+        world = EvidenceWorld.on(hub.engine, tmp_path, blobs=hub.blobs)
+        world.clock = ManualClock(dt.datetime.now(dt.UTC))
         doc = world.deliver()
         # The workers' scheduled job is what seals in production (under its lease).
         job = next(j for j in hub.scheduled if j.name == "evidence-sealer")

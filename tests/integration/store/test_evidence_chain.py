@@ -1,7 +1,7 @@
 """The delivery evidence chain (hub.evidence): the sealer links the events the hub writes,
 ``verify`` names an edited or deleted event, and each sealing round gets ONE RFC 3161 timestamp
 from a real TSA (tests/tsa.py) — none per message; a TSA outage never stops sealing and is
-raised as an alert after the tolerated period. On SQLite and PostgreSQL."""
+raised as an alert after the tolerated period. On the in-memory fake, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -21,8 +21,13 @@ from tests.evidence_support import EvidenceWorld
 from tests.tsa import TsaServer
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
+)
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EvidenceWorld]:
+    if request.param == "memory":
+        yield EvidenceWorld.in_memory()
+        return
     with migrated_engine_on(request, request.param) as engine:
         yield EvidenceWorld.on(engine, tmp_path)
 
