@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,9 @@ def _read_cas(paths: list[str]) -> list[bytes]:
 def _verify(args: argparse.Namespace) -> int:
     from signing.evidence_asic import verify_container
 
+    # pyHanko logs each failed check with a traceback; the report below states them once.
+    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+    logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
     report = verify_container(Path(args.file).read_bytes(), _read_cas(args.ca))
     if args.json:
         print(
