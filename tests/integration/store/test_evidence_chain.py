@@ -197,3 +197,21 @@ def test_a_tsa_that_does_not_listen_is_an_outage_too(world: EvidenceWorld) -> No
     assert sealer.seal_once() == 5
     assert sealer.last_error == "tsa.unavailable"
     assert world.store.batches() == []
+
+
+def test_a_racing_sealer_loses_whole_and_the_chain_does_not_fork(world: EvidenceWorld) -> None:
+    from hub.audit_chain import link
+    from hub.errors import Conflict
+    from hub.evidence import chain_canon
+
+    world.deliver()
+    late = link(world.store.unsealed(100), *world.store.head(), chain_canon)
+    assert world.sealer(None).seal_once() == 5  # the other process got there first
+    with pytest.raises(Conflict) as caught:
+        world.store.seal(late)
+    assert caught.value.code == "evidence.raced"
+    world.deliver()
+    assert world.sealer(None).seal_once() == 5
+    report = world.sealer(None).verify()
+    assert report.ok
+    assert report.sealed == 10
