@@ -109,13 +109,16 @@ class Verdict:
         return self.intact and self.valid and self.trusted
 
 
-def _context(ca_certs: list[bytes]) -> Any:
+def _context(ca_certs: list[bytes], moment: dt.datetime | None = None) -> Any:
     from pyhanko_certvalidator import ValidationContext
 
     roots = [asn1_x509.Certificate.load(c) for c in ca_certs]
     # Offline by design: revocation is not fetched (the verifier may be air-gapped years
-    # later); the certificates are checked for chain, validity period and key usage.
-    return ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
+    # later); the certificates are checked for chain, validity period and key usage —
+    # at ``moment`` when given (a timestamp's own time), else now.
+    return ValidationContext(
+        trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail", moment=moment
+    )
 
 
 def _signer_name(signed_data: cms.SignedData) -> str:
@@ -178,9 +181,10 @@ def check_timestamp(token: bytes, imprint: bytes, ca_certs: list[bytes]) -> Verd
     if algo != "sha256":
         return Verdict(False, False, False, name, problem=f"imprint algorithm {algo}")
     try:
-        kwargs = asyncio.run(
-            validate_tst_signed_data(signed, _context(ca_certs), lambda _alg: imprint)
-        )
+        # The TSA's certificate is judged at the token's genTime: evidence is read years
+        # later, after that certificate expired (RFC 3161 §4.3 leaves this to the verifier).
+        context = _context(ca_certs, moment=tst["gen_time"].native)
+        kwargs = asyncio.run(validate_tst_signed_data(signed, context, lambda _alg: imprint))
         status = TimestampSignatureStatus(**kwargs)
     except Exception as exc:
         return Verdict(False, False, False, name, problem=f"{type(exc).__name__}: {exc}")
