@@ -1,14 +1,17 @@
 """Delivery evidence: the delivery events as a hash chain, anchored by RFC 3161 timestamps.
 
 Theory of operation. Every state change of every delivery is already a ``delivery_events`` row,
-written in the transaction that did the work (accepted, available, fetched, done, refused,
-forwarded, revoked… and the business statuses 01–16 a recipient sends back, recorded on the
-original's delivery as a same-state event ``status NN``). The hot path stays as it is: a
-**sealer** (one process across the nodes, under a lease) links the rows afterwards, in id
-order, with :func:`hub.audit_chain.link` — the audit log's own linking code — and then asks
-the configured time-stamping authority for ONE timestamp over the new chain head. A stamped
-head is an **evidence batch** ``(from_seq, to_seq, head_hash, token, at)``: the TSA attests
-that every event up to ``to_seq`` existed, as it is now, at the token's time.
+written in the transaction that did the work (accepted, available, fetched, done, forwarded,
+undeliverable, dead, revoked… and the business statuses 01–16 a recipient sends back — a refusal
+among them — recorded on the original's delivery as a same-state event ``status NN``). A push
+the hub refuses at intake creates no delivery: it is in the audit log, not here.
+
+The hot path stays as it is: a **sealer** (one process across the nodes, under a lease) links
+the rows afterwards, in id order, with :func:`hub.audit_chain.link` — the audit log's own
+linking code — and then asks the configured time-stamping authority for ONE timestamp over the
+new chain head. A stamped head is an **evidence batch** ``(from_seq, to_seq, head_hash, token,
+at)``: the TSA attests that every event up to ``to_seq`` existed, as it is now, at the token's
+time.
 
 What a link covers. An event is joined with what it is evidence of (:class:`EvidenceEvent`:
 the package digest, the DocumentId, sender, recipient, delivery, states, reason, time) and its
