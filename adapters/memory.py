@@ -30,6 +30,7 @@ from typing import BinaryIO, Self
 from hub.audit_chain import GENESIS, Checkpoint, SealedRow
 from hub.edxml.model import MessageKind
 from hub.errors import Conflict, InternalError, PeerError, PeerUnavailable, document_id_reused
+from hub.evidence import Batch, DocumentRecord, EvidenceEvent
 from hub.ports import (
     AgencyRow,
     AuditRow,
@@ -623,7 +624,7 @@ class MemoryAuditChain:
             rows = [r for r in self._store.tables.audit if r.id not in self.links]
         return sorted(rows, key=lambda r: r.id or 0)[:limit]
 
-    def seal(self, sealed: Sequence[SealedRow], checkpoint: Checkpoint | None) -> None:
+    def seal(self, sealed: Sequence[SealedRow[AuditRow]], checkpoint: Checkpoint | None) -> None:
         with self._store.lock:
             taken = {seq for seq, _, _ in self.links.values()}
             if any(s.row.id in self.links or s.seq in taken for s in sealed):
@@ -634,7 +635,7 @@ class MemoryAuditChain:
             if checkpoint is not None:
                 self.saved_checkpoints.append(checkpoint)
 
-    def chain(self) -> Iterator[SealedRow]:
+    def chain(self) -> Iterator[SealedRow[AuditRow]]:
         with self._store.lock:
             rows = {r.id: r for r in self._store.tables.audit}
             links = sorted((seq, rid, prev, h) for rid, (seq, prev, h) in self.links.items())
@@ -720,3 +721,94 @@ class MemoryPeer:
     def delete(self, code: str) -> None:
         self.deleted.append(code)
         self.directory_rows.pop(code, None)
+
+
+class MemoryEvidenceChain:
+    """:class:`hub.evidence.EvidenceStore` over a :class:`MemoryStore`'s delivery events."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self.links: dict[int, tuple[int, str, str]] = {}  # event id → (seq, prev, hash)
+        self.saved_batches: list[Batch] = []
+
+    def _joined(self, event: DeliveryEvent) -> EvidenceEvent:
+        t = self._store.tables
+        delivery = t.deliveries[event.delivery_id]
+        doc = t.documents[delivery.doc_id]
+        assert event.id is not None
+        return EvidenceEvent(
+            event.id, event.at, event.delivery_id, doc.id, doc.document_id, doc.digest,
+            doc.sender_code, delivery.recipient_code, event.from_state, event.to_state,
+            event.reason,
+        )  # fmt: skip
+
+    def head(self) -> tuple[int, str]:
+        with self._store.lock:
+            if not self.links:
+                return 0, GENESIS
+            seq, _, digest = max(self.links.values())
+            return seq, digest
+
+    def unsealed(self, limit: int) -> Sequence[EvidenceEvent]:
+        with self._store.lock:
+            rows = [e for e in self._store.tables.events if e.id not in self.links]
+            rows.sort(key=lambda e: e.id or 0)
+            return [self._joined(e) for e in rows[:limit]]
+
+    def seal(self, sealed: Sequence[SealedRow[EvidenceEvent]]) -> None:
+        with self._store.lock:
+            taken = {seq for seq, _, _ in self.links.values()}
+            if any(s.row.id in self.links or s.seq in taken for s in sealed):
+                raise Conflict("another sealer linked these events first", code="evidence.raced")
+            for s in sealed:
+                assert s.row.id is not None
+                self.links[s.row.id] = (s.seq, s.prev_hash, s.hash)
+
+    def add_batch(self, batch: Batch) -> None:
+        with self._store.lock:
+            if any(b.to_seq == batch.to_seq for b in self.saved_batches):
+                raise Conflict("this head is timestamped already", code="evidence.raced")
+            self.saved_batches.append(dataclasses.replace(batch, id=len(self.saved_batches) + 1))
+
+    def last_batch(self) -> Batch | None:
+        return self.saved_batches[-1] if self.saved_batches else None
+
+    def batches(self) -> Sequence[Batch]:
+        return sorted(self.saved_batches, key=lambda b: b.to_seq)
+
+    def chain(
+        self, from_seq: int = 1, to_seq: int | None = None
+    ) -> Iterator[SealedRow[EvidenceEvent]]:
+        with self._store.lock:
+            rows = {e.id: e for e in self._store.tables.events}
+            links = sorted((seq, rid, prev, h) for rid, (seq, prev, h) in self.links.items())
+            out = [
+                SealedRow(self._joined(rows[rid]), seq, prev, digest)
+                for seq, rid, prev, digest in links
+                if rid in rows and seq >= from_seq and (to_seq is None or seq <= to_seq)
+            ]
+        yield from out
+
+    def document(self, ref: str) -> DocumentRecord | None:
+        with self._store.lock:
+            docs = [
+                d for d in self._store.tables.documents.values() if ref in (d.id, d.document_id)
+            ]
+        if not docs:
+            return None
+        d = max(docs, key=lambda d: d.received_at)
+        return DocumentRecord(d.id, d.document_id, d.digest, d.sender_code, d.received_at)
+
+    def events_of(self, doc_id: str) -> Sequence[SealedRow[EvidenceEvent] | EvidenceEvent]:
+        with self._store.lock:
+            t = self._store.tables
+            events = sorted(
+                (e for e in t.events if t.deliveries[e.delivery_id].doc_id == doc_id),
+                key=lambda e: e.id or 0,
+            )
+            out: list[SealedRow[EvidenceEvent] | EvidenceEvent] = []
+            for e in events:
+                joined = self._joined(e)
+                link = self.links.get(joined.id or 0)
+                out.append(joined if link is None else SealedRow(joined, *link))
+            return out

@@ -21,6 +21,10 @@ previous row's, or a gap in ``chain_seq``), rows swapped (both). Rows not yet se
 reported with the age of the oldest (normally seconds); they are the window in which a row is
 not yet protected.
 
+The linking and the walk are generic: :func:`link` and :func:`verify` take the canonical-form
+function of the rows they chain (``canon``, default :func:`canonical` for audit rows), so the
+delivery evidence chain (:mod:`hub.evidence`) is built and checked by this same code.
+
 Sans-I/O: rows in, findings out. Storage is :class:`hub.ports.AuditChainStore`.
 """
 
@@ -30,9 +34,9 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from hub.ports import AuditRow
 
@@ -40,11 +44,24 @@ from hub.ports import AuditRow
 GENESIS = "0" * 64
 
 
-@dataclass(frozen=True, slots=True)
-class SealedRow:
-    """An audit row with its place in the chain."""
+class Chainable(Protocol):
+    """What the chain needs of a row besides its canonical form: the store's id and a time."""
 
-    row: AuditRow
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def at(self) -> dt.datetime: ...
+
+
+R = TypeVar("R", bound=Chainable)
+
+
+@dataclass(frozen=True, slots=True)
+class SealedRow(Generic[R]):
+    """A row (an audit row, a delivery event…) with its place in the chain."""
+
+    row: R
     seq: int
     prev_hash: str
     hash: str
@@ -94,13 +111,13 @@ class AuditChainStore(Protocol):
         """Rows not sealed yet, in id order, at most ``limit``."""
         ...
 
-    def seal(self, sealed: Sequence[SealedRow], checkpoint: Checkpoint | None) -> None:
+    def seal(self, sealed: Sequence[SealedRow[AuditRow]], checkpoint: Checkpoint | None) -> None:
         """Write the links (and the checkpoint) in one transaction. Raises
         :class:`hub.errors.Conflict` (``audit.raced``) and writes nothing when another sealer
         got there first (a row already sealed, or the head moved)."""
         ...
 
-    def chain(self) -> Iterator[SealedRow]:
+    def chain(self) -> Iterator[SealedRow[AuditRow]]:
         """Every sealed row, ascending ``seq``, read in pages."""
         ...
 
@@ -127,18 +144,24 @@ def canonical(row: AuditRow) -> bytes:
     ).encode("utf-8")
 
 
-def link_hash(row: AuditRow, prev_hash: str) -> str:
-    """``SHA-256(prev_hash ‖ canonical(row))`` as hex."""
-    return hashlib.sha256(prev_hash.encode("ascii") + canonical(row)).hexdigest()
+def link_hash(row: Any, prev_hash: str, canon: Callable[[Any], bytes] = canonical) -> str:
+    """``SHA-256(prev_hash ‖ canon(row))`` as hex."""
+    return hashlib.sha256(prev_hash.encode("ascii") + canon(row)).hexdigest()
 
 
-def link(rows: Iterable[AuditRow], head_seq: int, head_hash: str) -> list[SealedRow]:
-    """Seal ``rows`` (in the order given) after the chain's head."""
-    sealed: list[SealedRow] = []
+def link(
+    rows: Iterable[R],
+    head_seq: int,
+    head_hash: str,
+    canon: Callable[[R], bytes] = canonical,  # type: ignore[assignment]
+) -> list[SealedRow[R]]:
+    """Seal ``rows`` (in the order given) after the chain's head; ``canon`` gives the bytes
+    each row's hash covers."""
+    sealed: list[SealedRow[R]] = []
     seq, prev = head_seq, head_hash
     for row in rows:
         seq += 1
-        digest = link_hash(row, prev)
+        digest = link_hash(row, prev, canon)
         sealed.append(SealedRow(row, seq, prev, digest))
         prev = digest
     return sealed
@@ -185,16 +208,18 @@ class ChainReport:
 
 
 def verify(
-    chain: Iterable[SealedRow],
+    chain: Iterable[SealedRow[R]],
     checkpoints: Sequence[Checkpoint],
     *,
     key: bytes | None,
-    unsealed: Sequence[AuditRow] = (),
+    unsealed: Sequence[Chainable] = (),
+    canon: Callable[[R], bytes] = canonical,  # type: ignore[assignment]
 ) -> ChainReport:
     """Walk ``chain`` (ascending ``seq``) and check every link and every checkpoint.
 
     ``checkpoints``: from the database and the anchors file together (duplicates are fine).
-    Without ``key`` the MACs cannot be checked and that is reported as a problem.
+    Without ``key`` the MACs cannot be checked and that is reported as a problem (a chain
+    anchored otherwise — the evidence chain's timestamps — passes no checkpoints and no key).
     """
     by_seq: dict[int, list[Checkpoint]] = {}
     for cp in checkpoints:
@@ -222,7 +247,7 @@ def verify(
                 "its prev_hash is not the hash of the row before it",
             )
             break
-        actual = link_hash(sealed.row, sealed.prev_hash)
+        actual = link_hash(sealed.row, sealed.prev_hash, canon)
         if actual != sealed.hash:
             broken = Break(sealed.seq, rid, "edited", "its content no longer hashes to its hash")
             break

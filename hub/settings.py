@@ -158,6 +158,20 @@ class SealKeySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EvidenceSettings:
+    """The ``evidence`` section (:mod:`hub.evidence`)."""
+
+    tsa_url: str | None = None
+    """RFC 3161 TSA stamping each sealing round's chain head; ``None``: chain, no timestamps."""
+    tsa_max_outage_s: float = 3600.0
+    """A TSA failing longer than this raises an alert (sealing goes on meanwhile)."""
+    key: str | None = None
+    """The hub's receipt-signing key: ``file:PATH`` or ``pkcs11:…`` (PIN: LIENTHONG_KEY_PIN)."""
+    interval_s: float = 10.0
+    """Seconds between sealing rounds (one timestamp per round with new events)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the composition root needs, read once at start-up."""
 
@@ -231,6 +245,8 @@ class Settings:
     """Agency seal keys (``seal.keys``); none: no ``/api/v1/sign/seal`` route."""
     seal_tsa_url: str | None = None
     """RFC 3161 timestamp authority of the seals (``seal.tsa_url``): PAdES B-T, else B-B."""
+    evidence: EvidenceSettings = field(default_factory=lambda: EvidenceSettings())
+    """Delivery evidence: the TSA that timestamps the chain, the key that signs receipts."""
 
     @property
     def embedded_broker(self) -> bool:
@@ -262,6 +278,8 @@ _ENV: Mapping[str, tuple[str, ...]] = {
     "LIENTHONG_VERIFY_SIGNATURES": ("signatures", "verify"),
     "LIENTHONG_TRUST_NETWORK": ("signatures", "network"),
     "LIENTHONG_ADMIN_TOKEN": ("admin", "token"),
+    "LIENTHONG_EVIDENCE_TSA_URL": ("evidence", "tsa_url"),
+    "LIENTHONG_EVIDENCE_KEY": ("evidence", "key"),
 }
 _ENV_ONLY = frozenset({"LIENTHONG_SETTINGS", "LIENTHONG_SECRET_KEY"})
 #: Variables other components read (the signing CLI's PIN and trust anchors); not settings,
@@ -537,6 +555,14 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         for p in (Path(a).expanduser() for a in sig.typed("crl_files", _list, []))
     )
     sig.done()
+    ev = root.section("evidence")
+    evidence = EvidenceSettings(
+        tsa_url=ev.typed("tsa_url", str),
+        tsa_max_outage_s=ev.typed("tsa_max_outage_s", float, 3600.0),
+        key=ev.typed("key", str),
+        interval_s=ev.typed("interval_s", float, 10.0),
+    )
+    ev.done()
     adm = root.section("admin")
     admin_token = adm.typed("token", _secret)
     adm.done()
@@ -591,6 +617,7 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         registry_sync_min_ratio=sync_min_ratio,
         seal_keys=seal_keys,
         seal_tsa_url=seal_tsa_url,
+        evidence=evidence,
     )
 
 

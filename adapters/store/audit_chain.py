@@ -61,7 +61,7 @@ class SqlAuditChain:
             ).all()
         return [_row(r) for r in rows]
 
-    def seal(self, sealed: Sequence[SealedRow], checkpoint: Checkpoint | None) -> None:
+    def seal(self, sealed: Sequence[SealedRow[AuditRow]], checkpoint: Checkpoint | None) -> None:
         a = t.audit
         try:
             with translate_errors("sealing the audit chain"), self._engine.begin() as conn:
@@ -86,7 +86,7 @@ class SqlAuditChain:
         except exc.IntegrityError as err:  # a racing sealer took the same chain_seq
             raise _raced() from err
 
-    def chain(self) -> Iterator[SealedRow]:
+    def chain(self) -> Iterator[SealedRow[AuditRow]]:
         a = t.audit
         after = 0
         while True:

@@ -20,7 +20,9 @@ Theory of the schema (names are the wire / DB values of the shared plan):
   ``UNIQUE(doc_id, recipient_code)`` makes dispatch idempotent: at-least-once transport can
   never create two copies for one recipient (DESIGN.md §2). The state is written here but
   decided only by ``hub.delivery``.
-* ``delivery_events`` — every state change, append-only, for the timeline and audits.
+* ``delivery_events`` — every state change, append-only, for the timeline and audits; hash-
+  chained after the fact by the evidence sealer (``chain_seq``, ``prev_hash``, ``hash``), each
+  sealing round's head timestamped (RFC 3161) into ``evidence_batches`` (:mod:`hub.evidence`).
 * ``systems`` / ``system_agencies`` — connected QLVB systems (HMAC secrets encrypted at rest)
   and the agency codes each one hosts.
 * ``agencies`` — the agency registry (codes of the 2025 reform, successors, QĐ 20 codes).
@@ -188,7 +190,22 @@ delivery_events = sa.Table(
     sa.Column("from_state", sa.String(16)),  # None for the creation event
     sa.Column("to_state", sa.String(16), nullable=False),
     sa.Column("reason", sa.Text),
+    # The evidence chain (hub.evidence): set once by the evidence sealer, never written again.
+    sa.Column("chain_seq", sa.BigInteger, unique=True),
+    sa.Column("prev_hash", sa.String(64)),
+    sa.Column("hash", sa.String(64)),
     sa.Index(None, "delivery_id", "at"),
+)
+
+evidence_batches = sa.Table(
+    "evidence_batches",
+    metadata,
+    _autoinc_pk(),
+    sa.Column("from_seq", sa.BigInteger, nullable=False),
+    sa.Column("to_seq", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("head_hash", sa.String(64), nullable=False),
+    sa.Column("token", sa.LargeBinary, nullable=False),  # RFC 3161 TimeStampToken, DER
+    sa.Column("at", UtcDateTime, nullable=False),
 )
 
 systems = sa.Table(

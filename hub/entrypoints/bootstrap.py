@@ -56,6 +56,7 @@ from hub.services.audit_seal import ANCHORS_FILE, AuditSealer
 from hub.services.base import Deps, HubConfig
 from hub.services.base import router as base_router
 from hub.services.dispatch import DispatchHandler, ForwardHandler
+from hub.services.evidence_seal import EvidenceSealer
 from hub.services.hub import HubServices
 from hub.services.inbound import InboundPoller, RemoteTracker
 from hub.services.monitor import Monitor
@@ -143,6 +144,8 @@ class Hub:
     clock: Clock
     sealer: AuditSealer | None = None
     """Links audit rows into the hash chain; :meth:`AuditSealer.verify` checks it."""
+    evidence: EvidenceSealer | None = None
+    """Links delivery events into the evidence chain and timestamps each round's head."""
     scheduled: list[ScheduledJob] = field(default_factory=list)
     """Jobs the worker processes run once across the nodes (audit sealing…)."""
     peers: Mapping[str, Peer] = field(default_factory=dict)
@@ -343,8 +346,15 @@ def build_hub(
     sealer = AuditSealer(
         SqlAuditChain(engine), clock, anchor_key(key), settings.data_dir / ANCHORS_FILE
     )
+    evidence = build_evidence_sealer(settings, engine, clock)
     scheduled = [
-        ScheduledJob("audit-sealer", 2.0, Leader(leases, clock, "audit-sealer"), sealer.seal_once)
+        ScheduledJob("audit-sealer", 2.0, Leader(leases, clock, "audit-sealer"), sealer.seal_once),
+        ScheduledJob(
+            "evidence-sealer",
+            settings.evidence.interval_s,
+            Leader(leases, clock, "evidence-sealer"),
+            evidence.seal_once,
+        ),
     ]
     dispatch = DispatchHandler(uow, clock, wake_outbox=relay.wake)
     peer_health = SqlPeerHealthStore(engine)
@@ -415,11 +425,32 @@ def build_hub(
         forward=forward,
         clock=clock,
         sealer=sealer,
+        evidence=evidence,
         scheduled=scheduled,
         peers=dict(peers),
         inbound=inbound,
         peer_health=peer_health,
         registry_sync=registry_sync,
+    )
+
+
+def build_evidence_sealer(settings: Settings, engine: Engine, clock: Clock) -> EvidenceSealer:
+    """The evidence sealer on ``engine``, with the configured TSA (none: links only)."""
+    from adapters.store.evidence import SqlEvidenceChain
+    from hub.evidence import EvidencePolicy
+
+    ev = settings.evidence
+    timestamper = None
+    if ev.tsa_url:
+        from signing.evidence import HttpTimestamper
+
+        timestamper = HttpTimestamper(ev.tsa_url)
+    return EvidenceSealer(
+        SqlEvidenceChain(engine),
+        clock,
+        timestamper,
+        EvidencePolicy(max_outage_s=ev.tsa_max_outage_s),
+        tsa_name=ev.tsa_url or "-",
     )
 
 

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "hub.entrypoints.cli_hub",
     "hub.entrypoints.cli_inbound",
     "hub.entrypoints.conformance",
+    "hub.entrypoints.cli_evidence",
 )
 
 
