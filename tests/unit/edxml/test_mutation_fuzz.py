@@ -40,8 +40,6 @@ from tests.conftest import SHARED_SAMPLES
 from tests.factories import make_edoc, make_status, pdf_attachment
 
 WHEN = dt.datetime(2026, 11, 21, 5, 5, 45, tzinfo=dt.UTC)
-#: The per-entry unpack cap used here (the hub's default is far larger: spooled to disk).
-CAP = 1 << 20
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -177,8 +175,8 @@ def _damage_b64(text: str, draw: st.DrawFn) -> str:
 
 @functools.cache
 def _bomb_b64() -> str:
-    """A small ZIP whose entry inflates to 64 MiB: stopped by the unpack cap."""
-    return base64.b64encode(_zip_of("bomb.pdf", b"\0" * (64 << 20))).decode("ascii")
+    """A small ZIP whose entry inflates to 80 MiB: stopped by the archive ratio."""
+    return base64.b64encode(_zip_of("bomb.pdf", b"\0" * (80 << 20))).decode("ascii")
 
 
 @st.composite
@@ -213,9 +211,7 @@ def check_pipeline(data: bytes) -> list[str]:
     report = edxml_profile.validate_parsed(parsed, data=data)
     outcomes = ["parse: ok", "profile: ok" if report.ok else "profile: problems"]
     try:
-        for item in iter_attachments(
-            data, require_manifest_match=False, max_unpacked_bytes=1 << 20
-        ):
+        for item in iter_attachments(data, require_manifest_match=False):  # intake's caps
             item.close()
         outcomes.append("attachments: ok")
     except HubError as exc:
@@ -258,9 +254,16 @@ def test_each_truncation_prefix_of_a_seed(name: str) -> None:
             parse_package(data[:cut])
 
 
-def test_zip_bomb_entry_is_capped_not_inflated() -> None:
-    """A 64 MiB entry in a small ZIP stops at the unpack cap with an AttachmentError."""
-    bomb = OutgoingAttachment("1", "bomb.pdf", "application/pdf", b"\0" * (64 << 20))
-    pkg = make_edoc(attachments=[bomb])
-    assert len(pkg) < 200_000
-    assert check_pipeline(pkg)[2] == "attachments: edxml.attachment.too_large"
+def test_zip_bomb_under_the_entry_cap_is_stopped_by_the_ratio() -> None:
+    """Regression: with only the 1 GiB per-entry cap, a 700 KB package inflating 512 MiB was
+    unpacked to disk and accepted. 80 MiB of NULs (≈ 1000:1) passes the floor and the entry cap
+    but not the archive ratio; 10 MiB (under the floor) is still read."""
+    for size, refused in ((80 << 20, True), (10 << 20, False)):
+        att = OutgoingAttachment("1", "a.pdf", "application/pdf", b"\0" * size)
+        outcome = check_pipeline(make_edoc(attachments=[att]))[2]
+        expected = "attachments: edxml.attachment.too_large" if refused else "attachments: ok"
+        assert outcome == expected, (size, outcome)
+    att = OutgoingAttachment("1", "a.pdf", "application/pdf", b"\0" * (80 << 20))
+    with pytest.raises(HubError, match="100") as exc:
+        list(iter_attachments(make_edoc(attachments=[att])))  # the hub's default entry cap
+    assert exc.value.code == "edxml.attachment.too_large"
