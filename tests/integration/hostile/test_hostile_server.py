@@ -304,6 +304,7 @@ def test_dribbling_header_clients_do_not_starve_others(served: tuple[str, Hostil
             s.close()
 
 
+@pytest.mark.slow
 def test_zip_bomb_memory_stays_bounded(tmp_path: Path) -> None:
     """A 700 KB package whose attachment inflates to 512 MiB, pushed in a fresh process: peak
     RSS grows by well under the inflated size, and the push stays short (the archive ratio
