@@ -2,8 +2,8 @@
 and the signing helpers that speak to it as an agency system would.
 
 Nothing here imitates the hub: :func:`real_hub` is :func:`hub.entrypoints.bootstrap.build_hub`
-on its defaults, with two systems registered through the service (as ``lienthong systems add``
-does). Requests are signed with the project's own SDK-exact signer
+on its defaults (but a 2 MiB package cap), with two systems registered through the service (as
+``lienthong systems add`` does). Requests are signed with the project's own SDK-exact signer
 (:func:`hub.vxp.wire.sign_headers`), so a refusal seen in a test is the hub's verdict on the
 hostile part of the request, not on a sloppy signature.
 
