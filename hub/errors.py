@@ -9,6 +9,7 @@
     │   │   └── AttachmentError       an attachment that does not decode or match its manifest
     │   ├── ProfileError              a package that breaks the hub's edXML profile (problems)
     │   ├── PackageTooLarge           a body over the configured size cap
+    │   ├── RequestTimeout            a body that arrives slower than the configured minimum rate
     │   ├── AuthenticationFailed      unknown system, bad HMAC, stale or malformed request
     │   ├── Forbidden                 an authenticated system acting outside its rights
     │   ├── NotFound                  a document / delivery / system that does not exist (for it)
@@ -133,6 +134,13 @@ class PackageTooLarge(SenderError):
 
     code = "request.too_large"
     http_status = 413
+
+
+class RequestTimeout(SenderError):
+    """A request body that did not arrive in time (slower than the minimum data rate)."""
+
+    code = "request.timeout"
+    http_status = 408
 
 
 class AuthenticationFailed(SenderError):

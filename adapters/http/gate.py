@@ -4,12 +4,15 @@ Both the VXP façade and the REST API authenticate with the VXP scheme (``vxp-pr
 implemented sans-I/O in :mod:`hub.vxp.verify`), so one system credential works for both.
 :class:`Gate` adds what needs I/O: the clock, the credential lookup through the service, reading
 the body under a cap *after* the headers authenticated (an anonymous client never gets 50 MB
-read), and one JSON line per refusal on the ``lienthong.security`` logger — system id, reason,
+read) and at a minimum data rate (a client dribbling a body cannot hold a request open for
+ever: the HTTP server itself bounds neither the body nor the headers in time), and one JSON
+line per refusal on the ``lienthong.security`` logger — system id, reason,
 the request's hash-header, never the secret — also handed to an optional audit hook.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -21,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from hub.errors import AuthenticationFailed, HubError, PackageTooLarge
+from hub.errors import AuthenticationFailed, HubError, PackageTooLarge, RequestTimeout
 from hub.services.contracts import HubService, SystemCredentials
 from hub.vxp.verify import VerifiedRequest, VerifyPolicy, verify_request
 from hub.vxp.wire import DEFAULT_ZONE
@@ -44,6 +47,11 @@ class ApiSettings:
     """Cap on a pushed package (``sendEdoc``, ``POST /api/v1/packages``); larger → 413."""
     max_small_body_bytes: int = 64 * 1024
     """Cap on every other body (``{}``, ``registerAgency`` JSON, REST JSON)."""
+    body_grace_s: float = 30.0
+    """Time a body may take regardless of its size (and the longest wait for its first bytes)."""
+    body_min_rate: int = 8 * 1024
+    """Minimum average body rate in bytes/s beyond the grace time (8 KiB/s: a 50 MB package
+    over a 64 kbit/s line); slower → 408. See :func:`read_capped`."""
     verify: VerifyPolicy = field(default_factory=VerifyPolicy)
     """Signed-header size cap and freshness window (per-system maximum age in credentials)."""
     lang: str = "vi"
@@ -160,7 +168,9 @@ class Gate:
     async def authenticate(self, request: Request, cap: int) -> Authenticated:
         """Verify headers in the threadpool, then read the body under ``cap`` bytes."""
         verified = await run_in_threadpool(self.verify, request)
-        body = await read_capped(request, cap)
+        body = await read_capped(
+            request, cap, grace_s=self.settings.body_grace_s, min_rate=self.settings.body_min_rate
+        )
         return Authenticated(verified, body)
 
     async def refused_async(
@@ -197,23 +207,52 @@ class Gate:
                 security_log.exception("audit hook failed")
 
 
-async def read_capped(request: Request, cap: int) -> bytes:
-    """The request body, refusing with :class:`PackageTooLarge` as soon as it exceeds ``cap``.
+async def read_capped(
+    request: Request, cap: int, *, grace_s: float = 30.0, min_rate: int = 8 * 1024
+) -> bytes:
+    """The request body, refusing with :class:`PackageTooLarge` as soon as it exceeds ``cap``,
+    and with :class:`RequestTimeout` when it arrives too slowly.
 
     ``Content-Length`` is checked first, then the stream is counted as it arrives, so an
     oversize body is never held in memory whole.
+
+    Time rule (a minimum data rate, as HTTP servers built for the open internet apply): after
+    ``n`` bytes the body may have taken ``grace_s + n / min_rate`` seconds; each wait for the
+    next chunk is bounded by what remains of that allowance. A slowloris body — one byte every
+    few seconds — is therefore cut after about ``grace_s``, while a large package on a slow but
+    steady line keeps earning time.
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > cap:
         raise _too_large(cap)
     chunks: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    stream = request.stream().__aiter__()
+    while True:
+        allowed = started + grace_s + total / min_rate - loop.time()
+        try:
+            chunk = await asyncio.wait_for(anext(stream), timeout=max(allowed, 0.0))
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise _too_slow(total, loop.time() - started, min_rate) from None
         total += len(chunk)
         if total > cap:
             raise _too_large(cap)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_slow(received: int, elapsed: float, min_rate: int) -> RequestTimeout:
+    return RequestTimeout(
+        f"request body too slow: {received} bytes in {elapsed:.0f} s "
+        f"(minimum {min_rate} bytes/s after the grace time)",
+        message_vi=f"dữ liệu gửi lên quá chậm: {received} byte trong {elapsed:.0f} giây "
+        f"(tối thiểu {min_rate} byte/giây)",
+        details={"received_bytes": received, "min_rate": min_rate},
+    )
 
 
 def _too_large(cap: int) -> PackageTooLarge:

@@ -20,8 +20,11 @@ Hazards and what stops them:
   format (OOXML ``[Content_Types].xml``, ODF ``mimetype``) sent without the SDK wrapper, is
   passed on as raw bytes. A ZIP that opens but whose entry data is corrupt (CRC, deflate) is an
   :class:`AttachmentError` (``edxml.attachment.zip``).
-* **ZIP bombs**: each unpacked entry is capped at ``max_unpacked_bytes``
-  (``edxml.attachment.too_large``).
+* **ZIP bombs**: each unpacked entry is capped at ``max_unpacked_bytes``, and all the entries of
+  one archive together at :data:`MAX_ZIP_RATIO` times the archive's size (never below
+  :data:`ZIP_RATIO_FLOOR`) — ``edxml.attachment.too_large``. The per-entry cap alone let a
+  700 KB package inflate 512 MiB onto disk (7 s of CPU) and be accepted; documents compress
+  by a few times, text by tens, a bomb by a thousand.
 * **Manifest mismatch**: ``Manifest/Reference`` and ``AttachmentEncoded/Attachment`` are matched by
   normalised ``ContentId`` (``cid:`` dropped). With ``require_manifest_match`` (the default) an
   ``Attachment`` without a ``Reference`` is refused when it ends, and ``Reference`` entries with no
@@ -53,13 +56,24 @@ from hub.edxml.model import NS, ManifestReference
 from hub.edxml.reader import ParsedPackage, normalise_content_id
 from hub.errors import AttachmentError, XmlError
 
-__all__ = ["SPOOL_MAX", "ExtractedAttachment", "iter_attachments", "iter_parsed_attachments"]
+__all__ = [
+    "MAX_ZIP_RATIO",
+    "SPOOL_MAX",
+    "ZIP_RATIO_FLOOR",
+    "ExtractedAttachment",
+    "iter_attachments",
+    "iter_parsed_attachments",
+]
 
 #: Payloads up to this size stay in memory; larger ones roll over to a temporary file.
 SPOOL_MAX = 4 * 1024 * 1024
 _FEED = 1 << 20
 _COPY = 1 << 20
 _ZIP_MAGIC = b"PK\x03\x04"
+#: Most an archive may inflate to, as a multiple of its own (decoded) size.
+MAX_ZIP_RATIO = 100
+#: An archive may always inflate to this much, whatever its ratio (small archives of text).
+ZIP_RATIO_FLOOR = 64 * 1024 * 1024
 #: Entries that mark a ZIP as a document format of its own (OOXML, ODF, EPUB), not a wrapper.
 _PACKAGE_FORMAT_MARKERS = frozenset({"[Content_Types].xml", "mimetype"})
 _WS = b" \t\r\n"
@@ -356,8 +370,10 @@ class _Target:
             with zf:
                 infos = [i for i in zf.infolist() if not i.is_dir()]
                 names = tuple(i.filename for i in infos)
+                budget = max(ZIP_RATIO_FLOOR, MAX_ZIP_RATIO * dec.size)
                 for info in infos:
-                    out, digest, size = self._unpack(zf, info, att, cid)
+                    out, digest, size = self._unpack(zf, info, att, cid, budget)
+                    budget -= size
                     items.append(
                         ExtractedAttachment(
                             was_zip=True,
@@ -390,8 +406,9 @@ class _Target:
         return items
 
     def _unpack(
-        self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, att: _Pending, cid: str
+        self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, att: _Pending, cid: str, budget: int
     ) -> tuple[IO[bytes], str, int]:
+        """One entry into a spooled file; ``budget`` is what the archive may still inflate to."""
         out = _spool()
         h = hashlib.sha256()
         size = 0
@@ -399,6 +416,16 @@ class _Target:
             with zf.open(info) as src:
                 while chunk := src.read(_COPY):
                     size += len(chunk)
+                    if size > budget:
+                        raise self._error(
+                            att,
+                            cid,
+                            f"the ZIP archive unpacks to more than {MAX_ZIP_RATIO} times its "
+                            f"size (a ZIP bomb); stopped at entry {info.filename!r}",
+                            f"tệp ZIP giải nén vượt {MAX_ZIP_RATIO} lần kích thước của nó "
+                            f"(ZIP bomb); dừng ở mục {info.filename!r}",
+                            "edxml.attachment.too_large",
+                        )
                     if size > self.max_unpacked:
                         raise self._error(
                             att,

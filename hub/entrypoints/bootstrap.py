@@ -485,6 +485,8 @@ async def serve(
     """
     import uvicorn
 
+    from adapters.http.server import header_timeout_protocol
+
     if workers:
         await hub.start_workers()
     else:
@@ -497,6 +499,7 @@ async def serve(
         access_log=False,
         timeout_keep_alive=15,  # VXP SDK clients leave idle keep-alive connections (§3)
         lifespan="off",
+        http=header_timeout_protocol(),  # uvicorn bounds request heads in size, not in time
     )
     server = uvicorn.Server(config)
     stopper: asyncio.Task[Any] | None = None
