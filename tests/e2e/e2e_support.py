@@ -364,16 +364,20 @@ class Batch:
     errors: list[BaseException] = field(default_factory=list)
     answer_times: list[float] = field(default_factory=list)  # monotonic, one per answer
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Who pushes the batch, and to whom (system A's commune to B's, unless told).
+    system: tuple[str, str] = (SYSTEM_A, SECRET_A)
+    route: tuple[str, str] = (AGENCY_A, AGENCY_B)
 
     def push_all(self, url: str, numbers: list[str], interval_s: float = 0.0) -> None:
         """Push ``numbers`` in turn (one every ``interval_s`` at most, when given)."""
-        with VxpClient(url + "/", SYSTEM_A, SECRET_A) as client:
+        sender, recipient = self.route
+        with VxpClient(url + "/", *self.system) as client:
             for number in numbers:
                 if interval_s:
                     time.sleep(interval_s)
                 try:
                     doc_id = client.send_edoc(
-                        self.packages[number], from_code=AGENCY_A, to_codes=[AGENCY_B]
+                        self.packages[number], from_code=sender, to_codes=[recipient]
                     )
                 except PeerUnavailable:  # the hub is down (or died under this request)
                     with self.lock:
