@@ -45,6 +45,7 @@ from cryptography.fernet import Fernet
 from adapters.vxp_client import VxpClient
 from hub.edxml.model import EdocPackage, MessageKind
 from hub.errors import PeerUnavailable
+from hub.messaging import RetryPolicy
 from hub.vxp.replies import Knobstick
 from tests.factories import edoc_package, make_edoc
 
@@ -155,6 +156,9 @@ class HubSite:
     data_dir: Path
     env: dict[str, str]
     processes: list[HubProcess] = field(default_factory=list)
+    #: The site's ``retry:`` settings when not the defaults (its RabbitMQ queues' arguments
+    #: derive from them, and the cleanup must declare them alike).
+    retry: RetryPolicy | None = None
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run one ``lienthong`` command to completion against this site; fail loudly."""
@@ -250,12 +254,14 @@ def _site_env(
     return env
 
 
-def delete_rabbit_topology(prefix: str) -> None:
-    """Delete the queues and exchange of one site's ``prefix``."""
+def delete_rabbit_topology(prefix: str, retry: RetryPolicy | None = None) -> None:
+    """Delete the queues and exchange of one site's ``prefix`` (declared with ``retry``)."""
     from adapters.broker.rabbitmq import RabbitBroker
 
     async def main() -> None:
-        broker = RabbitBroker(RABBIT_URL, prefix=prefix, connection_name=f"{prefix} cleanup")
+        broker = RabbitBroker(
+            RABBIT_URL, prefix=prefix, retry_policy=retry, connection_name=f"{prefix} cleanup"
+        )
         await broker.start()
         try:
             await broker.delete_topology()
@@ -282,7 +288,7 @@ def make_site(request: pytest.FixtureRequest, backend: str, data_dir: Path) -> I
     finally:
         unclean = site.stop_all()
         if backend == "postgresql":
-            delete_rabbit_topology(prefix)
+            delete_rabbit_topology(prefix, site.retry)
     # SIGTERM must stop every process cleanly (no SIGKILL needed, no traceback in its log).
     assert not unclean, "\n".join(f"{p.command}:\n{p.log()}" for p in unclean)
 

@@ -49,6 +49,7 @@ from e2e_support import (
 from adapters.vxp_client import VxpClient
 from hub.edxml.model import BussinessDocType, MessageKind
 from hub.edxml.reader import read
+from hub.messaging import RetryPolicy
 from tests.factories import make_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -102,6 +103,7 @@ def _settings(site: HubSite, organ: str, scope: str) -> None:
         "retry: {max_attempts: 1000, base_delay_s: 0.2, max_delay_s: 1.0}\n",
         encoding="utf-8",
     )
+    site.retry = RetryPolicy(max_attempts=1000, base_delay_s=0.2, max_delay_s=1.0)
     site.env["LIENTHONG_SETTINGS"] = str(path)
     site.env["LIENTHONG_ORGAN_ID"] = organ
 
