@@ -161,6 +161,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("demo", help="a whole hub on a temporary store: push, pull, statuses")
     p.add_argument("--keep", metavar="DIR", help="keep the demo's data in DIR")
+    p.add_argument(
+        "--levels",
+        action="store_true",
+        help="three hubs as processes: a commune (H41) → the national axis → a department (H14)",
+    )
     p.set_defaults(handler=_demo)
 
 
@@ -508,6 +513,11 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    keep = Path(args.keep) if args.keep else None
+    if args.levels:
+        from hub.entrypoints.demo_levels import run_levels_demo
+
+        return run_levels_demo(keep=keep, lang=args.lang, out=sys.stdout)
     from hub.entrypoints.demo import run_demo
 
-    return run_demo(keep=Path(args.keep) if args.keep else None, lang=args.lang, out=sys.stdout)
+    return run_demo(keep=keep, lang=args.lang, out=sys.stdout)

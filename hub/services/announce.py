@@ -14,9 +14,13 @@ systems remove`` drops agencies, since that process never announced them itself.
 
 Parents first: an agency's registration names its parent (``pcode``) and a parent hub accepts a
 new unit only under an agency the caller already hosts, so codes are announced in registry
-depth order. A peer's refusal of one code is logged and not repeated until the next start (or
-until the code leaves and comes back); a peer that is down leaves its codes unannounced, to be
-tried again at the next sync.
+depth order. A hosted code the registry does not know (a new department of another province,
+absent from the sample or a stale national list) is announced with its parent by code
+arithmetic (:meth:`hub.agency.codes.AgencyCode.fallback_parent`, ``000.00.02.H14`` →
+``000.00.00.H14``): without a parent the parent hub refuses it as a unit under nothing the
+caller hosts, and mail for it never reaches this hub. A peer's refusal of one code is logged
+and not repeated until the next start (or until the code leaves and comes back); a peer that
+is down leaves its codes unannounced, to be tried again at the next sync.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
-from hub.agency.codes import lookup_key
+from hub.agency.codes import AgencyCode, lookup_key
 from hub.agency.registry import Registry
 from hub.errors import PeerError, PeerUnavailable
 from hub.ports import AgencyRow, Peer
@@ -109,13 +113,15 @@ class HostingAnnouncer:
 
 
 def _agency_row(code: str, registry: Registry, stored: dict[str, AgencyRow]) -> AgencyRow:
-    """What the registry (or a stored record) says of a hosted code; the bare code otherwise."""
+    """What the registry (or a stored record) says of a hosted code; otherwise the bare code
+    under its arithmetic parent (see the module docstring)."""
     record = stored.get(lookup_key(code))
     if record is not None:
         return record
     agency = registry.get(code)
     if agency is None:
-        return AgencyRow(code=code, name=code)
+        fallback = AgencyCode.parse(code).fallback_parent()
+        return AgencyRow(code=code, name=code, parent_code=str(fallback) if fallback else None)
     parent = registry.parent(code)
     return AgencyRow(
         code=agency.code,
@@ -126,6 +132,8 @@ def _agency_row(code: str, registry: Registry, stored: dict[str, AgencyRow]) -> 
 
 
 def _depth(code: str, registry: Registry) -> int:
+    if code not in registry:  # announced under its arithmetic parent: one level per group
+        return (AgencyCode.parse(code).level or 1) - 1
     depth, seen = 0, {code}
     parent = registry.parent(code) if code in registry else None
     while parent is not None and parent.code not in seen:

@@ -483,6 +483,15 @@ def _record_status(
         if sender not in codes:
             continue
         ts = pkg.header.timestamp.utc if pkg.header.timestamp else None
+        if ts is not None and row.business_status_at is not None and ts < row.business_status_at:
+            # Statuses crossing hubs arrive in any order (each is polled and forwarded on its
+            # own): one the recipient stamped earlier than the recorded one is history, not news.
+            events.append(
+                DeliveryEvent(
+                    row.id, now, row.state, row.state, f"status {pkg.header.status_code} (older)"
+                )
+            )
+            continue
         # The row was read by the plan; under READ COMMITTED (PostgreSQL) the recipient's own
         # updateStatus may have moved it since, and the compare-and-set then fails. Re-read and
         # write again: dropping the status here would lose it silently (the package itself is

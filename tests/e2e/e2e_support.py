@@ -45,6 +45,7 @@ from cryptography.fernet import Fernet
 from adapters.vxp_client import VxpClient
 from hub.edxml.model import EdocPackage, MessageKind
 from hub.errors import PeerUnavailable
+from hub.messaging import RetryPolicy
 from hub.vxp.replies import Knobstick
 from tests.factories import edoc_package, make_edoc
 
@@ -155,6 +156,9 @@ class HubSite:
     data_dir: Path
     env: dict[str, str]
     processes: list[HubProcess] = field(default_factory=list)
+    #: The site's ``retry:`` settings when not the defaults (its RabbitMQ queues' arguments
+    #: derive from them, and the cleanup must declare them alike).
+    retry: RetryPolicy | None = None
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run one ``lienthong`` command to completion against this site; fail loudly."""
@@ -250,12 +254,14 @@ def _site_env(
     return env
 
 
-def delete_rabbit_topology(prefix: str) -> None:
-    """Delete the queues and exchange of one site's ``prefix``."""
+def delete_rabbit_topology(prefix: str, retry: RetryPolicy | None = None) -> None:
+    """Delete the queues and exchange of one site's ``prefix`` (declared with ``retry``)."""
     from adapters.broker.rabbitmq import RabbitBroker
 
     async def main() -> None:
-        broker = RabbitBroker(RABBIT_URL, prefix=prefix, connection_name=f"{prefix} cleanup")
+        broker = RabbitBroker(
+            RABBIT_URL, prefix=prefix, retry_policy=retry, connection_name=f"{prefix} cleanup"
+        )
         await broker.start()
         try:
             await broker.delete_topology()
@@ -282,7 +288,7 @@ def make_site(request: pytest.FixtureRequest, backend: str, data_dir: Path) -> I
     finally:
         unclean = site.stop_all()
         if backend == "postgresql":
-            delete_rabbit_topology(prefix)
+            delete_rabbit_topology(prefix, site.retry)
     # SIGTERM must stop every process cleanly (no SIGKILL needed, no traceback in its log).
     assert not unclean, "\n".join(f"{p.command}:\n{p.log()}" for p in unclean)
 
@@ -364,16 +370,20 @@ class Batch:
     errors: list[BaseException] = field(default_factory=list)
     answer_times: list[float] = field(default_factory=list)  # monotonic, one per answer
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Who pushes the batch, and to whom (system A's commune to B's, unless told).
+    system: tuple[str, str] = (SYSTEM_A, SECRET_A)
+    route: tuple[str, str] = (AGENCY_A, AGENCY_B)
 
     def push_all(self, url: str, numbers: list[str], interval_s: float = 0.0) -> None:
         """Push ``numbers`` in turn (one every ``interval_s`` at most, when given)."""
-        with VxpClient(url + "/", SYSTEM_A, SECRET_A) as client:
+        sender, recipient = self.route
+        with VxpClient(url + "/", *self.system) as client:
             for number in numbers:
                 if interval_s:
                     time.sleep(interval_s)
                 try:
                     doc_id = client.send_edoc(
-                        self.packages[number], from_code=AGENCY_A, to_codes=[AGENCY_B]
+                        self.packages[number], from_code=sender, to_codes=[recipient]
                     )
                 except PeerUnavailable:  # the hub is down (or died under this request)
                     with self.lock:

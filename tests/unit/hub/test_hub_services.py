@@ -285,6 +285,33 @@ def test_redrive_reroutes_after_the_registry_is_fixed(hub: HubServices, config: 
 # ------------------------------------------------------------------------- status messages
 
 
+def test_a_status_arriving_after_a_later_one_does_not_replace_it(hub: HubServices) -> None:
+    """Statuses crossing hubs arrive in any order: the one the recipient stamped last stays."""
+    pushed = hub.push(UBND, edoc(document_id="DOC-ORDER"))
+    drain(hub)
+    t0 = dt.datetime(2026, 12, 4, 9, 0, tzinfo=dt.UTC)
+    for code, minutes in (("06", 20), ("03", 5), ("01", 0)):  # arrival order: newest first
+        hub.push(
+            SO,
+            make_status(
+                sender=SO_CODE, response_to=SENDER, document_id="DOC-ORDER", status_code=code,
+                when=t0 + dt.timedelta(minutes=minutes),
+            ),
+        )  # fmt: skip
+    [row] = hub.list_sent(UBND, pushed.doc_id)
+    assert row.receive_status == "06"
+    later = t0 + dt.timedelta(minutes=30)
+    hub.push(
+        SO,
+        make_status(
+            sender=SO_CODE, response_to=SENDER, document_id="DOC-ORDER", status_code="05",
+            when=later,
+        ),
+    )  # fmt: skip
+    [row] = hub.list_sent(UBND, pushed.doc_id)
+    assert row.receive_status == "05"  # a newer one still replaces it
+
+
 def test_status_is_recorded_even_when_the_original_moved_since_the_plan_read_it(
     hub: HubServices, monkeypatch: pytest.MonkeyPatch
 ) -> None:

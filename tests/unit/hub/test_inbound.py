@@ -329,6 +329,22 @@ def test_hosted_agencies_are_announced_parents_first_and_withdrawn(
     assert set(peer.directory_rows) == hosted - set(removed)
 
 
+def test_a_hosted_code_the_registry_does_not_know_is_announced_under_its_code_parent(
+    hub: HubServices, peer: MemoryPeer
+) -> None:
+    # A new department and its unit, in no registry entry: without a parent the parent hub
+    # refuses them (a unit under nothing the caller hosts) and their mail never comes here.
+    dept, unit = "000.00.97.H41", "000.01.97.H41"
+    hub.systems.add("qlvb.so-moi", [unit, dept], secret="so-moi-secret")
+    announcer = HostingAnnouncer(hub.deps, [peer.as_peer()], hub.config.scope)
+
+    order = announcer.sync()[peer.name]
+
+    assert peer.directory_rows[dept].parent_code == UBND_CODE
+    assert peer.directory_rows[unit].parent_code == dept
+    assert order.index(UBND_CODE) < order.index(dept) < order.index(unit)
+
+
 def test_an_item_the_peer_will_not_hand_out_does_not_hold_up_the_others(
     hub: HubServices, peer: MemoryPeer, poller: InboundPoller
 ) -> None:
