@@ -235,12 +235,12 @@ def _site_env(
     return env
 
 
-def delete_rabbit_topology(prefix: str) -> None:
-    """Delete the queues and exchange of one site's ``prefix``."""
+def delete_rabbit_topology(prefix: str, url: str = RABBIT_URL) -> None:
+    """Delete the queues and exchange of one site's ``prefix`` (on the broker at ``url``)."""
     from adapters.broker.rabbitmq import RabbitBroker
 
     async def main() -> None:
-        broker = RabbitBroker(RABBIT_URL, prefix=prefix, connection_name=f"{prefix} cleanup")
+        broker = RabbitBroker(url, prefix=prefix, connection_name=f"{prefix} cleanup")
         await broker.start()
         try:
             await broker.delete_topology()
@@ -344,6 +344,7 @@ class Batch:
     """The packages (by code number) and what the hub answered for each."""
 
     packages: dict[str, bytes]
+    to_code: str = AGENCY_B
     answered: dict[str, str] = field(default_factory=dict)
     unanswered: list[str] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
@@ -358,7 +359,7 @@ class Batch:
                     time.sleep(interval_s)
                 try:
                     doc_id = client.send_edoc(
-                        self.packages[number], from_code=AGENCY_A, to_codes=[AGENCY_B]
+                        self.packages[number], from_code=AGENCY_A, to_codes=[self.to_code]
                     )
                 except PeerUnavailable:  # the hub is down (or died under this request)
                     with self.lock:
