@@ -239,10 +239,12 @@ def chaos_site(
     database_url: str | None = None,
     broker_url: str = RABBIT_URL,
     env: dict[str, str] | None = None,
+    max_attempts: int = 8,
 ) -> Iterator[HubSite]:
     """A migrated site with systems A and B, on SQLite + the embedded broker (``sqlite``) or on
     PostgreSQL (a fresh database of the machine's server unless ``database_url``) + RabbitMQ
-    (the machine's node unless ``broker_url``) under a queue prefix of its own."""
+    (the machine's node unless ``broker_url``) under a queue prefix of its own; ``max_attempts``:
+    the ``retry.max_attempts`` of the settings file ``env`` names, if any."""
     prefix = f"chaos{secrets.token_hex(4)}"
     if backend == "sqlite":
         site_env = _site_env(data_dir, None, "embedded")
@@ -259,8 +261,7 @@ def chaos_site(
     finally:
         unclean = site.stop_all()
         if backend != "sqlite":
-            with contextlib.suppress(Exception):  # a cluster node may still be coming back
-                delete_rabbit_topology(prefix, broker_url.split(",")[0])
+            delete_rabbit_topology(prefix, broker_url.split(",")[0], max_attempts)
     assert not unclean, "\n".join(f"{p.command}:\n{p.log()}" for p in unclean)
 
 

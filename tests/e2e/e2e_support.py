@@ -235,12 +235,20 @@ def _site_env(
     return env
 
 
-def delete_rabbit_topology(prefix: str, url: str = RABBIT_URL) -> None:
-    """Delete the queues and exchange of one site's ``prefix`` (on the broker at ``url``)."""
+def delete_rabbit_topology(prefix: str, url: str = RABBIT_URL, max_attempts: int = 8) -> None:
+    """Delete the queues and exchange of one site's ``prefix`` (on the broker at ``url``);
+    ``max_attempts``: the site's ``retry.max_attempts`` (the work queues' delivery limit
+    follows it, and declaring them with another one is refused)."""
     from adapters.broker.rabbitmq import RabbitBroker
+    from hub.messaging import RetryPolicy
 
     async def main() -> None:
-        broker = RabbitBroker(url, prefix=prefix, connection_name=f"{prefix} cleanup")
+        broker = RabbitBroker(
+            url,
+            prefix=prefix,
+            retry_policy=RetryPolicy(max_attempts=max_attempts),
+            connection_name=f"{prefix} cleanup",
+        )
         await broker.start()
         try:
             await broker.delete_topology()
