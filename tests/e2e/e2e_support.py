@@ -355,6 +355,7 @@ class Batch:
     to_code: str = AGENCY_B
     answered: dict[str, str] = field(default_factory=dict)
     unanswered: list[str] = field(default_factory=list)
+    refused_with: list[int | None] = field(default_factory=list)  # HTTP status, None: no answer
     errors: list[BaseException] = field(default_factory=list)
     answer_times: list[float] = field(default_factory=list)  # monotonic, one per answer
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -369,9 +370,10 @@ class Batch:
                     doc_id = client.send_edoc(
                         self.packages[number], from_code=AGENCY_A, to_codes=[self.to_code]
                     )
-                except PeerUnavailable:  # the hub is down (or died under this request)
+                except PeerUnavailable as exc:  # the hub is down (or died under this request)
                     with self.lock:
                         self.unanswered.append(number)
+                        self.refused_with.append(exc.details.get("http_status"))
                 except BaseException as exc:  # anything else is a finding: keep it
                     with self.lock:
                         self.errors.append(exc)

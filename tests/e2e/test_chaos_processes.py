@@ -79,6 +79,8 @@ def test_blob_store_disk_full_under_load(
             assert not load.batch.errors, load.batch.errors[:3]  # a 500, not a clean 503
             time.sleep(0.05)
         refused = len(load.batch.unanswered) - refused_before
+        # Refused cleanly: the hub's 503 (blob.unwritable), never a 500 or a dropped connection.
+        assert set(load.batch.refused_with[refused_before:]) == {503}, load.batch.refused_with
         assert load.sending(), "the load ended while the disk was full"
         assert list((disk / "tmp").iterdir()) == [], "a half-written body left behind"
         filler.unlink()
