@@ -208,7 +208,8 @@ class Load:
             twice=sum(1 for ids in ids_of.values() if len(ids) > 1),
             drain_s=max(0.0, last - self._recovered_at),
         )
-        print(f"\nchaos: {figures}")
+        test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+        print(f"\nchaos: {figures}\n{figures.row(f'pytest -s {test!r}')}")
         return figures
 
 
@@ -270,7 +271,14 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
     """A tmpfs of ``size`` (``mount -o size=``, needs root) mounted on ``path``; unmounted at
     the end (lazily if a dead process still holds a file there)."""
     path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the disk-full fault needs a tmpfs mount (root): {done.stderr}")
     try:
         yield path
     finally:
