@@ -46,6 +46,7 @@ RATE = 12.0
 PACKAGES = 240
 RABBIT_DOWN_S = 10.0
 PG_DOWN_S = 5.0
+FORWARDS = 180  # 30 s of load at RATE / 2: the gateway's slow and HTML phases fall inside
 MAX_ATTEMPTS = 30  # forwards: enough for the gateway's bad minute at 0.5–2 s apart
 
 #: The national axis' side: a ministry's system, and this hub's account on the axis.
@@ -214,7 +215,7 @@ def test_national_axis_slow_then_html_under_load(
                 load = Load(
                     api.url,
                     axis_hub.url,
-                    packages=PACKAGES // 2,
+                    packages=FORWARDS,
                     rate=RATE / 2,
                     to_code=MINISTRY,
                     recipient=(SYSTEM_M, SECRET_M),
@@ -222,7 +223,9 @@ def test_national_axis_slow_then_html_under_load(
                 load.start().wait_answered(10)
                 gw.mode = "slow"
                 time.sleep(6)
+                assert load.sending(), "the load ended before the axis answered HTML"
                 gw.mode = "html"
+                html_until = time.monotonic() + 6
                 deadline = time.monotonic() + 30
                 while (waiting := _retry_wait_in_metrics(api.url)) < 1:
                     assert time.monotonic() < deadline, "no failed forward in /metrics"
@@ -231,13 +234,13 @@ def test_national_axis_slow_then_html_under_load(
                 found = re.search(r"(\d+) deliveries in state retry_wait", listed)
                 assert found is not None, listed
                 assert int(found.group(1)) >= 1, listed
+                assert "vxp.reply" in listed, listed  # the reason is shown: the reply was HTML
                 print(f"chaos: lienthong deliveries --state retry_wait:\n{listed[:600]}")
-                time.sleep(3)
-                assert load.sending(), "the load ended while the axis answered HTML"
+                time.sleep(max(0.0, html_until - time.monotonic()))
                 gw.mode = "pass"
                 load.recovered()
                 figures = load.finish("postgresql", "national axis slow, then HTML", timeout=120)
-                check(figures, PACKAGES // 2)
+                check(figures, FORWARDS)
                 deadline = time.monotonic() + 15  # /metrics reads a 5 s cache
                 while _retry_wait_in_metrics(api.url) > 0:
                     assert time.monotonic() < deadline, "retry_wait left after the drain"
