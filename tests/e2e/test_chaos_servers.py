@@ -63,8 +63,8 @@ def test_rabbitmq_node_stopped_and_started_under_load(
         cluster = RabbitCluster.ensure()
         node, port, _ = NODES[0]
         url = f"amqp://guest:guest@127.0.0.1:{port}/"
-        try:
-            with chaos_site(request, "postgresql", tmp_path, broker_url=url) as site:
+        with chaos_site(request, "postgresql", tmp_path, broker_url=url) as site:
+            try:
                 api, worker = site.start("serve"), site.start("worker")
                 load = Load(api.url, api.url, packages=PACKAGES, rate=RATE).start()
                 load.wait_answered(40)
@@ -76,9 +76,11 @@ def test_rabbitmq_node_stopped_and_started_under_load(
                 figures = load.finish("postgresql", "RabbitMQ node stopped 10 s", timeout=120)
                 check(figures, PACKAGES)
                 assert worker.popen.poll() is None, worker.log()
-        finally:
-            for name, _, _ in NODES:
-                cluster.start_node(name)
+            finally:
+                # Every node back before the site's teardown deletes its queues through lt1,
+                # and before the cluster is let go.
+                for name, _, _ in NODES:
+                    cluster.start_node(name)
 
 
 def test_postgresql_restarted_under_load(request: pytest.FixtureRequest, tmp_path: Path) -> None:
