@@ -7,7 +7,8 @@ A :class:`Load` is the traffic a fault is injected into: sender threads push dis
 when the fault was recovered, and calls :meth:`Load.finish`, which
 
 1. waits for the senders (a push refused while the hub is down — 503, refused or reset
-   connection — is *unanswered*; anything else the client raises is kept as a finding);
+   connection — is *unanswered*, and that sender pauses 1 s; anything else the client raises
+   is kept as a finding);
 2. retries every unanswered push with the same bytes until accepted, as a QLVB connector does;
 3. waits until every package has reached the recipient, then 3 s more (a late duplicate would
    show up there), and stops the recipient;
@@ -60,6 +61,9 @@ from adapters.vxp_client import VxpClient
 from hub.errors import PeerError, PeerUnavailable
 
 SETTLE_S = 3.0
+#: A sender refused waits this long before its next push: a hub down for seconds does not use
+#: up the batch (a connector retries on a timer, not in a tight loop).
+REFUSED_PAUSE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ class Load:
         self._senders = [
             threading.Thread(
                 target=self.batch.push_all,
-                args=(push_url, numbers[i::senders], senders / rate),
+                args=(push_url, numbers[i::senders], senders / rate, REFUSED_PAUSE_S),
                 daemon=True,
             )
             for i in range(senders)

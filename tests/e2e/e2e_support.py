@@ -360,8 +360,11 @@ class Batch:
     answer_times: list[float] = field(default_factory=list)  # monotonic, one per answer
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def push_all(self, url: str, numbers: list[str], interval_s: float = 0.0) -> None:
-        """Push ``numbers`` in turn (one every ``interval_s`` at most, when given)."""
+    def push_all(
+        self, url: str, numbers: list[str], interval_s: float = 0.0, refused_pause_s: float = 0.0
+    ) -> None:
+        """Push ``numbers`` in turn (one every ``interval_s`` at most, when given); after a
+        refusal, wait ``refused_pause_s`` more, as a connector does before trying again."""
         with VxpClient(url + "/", SYSTEM_A, SECRET_A) as client:
             for number in numbers:
                 if interval_s:
@@ -374,6 +377,7 @@ class Batch:
                     with self.lock:
                         self.unanswered.append(number)
                         self.refused_with.append(exc.details.get("http_status"))
+                    time.sleep(refused_pause_s)
                 except BaseException as exc:  # anything else is a finding: keep it
                     with self.lock:
                         self.errors.append(exc)
