@@ -18,7 +18,10 @@ Contract (``hub.ports.BlobStore``):
   chunk of memory; :meth:`open` returns a reader that checks the digest as it is read and raises
   when a corrupted file reaches its end.
 * **Failures are ours.** A referenced digest whose file is missing or whose content no longer
-  matches raises :class:`hub.errors.InternalError` (``blob.missing`` / ``blob.corrupt``); a
+  matches raises :class:`hub.errors.InternalError` (``blob.missing`` / ``blob.corrupt``); a write
+  the filesystem refuses (disk or quota full, file-size limit, read-only, I/O error) raises
+  ``blob.unwritable`` — a 503 the sender retries, with the temp file removed, so nothing is
+  half-stored and nothing references a body that is not there; a
   string that is not a SHA-256 hex digest raises :class:`hub.errors.InvalidRequest` before any
   path is built from it (no path traversal through a digest).
 """
@@ -26,6 +29,7 @@ Contract (``hub.ports.BlobStore``):
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import os
@@ -58,6 +62,16 @@ def _missing(digest: str) -> InternalError:
         message_vi=f"không tìm thấy nội dung gói tin đã lưu {digest}",
         code="blob.missing",
         details={"digest": digest},
+    )
+
+
+def _unwritable(err: OSError) -> InternalError:
+    reason = errno.errorcode.get(err.errno or 0, "EIO")
+    return InternalError(
+        f"cannot write a package body to the blob store ({reason}: {err.strerror})",
+        message_vi=f"không ghi được nội dung gói tin vào kho lưu trữ ({reason})",
+        code="blob.unwritable",
+        details={"errno": reason},
     )
 
 
@@ -169,11 +183,19 @@ class FileBlobStore:
 
     @contextlib.contextmanager
     def _temp(self) -> Iterator[tuple[BinaryIO, Path]]:
-        fd, name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+        """A temp file to write a body into; an ``OSError`` of the write (ENOSPC, EDQUOT,
+        EFBIG, EROFS, EIO — also raised by the close that flushes the buffer) becomes
+        ``blob.unwritable`` after the temp file is gone."""
+        try:
+            fd, name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+        except OSError as err:
+            raise _unwritable(err) from err
         tmp_path = Path(name)
         try:
             with os.fdopen(fd, "wb") as fh:
                 yield fh, tmp_path
+        except OSError as err:
+            raise _unwritable(err) from err
         finally:
             # Gone when committed (renamed); removed here on error or when already stored.
             tmp_path.unlink(missing_ok=True)

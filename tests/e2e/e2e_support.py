@@ -254,13 +254,23 @@ def _site_env(
     return env
 
 
-def delete_rabbit_topology(prefix: str, retry: RetryPolicy | None = None) -> None:
-    """Delete the queues and exchange of one site's ``prefix`` (declared with ``retry``)."""
+def delete_rabbit_topology(
+    prefix: str,
+    retry: RetryPolicy | None = None,
+    *,
+    url: str = RABBIT_URL,
+    max_attempts: int | None = None,
+) -> None:
+    """Delete the queues and exchange of one site's ``prefix`` (on the broker at ``url``),
+    declared with ``retry`` — or ``max_attempts``: the work queues' delivery limit follows the
+    site's ``retry.max_attempts``, and declaring them with another one is refused."""
+    if retry is None and max_attempts is not None:
+        retry = RetryPolicy(max_attempts=max_attempts)
     from adapters.broker.rabbitmq import RabbitBroker
 
     async def main() -> None:
         broker = RabbitBroker(
-            RABBIT_URL, prefix=prefix, retry_policy=retry, connection_name=f"{prefix} cleanup"
+            url, prefix=prefix, retry_policy=retry, connection_name=f"{prefix} cleanup"
         )
         await broker.start()
         try:
@@ -365,8 +375,10 @@ class Batch:
     """The packages (by code number) and what the hub answered for each."""
 
     packages: dict[str, bytes]
+    to_code: str | None = None  # instead of route's recipient
     answered: dict[str, str] = field(default_factory=dict)
     unanswered: list[str] = field(default_factory=list)
+    refused_with: list[int | None] = field(default_factory=list)  # HTTP status, None: no answer
     errors: list[BaseException] = field(default_factory=list)
     answer_times: list[float] = field(default_factory=list)  # monotonic, one per answer
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -374,9 +386,13 @@ class Batch:
     system: tuple[str, str] = (SYSTEM_A, SECRET_A)
     route: tuple[str, str] = (AGENCY_A, AGENCY_B)
 
-    def push_all(self, url: str, numbers: list[str], interval_s: float = 0.0) -> None:
-        """Push ``numbers`` in turn (one every ``interval_s`` at most, when given)."""
+    def push_all(
+        self, url: str, numbers: list[str], interval_s: float = 0.0, refused_pause_s: float = 0.0
+    ) -> None:
+        """Push ``numbers`` in turn (one every ``interval_s`` at most, when given); after a
+        refusal, wait ``refused_pause_s`` more, as a connector does before trying again."""
         sender, recipient = self.route
+        recipient = self.to_code or recipient
         with VxpClient(url + "/", *self.system) as client:
             for number in numbers:
                 if interval_s:
@@ -385,9 +401,11 @@ class Batch:
                     doc_id = client.send_edoc(
                         self.packages[number], from_code=sender, to_codes=[recipient]
                     )
-                except PeerUnavailable:  # the hub is down (or died under this request)
+                except PeerUnavailable as exc:  # the hub is down (or died under this request)
                     with self.lock:
                         self.unanswered.append(number)
+                        self.refused_with.append(exc.details.get("http_status"))
+                    time.sleep(refused_pause_s)
                 except BaseException as exc:  # anything else is a finding: keep it
                     with self.lock:
                         self.errors.append(exc)

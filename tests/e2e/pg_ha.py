@@ -125,6 +125,13 @@ class ReplicatedPair:
         self._ctl(self.standby, "promote")
         return time.monotonic() - started
 
+    def restart_primary(self, down_s: float) -> None:
+        """Crash the primary (immediate shutdown), leave it down ``down_s``, start it again on
+        the same data (crash recovery replays its WAL); the standby reconnects by itself."""
+        self._ctl(self.primary, "stop", "-m", "immediate")
+        time.sleep(down_s)
+        self._ctl(self.primary, "start")
+
     def stop(self) -> None:
         for data in (self.primary, self.standby):
             if (data / "postmaster.pid").exists():

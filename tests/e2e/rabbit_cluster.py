@@ -4,20 +4,47 @@ ports 5681–5683 (Erlang distribution 25681–25683), each with its own config,
 feature-flags and plugins files under one directory owned by ``rabbitmq``, sharing the machine's
 Erlang cookie. ``lt2`` and ``lt3`` join ``lt1``'s cluster (``stop_app / reset / join_cluster /
 start_app``). Starting takes about 20 s; a running cluster is reused.
+
+Tests that stop nodes hold :func:`exclusive` meanwhile (an ``flock`` beside the nodes' files),
+so two of them — in one run or in concurrent runs on this machine — never stop nodes under
+each other; each restores every node before letting go.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 BASE = Path("/tmp/lienthong-rabbit-cluster")
 BIN = Path("/usr/lib/rabbitmq/bin")
 NODES = (("lt1", 5681, 25681), ("lt2", 5682, 25682), ("lt3", 5683, 25683))
+
+
+@contextlib.contextmanager
+def exclusive(timeout: float = 600) -> Iterator[None]:
+    """Hold the cluster alone (blocking until another holder lets go, at most ``timeout``)."""
+    lock = Path("/tmp/lienthong-rabbit-cluster.lock")
+    with lock.open("a") as fh:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the RabbitMQ test cluster stayed busy") from None
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _as_rabbitmq(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> str:

@@ -28,7 +28,7 @@ from e2e_support import (
     edoc_for,
     number_of,
 )
-from rabbit_cluster import NODES, RabbitCluster
+from rabbit_cluster import NODES, RabbitCluster, exclusive
 
 from adapters.vxp_client import VxpClient
 
@@ -40,8 +40,9 @@ OUTAGE_S = 40.0
 
 
 @pytest.fixture(scope="module")
-def cluster() -> RabbitCluster:
-    return RabbitCluster.ensure()
+def cluster() -> Iterator[RabbitCluster]:
+    with exclusive():  # the chaos suite stops nodes of this cluster too
+        yield RabbitCluster.ensure()
 
 
 @pytest.fixture

@@ -3,10 +3,14 @@ both directions without holding a body in memory, and loud about missing or corr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import resource
+import signal
 import threading
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -122,6 +126,38 @@ def test_size_cap_removes_the_partial_body(store: FileBlobStore) -> None:
     digest, size = store.put_stream(io.BytesIO(BODY), max_size=len(BODY))
     assert size == len(BODY)
     assert store.exists(digest)
+
+
+@contextlib.contextmanager
+def file_size_limit(limit: int) -> Iterator[None]:
+    """The kernel refuses (EFBIG) any write of this process past ``limit`` bytes of a file —
+    a real refused write, as a full disk or quota gives (SIGXFSZ ignored, so the write fails
+    instead of killing the process)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+@pytest.mark.parametrize("how", ["put", "put_stream"])
+def test_a_refused_write_is_our_503_and_leaves_nothing_half_stored(
+    store: FileBlobStore, how: str
+) -> None:
+    """Regression: a full disk used to escape as a bare ``OSError`` (a 500 to the sender)."""
+    body = hashlib.sha256(b"x").digest() * 8192  # 256 KiB
+    write = store.put if how == "put" else lambda data: store.put_stream(io.BytesIO(data))
+    with file_size_limit(64 * 1024), pytest.raises(InternalError) as refused:
+        write(body)
+    assert refused.value.code == "blob.unwritable"
+    assert refused.value.http_status == 503
+    assert refused.value.details == {"errno": "EFBIG"}
+    assert _files(store) == []  # the temp file is gone, no final name was made
+    digest = store.put(body)  # space again: the same body is accepted
+    assert store.get(digest) == body
 
 
 def test_missing_blob_is_our_fault_with_a_clear_code(store: FileBlobStore) -> None:
