@@ -99,6 +99,13 @@ class RabbitCluster:
             if not cluster._running(node):
                 cluster._start(node, port, dist)
         for node, _, _ in NODES:
+            # A node just started with -detached is not reachable at once, and
+            # ``await_startup`` fails fast on a node it cannot reach: wait for a ping first.
+            deadline = time.monotonic() + 120
+            while not cluster._running(node):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"RabbitMQ node {node}@localhost did not start")
+                time.sleep(1)
             ctl(node, "await_startup", timeout=180)
         for node, _, _ in NODES[1:]:
             ctl(node, "stop_app")
