@@ -99,8 +99,10 @@ def _settings(site: HubSite, organ: str, scope: str) -> None:
     path = site.data_dir / "settings.yaml"
     path.write_text(
         f"hub: {{organ_id: '{organ}', scope: [{scope}]}}\n"
-        # An hour of the axis' absence in seconds: attempts every ≤ 1 s, never given up.
-        "retry: {max_attempts: 1000, base_delay_s: 0.2, max_delay_s: 1.0}\n",
+        # An hour of the axis' absence in seconds: attempts every ≤ 1 s, never given up; the
+        # circuit breaker's pause shortened the same way (the shipped one is 60 s).
+        "retry: {max_attempts: 1000, base_delay_s: 0.2, max_delay_s: 1.0}\n"
+        "breaker: {failures: 5, cooldown_s: 1.0, auth_cooldown_s: 5.0}\n",
         encoding="utf-8",
     )
     site.retry = RetryPolicy(max_attempts=1000, base_delay_s=0.2, max_delay_s=1.0)
