@@ -25,6 +25,7 @@ validator (:mod:`hub.edxml.profile_payload`). *Keep it that way*: a test pins th
 from __future__ import annotations
 
 import binascii
+import threading
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -43,20 +44,33 @@ _E = etree._Element
 _SHA1 = ("#rsa-sha1", "#dsa-sha1", "#sha1", "#hmac-sha1")
 
 
+#: libxml2 must not build the schema in two threads at once (the first pushes after a restart
+#: arrive together: "Document is not valid XML Schema"), and one XMLSchema's error log is
+#: shared by every validation: both happen under this lock (a validation costs ≈ 15 µs).
+_SCHEMA_LOCK = threading.Lock()
+
+
 @cache
-def profile_schema() -> etree.XMLSchema:
-    """The profile XSD, parsed once per process — through the same hardened parser as
-    everything else (the file is shipped data, but an edited copy gets no special trust)."""
+def _load_profile_schema() -> etree.XMLSchema:
     path = data_path("schemas", "edxml", "edxml-profile.xsd")
     return etree.XMLSchema(xmlsafe.parse(path.read_bytes()))
 
 
+def profile_schema() -> etree.XMLSchema:
+    """The profile XSD, parsed once per process — through the same hardened parser as
+    everything else (the file is shipped data, but an edited copy gets no special trust)."""
+    with _SCHEMA_LOCK:
+        return _load_profile_schema()
+
+
 def schema_problems(root: _E) -> Iterator[Problem]:
-    schema = profile_schema()
     target = root  # in place: see the module docstring for why no copy is needed
-    if schema.validate(target):
-        return
-    log: Any = schema.error_log
+    with _SCHEMA_LOCK:
+        schema = _load_profile_schema()
+        if schema.validate(target):
+            return
+        errors: Any = schema.error_log
+        log = list(errors)
     for entry in log:
         msg = entry.message
         path = _readable_path(target, entry.path)
