@@ -241,7 +241,8 @@ def test_late_request_heads_are_closed(served: tuple[str, HostileHub]) -> None:
         drib.sendall(b"POST /sendEdoc HTTP/1.1\r\nHost: x\r\n")
         answer = b""
         drib.settimeout(0.5)
-        while time.monotonic() - started < HEADER_TIMEOUT_S + 5:
+        # Generous upper bounds: on a loaded machine the server's timer fires late, never early.
+        while time.monotonic() - started < HEADER_TIMEOUT_S + 15:
             with contextlib.suppress(OSError):
                 drib.sendall(b"X-a: b\r\n")
             try:
@@ -254,7 +255,7 @@ def test_late_request_heads_are_closed(served: tuple[str, HostileHub]) -> None:
         elapsed = time.monotonic() - started
         assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
         assert b'"code":"request.timeout"' in answer
-        assert HEADER_TIMEOUT_S <= elapsed < HEADER_TIMEOUT_S + 3
+        assert HEADER_TIMEOUT_S <= elapsed < HEADER_TIMEOUT_S + 15
         idle.settimeout(5)
         assert idle.recv(100) == b""  # closed, no answer
     with _connect(url) as keep:
@@ -264,7 +265,7 @@ def test_late_request_heads_are_closed(served: tuple[str, HostileHub]) -> None:
         status, _, _ = _read_response(keep)
         assert status == 200
         keep.sendall(b"GET /healthz HTTP/1.1\r\n")  # the next head never completes
-        status, _, body = _read_response(keep, timeout=HEADER_TIMEOUT_S + 5)
+        status, _, body = _read_response(keep, timeout=HEADER_TIMEOUT_S + 15)
         assert status == 408, body
 
 
