@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import itertools
 import os
 import re
@@ -74,6 +75,27 @@ BACKENDS = [
 
 START_TIMEOUT_S = 60.0
 STOP_GRACE_S = 10.0
+
+
+@contextlib.contextmanager
+def exclusive(lock: Path, what: str, timeout: float = 600) -> Iterator[None]:
+    """Hold ``lock`` (an ``flock``) alone, waiting at most ``timeout`` for another holder —
+    in this run or a concurrent one on this machine — to let go; ``what`` names the held
+    thing in the error."""
+    with lock.open("a") as fh:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{what} stayed busy") from None
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def free_port() -> int:

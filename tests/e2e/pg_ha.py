@@ -42,6 +42,22 @@ def _as_postgres(*args: str, timeout: float = 120) -> str:
     return done.stdout
 
 
+def wait_sync_standby(primary_port: int, timeout: float = 30) -> None:
+    """Until the primary on ``primary_port`` has a standby streaming to it synchronously
+    (``pg_stat_replication.sync_state = 'sync'``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = _as_postgres(
+            "psql",
+            *("-h", "127.0.0.1", "-p", str(primary_port), "-U", "postgres"),
+            *("-Atc", "SELECT sync_state FROM pg_stat_replication"),
+        )
+        if "sync" in out.split():
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"no synchronous standby of the primary on port {primary_port}")
+
+
 @dataclass
 class ReplicatedPair:
     """``primary`` and ``standby`` data directories and ports; :meth:`fail_over` kills the
@@ -90,7 +106,7 @@ class ReplicatedPair:
         pair._configure(pair.standby, pair.standby_port, "synchronous_standby_names = ''\n")
         pair._ctl(pair.standby, "start")
         _as_postgres(f"{pg}/createdb", "-h", "127.0.0.1", "-p", str(pair.primary_port), "lienthong")
-        pair._wait_streaming()
+        wait_sync_standby(pair.primary_port)
         return pair
 
     def _configure(self, data: Path, port: int, extra: str) -> None:
@@ -104,19 +120,6 @@ class ReplicatedPair:
     def _ctl(self, data: Path, *args: str) -> None:
         log = self.root / f"{data.name}.log"
         _as_postgres(f"{PG_BIN}/pg_ctl", "-D", str(data), "-l", str(log), "-w", *args)
-
-    def _wait_streaming(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            out = _as_postgres(
-                "psql",
-                *("-h", "127.0.0.1", "-p", str(self.primary_port), "-U", "postgres"),
-                *("-Atc", "SELECT sync_state FROM pg_stat_replication"),
-            )
-            if out.strip() == "sync":
-                return
-            time.sleep(0.2)
-        raise RuntimeError("the standby never became a synchronous standby")
 
     def fail_over(self) -> float:
         """Crash the primary, promote the standby; return the seconds the promotion took."""

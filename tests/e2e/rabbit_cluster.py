@@ -13,7 +13,6 @@ each other; each restores every node before letting go.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import subprocess
@@ -21,6 +20,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import e2e_support
 
 BASE = Path("/tmp/lienthong-rabbit-cluster")
 BIN = Path("/usr/lib/rabbitmq/bin")
@@ -30,21 +31,10 @@ NODES = (("lt1", 5681, 25681), ("lt2", 5682, 25682), ("lt3", 5683, 25683))
 @contextlib.contextmanager
 def exclusive(timeout: float = 600) -> Iterator[None]:
     """Hold the cluster alone (blocking until another holder lets go, at most ``timeout``)."""
-    lock = Path("/tmp/lienthong-rabbit-cluster.lock")
-    with lock.open("a") as fh:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the RabbitMQ test cluster stayed busy") from None
-                time.sleep(0.5)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with e2e_support.exclusive(
+        Path("/tmp/lienthong-rabbit-cluster.lock"), "the RabbitMQ test cluster", timeout
+    ):
+        yield
 
 
 def _as_rabbitmq(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> str:
