@@ -17,7 +17,8 @@ a data centre runs, from Debian's packages (``patroni`` 3.0, ``etcd-server`` 3.4
 PostgreSQL refuses to run as root, and Patroni starts PostgreSQL itself, so Patroni runs as the
 ``postgres`` user (each node in a process group of its own); etcd runs as the caller. Patroni
 starts each postmaster in a session of its own (``setsid``), so a node is killed by killing both
-groups: :meth:`PatroniCluster.kill_node` is a machine lost at once.
+groups: :meth:`PatroniCluster.kill_node` is a machine lost at once, while
+:meth:`PatroniCluster.kill_postgres` crashes PostgreSQL alone and leaves the rest to Patroni.
 
 One cluster at a time on this machine: :func:`patroni_cluster` holds an ``flock`` on
 ``/tmp/lienthong-patroni.lock`` from start to teardown, and tears everything down — every
@@ -193,18 +194,22 @@ class PatroniCluster:
         wait_sync_standby(_node(leader)[1])
         return leader, standby
 
-    def wait_leader(self, other_than: str | None = None, timeout: float = START_TIMEOUT_S) -> str:
-        """Until a node (not ``other_than``) leads with PostgreSQL running; its name."""
+    def wait_leader(self, after_timeline: int = 0, timeout: float = START_TIMEOUT_S) -> str:
+        """Until a node leads with PostgreSQL running on a timeline later than
+        ``after_timeline`` (each promotion starts a new one); its name."""
 
         def leader() -> str | None:
             for m in self.members():
-                if m["name"] == other_than:
-                    continue
-                if m["role"] == "leader" and m["state"] == "running":
+                running = m["role"] == "leader" and m["state"] == "running"
+                if running and int(m.get("timeline") or 0) > after_timeline:
                     return str(m["name"])
             return None
 
-        return self._until(leader, "a running leader", timeout)
+        return self._until(leader, f"a running leader after timeline {after_timeline}", timeout)
+
+    def timeline(self) -> int:
+        """The latest PostgreSQL timeline among the members (0 if none reports one)."""
+        return max((int(m.get("timeline") or 0) for m in self.members()), default=0)
 
     def create_database(self, name: str = "lienthong") -> None:
         leader = self.wait_leader()
@@ -260,6 +265,13 @@ class PatroniCluster:
         if postmaster:
             _kill_group_of(postmaster)
         self.groups[name].wait(10)
+
+    def kill_postgres(self, name: str) -> None:
+        """The node's PostgreSQL crashes (postmaster and backends SIGKILLed); its Patroni
+        lives on and decides what follows."""
+        postmaster = self._postmaster(name)
+        assert postmaster, f"{name} has no running PostgreSQL"
+        _kill_group_of(postmaster)
 
     def _postmaster(self, name: str) -> int | None:
         pidfile = self.root / name / "postmaster.pid"

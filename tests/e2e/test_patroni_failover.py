@@ -1,15 +1,21 @@
 """The database fails over the way a data centre's does: Patroni with etcd manages a synchronously
-replicated PostgreSQL pair (:mod:`patroni_ha`), and the node holding the leader is lost at once
-(Patroni and PostgreSQL SIGKILLed) while four senders push and the recipient pulls.
+replicated PostgreSQL pair (:mod:`patroni_ha`), and the leader fails while four senders push and
+the recipient pulls. Two faults:
+
+* **the leader node lost** (Patroni and PostgreSQL SIGKILLed, a machine gone): Patroni promotes
+  the synchronous standby once the dead leader's key expires in etcd (``ttl``); until then no
+  node takes writes;
+* **the leader's PostgreSQL crashed** (postmaster and backends SIGKILLed, Patroni alive): Patroni
+  still holds the leader key, so it starts PostgreSQL again in place (crash recovery, then a new
+  timeline) within a few seconds; the standby follows it.
 
 The hub (``serve`` + ``worker``, PostgreSQL + RabbitMQ under a queue prefix of its own) is given
 both PostgreSQL nodes in ``database.url`` with ``target_session_attrs=read-write``; nobody tells
-it which node leads. Patroni promotes the synchronous standby once the dead leader's key expires
-in etcd (``ttl``); until then no node takes writes, so pushes are answered 503 — and accepted
-when the senders retry them. Because the standby was synchronous, every push answered before the
-loss is on it: each is delivered exactly once. The figures (answered, retried, delivered, lost,
-twice, the longest gap between two answered pushes, the time to drain, the promotion as Patroni
-reported it) are printed for ``bench/RESULTS-datacentre.md``.
+it which node leads. Pushes meeting the switch are answered 503 — and accepted when the senders
+retry them. Because the standby was synchronous, every push answered before the fault is on it:
+each is delivered exactly once. The figures (answered, retried, delivered, lost, twice, the
+longest gap between two answered pushes, the time to drain, the recovery as Patroni reported it)
+are printed for ``bench/RESULTS-datacentre.md``.
 """
 
 from __future__ import annotations
@@ -29,23 +35,38 @@ PACKAGES = 300
 BUDGET_S = 180.0
 
 
-def test_patroni_leader_lost_under_load(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+FAULTS = {
+    "node": "Patroni leader node killed (Patroni + PostgreSQL SIGKILLed)",
+    "postgres": "Patroni leader's PostgreSQL SIGKILLed (Patroni alive)",
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_patroni_leader_fails_under_load(
+    request: pytest.FixtureRequest, tmp_path: Path, fault: str
+) -> None:
     started = time.monotonic()
     with (
         patroni_cluster() as cluster,
         chaos_site(request, "postgresql", tmp_path, database_url=cluster.url()) as site,
     ):
         leader, standby = cluster.wait_healthy()
+        timeline = cluster.timeline()
         api, worker = site.start("serve"), site.start("worker")
         load = Load(api.url, api.url, packages=PACKAGES, rate=RATE).start()
         load.wait_answered(40)
-        lost_at = time.monotonic()
-        cluster.kill_node(leader)
-        assert cluster.wait_leader(other_than=leader, timeout=4 * TTL_S) == standby
-        promoted_s = time.monotonic() - lost_at
-        assert load.sending(), "the load ended before the standby was promoted"
+        failed_at = time.monotonic()
+        if fault == "node":
+            cluster.kill_node(leader)
+        else:
+            cluster.kill_postgres(leader)
+        new_leader = cluster.wait_leader(after_timeline=timeline, timeout=4 * TTL_S)
+        recovery_s = time.monotonic() - failed_at
+        if fault == "node":
+            assert new_leader == standby, cluster.logs()
+        assert load.sending(), "the load ended before a leader was back"
         load.recovered()
-        figures = load.finish("postgresql", "Patroni leader node killed", timeout=120)
+        figures = load.finish("postgresql", FAULTS[fault], timeout=120)
         check(figures, PACKAGES)
         refused = load.batch.refused_with
         assert refused, "no push met the switch-over"
@@ -53,7 +74,7 @@ def test_patroni_leader_lost_under_load(request: pytest.FixtureRequest, tmp_path
         assert worker.popen.poll() is None, worker.log()
         assert api.popen.poll() is None, api.log()
         print(
-            f"\npatroni: leader {leader} lost, {standby} promoted after {promoted_s:.1f} s "
+            f"\npatroni ({fault}): {leader} failed, {new_leader} leads after {recovery_s:.1f} s "
             f"(ttl {TTL_S} s); longest stall {load.batch.longest_stall():.1f} s; "
             f"drain {figures.drain_s:.1f} s; refused 503 {len(refused)}"
         )
