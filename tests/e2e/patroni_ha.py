@@ -18,7 +18,9 @@ PostgreSQL refuses to run as root, and Patroni starts PostgreSQL itself, so Patr
 ``postgres`` user (each node in a process group of its own); etcd runs as the caller. Patroni
 starts each postmaster in a session of its own (``setsid``), so a node is killed by killing both
 groups: :meth:`PatroniCluster.kill_node` is a machine lost at once, while
-:meth:`PatroniCluster.kill_postgres` crashes PostgreSQL alone and leaves the rest to Patroni.
+:meth:`PatroniCluster.kill_postgres` crashes PostgreSQL alone and leaves the rest to Patroni,
+and :meth:`PatroniCluster.switchover` is the planned move an operator makes with
+``patronictl``.
 
 One cluster at a time on this machine: :func:`patroni_cluster` holds an ``flock`` on
 ``/tmp/lienthong-patroni.lock`` from start to teardown, and tears everything down — every
@@ -272,6 +274,24 @@ class PatroniCluster:
         postmaster = self._postmaster(name)
         assert postmaster, f"{name} has no running PostgreSQL"
         _kill_group_of(postmaster)
+
+    def switchover(self, leader: str, candidate: str) -> str:
+        """A planned switch-over as an operator runs it: ``patronictl switchover`` (Patroni
+        stops the leader's PostgreSQL, promotes ``candidate``, and the old leader rejoins as
+        its standby). Returns patronictl's output."""
+        done = subprocess.run(
+            [
+                *("patronictl", "-c", str(self.root / f"{leader}.yml"), "switchover"),
+                *("--leader", leader, "--candidate", candidate, "--force"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0 or "Successfully switched over" not in done.stdout:
+            raise RuntimeError(f"patronictl switchover failed: {done.stdout}{done.stderr}")
+        return done.stdout
 
     def _postmaster(self, name: str) -> int | None:
         pidfile = self.root / name / "postmaster.pid"
