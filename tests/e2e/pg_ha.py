@@ -2,11 +2,11 @@
 streaming-replication standby, built with the server's own tools (initdb, pg_basebackup,
 pg_ctl promote) in a temporary directory owned by the ``postgres`` user.
 
-Why not Patroni + etcd: an HA manager decides *when* to promote; what the hub must survive is
-the promotion itself — the primary gone at an arbitrary point, the standby taking over with
-every synchronously committed transaction — and that is what ``pg_ctl promote`` does, in
-seconds and without two more daemons to start in a test. The hub's side is the same either way:
-libpq's multi-host URL with ``target_session_attrs=read-write`` finds whichever is primary.
+This is the promotion alone, by hand and in a fraction of a second: the primary gone at an
+arbitrary point, the standby taking over with every synchronously committed transaction. The
+same pair under an HA manager — Patroni with etcd deciding *when* to promote — is
+:mod:`patroni_ha`. The hub's side is the same either way: libpq's multi-host URL with
+``target_session_attrs=read-write`` finds whichever is primary.
 """
 
 from __future__ import annotations
