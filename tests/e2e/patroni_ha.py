@@ -26,7 +26,8 @@ One cluster at a time on this machine: :func:`patroni_cluster` holds an ``flock`
 ``/tmp/lienthong-patroni.lock`` from start to teardown, and tears everything down — every
 process group it started, SIGKILL, and the directory — whatever the test did. Process groups
 left by a run that was itself killed before its teardown are listed in a pid file beside the
-lock and killed by the next run before it starts.
+lock and killed by the next run before it starts (which also removes their directory, and
+refuses to start, naming the port, if one of the cluster's ports is taken by anything else).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -328,16 +330,24 @@ def _kill_group_of(pid: int) -> None:
             os.killpg(os.getpgid(pid), signal.SIGKILL)
 
 
-def _kill_leftovers() -> None:
+def _clear_leftovers() -> None:
     """Kill the process groups a previous run listed in :data:`PIDS` but never tore down
-    (that run was killed itself); only called with :data:`LOCK` held."""
-    if not PIDS.exists():
-        return
-    for line in PIDS.read_text().split():
-        with contextlib.suppress(ValueError):
-            _kill_group_of(int(line))
-    PIDS.unlink(missing_ok=True)
-    time.sleep(1)
+    (that run was killed itself) and remove its directory; then check that the cluster's ports
+    are free. Only called with :data:`LOCK` held, so no live cluster is touched."""
+    if PIDS.exists():
+        for line in PIDS.read_text().split():
+            with contextlib.suppress(ValueError):
+                _kill_group_of(int(line))
+        PIDS.unlink(missing_ok=True)
+        time.sleep(1)
+    for old in Path(tempfile.gettempdir()).glob(f"{MARK.decode()}*"):
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+    ports = [ETCD_CLIENT_PORT, ETCD_PEER_PORT] + [p for _, pg, rest in NODES for p in (pg, rest)]
+    for port in ports:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                raise RuntimeError(f"port {port} of the Patroni test cluster is taken")
 
 
 @contextlib.contextmanager
@@ -345,7 +355,7 @@ def patroni_cluster() -> Iterator[PatroniCluster]:
     """etcd, then ``pg1`` (leader), then ``pg2`` (its synchronous standby), and a database
     ``lienthong``; everything killed and removed at the end."""
     with exclusive(LOCK, "the Patroni test cluster"):
-        _kill_leftovers()
+        _clear_leftovers()
         root = Path(tempfile.mkdtemp(prefix=MARK.decode()))
         shutil.chown(root, "postgres", "postgres")
         cluster = PatroniCluster(root)
