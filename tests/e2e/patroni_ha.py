@@ -48,7 +48,7 @@ from typing import Any
 import httpx
 import yaml
 from e2e_support import exclusive
-from pg_ha import PG_BIN, _as_postgres, wait_sync_standby
+from pg_ha import PG_BIN, _as_postgres, multi_host_url, wait_sync_standby
 
 LOCK = Path("/tmp/lienthong-patroni.lock")
 PIDS = Path("/tmp/lienthong-patroni.pids")
@@ -128,11 +128,7 @@ class PatroniCluster:
     killed: set[str] = field(default_factory=set)
 
     def url(self, database: str = "lienthong") -> str:
-        hosts = ",".join(f"127.0.0.1:{port}" for _, port, _ in NODES)
-        return (
-            f"postgresql+psycopg://postgres@{hosts}/{database}"
-            "?target_session_attrs=read-write&connect_timeout=3"
-        )
+        return multi_host_url([port for _, port, _ in NODES], database)
 
     # -- starting ---------------------------------------------------------------------------
 

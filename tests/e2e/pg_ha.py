@@ -42,6 +42,16 @@ def _as_postgres(*args: str, timeout: float = 120) -> str:
     return done.stdout
 
 
+def multi_host_url(ports: list[int], database: str) -> str:
+    """The hub's ``database.url`` over every node: libpq's multi-host form, which keeps the
+    node that takes writes (``target_session_attrs=read-write``)."""
+    hosts = ",".join(f"127.0.0.1:{port}" for port in ports)
+    return (
+        f"postgresql+psycopg://postgres@{hosts}/{database}"
+        "?target_session_attrs=read-write&connect_timeout=3"
+    )
+
+
 def wait_sync_standby(primary_port: int, timeout: float = 30) -> None:
     """Until the primary on ``primary_port`` has a standby streaming to it synchronously
     (``pg_stat_replication.sync_state = 'sync'``)."""
@@ -76,11 +86,7 @@ class ReplicatedPair:
         return self.root / "standby"
 
     def url(self, database: str = "lienthong") -> str:
-        hosts = f"127.0.0.1:{self.primary_port},127.0.0.1:{self.standby_port}"
-        return (
-            f"postgresql+psycopg://postgres@{hosts}/{database}"
-            "?target_session_attrs=read-write&connect_timeout=3"
-        )
+        return multi_host_url([self.primary_port, self.standby_port], database)
 
     @classmethod
     def start(cls) -> ReplicatedPair:
