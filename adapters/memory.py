@@ -39,6 +39,7 @@ from hub.ports import (
     DeliveryRow,
     DocumentRow,
     InboundRow,
+    LogFilter,
     OutboxRow,
     PackageRow,
     Peer,
@@ -159,6 +160,10 @@ class MemoryDocumentRepository(_Repo):
         ]
         return sorted(rows, key=lambda r: (r.received_at, r.id), reverse=True)[:limit]
 
+    def about(self, doc_id: str) -> Sequence[DocumentRow]:
+        rows = [r for r in self.t.documents.values() if r.related_doc_id == doc_id]
+        return sorted(rows, key=lambda r: (r.received_at, r.id))
+
 
 class MemoryDeliveryRepository(_Repo):
     def add(self, row: DeliveryRow) -> None:
@@ -276,8 +281,46 @@ class MemoryDeliveryRepository(_Repo):
         ]
         return sorted(rows, key=lambda d: (d.updated_at, d.id))[:limit]
 
+    def log(
+        self,
+        where: LogFilter,
+        *,
+        before: tuple[dt.datetime, str] | None = None,
+        limit: int = 100,
+    ) -> Sequence[tuple[DeliveryRow, DocumentRow]]:
+        out = [
+            (d, self.t.documents[d.doc_id])
+            for d in self.t.deliveries.values()
+            if (before is None or (d.created_at, d.id) < before)
+            and _logged(where, d, self.t.documents[d.doc_id])
+        ]
+        out.sort(key=lambda p: (p[0].created_at, p[0].id), reverse=True)
+        return out[: max(0, limit)]
+
     def events(self, delivery_id: str) -> Sequence[DeliveryEvent]:
         return [e for e in self.t.events if e.delivery_id == delivery_id]
+
+
+def _logged(where: LogFilter, d: DeliveryRow, doc: DocumentRow) -> bool:
+    """The SQL store's message-log filter (adapters/store/message_log.py), in Python."""
+    if where.code:
+        number, notation = where.code_parts()
+        if notation is None and number is not None:
+            if number not in (doc.code_number, doc.code_notation):
+                return False
+        elif (number is not None and number != doc.code_number) or (
+            notation is not None and notation != doc.code_notation
+        ):
+            return False
+    return (
+        (not where.document or where.document in (doc.document_id, doc.id))
+        and (not where.sender or where.sender in (doc.sender_code, doc.sender_system))
+        and (not where.recipient or where.recipient in (d.recipient_code, d.resolved_code))
+        and (not where.state or d.state == where.state)
+        and (not where.status or d.business_status == where.status)
+        and (where.since is None or d.created_at >= where.since)
+        and (where.until is None or d.created_at < where.until)
+    )
 
 
 class MemorySystemRepository(_Repo):
@@ -393,6 +436,10 @@ class MemoryInboundRepository(_Repo):
             if (peer is None or r.peer == peer) and (outcome is None or r.outcome == outcome)
         ]
         return sorted(rows, key=lambda r: (r.received_at, r.remote_id), reverse=True)[:limit]
+
+    def for_document(self, doc_id: str) -> Sequence[InboundRow]:
+        rows = [r for r in self.t.inbound.values() if r.doc_id == doc_id]
+        return sorted(rows, key=lambda r: (r.received_at, r.peer, r.remote_id))
 
 
 class MemoryUnitOfWork:

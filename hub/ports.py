@@ -214,6 +214,40 @@ class DeliveryGroup:
     oldest_updated_at: dt.datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    """What the message log (IT views, CSV export) is narrowed to; ``None`` is "any".
+
+    Every text criterion is an exact match, so each one can use an index (migration 0017).
+    """
+
+    document: str | None = None
+    """The edXML DocumentId, or the hub's DocId of the document."""
+    code: str | None = None
+    """Số/ký hiệu: ``"123/QĐ-UBND"`` matches number and notation; ``"123"`` or ``"QĐ-UBND"``
+    alone matches either column."""
+    sender: str | None = None
+    """The sending agency's code or the pushing system's id."""
+    recipient: str | None = None
+    """The recipient code as addressed, or the live code it resolved to."""
+    state: str | None = None
+    """A :class:`hub.delivery.State` value."""
+    since: dt.datetime | None = None
+    """Deliveries created at or after this instant."""
+    until: dt.datetime | None = None
+    """Deliveries created before this instant."""
+    status: str | None = None
+    """The last business status (01…16) the recipient reported."""
+
+    def code_parts(self) -> tuple[str | None, str | None]:
+        """:attr:`code` as (number, notation): ``"123/QĐ-UBND"`` → ``("123", "QĐ-UBND")``; a
+        single part is ``(part, None)`` (to match either column)."""
+        number, sep, notation = (self.code or "").strip().partition("/")
+        if not sep:
+            return number or None, None
+        return number.strip() or None, notation.strip() or None
+
+
 # ------------------------------------------------------------------------------- repositories
 
 
@@ -255,6 +289,11 @@ class DocumentRepository(Protocol):
     def search(self, term: str, *, limit: int = 50) -> Sequence[DocumentRow]:
         """Documents whose DocId, edXML DocumentId, sender code or sender system equals
         ``term`` exactly, newest first (IT document search; exact match keeps it indexed)."""
+        ...
+
+    def about(self, doc_id: str) -> Sequence[DocumentRow]:
+        """Documents whose ``related_doc_id`` is ``doc_id`` (its revokes, updates, replacements
+        and status messages), oldest first (the IT timeline)."""
         ...
 
 
@@ -339,6 +378,18 @@ class DeliveryRepository(Protocol):
         ``done`` yet, updated at or after ``since``, by ``(updated_at, id)`` and beyond
         ``after`` when given (the tracker's work list, paged: what a peer may still have news
         about)."""
+        ...
+
+    def log(
+        self,
+        where: LogFilter,
+        *,
+        before: tuple[dt.datetime, str] | None = None,
+        limit: int = 100,
+    ) -> Sequence[tuple[DeliveryRow, DocumentRow]]:
+        """Deliveries matching ``where`` with their document, newest first by
+        ``(created_at, id)`` and strictly older than ``before`` when given (the message log,
+        paged by key: a page stays the same however many deliveries arrive meanwhile)."""
         ...
 
 
@@ -428,6 +479,10 @@ class InboundRepository(Protocol):
         self, *, peer: str | None = None, outcome: str | None = None, limit: int = 100
     ) -> Sequence[InboundRow]:
         """Newest first, optionally one peer's or one outcome's (IT view)."""
+        ...
+
+    def for_document(self, doc_id: str) -> Sequence[InboundRow]:
+        """The items that became document ``doc_id`` (how it came in from a peer), oldest first."""
         ...
 
 

@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.sql import Executable
 
 from adapters.store import tables as t
+from adapters.store.message_log import log_where
 from hub.edxml.model import MessageKind
 from hub.errors import Conflict, InternalError, NotFound, StoreUnavailable, document_id_reused
 from hub.ports import (
@@ -47,6 +48,7 @@ from hub.ports import (
     DeliveryGroup,
     DeliveryRow,
     DocumentRow,
+    LogFilter,
     OutboxRow,
     PackageRow,
     SystemRow,
@@ -271,6 +273,11 @@ class SqlDocumentRepository(_Repo):
         )
         return [_document(r) for r in self._run("searching documents", stmt)]
 
+    def about(self, doc_id: str) -> Sequence[DocumentRow]:
+        d = t.documents
+        stmt = sa.select(d).where(d.c.related_doc_id == doc_id).order_by(d.c.received_at, d.c.id)
+        return [_document(r) for r in self._run("reading related documents", stmt)]
+
 
 # ----------------------------------------------------------------------------- deliveries
 
@@ -459,12 +466,8 @@ class SqlDeliveryRepository(_Repo):
             return []
         params: dict[str, Any] = {"system_id": system_id, "kind": str(kind), "limit": limit}
         params.update({f"state{i}": state for i, state in enumerate(states)})
-        out = []
-        for r in self._run("listing an inbox", _inbox_statement(len(states)), params).mappings():
-            delivery = DeliveryRow(**{n: r[f"d_{n}"] for n in _DELIVERY_COLUMNS})
-            document = _document(_Prefixed(r, "doc_"))
-            out.append((delivery, document))
-        return out
+        rows = self._run("listing an inbox", _inbox_statement(len(states)), params).mappings()
+        return [_joined(r) for r in rows]
 
     def count_inbox(self, system_id: str, kind: MessageKind, states: Sequence[str]) -> int:
         params = _inbox_params(system_id, kind, states)
@@ -521,6 +524,23 @@ class SqlDeliveryRepository(_Repo):
         stmt = stmt.order_by(d.c.updated_at, d.c.id).limit(limit)
         return [_delivery(r) for r in self._run("listing tracked deliveries", stmt)]
 
+    def log(
+        self,
+        where: LogFilter,
+        *,
+        before: tuple[dt.datetime, str] | None = None,
+        limit: int = 100,
+    ) -> Sequence[tuple[DeliveryRow, DocumentRow]]:
+        d = t.deliveries
+        stmt = (
+            sa.select(*_INBOX_COLUMNS)
+            .select_from(_INBOX_JOIN)
+            .where(*log_where(where, before))
+            .order_by(d.c.created_at.desc(), d.c.id.desc())
+            .limit(max(0, limit))
+        )
+        return [_joined(r) for r in self._run("reading the message log", stmt).mappings()]
+
     def events(self, delivery_id: str) -> Sequence[DeliveryEvent]:
         e = t.delivery_events
         stmt = sa.select(e).where(e.c.delivery_id == delivery_id).order_by(e.c.id)
@@ -528,6 +548,12 @@ class SqlDeliveryRepository(_Repo):
             DeliveryEvent(r.delivery_id, r.at, r.from_state, r.to_state, r.reason, r.id)
             for r in self._run("reading delivery events", stmt)
         ]
+
+
+def _joined(r: Any) -> tuple[DeliveryRow, DocumentRow]:
+    """A delivery and its document from a row of ``_INBOX_COLUMNS``."""
+    delivery = DeliveryRow(**{n: r[f"d_{n}"] for n in _DELIVERY_COLUMNS})
+    return delivery, _document(_Prefixed(r, "doc_"))
 
 
 class _Prefixed:

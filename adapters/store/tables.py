@@ -142,6 +142,10 @@ documents = sa.Table(
         sqlite_where=sa.text("business_type = 0"),
     ),
     sa.Index(None, "related_doc_id"),
+    # The message log's filters (migration 0017, adapters/store/message_log.py).
+    sa.Index(None, "document_id"),
+    sa.Index(None, "code_number", "code_notation"),
+    sa.Index(None, "code_notation"),
 )
 
 deliveries = sa.Table(
@@ -174,6 +178,12 @@ deliveries = sa.Table(
     sa.Index(None, "system_id", "state", "created_at"),
     # The retry sweep: forwarding work whose backoff has elapsed.
     sa.Index(None, "state", "next_attempt_at"),
+    # The message log (migration 0017): newest first, and each filter's starting point.
+    sa.Index(None, "created_at", "id"),
+    sa.Index(None, "recipient_code", "created_at"),
+    sa.Index(None, "resolved_code"),
+    sa.Index(None, "state", "created_at"),
+    sa.Index(None, "business_status", "created_at"),
 )
 
 delivery_events = sa.Table(
@@ -328,6 +338,7 @@ inbound_items = sa.Table(
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.Column("acked_at", UtcDateTime),  # when the peer was told; NULL: still owed
     sa.Index(None, "received_at"),
+    sa.Index(None, "doc_id"),  # the timeline: where a document came from (0017)
 )
 
 peer_health = sa.Table(

@@ -1,5 +1,5 @@
 """The IT staff's read model and actions: overview, problem lists, document search, timeline,
-connected systems, the audit log, and redrive.
+the message log and its CSV export, connected systems, the audit log, and redrive.
 
 Theory of operation. Everything here is a read through one short unit of work (never a write
 except :meth:`Monitor.redrive`, which delegates to :func:`hub.services.dispatch.redrive` so the
@@ -23,7 +23,7 @@ import dataclasses
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,11 +37,14 @@ from hub.ports import (
     DeliveryGroup,
     DeliveryRow,
     DocumentRow,
+    InboundRow,
+    LogFilter,
     UnitOfWork,
     UnitOfWorkFactory,
 )
 from hub.routing import Router
 from hub.services.dispatch import redrive as redrive_deliveries
+from hub.services.message_log import PAGE_SIZE, LogPage, export_csv, read_page
 
 #: States an IT person has to look at: each has a list page and (dead, undeliverable) a redrive.
 PROBLEM_STATES = (State.UNDELIVERABLE, State.DEAD, State.RETRY_WAIT)
@@ -111,12 +114,62 @@ class DeliveryView:
 
 
 @dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One moment of a document's life, across every hop (:meth:`DocumentView.timeline`).
+
+    ``kind``: ``received`` (pushed here by a system), ``inbound`` (taken from a peer's inbox),
+    ``created`` (a delivery made for one recipient), ``moved`` (a state change), ``status``
+    (the recipient's business status 01…16), ``remote`` (what the peer or the national axis
+    said of a forwarded copy), ``related`` (a revoke, update, replacement or status message
+    about this document, or the document this one is about).
+    """
+
+    at: dt.datetime
+    kind: str
+    text: str | None = None
+    delivery: DeliveryRow | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    related: DocumentRow | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentView:
     """A document's timeline: its header facts, verdicts, problems and every delivery."""
 
     document: DocumentRow
     deliveries: Sequence[DeliveryView]
-    related: Sequence[DocumentRow]  # revokes/updates/statuses about it, and what it is about
+    related: Sequence[DocumentRow]  # what it is about, then revokes/updates/statuses about it
+    inbound: Sequence[InboundRow] = ()  # the peer items it came in as (none: pushed here)
+
+    def timeline(self) -> list[TimelineEntry]:
+        """Every moment of the document, oldest first (ties keep the order they were made)."""
+        doc = self.document
+        entries = [
+            TimelineEntry(i.received_at, "inbound", f"{i.peer}: {i.remote_id}")
+            for i in self.inbound
+        ]
+        entries.append(TimelineEntry(doc.received_at, "received", doc.sender_system))
+        for r in self.related:
+            entries.append(TimelineEntry(r.received_at, "related", r.subject, related=r))
+        for view in self.deliveries:
+            for ev in view.events:
+                entries.append(_entry(view.delivery, ev))
+        entries.sort(key=lambda e: e.at)  # stable: events keep their id order
+        return entries
+
+
+def _entry(delivery: DeliveryRow, ev: DeliveryEvent) -> TimelineEntry:
+    reason = ev.reason or ""
+    if ev.from_state is None:
+        kind = "created"
+    elif ev.from_state == ev.to_state and reason.startswith("status "):
+        kind = "status"
+    elif ev.from_state == ev.to_state and reason.startswith("remote "):
+        kind = "remote"
+    else:
+        kind = "moved"
+    return TimelineEntry(ev.at, kind, ev.reason, delivery, ev.from_state, ev.to_state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +277,19 @@ class Monitor:
                 about = uow.documents.get(doc.related_doc_id)
                 if about is not None:
                     related.append(about)
-        return DocumentView(doc, views, related)
+            related += uow.documents.about(doc_id)
+            inbound = tuple(uow.inbound.for_document(doc_id))
+        return DocumentView(doc, views, related, inbound)
+
+    def log(
+        self, where: LogFilter, *, cursor: str | None = None, limit: int = PAGE_SIZE
+    ) -> LogPage:
+        """One page of the message log (:mod:`hub.services.message_log`)."""
+        return read_page(self._uow, where, cursor=cursor, limit=limit)
+
+    def log_csv(self, where: LogFilter) -> Iterator[bytes]:
+        """The message log under ``where`` as streamed CSV (BOM, header, rows)."""
+        return export_csv(self._uow, where)
 
     def systems(self) -> list[SystemView]:
         with self._uow() as uow:

@@ -1,0 +1,55 @@
+"""The message log's WHERE clause (:meth:`hub.ports.DeliveryRepository.log`) over the joined
+``deliveries`` and ``documents``.
+
+Every criterion is an equality (or a range on ``deliveries.created_at``), so each one has an
+index to start from (migration 0017): ``documents.document_id``, ``code_number`` /
+``code_notation``, the sender's code and system, ``deliveries.recipient_code`` /
+``resolved_code``, ``(state, created_at)``, ``(business_status, created_at)`` and
+``(created_at, id)`` for the unfiltered, newest-first page. A "contains" search would read the
+whole table on both backends: the log does not offer one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+from adapters.store import tables as t
+from hub.ports import LogFilter
+
+
+def log_where(where: LogFilter, before: tuple[dt.datetime, str] | None) -> list[Any]:
+    """The conditions of one message-log page (see the module docstring)."""
+    d, doc = t.deliveries, t.documents
+    out: list[Any] = []
+    if where.document:
+        out.append(sa.or_(doc.c.document_id == where.document, doc.c.id == where.document))
+    if where.code:
+        number, notation = where.code_parts()
+        if notation is None and number is not None:
+            out.append(sa.or_(doc.c.code_number == number, doc.c.code_notation == number))
+        else:
+            if number is not None:
+                out.append(doc.c.code_number == number)
+            if notation is not None:
+                out.append(doc.c.code_notation == notation)
+    if where.sender:
+        out.append(sa.or_(doc.c.sender_code == where.sender, doc.c.sender_system == where.sender))
+    if where.recipient:
+        out.append(
+            sa.or_(d.c.recipient_code == where.recipient, d.c.resolved_code == where.recipient)
+        )
+    if where.state:
+        out.append(d.c.state == where.state)
+    if where.status:
+        out.append(d.c.business_status == where.status)
+    if where.since is not None:
+        out.append(d.c.created_at >= where.since)
+    if where.until is not None:
+        out.append(d.c.created_at < where.until)
+    if before is not None:
+        at, key = before  # compared column by column: the bind takes the column's type
+        out.append(sa.or_(d.c.created_at < at, sa.and_(d.c.created_at == at, d.c.id < key)))
+    return out
