@@ -171,7 +171,7 @@ class Hub:
                 future_skew_s=self.settings.clock_skew_s,
             ),
         )
-        from adapters.http.dashboard import mount_dashboard
+        from adapters.http.console import mount_dashboard
         from hub.entrypoints.seal import seal_service_from_settings
 
         registry = CollectorRegistry()

@@ -4,7 +4,7 @@ the message log and its CSV export, connected systems, the audit log, and redriv
 Theory of operation. Everything here is a read through one short unit of work (never a write
 except :meth:`Monitor.redrive`, which delegates to :func:`hub.services.dispatch.redrive` so the
 state machine, the dispatch outbox row and the audit record commit together). The dashboard
-(``adapters/http/dashboard.py``), ``/metrics`` and the ``lienthong deliveries`` / ``audit``
+(``adapters/http/console/``), ``/metrics`` and the ``lienthong deliveries`` / ``audit``
 commands all read through this class, so they agree on every figure.
 
 Hazards:

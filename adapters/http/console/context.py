@@ -1,0 +1,100 @@
+"""What every console route needs besides the page helpers: the access rule, the read model,
+the response with its security headers, the form parser, and the refusals.
+
+One :class:`Console` is built by :func:`adapters.http.console.mount_dashboard` and handed to
+each page module's ``add_routes``; it holds no state of its own beyond what it is given.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from adapters.http.admin_access import AdminAccess
+from adapters.http.console.page import LANG_COOKIE, PREFIX, Page, layout
+from adapters.http.gate import read_capped
+from hub.errors import HubError
+from hub.messaging import Broker
+from hub.ports import PeerHealth
+from hub.services.monitor import CachedOverview, Monitor
+
+security_log = logging.getLogger("lienthong.security")
+
+_FORM_CAP = 64 * 1024
+
+
+def actor_of(request: Request) -> str:
+    return f"admin@{request.client.host if request.client else '-'}"
+
+
+def security_event(event: str, request: Request, **fields: object) -> None:
+    security_log.warning(
+        json.dumps(
+            {
+                "event": event,
+                "remote": request.client.host if request.client else None,
+                "path": request.url.path,
+                **fields,
+            }
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Console:
+    """The console's collaborators (see the module docstring)."""
+
+    access: AdminAccess
+    monitor: Monitor
+    broker: Broker
+    overview: CachedOverview
+    peer_health: Callable[[], Sequence[PeerHealth]] | None = None
+
+    def render(self, request: Request, html_text: str, status: int = 200) -> HTMLResponse:
+        response = HTMLResponse(html_text, status)
+        asked = request.query_params.get("lang")
+        if asked in ("vi", "en"):
+            response.set_cookie(LANG_COOKIE, asked, max_age=365 * 86400, samesite="strict")
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+        )
+        return response
+
+    def page_of(self, request: Request) -> Page:
+        return Page(request, self.access.csrf_for(request), logout=self.access.token_required)
+
+    def refuse(self, request: Request) -> Response:
+        if self.access.token_required:
+            return RedirectResponse(f"{PREFIX}/login", 303)
+        security_event("dashboard_refused", request, reason="not loopback")
+        page = self.page_of(request)
+        body = f'<p class="error">{page.t("forbidden")}</p>'
+        return self.render(request, layout(page, "", page.t("title"), body, nav=False), 403)
+
+    async def form_of(self, request: Request) -> dict[str, list[str]]:
+        # The forms are small urlencoded posts: parsed here under a cap (no multipart parser
+        # dependency, and nothing large is ever read for an anonymous client).
+        if not request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            return {}
+        try:
+            body = await read_capped(request, _FORM_CAP)
+        except HubError:
+            return {}
+        return parse_qs(body.decode("utf-8", "replace"), max_num_fields=1000)
+
+    def csrf_refused(self, request: Request) -> Response:
+        security_event("dashboard_csrf_refused", request)
+        self.monitor.record(actor_of(request), "dashboard.csrf", request.url.path, "csrf.refused")
+        page = self.page_of(request)
+        body = f'<p class="error">{page.t("csrf")}</p>'
+        return self.render(request, layout(page, "", page.t("title"), body, nav=False), 403)
