@@ -2,8 +2,9 @@
 the message log and its CSV export, connected systems, the audit log, and redrive.
 
 Theory of operation. Everything here is a read through one short unit of work (never a write
-except :meth:`Monitor.redrive`, which delegates to :func:`hub.services.dispatch.redrive` so the
-state machine, the dispatch outbox row and the audit record commit together). The dashboard
+except :meth:`Monitor.redrive` and :meth:`Monitor.discard`, which delegate to
+:func:`hub.services.dispatch.redrive` / :func:`~hub.services.dispatch.discard` so the state
+machine, the dispatch outbox row and the audit record commit together). The dashboard
 (``adapters/http/console/``), ``/metrics`` and the ``lienthong deliveries`` / ``audit``
 commands all read through this class, so they agree on every figure.
 
@@ -43,6 +44,8 @@ from hub.ports import (
     UnitOfWorkFactory,
 )
 from hub.routing import Router
+from hub.services.dispatch import DISCARDABLE
+from hub.services.dispatch import discard as discard_deliveries
 from hub.services.dispatch import redrive as redrive_deliveries
 from hub.services.message_log import PAGE_SIZE, LogPage, export_csv, read_page
 
@@ -50,6 +53,8 @@ from hub.services.message_log import PAGE_SIZE, LogPage, export_csv, read_page
 PROBLEM_STATES = (State.UNDELIVERABLE, State.DEAD, State.RETRY_WAIT)
 #: States that can be redriven (hub.delivery: ``redrive`` leaves only these).
 REDRIVABLE = frozenset({State.DEAD.value, State.UNDELIVERABLE.value})
+#: States that can be discarded (hub.delivery: ``discard`` leaves only these).
+DISCARDABLE_STATES = frozenset(s.value for s in DISCARDABLE)
 #: States in which a delivery waits for someone (dispatch, the recipient, the next retry).
 WAITING = (State.QUEUED, State.AVAILABLE, State.RETRY_WAIT, State.FORWARDING)
 
@@ -102,6 +107,10 @@ class ProblemItem:
     @property
     def redrivable(self) -> bool:
         return self.delivery.state in REDRIVABLE
+
+    @property
+    def discardable(self) -> bool:
+        return self.delivery.state in DISCARDABLE_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +336,14 @@ class Monitor:
             actor=actor,
             wake_outbox=self._wake,
             router_for=router_for,
+        )
+
+    def discard(self, delivery_ids: Sequence[str], *, reason: str, actor: str) -> list[str]:
+        """Give dead / undeliverable / retry_wait deliveries up for good (``discarded``) with a
+        required, non-empty ``reason`` (kept with the delivery, shown to the sender, audited);
+        return the ids moved. :class:`hub.errors.InvalidRequest` for an empty reason."""
+        return discard_deliveries(
+            self._uow, self._clock, list(delivery_ids), reason=reason, actor=actor
         )
 
     def record(
