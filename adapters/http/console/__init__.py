@@ -53,7 +53,7 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.http import admin_access
 from adapters.http.admin_access import SESSION_COOKIE, AdminAccess
-from adapters.http.console import audit, deliveries, documents, systems
+from adapters.http.console import audit, deliveries, documents, log, systems
 from adapters.http.console import overview as overview_page
 from adapters.http.console.context import Console, actor_of, security_event
 from adapters.http.console.metrics import CaptureLoop, HubCollector, LoopHolder, queue_reader
@@ -146,7 +146,7 @@ def mount_dashboard(
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
-    for module in (overview_page, deliveries, documents, systems, audit):
+    for module in (overview_page, deliveries, log, documents, systems, audit):
         module.add_routes(router, console)
     # Ahead of the VXP catch-all (which routes any other path on its last segment).
     app.router.routes[0:0] = router.routes

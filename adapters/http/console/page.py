@@ -131,6 +131,7 @@ NAV: list[tuple[str, str]] = [
     ("undeliverable", f"{PREFIX}/deliveries?state=undeliverable"),
     ("dead", f"{PREFIX}/deliveries?state=dead"),
     ("retry_wait", f"{PREFIX}/deliveries?state=retry_wait"),
+    ("log", f"{PREFIX}/log"),
     ("documents", f"{PREFIX}/documents"),
     ("systems", f"{PREFIX}/systems"),
     ("audit", f"{PREFIX}/audit"),
