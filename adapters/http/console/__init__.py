@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
@@ -53,14 +54,27 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.http import admin_access
 from adapters.http.admin_access import SESSION_COOKIE, AdminAccess
-from adapters.http.console import audit, deliveries, documents, log, systems
+from adapters.http.console import (
+    audit,
+    deliveries,
+    documents,
+    downloads,
+    log,
+    seal,
+    systems,
+)
+from adapters.http.console import evidence as evidence_page
 from adapters.http.console import overview as overview_page
 from adapters.http.console.context import Console, actor_of, security_event
+from adapters.http.console.evidence import EvidenceExport
 from adapters.http.console.metrics import CaptureLoop, HubCollector, LoopHolder, queue_reader
 from adapters.http.console.page import PREFIX, layout
 from hub.messaging import Broker
-from hub.ports import PeerHealth
+from hub.ports import BlobStore, PeerHealth
 from hub.services.monitor import CachedOverview, Monitor
+
+if TYPE_CHECKING:
+    from signing.seal_service import SealService
 
 __all__ = ["PREFIX", "HubCollector", "mount_dashboard"]
 
@@ -76,14 +90,19 @@ def mount_dashboard(
     session_max_age_s: float = admin_access.DEFAULT_SESSION_MAX_AGE_S,
     clock: Callable[[], float] = time.time,
     peer_health: Callable[[], Sequence[PeerHealth]] | None = None,
+    blobs: BlobStore | None = None,
+    evidence: EvidenceExport | None = None,
+    sealer: SealService | None = None,
 ) -> None:
     """Add the dashboard routes (ahead of the VXP catch-all) and the gauges to ``registry``, and
     install the operators' access rule for ``admin_token`` on ``app`` (``/metrics``, ``/readyz``
-    follow it). ``clock`` (epoch seconds) dates the sessions."""
+    follow it). ``clock`` (epoch seconds) dates the sessions. ``blobs`` enables the package
+    and attachment downloads, ``evidence`` a document's evidence page and container, ``sealer``
+    the clerks' seal page (each absent: that page answers 404)."""
     access = AdminAccess(admin_token, session_max_age_s=session_max_age_s, clock=clock)
     admin_access.install(app, access)
     overview = CachedOverview(monitor, cache_ttl_s)
-    console = Console(access, monitor, broker, overview, peer_health)
+    console = Console(access, monitor, broker, overview, peer_health, blobs, evidence, sealer)
     holder = LoopHolder()
     router = APIRouter(include_in_schema=False)
     render, page_of, form_of = console.render, console.page_of, console.form_of
@@ -146,7 +165,8 @@ def mount_dashboard(
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
-    for module in (overview_page, deliveries, log, documents, systems, audit):
+    pages = (overview_page, deliveries, log, documents, downloads, evidence_page, seal, systems)
+    for module in (*pages, audit):
         module.add_routes(router, console)
     # Ahead of the VXP catch-all (which routes any other path on its last segment).
     app.router.routes[0:0] = router.routes

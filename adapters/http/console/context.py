@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from fastapi import Request
@@ -21,8 +22,12 @@ from adapters.http.console.page import LANG_COOKIE, PREFIX, Page, layout
 from adapters.http.gate import read_capped
 from hub.errors import HubError
 from hub.messaging import Broker
-from hub.ports import PeerHealth
+from hub.ports import BlobStore, PeerHealth
 from hub.services.monitor import CachedOverview, Monitor
+
+if TYPE_CHECKING:
+    from adapters.http.console.evidence import EvidenceExport
+    from signing.seal_service import SealService
 
 security_log = logging.getLogger("lienthong.security")
 
@@ -55,6 +60,9 @@ class Console:
     broker: Broker
     overview: CachedOverview
     peer_health: Callable[[], Sequence[PeerHealth]] | None = None
+    blobs: BlobStore | None = None  # package and attachment downloads
+    evidence: EvidenceExport | None = None  # a document's evidence and its ASiC-E container
+    sealer: SealService | None = None  # the clerks' seal page
 
     def render(self, request: Request, html_text: str, status: int = 200) -> HTMLResponse:
         response = HTMLResponse(html_text, status)

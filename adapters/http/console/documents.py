@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -11,8 +12,35 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from adapters.http.console.context import Console
-from adapters.http.console.page import PREFIX, Page, doc_link, e, layout, pill, table, when
+from adapters.http.console.page import (
+    PREFIX,
+    Page,
+    add_texts,
+    doc_link,
+    e,
+    layout,
+    pill,
+    table,
+    when,
+)
 from hub.errors import NotFound
+from hub.services.monitor import DocumentView
+
+add_texts(
+    {
+        "timeline": ("Diễn biến qua các chặng", "Timeline across hops"),
+        "tl_inbound": ("Nhận từ trục/kết nối", "Taken from a peer"),
+        "tl_received": ("Tiếp nhận", "Received"),
+        "tl_created": ("Tạo bản chuyển", "Delivery created"),
+        "tl_moved": ("Chuyển trạng thái", "State change"),
+        "tl_status": ("Trạng thái xử lý", "Business status"),
+        "tl_remote": ("Trạng thái ở nơi nhận xa", "Remote state"),
+        "tl_related": ("Văn bản liên quan", "Related document"),
+        "package": ("Gói tin gốc", "Package as received"),
+        "attachments": ("Tệp đính kèm", "Attachments"),
+        "evidence": ("Chứng cứ chuyển phát", "Delivery evidence"),
+    }
+)
 
 
 def add_routes(router: APIRouter, console: Console) -> None:
@@ -77,7 +105,7 @@ def add_routes(router: APIRouter, console: Console) -> None:
         return render(request, layout(page, "documents", title, _document_body(page, view)))
 
 
-def _verdict_word(page: Page, verdicts: dict[str, Any]) -> str:
+def _verdict_word(page: Page, verdicts: Mapping[str, Any]) -> str:
     """The package's three-way outcome as stored (rows stored before it existed have none)."""
     word = verdicts.get("verdict")
     if word not in ("valid", "invalid", "indeterminate"):
@@ -86,7 +114,7 @@ def _verdict_word(page: Page, verdicts: dict[str, Any]) -> str:
     return f"<b>{page.t('verdict_' + word)}</b>" + (f" ({e(sub)})" if sub else "") + " — "
 
 
-def _document_body(page: Page, view: Any) -> str:
+def _document_body(page: Page, view: DocumentView) -> str:
     doc = view.document
     v = doc.verdicts or {}
     facts = [
@@ -118,7 +146,13 @@ def _document_body(page: Page, view: Any) -> str:
         facts.append((page.t("related"), doc_link(r.id) + f" {e(r.subject)}"))
     head = "<table>" + "".join(f"<tr><th>{k}</th><td>{val}</td></tr>" for k, val in facts)
     head += "</table>"
-    parts = [head]
+    base = f"{PREFIX}/documents/{quote(doc.id, safe='')}"
+    links = (
+        f'<p><a href="{e(base)}/package" download>{page.t("package")}</a> · '
+        f'<a href="{e(base)}/attachments">{page.t("attachments")}</a> · '
+        f'<a href="{e(base)}/evidence">{page.t("evidence")}</a></p>'
+    )
+    parts = [links, head, f"<h2>{page.t('timeline')}</h2>", _timeline(page, view)]
     for dv in view.deliveries:
         d = dv.delivery
         business = (
@@ -148,3 +182,30 @@ def _document_body(page: Page, view: Any) -> str:
             )
         )
     return "".join(parts)
+
+
+def _timeline(page: Page, view: DocumentView) -> str:
+    """Every hop in one table, oldest first (:meth:`DocumentView.timeline`)."""
+    rows = []
+    for entry in view.timeline():
+        d = entry.delivery
+        where = ""
+        if d is not None:
+            via = f"{d.route} {d.peer_name or d.system_id or ''}".strip()
+            where = f'{e(d.resolved_code or d.recipient_code)} <span class="muted">{e(via)}</span>'
+        if entry.kind in ("moved", "created"):
+            what = (pill(page, entry.from_state) + " → " if entry.from_state else "") + pill(
+                page, entry.to_state or ""
+            )
+        else:
+            what = ""
+        text = e(entry.text)
+        if entry.related is not None:
+            r = entry.related
+            text = f"{doc_link(r.id, short_id=True)} {e(r.kind)} {e(r.subject)}"
+        rows.append([when(entry.at), page.t("tl_" + entry.kind), where, what, text])
+    return table(
+        [page.t("at"), page.t("kind"), page.t("recipient"), page.t("state"), page.t("details")],
+        rows,
+        page,
+    )

@@ -133,6 +133,7 @@ NAV: list[tuple[str, str]] = [
     ("retry_wait", f"{PREFIX}/deliveries?state=retry_wait"),
     ("log", f"{PREFIX}/log"),
     ("documents", f"{PREFIX}/documents"),
+    ("seal", f"{PREFIX}/seal"),
     ("systems", f"{PREFIX}/systems"),
     ("audit", f"{PREFIX}/audit"),
 ]
