@@ -142,6 +142,7 @@ documents = sa.Table(
         sqlite_where=sa.text("business_type = 0"),
     ),
     sa.Index(None, "related_doc_id"),
+    sa.Index(None, "received_at"),  # the console's rates over time (0016)
 )
 
 deliveries = sa.Table(
@@ -174,6 +175,10 @@ deliveries = sa.Table(
     sa.Index(None, "system_id", "state", "created_at"),
     # The retry sweep: forwarding work whose backoff has elapsed.
     sa.Index(None, "state", "next_attempt_at"),
+    # The console's per-system and per-agency pages: the newest deliveries first (0016).
+    sa.Index(None, "system_id", "created_at"),
+    sa.Index(None, "recipient_code", "created_at"),
+    sa.Index(None, "resolved_code", "created_at"),
 )
 
 delivery_events = sa.Table(
@@ -195,6 +200,7 @@ delivery_events = sa.Table(
     sa.Column("prev_hash", sa.String(64)),
     sa.Column("hash", sa.String(64)),
     sa.Index(None, "delivery_id", "at"),
+    sa.Index(None, "to_state", "at"),  # the console's rates over time (0016)
 )
 
 evidence_batches = sa.Table(
@@ -218,6 +224,7 @@ systems = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("max_age_s", sa.Integer, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_pull_at", UtcDateTime),  # the last inbox listing, for the console (0016)
 )
 
 system_agencies = sa.Table(

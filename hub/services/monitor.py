@@ -41,6 +41,13 @@ from hub.ports import (
     UnitOfWorkFactory,
 )
 from hub.routing import Router
+from hub.services.activity import (
+    AgencyActivity,
+    Rates,
+    SystemActivity,
+    read_rates,
+    with_documents,
+)
 from hub.services.dispatch import redrive as redrive_deliveries
 
 #: States an IT person has to look at: each has a list page and (dead, undeliverable) a redrive.
@@ -167,6 +174,51 @@ class Monitor:
             oldest_waiting=_oldest_waiting(groups),
             failing_peers=_failing_peers(groups),
         )
+
+    def rates(self, span: str) -> Rates:
+        """Received / delivered / refused / failed per bucket over ``span`` (``hour``, ``day``,
+        ``week``; :mod:`hub.services.activity`). ``ValueError`` for another span."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            return read_rates(uow, span, now)
+
+    def system_activity(self, system_id: str, *, limit: int = 50) -> SystemActivity:
+        """One system's inbox, counts, last pull and newest deliveries; :class:`NotFound`
+        when there is no such system."""
+        with self._uow() as uow:
+            row = uow.systems.get(system_id)
+            if row is None:
+                raise NotFound(
+                    f"no system {system_id}",
+                    message_vi=f"không có hệ thống {system_id}",
+                    code="system.unknown",
+                )
+            oldest, fetched = uow.activity.system_times(system_id)
+            recent = uow.activity.recent_deliveries(system_id=system_id, limit=limit)
+            return SystemActivity(
+                row.id,
+                row.name,
+                row.enabled,
+                uow.systems.agencies(system_id),
+                uow.activity.system_states(system_id),
+                uow.activity.sent_count(system_id),
+                oldest,
+                uow.activity.last_pulls().get(system_id),
+                fetched,
+                with_documents(uow, recent),
+            )
+
+    def agency_activity(self, code: str, *, limit: int = 50) -> AgencyActivity:
+        """The newest deliveries addressed to ``code`` (as addressed or resolved), its registry
+        record and hosting system (either may be absent: the page says so)."""
+        with self._uow() as uow:
+            recent = uow.activity.recent_deliveries(recipient_code=code, limit=limit)
+            return AgencyActivity(
+                code,
+                uow.agencies.get(code),
+                uow.systems.hosting().get(code),
+                with_documents(uow, recent),
+            )
 
     # -------------------------------------------------------------------------- lists
 
