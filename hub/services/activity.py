@@ -134,3 +134,37 @@ def with_documents(uow: UnitOfWork, rows: Sequence[DeliveryRow]) -> list[RecentD
         if d.doc_id not in docs:
             docs[d.doc_id] = uow.documents.get(d.doc_id)
     return [RecentDelivery(d, docs[d.doc_id]) for d in rows]
+
+
+# ---------------------------------------------------------------- certificates and storage
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateFact:
+    """A certificate the hub relies on and when it expires (no key material, no secret)."""
+
+    role: str  # "anchor" (a trust anchor), "seal" (an agency seal key), "receipt" (evidence)
+    name: str  # the bundle's path, or the agency code / key reference
+    subject: str | None
+    not_after: dt.datetime | None
+    problem: str | None = None  # why it could not be read ("code: message")
+
+
+@dataclass(frozen=True, slots=True)
+class StorageFact:
+    """Room left on the data directory's file system and the database's size."""
+
+    data_dir: str
+    disk_free: int | None
+    disk_total: int | None
+    database_kind: str  # "postgresql" | "sqlite"
+    database_bytes: int | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleFacts:
+    """What the overview shows about the hub's own installation."""
+
+    certificates: Sequence[CertificateFact] = ()
+    storage: StorageFact | None = None

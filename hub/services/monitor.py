@@ -78,6 +78,15 @@ class PeerTrouble:
 
 
 @dataclass(frozen=True, slots=True)
+class RouteWait:
+    """Deliveries waiting on one route (dispatch, an inbox, a retry, a push in flight)."""
+
+    route: str
+    waiting: int
+    oldest_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Overview:
     """The dashboard's first page and the gauges of ``/metrics``."""
 
@@ -87,6 +96,7 @@ class Overview:
     documents_last_day: int
     oldest_waiting: Sequence[SystemWait]
     failing_peers: Sequence[PeerTrouble]
+    waiting_by_route: Sequence[RouteWait] = ()
 
     def by_state(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -173,6 +183,7 @@ class Monitor:
             documents_last_day=last_day,
             oldest_waiting=_oldest_waiting(groups),
             failing_peers=_failing_peers(groups),
+            waiting_by_route=_waiting_by_route(groups),
         )
 
     def rates(self, span: str) -> Rates:
@@ -382,6 +393,20 @@ def _oldest_waiting(groups: Sequence[DeliveryGroup]) -> list[SystemWait]:
                 g.system_id, prev.waiting + g.count, min(prev.oldest_at, g.oldest_created_at)
             )
     return sorted(waits.values(), key=lambda w: w.oldest_at)
+
+
+def _waiting_by_route(groups: Sequence[DeliveryGroup]) -> list[RouteWait]:
+    waiting = {s.value for s in WAITING}
+    routes: dict[str, RouteWait] = {}
+    for g in groups:
+        if g.state not in waiting:
+            continue
+        prev = routes.get(g.route) or RouteWait(g.route, 0, None)
+        oldest = g.oldest_created_at
+        if prev.oldest_at is not None and oldest is not None:
+            oldest = min(prev.oldest_at, oldest)
+        routes[g.route] = RouteWait(g.route, prev.waiting + g.count, oldest or prev.oldest_at)
+    return sorted(routes.values(), key=lambda r: r.route)
 
 
 def _failing_peers(groups: Sequence[DeliveryGroup]) -> list[PeerTrouble]:

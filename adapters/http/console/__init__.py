@@ -60,6 +60,7 @@ from adapters.http.console.metrics import CaptureLoop, HubCollector, LoopHolder,
 from adapters.http.console.page import PREFIX, layout
 from hub.messaging import Broker
 from hub.ports import PeerHealth
+from hub.services.activity import ConsoleFacts
 from hub.services.monitor import CachedOverview, Monitor
 
 __all__ = ["PREFIX", "HubCollector", "mount_dashboard"]
@@ -76,14 +77,16 @@ def mount_dashboard(
     session_max_age_s: float = admin_access.DEFAULT_SESSION_MAX_AGE_S,
     clock: Callable[[], float] = time.time,
     peer_health: Callable[[], Sequence[PeerHealth]] | None = None,
+    facts: Callable[[], ConsoleFacts] | None = None,
 ) -> None:
     """Add the dashboard routes (ahead of the VXP catch-all) and the gauges to ``registry``, and
     install the operators' access rule for ``admin_token`` on ``app`` (``/metrics``, ``/readyz``
-    follow it). ``clock`` (epoch seconds) dates the sessions."""
+    follow it). ``clock`` (epoch seconds) dates the sessions; ``facts`` reads certificate expiry
+    and storage for the overview (absent: those sections are not shown)."""
     access = AdminAccess(admin_token, session_max_age_s=session_max_age_s, clock=clock)
     admin_access.install(app, access)
     overview = CachedOverview(monitor, cache_ttl_s)
-    console = Console(access, monitor, broker, overview, peer_health)
+    console = Console(access, monitor, broker, overview, peer_health, facts)
     holder = LoopHolder()
     router = APIRouter(include_in_schema=False)
     render, page_of, form_of = console.render, console.page_of, console.form_of

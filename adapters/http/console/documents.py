@@ -116,7 +116,9 @@ def _document_body(page: Page, view: Any) -> str:
         )
     for r in view.related:
         facts.append((page.t("related"), doc_link(r.id) + f" {e(r.subject)}"))
-    head = "<table>" + "".join(f"<tr><th>{k}</th><td>{val}</td></tr>" for k, val in facts)
+    head = "<table>" + "".join(
+        f'<tr><th scope="row">{k}</th><td>{val}</td></tr>' for k, val in facts
+    )
     head += "</table>"
     parts = [head]
     for dv in view.deliveries:
