@@ -107,6 +107,7 @@ class SystemActivity:
     last_pull_at: dt.datetime | None  # its last inbox listing
     last_fetch_at: dt.datetime | None  # its last fetch (or push: the systems page's figure)
     recent: Sequence[RecentDelivery]
+    at: dt.datetime  # when these figures were read
 
     @property
     def waiting(self) -> int:

@@ -147,6 +147,7 @@ class SystemView:
     max_age_s: int
     created_at: dt.datetime
     last_seen: dt.datetime | None
+    last_pull: dt.datetime | None = None  # its last inbox listing (``systems.last_pull_at``)
 
 
 class Monitor:
@@ -217,6 +218,7 @@ class Monitor:
                 uow.activity.last_pulls().get(system_id),
                 fetched,
                 with_documents(uow, recent),
+                self._clock.now(),
             )
 
     def agency_activity(self, code: str, *, limit: int = 50) -> AgencyActivity:
@@ -292,6 +294,7 @@ class Monitor:
     def systems(self) -> list[SystemView]:
         with self._uow() as uow:
             seen = uow.systems.last_activity()
+            pulls = uow.activity.last_pulls()
             return [
                 SystemView(
                     s.id,
@@ -301,6 +304,7 @@ class Monitor:
                     s.max_age_s,
                     s.created_at,
                     seen.get(s.id),
+                    pulls.get(s.id),
                 )
                 for s in uow.systems.list()
             ]
