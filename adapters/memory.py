@@ -34,6 +34,7 @@ from hub.evidence import Batch, DocumentRecord, EvidenceEvent
 from hub.ports import (
     AgencyRow,
     AuditRow,
+    Buckets,
     DeliveryEvent,
     DeliveryGroup,
     DeliveryRow,
@@ -62,6 +63,7 @@ class _Tables:
     outbox: dict[int, OutboxRow] = field(default_factory=dict)
     audit: list[AuditRow] = field(default_factory=list)
     inbound: dict[tuple[str, str], InboundRow] = field(default_factory=dict)
+    pulls: dict[str, dt.datetime] = field(default_factory=dict)
     next_id: int = 1
 
     def snapshot(self) -> _Tables:
@@ -412,6 +414,69 @@ class MemoryAuditRepository(_Repo):
         return list(reversed(rows))[:limit]
 
 
+def _series(moments: Iterable[dt.datetime], window: Buckets) -> list[int]:
+    counts = [0] * window.count
+    for at in moments:
+        index = window.index(at)
+        if index is not None:
+            counts[index] += 1
+    return counts
+
+
+class MemoryActivityRepository(_Repo):
+    def received(self, window: Buckets) -> list[int]:
+        return _series((r.received_at for r in self.t.documents.values()), window)
+
+    def transitions(self, to_states: Sequence[str], window: Buckets) -> list[int]:
+        moved = (
+            e.at for e in self.t.events if e.to_state in to_states and e.from_state != e.to_state
+        )
+        return _series(moved, window)
+
+    def refusals(self, actions: Sequence[str], window: Buckets) -> list[int]:
+        refused = (r.at for r in self.t.audit if r.action in actions and r.outcome != "ok")
+        return _series(refused, window)
+
+    def system_states(self, system_id: str) -> Mapping[str, int]:
+        out: dict[str, int] = {}
+        for d in self.t.deliveries.values():
+            if d.system_id == system_id:
+                out[d.state] = out.get(d.state, 0) + 1
+        return out
+
+    def system_times(self, system_id: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+        mine = [d for d in self.t.deliveries.values() if d.system_id == system_id]
+        waiting = [d.created_at for d in mine if d.state == "available"]
+        fetched = [d.fetched_at for d in mine if d.fetched_at is not None]
+        return (min(waiting) if waiting else None, max(fetched) if fetched else None)
+
+    def sent_count(self, system_id: str) -> int:
+        return sum(1 for r in self.t.documents.values() if r.sender_system == system_id)
+
+    def recent_deliveries(
+        self, *, system_id: str | None = None, recipient_code: str | None = None, limit: int = 50
+    ) -> Sequence[DeliveryRow]:
+        if system_id is None and recipient_code is None:
+            raise ValueError("recent_deliveries needs a system_id or a recipient_code")
+        rows = [
+            d
+            for d in self.t.deliveries.values()
+            if (d.system_id == system_id if system_id is not None else False)
+            or (system_id is None and recipient_code in (d.recipient_code, d.resolved_code))
+        ]
+        return sorted(rows, key=lambda d: (d.created_at, d.id), reverse=True)[:limit]
+
+    def record_pull(self, system_id: str, at: dt.datetime) -> None:
+        if system_id in self.t.systems and at > self.t.pulls.get(system_id, at - _TICK):
+            self.t.pulls[system_id] = at
+
+    def last_pulls(self) -> Mapping[str, dt.datetime]:
+        return dict(self.t.pulls)
+
+
+_TICK = dt.timedelta(microseconds=1)
+
+
 class MemoryInboundRepository(_Repo):
     def add(self, row: InboundRow) -> None:
         key = (row.peer, row.remote_id)
@@ -457,6 +522,7 @@ class MemoryUnitOfWork:
         self.outbox = MemoryOutboxRepository(self)
         self.audit = MemoryAuditRepository(self)
         self.inbound = MemoryInboundRepository(self)
+        self.activity = MemoryActivityRepository(self)
 
     def __enter__(self) -> Self:
         self._store.lock.acquire()

@@ -486,6 +486,76 @@ class InboundRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Buckets:
+    """``count`` consecutive time buckets of ``width_s`` seconds from ``start`` (inclusive) —
+    the x axis of a rate chart. ``start`` is a whole second, so both backends bucket alike."""
+
+    start: dt.datetime
+    width_s: int
+    count: int
+
+    @property
+    def end(self) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=self.width_s * self.count)
+
+    def index(self, at: dt.datetime) -> int | None:
+        """The bucket ``at`` falls in, ``None`` outside the window."""
+        if at < self.start or at >= self.end:
+            return None
+        return int((at - self.start).total_seconds()) // self.width_s
+
+
+class ActivityRepository(Protocol):
+    """Figures over time and per system for the operations console, and the pull record.
+
+    Counting queries are bounded by a time range on an indexed column (``received_at``,
+    ``delivery_events.at``, ``audit.at``) or by a system / recipient key, never a whole scan.
+    """
+
+    def received(self, window: Buckets) -> list[int]:
+        """Documents accepted per bucket (``documents.received_at``)."""
+        ...
+
+    def transitions(self, to_states: Sequence[str], window: Buckets) -> list[int]:
+        """Delivery events per bucket that moved a delivery INTO one of ``to_states`` (an
+        event whose ``from_state`` already was the same state is not a move)."""
+        ...
+
+    def refusals(self, actions: Sequence[str], window: Buckets) -> list[int]:
+        """Audit rows per bucket with ``action`` in ``actions`` and an outcome other than
+        ``ok`` (refused pushes and inbound items)."""
+        ...
+
+    def system_states(self, system_id: str) -> Mapping[str, int]:
+        """Deliveries hosted by ``system_id`` by state."""
+        ...
+
+    def system_times(self, system_id: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """(creation of the oldest ``available`` delivery in ``system_id``'s inbox, its last
+        fetch); ``None`` where there is none."""
+        ...
+
+    def sent_count(self, system_id: str) -> int:
+        """Documents ``system_id`` has pushed (accepted)."""
+        ...
+
+    def recent_deliveries(
+        self, *, system_id: str | None = None, recipient_code: str | None = None, limit: int = 50
+    ) -> Sequence[DeliveryRow]:
+        """The newest deliveries hosted by ``system_id`` or addressed to ``recipient_code`` (as
+        addressed or as resolved), newest first (``created_at``, then ``id``)."""
+        ...
+
+    def record_pull(self, system_id: str, at: dt.datetime) -> None:
+        """Remember that ``system_id`` listed its inbox at ``at`` (a later value only)."""
+        ...
+
+    def last_pulls(self) -> Mapping[str, dt.datetime]:
+        """Each system's last recorded inbox listing."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository.
 
@@ -511,6 +581,8 @@ class UnitOfWork(Protocol):
     def audit(self) -> AuditRepository: ...
     @property
     def inbound(self) -> InboundRepository: ...
+    @property
+    def activity(self) -> ActivityRepository: ...
 
     def __enter__(self) -> Self: ...
 

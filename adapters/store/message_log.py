@@ -4,7 +4,7 @@
 Every criterion is an equality (or a range on ``deliveries.created_at``), so each one has an
 index to start from (migration 0017): ``documents.document_id``, ``code_number`` /
 ``code_notation``, the sender's code and system, ``deliveries.recipient_code`` /
-``resolved_code``, ``(state, created_at)``, ``(business_status, created_at)`` and
+``resolved_code`` (0016), ``(state, created_at)``, ``(business_status, created_at)`` and
 ``(created_at, id)`` for the unfiltered, newest-first page. A "contains" search would read the
 whole table on both backends: the log does not offer one.
 """

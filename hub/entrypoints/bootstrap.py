@@ -174,6 +174,7 @@ class Hub:
             ),
         )
         from adapters.http.console import mount_dashboard
+        from hub.entrypoints.console_facts import console_facts
         from hub.entrypoints.seal import seal_service_from_settings
 
         registry = CollectorRegistry()
@@ -195,6 +196,7 @@ class Hub:
             admin_token=token.reveal() if token is not None else None,
             registry=registry,
             peer_health=self.peer_health.all if self.peer_health is not None else None,
+            facts=console_facts(self.settings, self.engine),
             blobs=self.blobs,
             evidence=self._evidence_export(),
             sealer=sealer,

@@ -44,6 +44,13 @@ from hub.ports import (
     UnitOfWorkFactory,
 )
 from hub.routing import Router
+from hub.services.activity import (
+    AgencyActivity,
+    Rates,
+    SystemActivity,
+    read_rates,
+    with_documents,
+)
 from hub.services.dispatch import DISCARDABLE
 from hub.services.dispatch import discard as discard_deliveries
 from hub.services.dispatch import redrive as redrive_deliveries
@@ -79,6 +86,15 @@ class PeerTrouble:
 
 
 @dataclass(frozen=True, slots=True)
+class RouteWait:
+    """Deliveries waiting on one route (dispatch, an inbox, a retry, a push in flight)."""
+
+    route: str
+    waiting: int
+    oldest_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Overview:
     """The dashboard's first page and the gauges of ``/metrics``."""
 
@@ -88,6 +104,7 @@ class Overview:
     documents_last_day: int
     oldest_waiting: Sequence[SystemWait]
     failing_peers: Sequence[PeerTrouble]
+    waiting_by_route: Sequence[RouteWait] = ()
 
     def by_state(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -192,6 +209,7 @@ class SystemView:
     max_age_s: int
     created_at: dt.datetime
     last_seen: dt.datetime | None
+    last_pull: dt.datetime | None = None  # its last inbox listing (``systems.last_pull_at``)
 
 
 class Monitor:
@@ -228,7 +246,54 @@ class Monitor:
             documents_last_day=last_day,
             oldest_waiting=_oldest_waiting(groups),
             failing_peers=_failing_peers(groups),
+            waiting_by_route=_waiting_by_route(groups),
         )
+
+    def rates(self, span: str) -> Rates:
+        """Received / delivered / refused / failed per bucket over ``span`` (``hour``, ``day``,
+        ``week``; :mod:`hub.services.activity`). ``ValueError`` for another span."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            return read_rates(uow, span, now)
+
+    def system_activity(self, system_id: str, *, limit: int = 50) -> SystemActivity:
+        """One system's inbox, counts, last pull and newest deliveries; :class:`NotFound`
+        when there is no such system."""
+        with self._uow() as uow:
+            row = uow.systems.get(system_id)
+            if row is None:
+                raise NotFound(
+                    f"no system {system_id}",
+                    message_vi=f"không có hệ thống {system_id}",
+                    code="system.unknown",
+                )
+            oldest, fetched = uow.activity.system_times(system_id)
+            recent = uow.activity.recent_deliveries(system_id=system_id, limit=limit)
+            return SystemActivity(
+                row.id,
+                row.name,
+                row.enabled,
+                uow.systems.agencies(system_id),
+                uow.activity.system_states(system_id),
+                uow.activity.sent_count(system_id),
+                oldest,
+                uow.activity.last_pulls().get(system_id),
+                fetched,
+                with_documents(uow, recent),
+                self._clock.now(),
+            )
+
+    def agency_activity(self, code: str, *, limit: int = 50) -> AgencyActivity:
+        """The newest deliveries addressed to ``code`` (as addressed or resolved), its registry
+        record and hosting system (either may be absent: the page says so)."""
+        with self._uow() as uow:
+            recent = uow.activity.recent_deliveries(recipient_code=code, limit=limit)
+            return AgencyActivity(
+                code,
+                uow.agencies.get(code),
+                uow.systems.hosting().get(code),
+                with_documents(uow, recent),
+            )
 
     # -------------------------------------------------------------------------- lists
 
@@ -303,6 +368,7 @@ class Monitor:
     def systems(self) -> list[SystemView]:
         with self._uow() as uow:
             seen = uow.systems.last_activity()
+            pulls = uow.activity.last_pulls()
             return [
                 SystemView(
                     s.id,
@@ -312,6 +378,7 @@ class Monitor:
                     s.max_age_s,
                     s.created_at,
                     seen.get(s.id),
+                    pulls.get(s.id),
                 )
                 for s in uow.systems.list()
             ]
@@ -412,6 +479,20 @@ def _oldest_waiting(groups: Sequence[DeliveryGroup]) -> list[SystemWait]:
                 g.system_id, prev.waiting + g.count, min(prev.oldest_at, g.oldest_created_at)
             )
     return sorted(waits.values(), key=lambda w: w.oldest_at)
+
+
+def _waiting_by_route(groups: Sequence[DeliveryGroup]) -> list[RouteWait]:
+    waiting = {s.value for s in WAITING}
+    routes: dict[str, RouteWait] = {}
+    for g in groups:
+        if g.state not in waiting:
+            continue
+        prev = routes.get(g.route) or RouteWait(g.route, 0, None)
+        oldest = g.oldest_created_at
+        if prev.oldest_at is not None and oldest is not None:
+            oldest = min(prev.oldest_at, oldest)
+        routes[g.route] = RouteWait(g.route, prev.waiting + g.count, oldest or prev.oldest_at)
+    return sorted(routes.values(), key=lambda r: r.route)
 
 
 def _failing_peers(groups: Sequence[DeliveryGroup]) -> list[PeerTrouble]:

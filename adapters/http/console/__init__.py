@@ -71,6 +71,7 @@ from adapters.http.console.metrics import CaptureLoop, HubCollector, LoopHolder,
 from adapters.http.console.page import PREFIX, layout
 from hub.messaging import Broker
 from hub.ports import BlobStore, PeerHealth
+from hub.services.activity import ConsoleFacts
 from hub.services.monitor import CachedOverview, Monitor
 
 if TYPE_CHECKING:
@@ -90,19 +91,23 @@ def mount_dashboard(
     session_max_age_s: float = admin_access.DEFAULT_SESSION_MAX_AGE_S,
     clock: Callable[[], float] = time.time,
     peer_health: Callable[[], Sequence[PeerHealth]] | None = None,
+    facts: Callable[[], ConsoleFacts] | None = None,
     blobs: BlobStore | None = None,
     evidence: EvidenceExport | None = None,
     sealer: SealService | None = None,
 ) -> None:
     """Add the dashboard routes (ahead of the VXP catch-all) and the gauges to ``registry``, and
     install the operators' access rule for ``admin_token`` on ``app`` (``/metrics``, ``/readyz``
-    follow it). ``clock`` (epoch seconds) dates the sessions. ``blobs`` enables the package
-    and attachment downloads, ``evidence`` a document's evidence page and container, ``sealer``
-    the clerks' seal page (each absent: that page answers 404)."""
+    follow it). ``clock`` (epoch seconds) dates the sessions; ``facts`` reads certificate expiry
+    and storage for the overview (absent: those sections are not shown). ``blobs`` enables the
+    package and attachment downloads, ``evidence`` a document's evidence page and container,
+    ``sealer`` the clerks' seal page (each absent: that page answers 404)."""
     access = AdminAccess(admin_token, session_max_age_s=session_max_age_s, clock=clock)
     admin_access.install(app, access)
     overview = CachedOverview(monitor, cache_ttl_s)
-    console = Console(access, monitor, broker, overview, peer_health, blobs, evidence, sealer)
+    console = Console(
+        access, monitor, broker, overview, peer_health, facts, blobs, evidence, sealer
+    )
     holder = LoopHolder()
     router = APIRouter(include_in_schema=False)
     render, page_of, form_of = console.render, console.page_of, console.form_of

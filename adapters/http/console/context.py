@@ -23,6 +23,7 @@ from adapters.http.gate import read_capped
 from hub.errors import HubError
 from hub.messaging import Broker
 from hub.ports import BlobStore, PeerHealth
+from hub.services.activity import ConsoleFacts
 from hub.services.monitor import CachedOverview, Monitor
 
 if TYPE_CHECKING:
@@ -60,19 +61,25 @@ class Console:
     broker: Broker
     overview: CachedOverview
     peer_health: Callable[[], Sequence[PeerHealth]] | None = None
+    facts: Callable[[], ConsoleFacts] | None = None
     blobs: BlobStore | None = None  # package and attachment downloads
     evidence: EvidenceExport | None = None  # a document's evidence and its ASiC-E container
     sealer: SealService | None = None  # the clerks' seal page
 
-    def render(self, request: Request, html_text: str, status: int = 200) -> HTMLResponse:
+    def render(
+        self, request: Request, html_text: str, status: int = 200, *, script_nonce: str = ""
+    ) -> HTMLResponse:
+        """An HTML response with the console's headers; ``script_nonce`` allows the one inline
+        script that carries it (and fetches from this origin), nothing else."""
         response = HTMLResponse(html_text, status)
         asked = request.query_params.get("lang")
         if asked in ("vi", "en"):
             response.set_cookie(LANG_COOKIE, asked, max_age=365 * 86400, samesite="strict")
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Frame-Options"] = "DENY"
+        scripts = f"; script-src 'nonce-{script_nonce}'; connect-src 'self'" if script_nonce else ""
         response.headers["Content-Security-Policy"] = (
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'" + scripts
         )
         return response
 

@@ -144,7 +144,9 @@ def _document_body(page: Page, view: DocumentView) -> str:
         )
     for r in view.related:
         facts.append((page.t("related"), doc_link(r.id) + f" {e(r.subject)}"))
-    head = "<table>" + "".join(f"<tr><th>{k}</th><td>{val}</td></tr>" for k, val in facts)
+    head = "<table>" + "".join(
+        f'<tr><th scope="row">{k}</th><td>{val}</td></tr>' for k, val in facts
+    )
     head += "</table>"
     base = f"{PREFIX}/documents/{quote(doc.id, safe='')}"
     links = (

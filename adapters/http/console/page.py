@@ -105,6 +105,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "csrf": ("Yêu cầu bị từ chối (kiểm tra nguồn gốc).", "Request refused (origin check)."),
     "other_lang": ("English", "Tiếng Việt"),
+    "skip": ("Bỏ qua thanh điều hướng", "Skip to content"),
     "links": ("Kết nối liên thông", "Connections to other hubs"),
     "link_state": ("Trạng thái kết nối", "Connection"),
     "failures": ("Lỗi liên tiếp", "Failures in a row"),
@@ -207,7 +208,9 @@ h2{font-size:15px;margin:18px 0 8px;color:#374151}
 .card{background:#fff;border-radius:6px;padding:12px 16px;box-shadow:0 1px 2px #0002;
 min-width:150px}
 .card .n{font-size:24px;font-weight:600}
-.card .l{color:#6b7280;font-size:12px}
+.card .l{color:#4b5563;font-size:12px}
+a.card{color:inherit;text-decoration:none;display:block}
+a.card:hover .l{text-decoration:underline}
 .card.bad .n{color:#b91c1c}
 table{border-collapse:collapse;background:#fff;box-shadow:0 1px 2px #0002;width:100%;
 margin-bottom:8px}
@@ -215,7 +218,7 @@ th,td{padding:6px 10px;border-bottom:1px solid #e5e7eb;text-align:left;vertical-
 th{background:#f9fafb;font-weight:600;font-size:12px;color:#4b5563}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:12px;word-break:break-all}
-.muted{color:#6b7280}
+.muted{color:#4b5563}
 .ok{color:#047857}
 .bad{color:#b91c1c}
 .pill{display:inline-block;padding:1px 8px;border-radius:10px;background:#e5e7eb;
@@ -232,10 +235,28 @@ border-radius:4px;min-width:260px}
 .error{background:#fee2e2;padding:8px 12px;border-radius:4px;margin-bottom:12px}
 form.inline{display:inline}
 pre{white-space:pre-wrap;font-size:12px;margin:0}
+a{color:#1d4ed8}
+a:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible{
+outline:3px solid #2563eb;outline-offset:2px}
+header a:focus-visible{outline-color:#fde68a}
+.skip{position:absolute;left:-9999px}
+.skip:focus{left:8px;top:8px;background:#fff;color:#1f2937;padding:6px 10px;z-index:9}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:12px}
+.chartbox{background:#fff;margin:0;padding:8px 10px;border-radius:6px;box-shadow:0 1px 2px #0002}
+.chartbox figcaption{font-size:13px;color:#374151}
+svg.chart{width:100%;height:auto;display:block}
+svg.chart .axis{stroke:#6b7280;stroke-width:1}
+svg.chart .tick{font-size:11px;fill:#374151}
+.bar.received{fill:#1d4ed8}.bar.delivered{fill:#047857}
+.bar.refused{fill:#b45309}.bar.failed{fill:#b91c1c}
+a.on{font-weight:600}
 """
 
 
-def layout(page: Page, active: str, title: str, body: str, *, nav: bool = True) -> str:
+def layout(
+    page: Page, active: str, title: str, body: str, *, nav: bool = True, head: str = ""
+) -> str:
+    """The whole page: ``head`` is extra markup for ``<head>`` (already escaped)."""
     other = "en" if page.lang == "vi" else "vi"
     path = page.request.url.path
     links = ""
@@ -257,10 +278,12 @@ def layout(page: Page, active: str, title: str, body: str, *, nav: bool = True) 
     return (
         f'<!doctype html><html lang="{page.lang}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{e(title)} · lienthong</title><style>{CSS}</style></head><body>"
+        f"<title>{e(title)} · lienthong</title><style>{CSS}</style>{head}</head><body>"
+        f'<a class="skip" href="#main">{page.t("skip")}</a>'
         f"<header><b>{page.t('title')}</b>{links}"
-        f'<a href="{e(path)}?lang={other}">{page.t("other_lang")}</a></header>'
-        f"<main><h1>{e(title)}</h1>{body}</main></body></html>"
+        f'<a href="{e(path)}?lang={other}" lang="{other}" hreflang="{other}">'
+        f"{page.t('other_lang')}</a></header>"
+        f'<main id="main"><h1>{e(title)}</h1>{body}</main></body></html>'
     )
 
 
@@ -269,7 +292,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], page: Page) -> 
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     if not body:
         return f'<p class="muted">{page.t("none")}</p>'
-    head = "".join(f"<th>{h}</th>" for h in headers)
+    head = "".join(f'<th scope="col">{h}</th>' for h in headers)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -281,6 +304,16 @@ def short(identifier: str) -> str:
     """A uuid's first group, the whole value in the tooltip (lists stay readable)."""
     head = identifier[:8] + "…" if len(identifier) > 12 else identifier
     return f'<code title="{e(identifier)}">{e(head)}</code>'
+
+
+def system_link(system_id: str) -> str:
+    href = f"{PREFIX}/systems/{quote(system_id, safe='')}"
+    return f'<a href="{e(href)}"><code>{e(system_id)}</code></a>'
+
+
+def agency_link(code: str) -> str:
+    href = f"{PREFIX}/agencies/{quote(code, safe='')}"
+    return f'<a href="{e(href)}">{e(code)}</a>'
 
 
 def doc_link(doc_id: str, *, short_id: bool = False) -> str:

@@ -1,12 +1,62 @@
-"""Connected systems (``/dashboard/systems``): never a secret."""
+"""Connected systems and agencies: the list (``/dashboard/systems``, never a secret), one
+system (``/dashboard/systems/{id}``) and one agency code (``/dashboard/agencies/{code}``).
+
+A system's page answers "why has the commune not received it?": how many wait in its inbox and
+since when, when it last listed its inbox (a system that stopped polling), when it last took
+something, what it sent and received, and its newest deliveries with their state and error —
+each a link to the document's timeline. The agency page shows the same list for one recipient
+code (as addressed, or as resolved after a merger) and which system hosts it here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from adapters.http.console.context import Console
-from adapters.http.console.page import PREFIX, e, layout, table, when
+from adapters.http.console.page import (
+    PREFIX,
+    Page,
+    add_texts,
+    age,
+    agency_link,
+    doc_link,
+    e,
+    layout,
+    pill,
+    short,
+    system_link,
+    table,
+    when,
+)
+from hub.errors import NotFound
+from hub.services.activity import RecentDelivery
+
+#: Deliveries listed on a system or agency page.
+RECENT = 50
+
+add_texts(
+    {
+        "last_pull": ("Lấy danh sách gần nhất", "Last inbox listing"),
+        "last_fetch": ("Nhận văn bản gần nhất", "Last fetch"),
+        "never": ("chưa", "never"),
+        "sent": ("Đã gửi", "Sent"),
+        "taken": ("Đã nhận", "Received"),
+        "oldest_waiting": ("Chờ lâu nhất", "Oldest waiting"),
+        "recent": ("Bản chuyển gần nhất", "Newest deliveries"),
+        "created": ("Tạo lúc", "Created"),
+        "fetched": ("Đã lấy lúc", "Fetched"),
+        "agency": ("Cơ quan", "Agency"),
+        "hosted_by": ("Hệ thống tiếp nhận", "Hosted by"),
+        "not_hosted": ("Không có hệ thống nào ở trục này", "No system on this hub"),
+        "not_in_registry": ("Không có trong danh mục", "Not in the registry"),
+        "system_page": ("Hệ thống", "System"),
+        "states": ("Bản chuyển theo trạng thái", "Deliveries by state"),
+    }
+)
 
 
 def add_routes(router: APIRouter, console: Console) -> None:
@@ -20,12 +70,13 @@ def add_routes(router: APIRouter, console: Console) -> None:
         page = page_of(request)
         rows = [
             [
-                f"<code>{e(s.id)}</code>",
+                system_link(s.id),
                 e(s.name),
-                e(", ".join(s.agencies)),
+                ", ".join(agency_link(a) for a in s.agencies),
                 f'<span class="{"ok" if s.enabled else "bad"}">'
                 f"{page.t('yes') if s.enabled else page.t('no')}</span>",
                 when(s.last_seen),
+                when(s.last_pull),
             ]
             for s in monitor.systems()
         ]
@@ -36,8 +87,120 @@ def add_routes(router: APIRouter, console: Console) -> None:
                 page.t("agencies"),
                 page.t("enabled"),
                 page.t("last_seen"),
+                page.t("last_pull"),
             ],
             rows,
             page,
         )
         return render(request, layout(page, "systems", page.t("systems"), listing))
+
+    @router.get(PREFIX + "/systems/{system_id}")
+    async def system(request: Request, system_id: str) -> Response:
+        if not access.allowed(request):
+            return refuse(request)
+        page = page_of(request)
+        try:
+            view = await run_in_threadpool(monitor.system_activity, system_id, limit=RECENT)
+        except NotFound:
+            body = f'<p class="muted">{page.t("not_found")}</p>'
+            return render(request, layout(page, "systems", page.t("system_page"), body), 404)
+        now = view.at
+        never = f'<span class="bad">{page.t("never")}</span>'
+        cards = [
+            ("waiting", str(view.waiting), view.waiting > 0 and view.oldest_waiting_at is not None),
+            (
+                "oldest_waiting",
+                age(view.oldest_waiting_at, now) if view.oldest_waiting_at else "—",
+                False,
+            ),
+            ("last_pull", age(view.last_pull_at, now) if view.last_pull_at else never, False),
+            ("last_fetch", age(view.last_fetch_at, now) if view.last_fetch_at else never, False),
+            ("taken", str(view.received), False),
+            ("sent", str(view.sent), False),
+        ]
+        html_cards = "".join(
+            f'<div class="card{" bad" if bad else ""}"><div class="n" data-card="{key}">{value}'
+            f'</div><div class="l">{page.t(key)}</div></div>'
+            for key, value, bad in cards
+        )
+        facts = table(
+            [page.t("name"), page.t("enabled"), page.t("agencies"), page.t("last_pull")],
+            [
+                [
+                    e(view.name),
+                    page.t("yes") if view.enabled else f'<span class="bad">{page.t("no")}</span>',
+                    ", ".join(agency_link(a) for a in view.agencies) or "—",
+                    when(view.last_pull_at),
+                ]
+            ],
+            page,
+        )
+        states = table(
+            [page.t("state"), page.t("count")],
+            [
+                [pill(page, state), f'<span class="n">{n}</span>']
+                for state, n in sorted(view.by_state.items())
+            ],
+            page,
+        )
+        body = (
+            f'<div class="cards">{html_cards}</div>{facts}'
+            f"<h2>{page.t('states')}</h2>{states}"
+            f"<h2>{page.t('recent')}</h2>{recent_table(page, view.recent)}"
+        )
+        title = f"{page.t('system_page')}: {view.system_id}"
+        return render(request, layout(page, "systems", title, body))
+
+    @router.get(PREFIX + "/agencies/{code}")
+    async def agency(request: Request, code: str) -> Response:
+        if not access.allowed(request):
+            return refuse(request)
+        page = page_of(request)
+        view = await run_in_threadpool(monitor.agency_activity, code, limit=RECENT)
+        name = e(view.agency.name) if view.agency else page.t("not_in_registry")
+        host = system_link(view.system_id) if view.system_id else page.t("not_hosted")
+        facts = table(
+            [page.t("agency"), page.t("name"), page.t("hosted_by")],
+            [[f"<code>{e(code)}</code>", name, host]],
+            page,
+        )
+        body = f"{facts}<h2>{page.t('recent')}</h2>{recent_table(page, view.recent)}"
+        title = f"{page.t('agency')}: {code}"
+        return render(request, layout(page, "systems", title, body))
+
+
+def recent_table(page: Page, items: Sequence[RecentDelivery]) -> str:
+    """Deliveries newest first: each leads to its document's timeline."""
+    rows = []
+    for item in items:
+        d, doc = item.delivery, item.document
+        recipient = agency_link(d.recipient_code)
+        if d.resolved_code and d.resolved_code != d.recipient_code:
+            recipient += " → " + agency_link(d.resolved_code)
+        rows.append(
+            [
+                when(d.created_at),
+                doc_link(d.doc_id, short_id=True) + f" {e(doc.subject if doc else '')}",
+                f"{e(doc.sender_code)} ({e(doc.sender_system)})" if doc else "—",
+                recipient,
+                e(d.route) + (f" ({e(d.peer_name)})" if d.peer_name else ""),
+                pill(page, d.state)
+                + (f'<br><span class="bad">{e(d.last_error)}</span>' if d.last_error else ""),
+                when(d.fetched_at),
+                short(d.id),
+            ]
+        )
+    return table(
+        [
+            page.t("created"),
+            page.t("document"),
+            page.t("sender"),
+            page.t("recipient"),
+            page.t("route"),
+            page.t("state"),
+            page.t("fetched"),
+            page.t("delivery"),
+        ],
+        rows,
+        page,
+    )
