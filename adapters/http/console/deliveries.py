@@ -53,7 +53,8 @@ def _deliveries_body(page: Page, state: str, items: Sequence[Any], flash: str) -
     for i in items:
         d = i.delivery
         check = (
-            f'<input type="checkbox" name="id" value="{e(d.id)}" form="bulk">'
+            f'<input type="checkbox" name="id" value="{e(d.id)}" form="bulk" '
+            f'aria-label="{page.t("select")} {e(d.id)}">'
             if i.redrivable
             else ""
         )

@@ -14,6 +14,7 @@ import datetime as dt
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -300,3 +301,67 @@ def test_console_facts_read_keys_and_report_what_cannot_be_read(
     assert KEY_PASSWORD not in repr(facts)
     assert facts.storage is not None
     assert (facts.storage.disk_free or 0) > 0
+
+
+# --------------------------------------------------------------------------- accessibility
+
+
+class _A11y(HTMLParser):
+    """Collects inputs without a label, table headers without scope, and the page's lang."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_label = 0
+        self.label_for: set[str] = set()
+        self.inputs: list[dict[str, str | None]] = []
+        self.unscoped = 0
+        self.lang: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "html":
+            self.lang = a.get("lang")
+        elif tag == "label":
+            self.in_label += 1
+            if a.get("for"):
+                self.label_for.add(str(a["for"]))
+        elif tag in ("input", "select", "textarea") and a.get("type") != "hidden":
+            self.inputs.append({**a, "_wrapped": "1" if self.in_label else None})
+        elif tag == "th" and a.get("scope") not in ("col", "row"):
+            self.unscoped += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label":
+            self.in_label -= 1
+
+    def unlabelled(self) -> list[dict[str, str | None]]:
+        return [
+            i
+            for i in self.inputs
+            if not i["_wrapped"] and not i.get("aria-label") and i.get("id") not in self.label_for
+        ]
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_every_page_labels_its_inputs_and_scopes_its_headers(scene: Scene, lang: str) -> None:
+    pages = [
+        "/dashboard/",
+        "/dashboard/deliveries?state=undeliverable",
+        f"/dashboard/documents?q={UBND}",
+        f"/dashboard/documents/{scene.docs[0]}",
+        "/dashboard/audit",
+        "/dashboard/systems",
+        f"/dashboard/systems/{SO}",
+        f"/dashboard/agencies/{SO_CODE}",
+    ]
+    inputs = 0
+    for path in pages:
+        r = scene.client.get(path + ("&" if "?" in path else "?") + f"lang={lang}")
+        assert r.status_code == 200, path
+        found = _A11y()
+        found.feed(r.text)
+        assert found.lang == lang, path
+        assert found.unlabelled() == [], path
+        assert found.unscoped == 0, path
+        inputs += len(found.inputs)
+    assert inputs >= 4  # search, two audit filters, a redrive checkbox: the check saw them
