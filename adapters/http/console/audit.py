@@ -23,9 +23,11 @@ def add_routes(router: APIRouter, console: Console) -> None:
         rows = monitor.audit(actor=actor, action=action, limit=max(1, min(limit, 1000)))
         form = (
             f'<form method="get" action="{PREFIX}/audit">'
-            f'<input type="text" name="actor" value="{e(actor)}" placeholder="{page.t("actor")}"> '
-            f'<input type="text" name="action" value="{e(action)}" '
-            f'placeholder="{page.t("action")}"> <button>{page.t("filter")}</button></form><h2></h2>'
+            f"<label>{page.t('actor')} "
+            f'<input type="text" name="actor" value="{e(actor)}"></label> '
+            f"<label>{page.t('action')} "
+            f'<input type="text" name="action" value="{e(action)}"></label> '
+            f"<button>{page.t('filter')}</button></form><h2></h2>"
         )
         listing = table(
             [

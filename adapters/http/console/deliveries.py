@@ -27,7 +27,6 @@ from hub.errors import InvalidRequest
 
 add_texts(
     {
-        "select": ("Chọn", "Select"),
         "discard_reason": ("Lý do loại bỏ (bắt buộc)", "Reason to discard (required)"),
         "discard_selected": ("Loại bỏ các bản đã chọn", "Discard selected"),
         "discarded_n": ("Đã loại bỏ {n} bản.", "{n} deliveries discarded."),

@@ -57,7 +57,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
             return RedirectResponse(f"{PREFIX}/documents/{quote(found[0].id, safe='')}", 303)
         form = (
             f'<form method="get" action="{PREFIX}/documents">'
-            f'<input type="text" name="q" value="{e(q)}" placeholder="{page.t("search_hint")}"> '
+            f'<label for="q">{page.t("search_hint")}</label><br>'
+            f'<input type="text" id="q" name="q" value="{e(q)}"> '
             f"<button>{page.t('search')}</button></form>"
         )
         result = ""

@@ -105,6 +105,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "csrf": ("Yêu cầu bị từ chối (kiểm tra nguồn gốc).", "Request refused (origin check)."),
     "other_lang": ("English", "Tiếng Việt"),
+    "select": ("Chọn bản chuyển", "Select delivery"),
     "skip": ("Bỏ qua thanh điều hướng", "Skip to content"),
     "links": ("Kết nối liên thông", "Connections to other hubs"),
     "link_state": ("Trạng thái kết nối", "Connection"),

@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+import pytest
+
 from hub.delivery import State
 from tests.integration.http.console_support import ORIGIN, Populated, csrf_of
 from tests.message_log_support import G22, SO_CODE
@@ -121,3 +123,30 @@ def test_redrive_many_from_the_dead_letters(populated: Populated) -> None:
     assert row.state == State.QUEUED
     [audit] = hub.monitor().audit(action="delivery.redrive")
     assert audit.details["deliveries"] == [s.b_delivery]
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_the_new_pages_label_their_inputs_and_scope_their_headers(
+    populated: Populated, lang: str
+) -> None:
+    from tests.integration.http.test_console_pages import _A11y
+
+    s = populated.scenario
+    pages = [
+        "/dashboard/log",
+        f"/dashboard/log?sender={G22}",
+        "/dashboard/deliveries?state=undeliverable",
+        f"/dashboard/documents/{s.a}/attachments",
+        f"/dashboard/documents/{s.a}/evidence",
+    ]
+    inputs = 0
+    for path in pages:
+        r = populated.client.get(path + ("&" if "?" in path else "?") + f"lang={lang}")
+        assert r.status_code == 200, path
+        found = _A11y()
+        found.feed(r.text)
+        assert found.lang == lang, path
+        assert found.unlabelled() == [], path
+        assert found.unscoped == 0, path
+        inputs += len(found.inputs)
+    assert inputs >= 10  # the log's eight filters, the discard reason, a checkbox
