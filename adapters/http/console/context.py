@@ -94,6 +94,28 @@ class Console:
         body = f'<p class="error">{page.t("forbidden")}</p>'
         return self.render(request, layout(page, "", page.t("title"), body, nav=False), 403)
 
+    def may(self, request: Request, action: str) -> bool:
+        """Whether this request's operator may do ``action`` (the words of the role table:
+        ``watch``, ``redrive``, ``discard``, ``download``, ``evidence``, ``seal``…).
+
+        Hazard: with the one shared admin token there are no roles yet, so whoever passes
+        :meth:`AdminAccess.allowed` may do every action; named accounts narrow this here, in
+        one place, for every page that asks."""
+        return self.access.allowed(request)
+
+    def guard(self, request: Request, action: str) -> Response | None:
+        """``None`` when the request may do ``action``; otherwise the answer to give: the login
+        (or loopback refusal) for a stranger, 403 naming the action for an operator without
+        the right (a security event)."""
+        if not self.access.allowed(request):
+            return self.refuse(request)
+        if self.may(request, action):
+            return None
+        security_event("dashboard_action_refused", request, action=action)
+        page = self.page_of(request)
+        body = f'<p class="error">{page.t("not_allowed", action=action)}</p>'
+        return self.render(request, layout(page, "", page.t("title"), body), 403)
+
     async def form_of(self, request: Request) -> dict[str, list[str]]:
         # The forms are small urlencoded posts: parsed here under a cap (no multipart parser
         # dependency, and nothing large is ever read for an anonymous client).

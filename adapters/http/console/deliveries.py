@@ -75,8 +75,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
 
     @router.post(f"{PREFIX}/discard")
     async def discard(request: Request) -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "discard")) is not None:
+            return refused
         form = await form_of(request)
         if not access.csrf_ok(request, (form.get("csrf") or [""])[0]):
             return await run_in_threadpool(csrf_refused, request)

@@ -75,8 +75,7 @@ def _nth(blobs: BlobStore, doc: DocumentRow, n: int) -> tuple[str, str | None, s
 
 
 def add_routes(router: APIRouter, console: Console) -> None:
-    access, monitor = console.access, console.monitor
-    render, page_of, refuse = console.render, console.page_of, console.refuse
+    monitor, render, page_of = console.monitor, console.render, console.page_of
 
     def not_found(request: Request) -> Response:
         page = page_of(request)
@@ -85,8 +84,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
 
     @router.get(PREFIX + "/documents/{doc_id}/package")
     async def package(request: Request, doc_id: str) -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "download")) is not None:
+            return refused
         blobs = console.blobs
         try:
             if blobs is None:
@@ -114,8 +113,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
 
     @router.get(PREFIX + "/documents/{doc_id}/attachments")
     async def attachments(request: Request, doc_id: str) -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "download")) is not None:
+            return refused
         blobs = console.blobs
         try:
             if blobs is None:
@@ -137,8 +136,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
 
     @router.get(PREFIX + "/documents/{doc_id}/attachments/{n}")
     async def attachment(request: Request, doc_id: str, n: int) -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "download")) is not None:
+            return refused
         blobs = console.blobs
         try:
             if blobs is None:

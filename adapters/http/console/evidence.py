@@ -67,13 +67,12 @@ class EvidenceExport:
 
 
 def add_routes(router: APIRouter, console: Console) -> None:
-    access, monitor = console.access, console.monitor
-    render, page_of, refuse = console.render, console.page_of, console.refuse
+    monitor, render, page_of = console.monitor, console.render, console.page_of
 
     @router.get(PREFIX + "/documents/{doc_id}/evidence")
     def evidence_page(request: Request, doc_id: str) -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "evidence")) is not None:
+            return refused
         page = page_of(request)
         ev = console.evidence
         if ev is None:
@@ -89,8 +88,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
 
     @router.get(PREFIX + "/documents/{doc_id}/evidence.asice")
     async def evidence_container(request: Request, doc_id: str) -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "evidence")) is not None:
+            return refused
         ev = console.evidence
         if ev is None:
             return Response("evidence is not configured\n", 404, media_type="text/plain")

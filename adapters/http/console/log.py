@@ -113,13 +113,12 @@ def _query(params: Mapping[str, str], **changes: str | None) -> str:
 
 
 def add_routes(router: APIRouter, console: Console) -> None:
-    access, monitor = console.access, console.monitor
-    render, page_of, refuse = console.render, console.page_of, console.refuse
+    monitor, render, page_of = console.monitor, console.render, console.page_of
 
     @router.get(f"{PREFIX}/log")
     def log(request: Request) -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "watch")) is not None:
+            return refused
         page = page_of(request)
         params = dict(request.query_params)
         try:
@@ -175,8 +174,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
 
     @router.get(f"{PREFIX}/log.csv")
     async def log_csv(request: Request) -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "watch")) is not None:
+            return refused
         try:
             where = filter_of(dict(request.query_params))
         except InvalidRequest as exc:

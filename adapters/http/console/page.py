@@ -99,6 +99,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "outcome": ("Kết quả", "Outcome"),
     "details": ("Chi tiết", "Details"),
     "filter": ("Lọc", "Filter"),
+    "not_allowed": (
+        "Tài khoản này không có quyền: {action}.",
+        "This account may not do this: {action}.",
+    ),
     "forbidden": (
         "Chỉ truy cập được từ máy chủ (chưa cấu hình mã quản trị).",
         "Loopback clients only (no admin token is configured).",

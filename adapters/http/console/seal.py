@@ -72,7 +72,7 @@ def parse_multipart(body: bytes, content_type: str) -> tuple[dict[str, str], byt
 
 def add_routes(router: APIRouter, console: Console) -> None:
     access = console.access
-    render, page_of, refuse = console.render, console.page_of, console.refuse
+    render, page_of = console.render, console.page_of
     csrf_refused = console.csrf_refused
 
     def agencies() -> list[str]:
@@ -90,14 +90,14 @@ def add_routes(router: APIRouter, console: Console) -> None:
 
     @router.get(f"{PREFIX}/seal")
     def seal_form(request: Request) -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "seal")) is not None:
+            return refused
         return form_page(request)
 
     @router.post(f"{PREFIX}/seal")
     async def seal(request: Request) -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "seal")) is not None:
+            return refused
         sealer = console.sealer
         if sealer is None:
             return form_page(request)

@@ -150,3 +150,29 @@ def test_the_new_pages_label_their_inputs_and_scope_their_headers(
         assert found.unscoped == 0, path
         inputs += len(found.inputs)
     assert inputs >= 10  # the log's eight filters, the discard reason, a checkbox
+
+
+def test_each_page_asks_for_its_own_right(
+    populated: Populated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.http.console.context import Console
+
+    auditor = {"watch", "audit", "evidence", "download"}  # hub.access: the auditor's rights
+    monkeypatch.setattr(Console, "may", lambda self, request, action: action in auditor)
+    c, s, hub = populated.client, populated.scenario, populated.hub
+    assert c.get("/dashboard/log").status_code == 200
+    assert c.get(f"/dashboard/documents/{s.a}/package").status_code == 200
+    assert c.get(f"/dashboard/documents/{s.a}/evidence").status_code == 200
+    assert c.get("/dashboard/seal?lang=en").status_code == 403
+    page = c.get("/dashboard/deliveries?state=undeliverable")
+    refused = c.post(
+        "/dashboard/discard?lang=en",
+        data={"id": s.b_delivery, "reason": "r", "csrf": csrf_of(page.text)},
+        headers={"Origin": ORIGIN},
+    )
+    assert refused.status_code == 403
+    assert "may not do this: discard" in refused.text
+    with hub.uow() as uow:
+        row = uow.deliveries.get(s.b_delivery)
+    assert row is not None
+    assert row.state == State.UNDELIVERABLE
