@@ -7,10 +7,15 @@ cookie); no JS framework. Every value that reaches a page goes through :func:`ht
 Pages, one module each beside this one (``page`` holds what they share: texts, layout,
 tables; ``context`` the access rule, responses and refusals): ``overview`` (deliveries by state
 and route, queue depths, documents in the last hour/day, oldest waiting delivery per system,
-failing peers); ``deliveries`` (undeliverable / dead / retry_wait lists with a **redrive**
-button); ``documents`` (search by DocId, DocumentId, sender; a document's timeline);
+failing peers); ``deliveries`` (undeliverable / dead / retry_wait lists: **redrive** one or
+many, **discard** with a required reason); ``log`` (the message log: filters, keyed pages,
+streamed CSV); ``documents`` (search by DocId, DocumentId, sender; a document's timeline across
+every hop); ``downloads`` (the package as received, its attachments); ``evidence`` (a
+document's evidence chain and its ASiC-E container); ``seal`` (the clerks' agency seal);
 ``systems`` (never a secret); ``audit`` (newest first, filter by actor/action); ``metrics``
-(the gauges below). A page module offers ``add_routes(router, console)``.
+(the gauges below). A page module offers ``add_routes(router, console)``; a page that acts or
+hands out data asks :meth:`Console.guard` for its right (``download``, ``evidence``,
+``seal``, ``discard``…).
 
 Access (DESIGN.md §4) is the operators' one rule, :mod:`adapters.http.admin_access`, which
 :func:`mount_dashboard` installs on the app so ``/metrics`` and ``/readyz`` follow it too:
@@ -21,7 +26,7 @@ Access (DESIGN.md §4) is the operators' one rule, :mod:`adapters.http.admin_acc
   ``session_max_age_s``, ended for all by a logout) is set as an ``HttpOnly``,
   ``SameSite=Strict`` cookie. Failed logins are security events (``lienthong.security``) and
   audit rows.
-* State-changing forms (redrive, logout) are CSRF-safe twice over: the request must be
+* State-changing forms (redrive, discard, seal, logout) are CSRF-safe twice over: the request must be
   same-origin (``Origin``, else ``Referer``, must match the host) and carry a form token bound
   to the session (HMAC with a per-process key).
 
