@@ -19,6 +19,28 @@ import sqlalchemy as sa
 from adapters.store import tables as t
 from hub.ports import LogFilter
 
+#: Deliveries joined with their document, columns labelled ``d_<name>`` / ``doc_<name>`` (the
+#: message log and the inbox read the same shape).
+JOINED = t.deliveries.join(t.documents, t.deliveries.c.doc_id == t.documents.c.id)
+JOINED_COLUMNS = (
+    *[c.label(f"d_{c.name}") for c in t.deliveries.columns],
+    *[c.label(f"doc_{c.name}") for c in t.documents.columns],
+)
+
+
+def log_statement(
+    where: LogFilter, before: tuple[dt.datetime, str] | None, limit: int
+) -> sa.Select[Any]:
+    """One page of the message log: deliveries with their document, newest first."""
+    d = t.deliveries
+    return (
+        sa.select(*JOINED_COLUMNS)
+        .select_from(JOINED)
+        .where(*log_where(where, before))
+        .order_by(d.c.created_at.desc(), d.c.id.desc())
+        .limit(max(0, limit))
+    )
+
 
 def log_where(where: LogFilter, before: tuple[dt.datetime, str] | None) -> list[Any]:
     """The conditions of one message-log page (see the module docstring)."""

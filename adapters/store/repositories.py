@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.sql import Executable
 
 from adapters.store import tables as t
-from adapters.store.message_log import log_where
+from adapters.store.message_log import JOINED, JOINED_COLUMNS, log_statement
 from hub.edxml.model import MessageKind
 from hub.errors import Conflict, InternalError, NotFound, StoreUnavailable, document_id_reused
 from hub.ports import (
@@ -340,11 +340,7 @@ def _save_changed_statement(changed: frozenset[str]) -> Executable:
 # index order) that stops after ``limit`` rows, each document joined by primary key; the outer
 # query merges the branches. A single ``state IN (…)`` would read and sort the whole inbox
 # before applying the limit.
-_INBOX_JOIN = t.deliveries.join(t.documents, t.deliveries.c.doc_id == t.documents.c.id)
-_INBOX_COLUMNS = (
-    *[c.label(f"d_{c.name}") for c in t.deliveries.columns],
-    *[c.label(f"doc_{c.name}") for c in t.documents.columns],
-)
+_INBOX_JOIN, _INBOX_COLUMNS = JOINED, JOINED_COLUMNS
 
 
 def _inbox_filter(state_clause: Any) -> tuple[Any, ...]:
@@ -531,14 +527,7 @@ class SqlDeliveryRepository(_Repo):
         before: tuple[dt.datetime, str] | None = None,
         limit: int = 100,
     ) -> Sequence[tuple[DeliveryRow, DocumentRow]]:
-        d = t.deliveries
-        stmt = (
-            sa.select(*_INBOX_COLUMNS)
-            .select_from(_INBOX_JOIN)
-            .where(*log_where(where, before))
-            .order_by(d.c.created_at.desc(), d.c.id.desc())
-            .limit(max(0, limit))
-        )
+        stmt = log_statement(where, before, limit)
         return [_joined(r) for r in self._run("reading the message log", stmt).mappings()]
 
     def events(self, delivery_id: str) -> Sequence[DeliveryEvent]:

@@ -26,9 +26,9 @@ Access (DESIGN.md §4) is the operators' one rule, :mod:`adapters.http.admin_acc
   ``session_max_age_s``, ended for all by a logout) is set as an ``HttpOnly``,
   ``SameSite=Strict`` cookie. Failed logins are security events (``lienthong.security``) and
   audit rows.
-* State-changing forms (redrive, discard, seal, logout) are CSRF-safe twice over: the request must be
-  same-origin (``Origin``, else ``Referer``, must match the host) and carry a form token bound
-  to the session (HMAC with a per-process key).
+* State-changing forms (redrive, discard, seal, logout) are CSRF-safe twice over: the request
+  must be same-origin (``Origin``, else ``Referer``, must match the host) and carry a form
+  token bound to the session (HMAC with a per-process key).
 
 Every IT action is audited with actor ``admin@<remote address>``.
 
