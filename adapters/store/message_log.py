@@ -11,6 +11,7 @@ whole table on both backends: the log does not offer one.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -33,12 +34,35 @@ def log_statement(
 ) -> sa.Select[Any]:
     """One page of the message log: deliveries with their document, newest first."""
     d = t.deliveries
-    return (
+    limit = max(0, limit)
+    conditions = log_where(dataclasses.replace(where, recipient=None), before)
+    if not where.recipient:
+        return (
+            sa.select(*JOINED_COLUMNS)
+            .select_from(JOINED)
+            .where(*conditions)
+            .order_by(d.c.created_at.desc(), d.c.id.desc())
+            .limit(limit)
+        )
+    # The recipient as addressed OR as resolved: one ordered branch per index, merged. A single
+    # OR lets SQLite walk (created_at, id) newest first through the whole table (resolved_code
+    # is mostly NULL, so its statistics make the OR look unselective).
+    r = where.recipient
+    branches = [
         sa.select(*JOINED_COLUMNS)
         .select_from(JOINED)
-        .where(*log_where(where, before))
+        .where(*conditions, *extra)
         .order_by(d.c.created_at.desc(), d.c.id.desc())
-        .limit(max(0, limit))
+        .limit(limit)
+        .subquery()
+        for extra in (
+            (d.c.recipient_code == r,),
+            (d.c.resolved_code == r, d.c.recipient_code != r),
+        )
+    ]
+    merged = sa.union_all(*(sa.select(b) for b in branches)).subquery()
+    return (
+        sa.select(merged).order_by(merged.c.d_created_at.desc(), merged.c.d_id.desc()).limit(limit)
     )
 
 
@@ -72,6 +96,9 @@ def log_where(where: LogFilter, before: tuple[dt.datetime, str] | None) -> list[
     if where.until is not None:
         out.append(d.c.created_at < where.until)
     if before is not None:
-        at, key = before  # compared column by column: the bind takes the column's type
-        out.append(sa.or_(d.c.created_at < at, sa.and_(d.c.created_at == at, d.c.id < key)))
+        # Compared column by column (the bind takes the column's type); the plain upper bound
+        # first, so both databases start an index range there instead of filtering an OR.
+        at, key = before
+        out.append(d.c.created_at <= at)
+        out.append(sa.or_(d.c.created_at < at, d.c.id < key))
     return out

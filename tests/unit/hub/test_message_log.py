@@ -175,3 +175,22 @@ def test_timeline_of_a_document_that_came_from_the_axis(
     entries = view.timeline()
     assert entries[0].kind == "inbound"
     assert entries[1].kind == "received"
+
+
+def test_recipient_matches_the_code_addressed_or_resolved_once(
+    monitor: Monitor, scenario: Scenario, hub: HubServices
+) -> None:
+    import dataclasses
+
+    successor = "000.77.77.H41"  # a code closed by the reform and its successor
+    with hub.deps.uow() as uow:
+        row = uow.deliveries.get(scenario.b_delivery)
+        assert row is not None
+        assert uow.deliveries.save(dataclasses.replace(row, resolved_code=successor), read=row)
+        uow.commit()
+    assert _docs(monitor, recipient=successor) == [(scenario.b, UNKNOWN)]
+    assert _docs(monitor, recipient=UNKNOWN) == [(scenario.b, UNKNOWN)]
+    assert _docs(monitor, recipient=successor, state="done") == []
+    page = monitor.log(LogFilter(recipient=SO_CODE), limit=1)
+    rest = monitor.log(LogFilter(recipient=SO_CODE), cursor=page.next_cursor, limit=10)
+    assert len(page.rows) + len(rest.rows) == len(_docs(monitor, recipient=SO_CODE))
