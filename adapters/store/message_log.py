@@ -44,21 +44,20 @@ def log_statement(
             .order_by(d.c.created_at.desc(), d.c.id.desc())
             .limit(limit)
         )
-    # The recipient as addressed OR as resolved: one ordered branch per index, merged. A single
-    # OR lets SQLite walk (created_at, id) newest first through the whole table (resolved_code
-    # is mostly NULL, so its statistics make the OR look unselective).
+    # The recipient as addressed OR as resolved: one ordered branch each, merged. A single OR
+    # lets SQLite walk (created_at, id) newest first through the whole table; so would the
+    # resolved branch as a plain equality (resolved_code is mostly NULL, and its statistics
+    # make the index look unselective), so that branch names its few ids first.
     r = where.recipient
+    resolved = sa.select(d.c.id).where(d.c.resolved_code == r, d.c.recipient_code != r)
     branches = [
         sa.select(*JOINED_COLUMNS)
         .select_from(JOINED)
-        .where(*conditions, *extra)
+        .where(*conditions, extra)
         .order_by(d.c.created_at.desc(), d.c.id.desc())
         .limit(limit)
         .subquery()
-        for extra in (
-            (d.c.recipient_code == r,),
-            (d.c.resolved_code == r, d.c.recipient_code != r),
-        )
+        for extra in (d.c.recipient_code == r, d.c.id.in_(resolved))
     ]
     merged = sa.union_all(*(sa.select(b) for b in branches)).subquery()
     return (
