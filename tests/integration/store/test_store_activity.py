@@ -162,6 +162,18 @@ def test_wider_buckets_sum_the_narrow_ones(uow: UnitOfWorkFactory) -> None:
     assert hours == [3]
 
 
+def test_a_window_not_aligned_on_minutes_counts_alike(uow: UnitOfWorkFactory) -> None:
+    _populate(uow)
+    odd = Buckets(W.start + dt.timedelta(seconds=17), 90, 40)  # 90 s buckets from :17
+    with uow() as u:
+        received = u.activity.received(odd)
+    # received at buckets 10 (:05 and :50) and 59 (:00) of W, i.e. W-seconds 605, 650, 3540
+    expected = [0] * 40
+    for second in (605, 650, 3540):
+        expected[(second - 17) // 90] += 1
+    assert received == expected
+
+
 def test_per_system_figures_and_newest_deliveries(uow: UnitOfWorkFactory) -> None:
     rows = _populate(uow)
     with uow() as u:
@@ -214,7 +226,7 @@ def test_counts_and_lists_use_their_indexes(request: pytest.FixtureRequest, back
         expected: dict[str, tuple[str, Callable[[SqlUnitOfWork], object]]] = {
             "received": ("ix_documents_received_at", lambda u: u.activity.received(W)),
             "transitions": (
-                "ix_delivery_events_to_state_at",
+                "ix_delivery_events_to_state_at_from_state",
                 lambda u: u.activity.transitions(FAILED_STATES, W),
             ),
             "system": (
