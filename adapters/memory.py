@@ -458,12 +458,15 @@ class MemoryActivityRepository(_Repo):
     ) -> Sequence[DeliveryRow]:
         if system_id is None and recipient_code is None:
             raise ValueError("recent_deliveries needs a system_id or a recipient_code")
-        rows = [
-            d
-            for d in self.t.deliveries.values()
-            if (d.system_id == system_id if system_id is not None else False)
-            or (system_id is None and recipient_code in (d.recipient_code, d.resolved_code))
-        ]
+        if system_id is not None:
+            rows = [d for d in self.t.deliveries.values() if d.system_id == system_id]
+        else:
+            codes = {recipient_code}
+            rows = [
+                d
+                for d in self.t.deliveries.values()
+                if d.recipient_code in codes or d.resolved_code in codes
+            ]
         return sorted(rows, key=lambda d: (d.created_at, d.id), reverse=True)[:limit]
 
     def record_pull(self, system_id: str, at: dt.datetime) -> None:

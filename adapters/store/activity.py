@@ -4,11 +4,12 @@ Rates over time are counted in the database, one ``GROUP BY`` per series over a 
 indexed column (migration 0016 adds ``documents.received_at`` and ``delivery_events (to_state,
 at)``; ``audit.at`` had one): the page never fetches a week of rows to count them in Python.
 
-Bucketing needs the instant as a number, which the two backends spell differently:
-PostgreSQL ``extract(epoch FROM at)`` (``timestamptz``), SQLite ``strftime('%s', at)`` (the ISO
-text :class:`adapters.store.tables.UtcDateTime` stores, UTC without an offset). ``strftime`` drops
-the fraction of a second, so both sides floor to whole seconds; the window's start is a whole
-second (:class:`hub.ports.Buckets`) and the bucket of an instant is the same on both.
+Bucketing differs by backend. PostgreSQL computes the bucket from ``extract(epoch FROM at)``
+(``timestamptz``). On SQLite, where :class:`adapters.store.tables.UtcDateTime` stores ISO text
+in UTC (``YYYY-MM-DD HH:MM:SS.ffffff``), parsing every row with ``strftime`` costs six times a
+text prefix (bench/RESULTS-console.md), so rows are grouped by the prefix of their text to the
+hour, the minute or the second — the coarsest unit that divides the window's start and width,
+so no group straddles two buckets — and the few groups are put into buckets here.
 """
 
 from __future__ import annotations
@@ -25,12 +26,20 @@ from adapters.store.repositories import _delivery, _Repo
 from hub.delivery import State
 from hub.ports import Buckets, DeliveryRow
 
+#: SQLite text prefixes: (unit in seconds, characters of ``YYYY-MM-DD HH:MM:SS``, strptime).
+_PREFIXES = ((3600, 13, "%Y-%m-%d %H"), (60, 16, "%Y-%m-%d %H:%M"), (1, 19, "%Y-%m-%d %H:%M:%S"))
 
-def _bucket(dialect: str, column: Any, window: Buckets) -> ColumnElement[Any]:
+
+def _prefix(window: Buckets) -> tuple[int, str]:
     start = int(window.start.timestamp())
-    if dialect == "sqlite":
-        seconds: ColumnElement[Any] = sa.cast(sa.func.strftime("%s", column), sa.Integer)
-        return (seconds - start) / window.width_s  # integers: SQLite divides and truncates
+    for unit, length, fmt in _PREFIXES:
+        if start % unit == 0 and window.width_s % unit == 0:
+            return length, fmt
+    return 19, "%Y-%m-%d %H:%M:%S"  # pragma: no cover - the unit of 1 always divides
+
+
+def _pg_bucket(column: Any, window: Buckets) -> ColumnElement[Any]:
+    start = int(window.start.timestamp())
     seconds = sa.cast(sa.func.floor(sa.extract("epoch", column)), sa.BigInteger)
     return sa.cast(sa.func.floor((seconds - start) / float(window.width_s)), sa.Integer)
 
@@ -39,17 +48,28 @@ class SqlActivityRepository(_Repo):
     def _series(
         self, what: str, column: Any, window: Buckets, *where: ColumnElement[bool]
     ) -> list[int]:
-        bucket = _bucket(self.conn.dialect.name, column, window).label("bucket")
+        sqlite = self.conn.dialect.name == "sqlite"
+        if sqlite:
+            length, fmt = _prefix(window)
+            key = sa.func.substr(sa.cast(column, sa.Text), 1, length).label("bucket")
+        else:
+            key = _pg_bucket(column, window).label("bucket")
         stmt = (
-            sa.select(bucket, sa.func.count())
+            sa.select(key, sa.func.count())
             .where(column >= window.start, column < window.end, *where)
-            .group_by(bucket)
+            .group_by(key)
         )
         counts = [0] * window.count
         rows: Any = self._run(what, stmt).all()
-        for index, n in rows:
-            if index is not None and 0 <= int(index) < window.count:
-                counts[int(index)] += int(n)
+        for value, n in rows:
+            if value is None:
+                continue
+            if sqlite:
+                index = window.index(dt.datetime.strptime(value, fmt).replace(tzinfo=dt.UTC))
+            else:
+                index = int(value)
+            if index is not None and 0 <= index < window.count:
+                counts[index] += int(n)
         return counts
 
     def received(self, window: Buckets) -> list[int]:

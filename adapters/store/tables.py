@@ -208,7 +208,8 @@ delivery_events = sa.Table(
     sa.Column("prev_hash", sa.String(64)),
     sa.Column("hash", sa.String(64)),
     sa.Index(None, "delivery_id", "at"),
-    sa.Index(None, "to_state", "at"),  # the console's rates over time (0016)
+    # The console's rates over time (0016): covering, so counting never visits the rows.
+    sa.Index(None, "to_state", "at", "from_state"),
 )
 
 evidence_batches = sa.Table(

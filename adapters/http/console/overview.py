@@ -134,7 +134,9 @@ def _refresh_script(source: str) -> str:
         "(function(){var src=" + _js_string(source) + ";"
         "function tick(){if(document.hidden)return;"
         "fetch(src,{credentials:'same-origin',headers:{'Accept':'text/html'}})"
-        ".then(function(r){if(!r.ok)throw r;return r.text();})"
+        # a session that expired answers with the login page: reload to show it
+        ".then(function(r){if(r.redirected){location.reload();throw r;}"
+        "if(!r.ok)throw r;return r.text();})"
         ".then(function(t){document.getElementById('live').innerHTML=t;"
         "document.getElementById('stamp').textContent=new Date().toLocaleString();})"
         ".catch(function(){});}"

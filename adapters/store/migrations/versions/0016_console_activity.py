@@ -26,7 +26,11 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_index("ix_documents_received_at", "documents", ["received_at"])
-    op.create_index("ix_delivery_events_to_state_at", "delivery_events", ["to_state", "at"])
+    op.create_index(
+        "ix_delivery_events_to_state_at_from_state",
+        "delivery_events",
+        ["to_state", "at", "from_state"],
+    )
     op.create_index("ix_deliveries_system_id_created_at", "deliveries", ["system_id", "created_at"])
     op.create_index(
         "ix_deliveries_recipient_code_created_at", "deliveries", ["recipient_code", "created_at"]
@@ -44,5 +48,5 @@ def downgrade() -> None:
     op.drop_index("ix_deliveries_resolved_code_created_at", "deliveries")
     op.drop_index("ix_deliveries_recipient_code_created_at", "deliveries")
     op.drop_index("ix_deliveries_system_id_created_at", "deliveries")
-    op.drop_index("ix_delivery_events_to_state_at", "delivery_events")
+    op.drop_index("ix_delivery_events_to_state_at_from_state", "delivery_events")
     op.drop_index("ix_documents_received_at", "documents")
