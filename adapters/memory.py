@@ -159,6 +159,10 @@ class MemoryDocumentRepository(_Repo):
         ]
         return sorted(rows, key=lambda r: (r.received_at, r.id), reverse=True)[:limit]
 
+    def related_to(self, doc_id: str, *, limit: int = 500) -> Sequence[DocumentRow]:
+        rows = [r for r in self.t.documents.values() if r.related_doc_id == doc_id]
+        return sorted(rows, key=lambda r: (r.received_at, r.id))[:limit]
+
 
 class MemoryDeliveryRepository(_Repo):
     def add(self, row: DeliveryRow) -> None:
@@ -393,6 +397,10 @@ class MemoryInboundRepository(_Repo):
             if (peer is None or r.peer == peer) and (outcome is None or r.outcome == outcome)
         ]
         return sorted(rows, key=lambda r: (r.received_at, r.remote_id), reverse=True)[:limit]
+
+    def for_document(self, doc_id: str) -> Sequence[InboundRow]:
+        rows = [r for r in self.t.inbound.values() if r.doc_id == doc_id]
+        return sorted(rows, key=lambda r: (r.received_at, r.peer, r.remote_id))
 
 
 class MemoryUnitOfWork:

@@ -257,6 +257,11 @@ class DocumentRepository(Protocol):
         ``term`` exactly, newest first (IT document search; exact match keeps it indexed)."""
         ...
 
+    def related_to(self, doc_id: str, *, limit: int = 500) -> Sequence[DocumentRow]:
+        """Documents about ``doc_id`` (statuses, revokes, updates, replacements: their
+        ``related_doc_id`` is it), oldest first (the IT timeline)."""
+        ...
+
 
 class DeliveryRepository(Protocol):
     def add(self, row: DeliveryRow) -> None:
@@ -428,6 +433,10 @@ class InboundRepository(Protocol):
         self, *, peer: str | None = None, outcome: str | None = None, limit: int = 100
     ) -> Sequence[InboundRow]:
         """Newest first, optionally one peer's or one outcome's (IT view)."""
+        ...
+
+    def for_document(self, doc_id: str) -> Sequence[InboundRow]:
+        """The items that became document ``doc_id`` (its origin at a peer), oldest first."""
         ...
 
 

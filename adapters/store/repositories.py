@@ -271,6 +271,16 @@ class SqlDocumentRepository(_Repo):
         )
         return [_document(r) for r in self._run("searching documents", stmt)]
 
+    def related_to(self, doc_id: str, *, limit: int = 500) -> Sequence[DocumentRow]:
+        d = t.documents
+        stmt = (
+            sa.select(d)
+            .where(d.c.related_doc_id == doc_id)
+            .order_by(d.c.received_at, d.c.id)
+            .limit(limit)
+        )
+        return [_document(r) for r in self._run("reading related documents", stmt)]
+
 
 # ----------------------------------------------------------------------------- deliveries
 
