@@ -280,21 +280,17 @@ def _systems_list(args: argparse.Namespace) -> int:
     with _build(args) as hub:
         systems = hub.services.systems.list()
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "system_id": s.id,
-                        "name": s.name,
-                        "enabled": s.enabled,
-                        "agencies": list(s.agencies),
-                        "max_age_s": s.max_age_s,
-                    }
-                    for s in systems
-                ],
-                ensure_ascii=False,
-                indent=2,
-            )
+        print_json(
+            [
+                {
+                    "system_id": s.id,
+                    "name": s.name,
+                    "enabled": s.enabled,
+                    "agencies": list(s.agencies),
+                    "max_age_s": s.max_age_s,
+                }
+                for s in systems
+            ]
         )
         return 0
     for s in systems:
@@ -446,23 +442,18 @@ def _audit(args: argparse.Namespace) -> int:
     with _build(args) as hub:
         rows = hub.monitor().audit(actor=args.actor, action=args.action, limit=args.limit)
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "at": r.at.isoformat(),
-                        "actor": r.actor,
-                        "action": r.action,
-                        "subject": r.subject,
-                        "outcome": r.outcome,
-                        "details": dict(r.details),
-                    }
-                    for r in rows
-                ],
-                ensure_ascii=False,
-                indent=2,
-                default=str,
-            )
+        print_json(
+            [
+                {
+                    "at": r.at.isoformat(),
+                    "actor": r.actor,
+                    "action": r.action,
+                    "subject": r.subject,
+                    "outcome": r.outcome,
+                    "details": dict(r.details),
+                }
+                for r in rows
+            ]
         )
         return 0
     for r in rows:
