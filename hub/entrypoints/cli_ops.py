@@ -5,8 +5,10 @@ Dead letters are deliveries in ``dead`` (a peer refused or stayed down past the 
 or ``undeliverable`` (no route). ``redrive`` puts them back to ``queued`` (routes computed
 again; a running hub dispatches them at its next outbox sweep); ``discard`` gives them up for
 good with a required reason the sender then sees. Both are audited (actor ``cli``) and work in
-batches, each its own transaction, with a progress bar on a terminal. ``redrive --all`` asks
-before it acts unless ``--yes`` is given; without a terminal to ask on it refuses.
+batches, each its own transaction, with a progress bar on a terminal. ``--all`` (every dead
+letter the ``--system`` / ``--peer`` filters keep) asks before it acts unless ``--yes`` is given;
+without a terminal to ask on it refuses. ``discard`` also takes ``retry_wait`` deliveries by id
+(a push still being retried that IT staff know will never succeed).
 
 Exit status: 0 done; 1 some named deliveries were not moved (unknown, or not in a state the
 action leaves); 2 usage or input error (an empty reason, ``--all`` without ``--yes`` and no
@@ -50,8 +52,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     q = dsub.add_parser("discard", help="give dead letters up for good, with a reason")
     _common(q)
-    q.add_argument("ids", nargs="+", metavar="ID", help="delivery ids")
+    q.add_argument("ids", nargs="*", metavar="ID", help="delivery ids (retry_wait ones too)")
+    q.add_argument("--all", action="store_true", help="every dead letter (after the filters)")
+    _filters(q)
     q.add_argument("--reason", required=True, help="why (shown to the sender, audited)")
+    q.add_argument("--yes", action="store_true", help="do not ask (non-interactive use)")
     q.set_defaults(handler=_discard)
 
     p = sub.add_parser("trace", help="a document's timeline: every hop in time order")
@@ -86,33 +91,43 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _redrive(args: argparse.Namespace) -> int:
-    if bool(args.ids) == bool(args.all):
-        print("lienthong: name delivery ids or --all (not both)", file=sys.stderr)
-        return 2
     with _build(args) as hub:
         monitor = hub.monitor()
-        ids = list(args.ids)
-        if args.all:
-            items = monitor.dead_letters(system=args.system, peer=args.peer, limit=None)
-            ids = [i.delivery.id for i in items]
-            if not ids:
-                print("lienthong: no dead letters")
-                return 0
-            if not args.yes and not _confirm(f"redrive {len(ids)} dead letters?"):
-                return 2
+        ids = _chosen(args, monitor, "redrive")
+        if ids is None:
+            return 2
         moved = _in_batches("redrive", ids, lambda chunk: monitor.redrive(chunk, actor="cli"))
     return _report("put back to queued", ids, moved, note=bool(moved))
 
 
 def _discard(args: argparse.Namespace) -> int:
+    from hub.services.dispatch import discard_reason
+
+    reason = discard_reason(args.reason)  # refused before anything is read or asked
     with _build(args) as hub:
         monitor = hub.monitor()
+        ids = _chosen(args, monitor, "discard")
+        if ids is None:
+            return 2
         moved = _in_batches(
-            "discard",
-            list(args.ids),
-            lambda chunk: monitor.discard(chunk, reason=args.reason, actor="cli"),
+            "discard", ids, lambda chunk: monitor.discard(chunk, reason=reason, actor="cli")
         )
-    return _report("discarded", args.ids, moved, note=False)
+    return _report("discarded", ids, moved, note=False)
+
+
+def _chosen(args: argparse.Namespace, monitor: Any, verb: str) -> list[str] | None:
+    """The ids named, or with ``--all`` every dead letter the filters keep (after asking);
+    ``None`` on a usage error or a refusal."""
+    if bool(args.ids) == bool(args.all):
+        print("lienthong: name delivery ids or --all (not both)", file=sys.stderr)
+        return None
+    if not args.all:
+        return list(args.ids)
+    items = monitor.dead_letters(system=args.system, peer=args.peer, limit=None)
+    ids = [i.delivery.id for i in items]
+    if ids and not args.yes and not _confirm(f"{verb} {len(ids)} dead letters?"):
+        return None
+    return ids
 
 
 def _in_batches(

@@ -205,6 +205,24 @@ def test_deadletters_redrive_all_asks_unless_yes(
     assert json.loads(out)[0]["details"]["deliveries"] == [site.dead]
 
 
+def test_deadletters_discard_all_with_filters(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(capsys, *site.argv("deadletters", "discard", "--all", "--reason", ""))
+    assert code == 2
+    assert "discard.reason_required" in err
+    code, out, _ = _run(
+        capsys,
+        *site.argv(
+            "deadletters", "discard", "--all", "--system", "qlvb.ubnd", "--peer", "none",
+            "--reason", REASON, "--yes",
+        ),
+    )  # fmt: skip
+    assert code == 0, out
+    assert "1 deliveries discarded" in out
+    assert (_state(site, site.undeliverable), _state(site, site.dead)) == ("discarded", "dead")
+
+
 def test_deadletters_on_postgresql(
     tmp_path: Path,
     postgres_server: PostgresServer,
