@@ -27,6 +27,8 @@ from hub.entrypoints.cli_output import Progress, batches, print_json, problem_js
 
 #: Deliveries per transaction of a redrive or discard of many.
 BATCH = 200
+#: Attempts of one batch that keeps racing a running hub's workers.
+RACE_RETRIES = 3
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -133,10 +135,21 @@ def _chosen(args: argparse.Namespace, monitor: Any, verb: str) -> list[str] | No
 def _in_batches(
     label: str, ids: Sequence[str], act: Callable[[Sequence[str]], list[str]]
 ) -> list[str]:
+    """``act`` on ``ids`` in batches of :data:`BATCH`, each its own transaction. A batch that
+    raced a running hub's worker (``delivery.raced``: one of its deliveries moved meanwhile)
+    rolled back whole and is done again — each action re-reads and skips what moved on."""
+    from hub.errors import Conflict
+
     moved: list[str] = []
     with Progress(label, len(ids)) as bar:
         for chunk in batches(ids, BATCH):
-            moved.extend(act(chunk))
+            for attempt in range(RACE_RETRIES):
+                try:
+                    moved.extend(act(chunk))
+                    break
+                except Conflict as exc:
+                    if exc.code != "delivery.raced" or attempt == RACE_RETRIES - 1:
+                        raise
             bar.advance(len(chunk))
     return moved
 

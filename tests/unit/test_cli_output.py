@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 
 from hub.entrypoints.cli_output import Progress, batches, print_json
 from hub.entrypoints.cli_queues import _age
@@ -46,3 +47,34 @@ def test_print_json_keeps_vietnamese_and_writes_times_as_iso() -> None:
     print_json({"tên": "Ủy ban", "at": at}, out)
     assert "Ủy ban" in out.getvalue()
     assert json.loads(out.getvalue()) == {"tên": "Ủy ban", "at": "2026-01-02T03:04:05+00:00"}
+
+
+def test_a_batch_that_raced_a_worker_is_done_again_and_other_conflicts_raise() -> None:
+    import pytest
+
+    from hub.entrypoints import cli_ops
+    from hub.errors import Conflict
+
+    calls: list[list[str]] = []
+
+    def act(chunk: Sequence[str]) -> list[str]:
+        calls.append(list(chunk))
+        if len(calls) == 1:
+            raise Conflict("moved meanwhile", code="delivery.raced")
+        return [i for i in calls[-1] if i != "gone"]
+
+    ids = [f"d{n}" for n in range(cli_ops.BATCH)] + ["gone"]
+    assert cli_ops._in_batches("redrive", ids, act) == ids[:-1]
+    assert [len(c) for c in calls] == [cli_ops.BATCH, cli_ops.BATCH, 1]  # first batch twice
+
+    def always(chunk: Sequence[str]) -> list[str]:
+        raise Conflict("moved meanwhile", code="delivery.raced")
+
+    with pytest.raises(Conflict):
+        cli_ops._in_batches("redrive", ["x"], always)
+
+    def other(chunk: Sequence[str]) -> list[str]:
+        raise Conflict("something else", code="agency.code_taken")
+
+    with pytest.raises(Conflict, match="something else"):
+        cli_ops._in_batches("redrive", ["x"], other)
