@@ -326,6 +326,10 @@ class MemoryAgencyRepository(_Repo):
     def upsert(self, row: AgencyRow) -> None:
         self.t.agencies[row.code] = row
 
+    def upsert_many(self, rows: Sequence[AgencyRow]) -> None:
+        for row in rows:
+            self.upsert(row)
+
     def get(self, code: str) -> AgencyRow | None:
         return self.t.agencies.get(code)
 

@@ -381,6 +381,11 @@ class SystemRepository(Protocol):
 class AgencyRepository(Protocol):
     def upsert(self, row: AgencyRow) -> None: ...
 
+    def upsert_many(self, rows: Sequence[AgencyRow]) -> None:
+        """:meth:`upsert` for several rows (one executemany in the SQL store: a registry
+        import of tens of thousands is not one round trip per agency)."""
+        ...
+
     def get(self, code: str) -> AgencyRow | None: ...
 
     def list(self, *, include_deleted: bool = False) -> Sequence[AgencyRow]:

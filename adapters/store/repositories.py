@@ -691,9 +691,14 @@ def _agency(r: Any) -> AgencyRow:
 
 class SqlAgencyRepository(_Repo):
     def upsert(self, row: AgencyRow) -> None:
-        values = {name: getattr(row, name) for name in _AGENCY_COLUMNS}
+        self.upsert_many([row])
+
+    def upsert_many(self, rows: Sequence[AgencyRow]) -> None:
+        if not rows:
+            return
+        values = [{name: getattr(row, name) for name in _AGENCY_COLUMNS} for row in rows]
         dialect = "postgresql" if self.conn.dialect.name == "postgresql" else "sqlite"
-        self._run("storing an agency", _AGENCY_UPSERT[dialect], values)
+        self._run("storing agencies", _AGENCY_UPSERT[dialect], values)
 
     def get(self, code: str) -> AgencyRow | None:
         stmt = sa.select(t.agencies).where(t.agencies.c.code == code)
