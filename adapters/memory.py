@@ -162,9 +162,9 @@ class MemoryDocumentRepository(_Repo):
         ]
         return sorted(rows, key=lambda r: (r.received_at, r.id), reverse=True)[:limit]
 
-    def about(self, doc_id: str) -> Sequence[DocumentRow]:
+    def related_to(self, doc_id: str, *, limit: int = 500) -> Sequence[DocumentRow]:
         rows = [r for r in self.t.documents.values() if r.related_doc_id == doc_id]
-        return sorted(rows, key=lambda r: (r.received_at, r.id))
+        return sorted(rows, key=lambda r: (r.received_at, r.id))[:limit]
 
 
 class MemoryDeliveryRepository(_Repo):
@@ -366,6 +366,10 @@ class MemorySystemRepository(_Repo):
 class MemoryAgencyRepository(_Repo):
     def upsert(self, row: AgencyRow) -> None:
         self.t.agencies[row.code] = row
+
+    def upsert_many(self, rows: Sequence[AgencyRow]) -> None:
+        for row in rows:
+            self.upsert(row)
 
     def get(self, code: str) -> AgencyRow | None:
         return self.t.agencies.get(code)

@@ -291,9 +291,9 @@ class DocumentRepository(Protocol):
         ``term`` exactly, newest first (IT document search; exact match keeps it indexed)."""
         ...
 
-    def about(self, doc_id: str) -> Sequence[DocumentRow]:
-        """Documents whose ``related_doc_id`` is ``doc_id`` (its revokes, updates, replacements
-        and status messages), oldest first (the IT timeline)."""
+    def related_to(self, doc_id: str, *, limit: int = 500) -> Sequence[DocumentRow]:
+        """Documents about ``doc_id`` (statuses, revokes, updates, replacements: their
+        ``related_doc_id`` is it), oldest first (the IT timeline)."""
         ...
 
 
@@ -427,6 +427,11 @@ class SystemRepository(Protocol):
 class AgencyRepository(Protocol):
     def upsert(self, row: AgencyRow) -> None: ...
 
+    def upsert_many(self, rows: Sequence[AgencyRow]) -> None:
+        """:meth:`upsert` for several rows (one executemany in the SQL store: a registry
+        import of tens of thousands is not one round trip per agency)."""
+        ...
+
     def get(self, code: str) -> AgencyRow | None: ...
 
     def list(self, *, include_deleted: bool = False) -> Sequence[AgencyRow]:
@@ -482,7 +487,7 @@ class InboundRepository(Protocol):
         ...
 
     def for_document(self, doc_id: str) -> Sequence[InboundRow]:
-        """The items that became document ``doc_id`` (how it came in from a peer), oldest first."""
+        """The items that became document ``doc_id`` (its origin at a peer), oldest first."""
         ...
 
 

@@ -93,4 +93,4 @@ class SqlInboundRepository(_Repo):
             .where(i.c.doc_id == doc_id)
             .order_by(i.c.received_at, i.c.peer, i.c.remote_id)
         )
-        return [_row(r) for r in self._run("reading inbound items", stmt)]
+        return [_row(r) for r in self._run("reading a document's inbound items", stmt)]

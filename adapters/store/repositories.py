@@ -273,9 +273,14 @@ class SqlDocumentRepository(_Repo):
         )
         return [_document(r) for r in self._run("searching documents", stmt)]
 
-    def about(self, doc_id: str) -> Sequence[DocumentRow]:
+    def related_to(self, doc_id: str, *, limit: int = 500) -> Sequence[DocumentRow]:
         d = t.documents
-        stmt = sa.select(d).where(d.c.related_doc_id == doc_id).order_by(d.c.received_at, d.c.id)
+        stmt = (
+            sa.select(d)
+            .where(d.c.related_doc_id == doc_id)
+            .order_by(d.c.received_at, d.c.id)
+            .limit(limit)
+        )
         return [_document(r) for r in self._run("reading related documents", stmt)]
 
 
@@ -672,6 +677,22 @@ class SqlSystemRepository(_Repo):
 _AGENCY_COLUMNS = tuple(c.name for c in t.agencies.columns)
 
 
+def _agency_upsert(insert: Any) -> Any:
+    """``INSERT … ON CONFLICT (code) DO UPDATE`` with bound parameters: built once per
+    dialect, not per row (building it is most of the cost of a registry import's row)."""
+    stmt = insert(t.agencies)
+    return stmt.on_conflict_do_update(
+        index_elements=[t.agencies.c.code],
+        set_={name: stmt.excluded[name] for name in _AGENCY_COLUMNS if name != "code"},
+    )
+
+
+_AGENCY_UPSERT = {
+    "postgresql": _agency_upsert(postgresql.insert),
+    "sqlite": _agency_upsert(sqlite.insert),
+}
+
+
 def _agency(r: Any) -> AgencyRow:
     values = {name: getattr(r, name) for name in _AGENCY_COLUMNS}
     values["deleted"] = bool(values["deleted"])
@@ -680,14 +701,14 @@ def _agency(r: Any) -> AgencyRow:
 
 class SqlAgencyRepository(_Repo):
     def upsert(self, row: AgencyRow) -> None:
-        values = {name: getattr(row, name) for name in _AGENCY_COLUMNS}
-        insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(t.agencies).values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[t.agencies.c.code],
-            set_={name: stmt.excluded[name] for name in _AGENCY_COLUMNS if name != "code"},
-        )
-        self._run("storing an agency", stmt)
+        self.upsert_many([row])
+
+    def upsert_many(self, rows: Sequence[AgencyRow]) -> None:
+        if not rows:
+            return
+        values = [{name: getattr(row, name) for name in _AGENCY_COLUMNS} for row in rows]
+        dialect = "postgresql" if self.conn.dialect.name == "postgresql" else "sqlite"
+        self._run("storing agencies", _AGENCY_UPSERT[dialect], values)
 
     def get(self, code: str) -> AgencyRow | None:
         stmt = sa.select(t.agencies).where(t.agencies.c.code == code)

@@ -344,7 +344,7 @@ inbound_items = sa.Table(
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.Column("acked_at", UtcDateTime),  # when the peer was told; NULL: still owed
     sa.Index(None, "received_at"),
-    sa.Index(None, "doc_id"),  # the timeline: where a document came from (0017)
+    sa.Index(None, "doc_id"),  # a document's origin (the IT timeline)
 )
 
 peer_health = sa.Table(

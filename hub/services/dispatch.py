@@ -368,21 +368,7 @@ def discard(
     (unknown, or in another state) are left alone. Raises :class:`InvalidRequest` for an empty
     or over-long reason, before touching anything.
     """
-    reason = " ".join(reason.split())
-    if not reason:
-        raise InvalidRequest(
-            "a reason is required to discard a delivery",
-            message_vi="cần nêu lý do hủy bản chuyển",
-            code="discard.reason_required",
-            details={"field": "reason"},
-        )
-    if len(reason) > MAX_REASON:
-        raise InvalidRequest(
-            f"the discard reason is longer than {MAX_REASON} characters",
-            message_vi=f"lý do hủy dài quá {MAX_REASON} ký tự",
-            code="discard.reason_too_long",
-            details={"field": "reason", "length": len(reason)},
-        )
+    reason = discard_reason(reason)
     now = clock.now()
     moved: list[str] = []
     with uow_factory() as uow:
@@ -403,3 +389,24 @@ def discard(
             audit(uow, now, actor, "delivery.discard", None, deliveries=moved, reason=reason)
         uow.commit()
     return moved
+
+
+def discard_reason(reason: str) -> str:
+    """``reason`` with its whitespace collapsed; :class:`InvalidRequest` (field ``reason``) when
+    it is empty or longer than :data:`MAX_REASON` (callers check it before asking anything)."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise InvalidRequest(
+            "a reason is required to discard a delivery",
+            message_vi="cần nêu lý do hủy bản chuyển",
+            code="discard.reason_required",
+            details={"field": "reason"},
+        )
+    if len(reason) > MAX_REASON:
+        raise InvalidRequest(
+            f"the discard reason is longer than {MAX_REASON} characters",
+            message_vi=f"lý do hủy dài quá {MAX_REASON} ký tự",
+            code="discard.reason_too_long",
+            details={"field": "reason", "length": len(reason)},
+        )
+    return reason

@@ -38,7 +38,6 @@ from hub.ports import (
     DeliveryGroup,
     DeliveryRow,
     DocumentRow,
-    InboundRow,
     LogFilter,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -55,6 +54,7 @@ from hub.services.dispatch import DISCARDABLE
 from hub.services.dispatch import discard as discard_deliveries
 from hub.services.dispatch import redrive as redrive_deliveries
 from hub.services.message_log import PAGE_SIZE, LogPage, export_csv, read_page
+from hub.services.trace import Trace, build_trace
 
 #: States an IT person has to look at: each has a list page and (dead, undeliverable) a redrive.
 PROBLEM_STATES = (State.UNDELIVERABLE, State.DEAD, State.RETRY_WAIT)
@@ -62,6 +62,10 @@ PROBLEM_STATES = (State.UNDELIVERABLE, State.DEAD, State.RETRY_WAIT)
 REDRIVABLE = frozenset({State.DEAD.value, State.UNDELIVERABLE.value})
 #: States that can be discarded (hub.delivery: ``discard`` leaves only these).
 DISCARDABLE_STATES = frozenset(s.value for s in DISCARDABLE)
+#: Dead letters: the states IT staff redrive or discard (``lienthong deadletters``).
+DEAD_LETTERS = (State.DEAD, State.UNDELIVERABLE)
+#: How many rows one unfiltered read of a state takes at most (a redrive of "all" pages on).
+_ALL = 1_000_000
 #: States in which a delivery waits for someone (dispatch, the recipient, the next retry).
 WAITING = (State.QUEUED, State.AVAILABLE, State.RETRY_WAIT, State.FORWARDING)
 
@@ -114,12 +118,24 @@ class Overview:
 
 
 @dataclass(frozen=True, slots=True)
+class Backlog:
+    """Deliveries waiting (or dead) in one state on one route to one destination."""
+
+    state: str
+    route: str
+    destination: str | None  # the hosting system (local) or the peer hub (peer routes)
+    count: int
+    oldest_at: dt.datetime | None  # when the oldest of them was created
+
+
+@dataclass(frozen=True, slots=True)
 class ProblemItem:
     """One delivery in a problem state, with what the list page shows about its document."""
 
     delivery: DeliveryRow
     subject: str | None
     sender_code: str | None
+    sender_system: str | None = None
 
     @property
     def redrivable(self) -> bool:
@@ -140,62 +156,12 @@ class DeliveryView:
 
 
 @dataclass(frozen=True, slots=True)
-class TimelineEntry:
-    """One moment of a document's life, across every hop (:meth:`DocumentView.timeline`).
-
-    ``kind``: ``received`` (pushed here by a system), ``inbound`` (taken from a peer's inbox),
-    ``created`` (a delivery made for one recipient), ``moved`` (a state change), ``status``
-    (the recipient's business status 01…16), ``remote`` (what the peer or the national axis
-    said of a forwarded copy), ``related`` (a revoke, update, replacement or status message
-    about this document, or the document this one is about).
-    """
-
-    at: dt.datetime
-    kind: str
-    text: str | None = None
-    delivery: DeliveryRow | None = None
-    from_state: str | None = None
-    to_state: str | None = None
-    related: DocumentRow | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class DocumentView:
     """A document's timeline: its header facts, verdicts, problems and every delivery."""
 
     document: DocumentRow
     deliveries: Sequence[DeliveryView]
     related: Sequence[DocumentRow]  # what it is about, then revokes/updates/statuses about it
-    inbound: Sequence[InboundRow] = ()  # the peer items it came in as (none: pushed here)
-
-    def timeline(self) -> list[TimelineEntry]:
-        """Every moment of the document, oldest first (ties keep the order they were made)."""
-        doc = self.document
-        entries = [
-            TimelineEntry(i.received_at, "inbound", f"{i.peer}: {i.remote_id}")
-            for i in self.inbound
-        ]
-        entries.append(TimelineEntry(doc.received_at, "received", doc.sender_system))
-        for r in self.related:
-            entries.append(TimelineEntry(r.received_at, "related", r.subject, related=r))
-        for view in self.deliveries:
-            for ev in view.events:
-                entries.append(_entry(view.delivery, ev))
-        entries.sort(key=lambda e: e.at)  # stable: events keep their id order
-        return entries
-
-
-def _entry(delivery: DeliveryRow, ev: DeliveryEvent) -> TimelineEntry:
-    reason = ev.reason or ""
-    if ev.from_state is None:
-        kind = "created"
-    elif ev.from_state == ev.to_state and reason.startswith("status "):
-        kind = "status"
-    elif ev.from_state == ev.to_state and reason.startswith("remote "):
-        kind = "remote"
-    else:
-        kind = "moved"
-    return TimelineEntry(ev.at, kind, ev.reason, delivery, ev.from_state, ev.to_state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,28 +261,59 @@ class Monitor:
                 with_documents(uow, recent),
             )
 
+    def backlog(self) -> tuple[dt.datetime, list[Backlog]]:
+        """(now, what waits per state, route and destination — dispatch, the recipient, the
+        next retry — and the dead letters), ordered by route, destination, state."""
+        now = self._clock.now()
+        shown = {s.value for s in (*WAITING, *DEAD_LETTERS)}
+        with self._uow() as uow:
+            groups = uow.deliveries.summary()
+        merged: dict[tuple[str, str, str | None], Backlog] = {}
+        for g in groups:
+            if g.state not in shown:
+                continue
+            key = (g.state, g.route, g.system_id or g.peer_name)
+            prev = merged.get(key)
+            oldest = g.oldest_created_at
+            if prev is not None:
+                count = prev.count + g.count
+                if prev.oldest_at is not None:
+                    oldest = min(prev.oldest_at, oldest) if oldest else prev.oldest_at
+            else:
+                count = g.count
+            merged[key] = Backlog(g.state, g.route, key[2], count, oldest)
+        rows = sorted(merged.values(), key=lambda b: (b.route, b.destination or "", b.state))
+        return now, rows
+
     # -------------------------------------------------------------------------- lists
 
     def deliveries(self, state: str, *, limit: int = 100) -> list[ProblemItem]:
         """Deliveries in ``state``, longest unchanged first, with their document's subject."""
         State(state)  # an unknown state is a caller's mistake: ValueError
         with self._uow() as uow:
-            rows = uow.deliveries.in_state(state, limit=limit)
-            docs: dict[str, DocumentRow | None] = {}
-            for d in rows:
-                if d.doc_id not in docs:
-                    docs[d.doc_id] = uow.documents.get(d.doc_id)
-        items = []
-        for d in rows:
-            doc = docs[d.doc_id]
-            items.append(
-                ProblemItem(
-                    d,
-                    doc.subject if doc is not None else None,
-                    doc.sender_code if doc is not None else None,
-                )
-            )
-        return items
+            return _problem_items(uow, uow.deliveries.in_state(state, limit=limit))
+
+    def dead_letters(
+        self, *, system: str | None = None, peer: str | None = None, limit: int | None = 100
+    ) -> list[ProblemItem]:
+        """Dead and undeliverable deliveries, longest unchanged first; ``system``: only those
+        pushed by that sending system; ``peer``: only those bound for that peer hub (or
+        ``national``); ``limit=None``: all of them.
+
+        Hazard: the filters are applied here, over every dead letter read (the tables have no
+        index for them); fine for the tens of thousands a bad day leaves, not for millions.
+        """
+        filtered = system is not None or peer is not None
+        take = _ALL if filtered or limit is None else limit
+        with self._uow() as uow:
+            rows = [d for s in DEAD_LETTERS for d in uow.deliveries.in_state(s, limit=take)]
+            rows.sort(key=lambda d: (d.updated_at, d.id))
+            if peer is not None:
+                rows = [d for d in rows if (d.peer_name or d.route) == peer]
+            items = _problem_items(uow, rows if system is not None else rows[:take])
+        if system is not None:
+            items = [i for i in items if i.sender_system == system]
+        return items if limit is None else items[:limit]
 
     def search(self, term: str, *, limit: int = 50) -> list[DocumentRow]:
         """Documents by DocId, edXML DocumentId, sender code or sender system (exact)."""
@@ -351,9 +348,8 @@ class Monitor:
                 about = uow.documents.get(doc.related_doc_id)
                 if about is not None:
                     related.append(about)
-            related += uow.documents.about(doc_id)
-            inbound = tuple(uow.inbound.for_document(doc_id))
-        return DocumentView(doc, views, related, inbound)
+            related += uow.documents.related_to(doc_id)
+        return DocumentView(doc, views, related)
 
     def log(
         self, where: LogFilter, *, cursor: str | None = None, limit: int = PAGE_SIZE
@@ -364,6 +360,40 @@ class Monitor:
     def log_csv(self, where: LogFilter) -> Iterator[bytes]:
         """The message log under ``where`` as streamed CSV (BOM, header, rows)."""
         return export_csv(self._uow, where)
+
+    def trace(self, term: str) -> list[Trace]:
+        """The timeline of every document ``term`` names — the hub's DocId, an edXML
+        DocumentId (one per sending system that used it) or a receiver's delivery id —
+        oldest first; :class:`NotFound` when it names none."""
+        term = term.strip()
+        with self._uow() as uow:
+            docs = [d for d in uow.documents.search(term) if term in (d.id, d.document_id)]
+            if not docs:
+                delivery = uow.deliveries.get(term) if term else None
+                doc = uow.documents.get(delivery.doc_id) if delivery is not None else None
+                docs = [doc] if doc is not None else []
+            if not docs:
+                raise NotFound(
+                    f"no document or delivery {term!r}",
+                    message_vi=f"không có văn bản hay bản chuyển {term!r}",
+                    code="document.unknown",
+                )
+            traces = []
+            for doc in sorted(docs, key=lambda d: (d.received_at, d.id)):
+                about = uow.documents.get(doc.related_doc_id) if doc.related_doc_id else None
+                traces.append(
+                    build_trace(
+                        doc,
+                        origin=uow.inbound.for_document(doc.id),
+                        deliveries=[
+                            (d, uow.deliveries.events(d.id))
+                            for d in uow.deliveries.for_document(doc.id)
+                        ],
+                        about=about,
+                        related=uow.documents.related_to(doc.id),
+                    )
+                )
+        return traces
 
     def systems(self) -> list[SystemView]:
         with self._uow() as uow:
@@ -457,6 +487,26 @@ async def read_queue_depths(broker: Broker) -> QueueDepths:
 
 
 # ------------------------------------------------------------------------------ helpers
+
+
+def _problem_items(uow: UnitOfWork, rows: Sequence[DeliveryRow]) -> list[ProblemItem]:
+    """``rows`` with their document's subject and sender (each document read once)."""
+    docs: dict[str, DocumentRow | None] = {}
+    for d in rows:
+        if d.doc_id not in docs:
+            docs[d.doc_id] = uow.documents.get(d.doc_id)
+    items = []
+    for d in rows:
+        doc = docs[d.doc_id]
+        items.append(
+            ProblemItem(
+                d,
+                doc.subject if doc is not None else None,
+                doc.sender_code if doc is not None else None,
+                doc.sender_system if doc is not None else None,
+            )
+        )
+    return items
 
 
 def _by_state_route(groups: Sequence[DeliveryGroup]) -> dict[tuple[str, str], int]:

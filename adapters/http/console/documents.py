@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from adapters.http.console.context import Console
 from adapters.http.console.page import (
     PREFIX,
+    TEXTS,
     Page,
     add_texts,
     doc_link,
@@ -25,16 +26,17 @@ from adapters.http.console.page import (
 )
 from hub.errors import NotFound
 from hub.services.monitor import DocumentView
+from hub.services.trace import Trace
 
 add_texts(
     {
         "timeline": ("Diễn biến qua các chặng", "Timeline across hops"),
-        "tl_inbound": ("Nhận từ trục/kết nối", "Taken from a peer"),
-        "tl_received": ("Tiếp nhận", "Received"),
-        "tl_created": ("Tạo bản chuyển", "Delivery created"),
-        "tl_moved": ("Chuyển trạng thái", "State change"),
+        "tl_origin": ("Nhận từ trục/kết nối", "Taken from a peer"),
+        "tl_accepted": ("Tiếp nhận", "Accepted"),
+        "tl_delivery": ("Bản chuyển", "Delivery"),
         "tl_status": ("Trạng thái xử lý", "Business status"),
         "tl_remote": ("Trạng thái ở nơi nhận xa", "Remote state"),
+        "tl_link": ("Liên quan tới", "Refers to"),
         "tl_related": ("Văn bản liên quan", "Related document"),
         "package": ("Gói tin gốc", "Package as received"),
         "attachments": ("Tệp đính kèm", "Attachments"),
@@ -99,11 +101,12 @@ def add_routes(router: APIRouter, console: Console) -> None:
         page = page_of(request)
         try:
             view = monitor.document(doc_id)
+            trace = next(t for t in monitor.trace(doc_id) if t.document.id == doc_id)
         except NotFound:
             body = f'<p class="muted">{page.t("not_found")}</p>'
             return render(request, layout(page, "documents", page.t("document"), body), 404)
         title = f"{page.t('document')}: {view.document.subject or view.document.id}"
-        return render(request, layout(page, "documents", title, _document_body(page, view)))
+        return render(request, layout(page, "documents", title, _document_body(page, view, trace)))
 
 
 def _verdict_word(page: Page, verdicts: Mapping[str, Any]) -> str:
@@ -115,7 +118,7 @@ def _verdict_word(page: Page, verdicts: Mapping[str, Any]) -> str:
     return f"<b>{page.t('verdict_' + word)}</b>" + (f" ({e(sub)})" if sub else "") + " — "
 
 
-def _document_body(page: Page, view: DocumentView) -> str:
+def _document_body(page: Page, view: DocumentView, trace: Trace) -> str:
     doc = view.document
     v = doc.verdicts or {}
     facts = [
@@ -155,7 +158,7 @@ def _document_body(page: Page, view: DocumentView) -> str:
         f'<a href="{e(base)}/attachments">{page.t("attachments")}</a> · '
         f'<a href="{e(base)}/evidence">{page.t("evidence")}</a></p>'
     )
-    parts = [links, head, f"<h2>{page.t('timeline')}</h2>", _timeline(page, view)]
+    parts = [links, head, f"<h2>{page.t('timeline')}</h2>", _timeline(page, trace)]
     for dv in view.deliveries:
         d = dv.delivery
         business = (
@@ -187,26 +190,39 @@ def _document_body(page: Page, view: DocumentView) -> str:
     return "".join(parts)
 
 
-def _timeline(page: Page, view: DocumentView) -> str:
-    """Every hop in one table, oldest first (:meth:`DocumentView.timeline`)."""
+def _timeline(page: Page, trace: Trace) -> str:
+    """Every hop in one table, oldest first (:mod:`hub.services.trace`), labelled in the page's
+    language; codes, states and ids as the wire has them."""
     rows = []
-    for entry in view.timeline():
-        d = entry.delivery
-        where = ""
-        if d is not None:
-            via = f"{d.route} {d.peer_name or d.system_id or ''}".strip()
-            where = f'{e(d.resolved_code or d.recipient_code)} <span class="muted">{e(via)}</span>'
-        if entry.kind in ("moved", "created"):
-            what = (pill(page, entry.from_state) + " → " if entry.from_state else "") + pill(
-                page, entry.to_state or ""
+    for hop in trace.hops:
+        if hop.kind == "verdicts":
+            continue  # the facts table above shows them
+        d = hop.details
+        where = e(hop.recipient or "")
+        if d.get("destination"):
+            where += f' <span class="muted">{e(d.get("route"))} {e(d.get("destination"))}</span>'
+        if hop.kind == "delivery":
+            what = (pill(page, d["from_state"]) + " → " if d.get("from_state") else "") + pill(
+                page, str(d.get("to_state") or "")
             )
-        else:
-            what = ""
-        text = e(entry.text)
-        if entry.related is not None:
-            r = entry.related
-            text = f"{doc_link(r.id, short_id=True)} {e(r.kind)} {e(r.subject)}"
-        rows.append([when(entry.at), page.t("tl_" + entry.kind), where, what, text])
+            text = e(d.get("reason"))
+        elif hop.kind == "status":
+            what, text = "", e(str(d.get("reason") or "").removeprefix("status "))
+        elif hop.kind == "remote":
+            what = e(d.get("remote_status"))
+            text = e(d.get("remote_status_desc"))
+        elif hop.kind in ("link", "related"):
+            what = e(d.get("action"))
+            text = doc_link(str(d.get("doc_id")), short_id=True)
+        elif hop.kind == "origin":
+            what = e(d.get("outcome"))
+            text = f"{e(d.get('peer'))}: <code>{e(d.get('remote_id'))}</code>"
+        else:  # accepted
+            what, text = "", f"{e(d.get('sender'))} ({e(d.get('sender_system'))})"
+        label = f"tl_{hop.kind}"
+        rows.append(
+            [when(hop.at), page.t(label) if label in TEXTS else e(hop.kind), where, what, text]
+        )
     return table(
         [page.t("at"), page.t("kind"), page.t("recipient"), page.t("state"), page.t("details")],
         rows,

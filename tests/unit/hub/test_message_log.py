@@ -138,43 +138,35 @@ def test_csv_export_streams_page_by_page(
     assert sum(c.count(b"\r\n") for c in chunks) == 1 + 7
 
 
-def test_timeline_of_a_document_local_forwarded_with_statuses_and_revoke(
+def test_trace_of_a_document_local_forwarded_with_statuses_and_revoke(
     monitor: Monitor, scenario: Scenario
 ) -> None:
-    view = monitor.document(scenario.a)
-    entries = view.timeline()
-    kinds = [e.kind for e in entries]
-    assert kinds[0] == "received"
-    assert [e.at for e in entries] == sorted(e.at for e in entries)
-    assert {(e.delivery.recipient_code if e.delivery else None) for e in entries} >= {
-        SO_CODE,
-        G22,
-    }
-    status = [e for e in entries if e.kind == "status"]
-    assert [(e.delivery.recipient_code, e.text) for e in status if e.delivery] == [
+    [trace] = monitor.trace(scenario.a)
+    hops = trace.hops
+    assert [h.at for h in hops] == sorted(h.at for h in hops)
+    assert hops[0].kind == "accepted"
+    assert {h.recipient for h in hops if h.recipient} == {SO_CODE, G22}
+    assert [(h.recipient, h.details["reason"]) for h in hops if h.kind == "status"] == [
         (SO_CODE, "status 03")
     ]
-    remote = [e for e in entries if e.kind == "remote"]
-    assert [e.delivery.id for e in remote if e.delivery] == [scenario.a_national]
-    moved = [(e.delivery.id, e.to_state) for e in entries if e.kind == "moved" and e.delivery]
+    assert [h.delivery_id for h in hops if h.kind == "remote"] == [scenario.a_national]
+    moved = {(h.delivery_id, h.details.get("to_state")) for h in hops if h.kind == "delivery"}
     assert (scenario.a_national, "forwarded") in moved
     assert (scenario.a_local, "fetched") in moved
-    related = {e.related.id for e in entries if e.related is not None}
+    related = {h.details["doc_id"] for h in hops if h.kind == "related"}
     assert related == {scenario.status, scenario.revoke}
-    # the revoke and the status point back to the original
-    assert [r.id for r in monitor.document(scenario.revoke).related] == [scenario.a]
-    assert [r.id for r in monitor.document(scenario.status).related] == [scenario.a]
+    # the revoke and the status point back to the original, in the trace and the document view
+    for other in (scenario.revoke, scenario.status):
+        [t] = monitor.trace(other)
+        assert [h.details["doc_id"] for h in t.hops if h.kind == "link"] == [scenario.a]
+        assert [r.id for r in monitor.document(other).related] == [scenario.a]
+    assert {r.id for r in monitor.document(scenario.a).related} == related
 
 
-def test_timeline_of_a_document_that_came_from_the_axis(
-    monitor: Monitor, scenario: Scenario
-) -> None:
-    view = monitor.document(scenario.inbound)
-    [item] = view.inbound
-    assert item.peer == NATIONAL_LINK
-    entries = view.timeline()
-    assert entries[0].kind == "inbound"
-    assert entries[1].kind == "received"
+def test_trace_of_a_document_that_came_from_the_axis(monitor: Monitor, scenario: Scenario) -> None:
+    [trace] = monitor.trace(scenario.inbound)
+    assert [h.kind for h in trace.hops[:2]] == ["origin", "accepted"]
+    assert trace.hops[0].details["peer"] == NATIONAL_LINK
 
 
 def test_recipient_matches_the_code_addressed_or_resolved_once(
