@@ -365,3 +365,21 @@ def test_every_page_labels_its_inputs_and_scopes_its_headers(scene: Scene, lang:
         assert found.unscoped == 0, path
         inputs += len(found.inputs)
     assert inputs >= 4  # search, two audit filters, a redrive checkbox: the check saw them
+
+
+def test_system_page_says_why_the_inbox_is_not_emptying(scene: Scene) -> None:
+    hub = scene.hub
+    assert "data-diagnosis" not in scene.client.get(f"/dashboard/systems/{SO}").text
+    hub.services.systems.add("qlvb.xa", ["000.00.03.H41"], secret="xa-secret-5e2b91")
+    result = hub.services.push(
+        UBND, make_edoc(sender=UBND_CODE, to=["000.00.03.H41"], code_number="77")
+    )
+    hub.dispatch.dispatch([r.delivery_id for r in result.recipients])
+    text = scene.client.get("/dashboard/systems/qlvb.xa?lang=en").text
+    assert 'data-diagnosis="not_polling"' in text
+    assert "1 documents wait but the system has never listed its inbox" in text
+    assert '<div class="card bad"><div class="n" data-card="last_pull">' in text
+    hub.services.systems.disable(SO)
+    disabled = scene.client.get(f"/dashboard/systems/{SO}?lang=vi").text
+    assert 'data-diagnosis="disabled"' in disabled
+    assert "Hệ thống đang bị khóa" in disabled
