@@ -97,6 +97,7 @@ class Overview:
     oldest_waiting: Sequence[SystemWait]
     failing_peers: Sequence[PeerTrouble]
     waiting_by_route: Sequence[RouteWait] = ()
+    last_pulls: Mapping[str, dt.datetime] = field(default_factory=dict)  # system → last listing
 
     def by_state(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -177,6 +178,7 @@ class Monitor:
             groups = uow.deliveries.summary()
             last_hour = uow.documents.count_since(now - dt.timedelta(hours=1))
             last_day = uow.documents.count_since(now - dt.timedelta(days=1))
+            pulls = dict(uow.activity.last_pulls())
         return Overview(
             at=now,
             by_state_route=_by_state_route(groups),
@@ -185,6 +187,7 @@ class Monitor:
             oldest_waiting=_oldest_waiting(groups),
             failing_peers=_failing_peers(groups),
             waiting_by_route=_waiting_by_route(groups),
+            last_pulls=pulls,
         )
 
     def rates(self, span: str) -> Rates:

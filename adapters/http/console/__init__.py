@@ -30,15 +30,16 @@ Every IT action is audited with actor ``admin@<remote address>``.
 Metrics (registered in the app's registry by :func:`mount_dashboard`, collected on scrape from
 the read model through a cache of ``cache_ttl_s`` seconds):
 
-================================================  =============================================
-``lienthong_deliveries{state,route}``             deliveries by state and route
-``lienthong_documents_received_last_hour``        documents accepted in the last hour
-``lienthong_documents_received_last_day``         documents accepted in the last 24 hours
-``lienthong_inbox_oldest_age_seconds{system}``    age of the oldest ``available`` delivery
-``lienthong_inbox_waiting{system}``               ``available`` deliveries per system
-``lienthong_queue_messages{queue,status}``        broker depths (status: ready, delayed, dead)
-``lienthong_broker_up``                           1 when the broker answered the last read
-================================================  =============================================
+====================================================  =============================================
+``lienthong_deliveries{state,route}``                 deliveries by state and route
+``lienthong_documents_received_last_hour``            documents accepted in the last hour
+``lienthong_documents_received_last_day``             documents accepted in the last 24 hours
+``lienthong_inbox_oldest_age_seconds{system}``        age of the oldest ``available`` delivery
+``lienthong_inbox_waiting{system}``                   ``available`` deliveries per system
+``lienthong_system_last_pull_age_seconds{system}``    seconds since the system last listed its inbox
+``lienthong_queue_messages{queue,status}``            broker depths (status: ready, delayed, dead)
+``lienthong_broker_up``                               1 when the broker answered the last read
+====================================================  =============================================
 """
 
 from __future__ import annotations

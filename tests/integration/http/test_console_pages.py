@@ -383,3 +383,10 @@ def test_system_page_says_why_the_inbox_is_not_emptying(scene: Scene) -> None:
     disabled = scene.client.get(f"/dashboard/systems/{SO}?lang=vi").text
     assert 'data-diagnosis="disabled"' in disabled
     assert "Hệ thống đang bị khóa" in disabled
+
+
+def test_metrics_give_each_systems_last_pull_age(scene: Scene) -> None:
+    text = scene.client.get("/metrics").text
+    ages = re.findall(r'lienthong_system_last_pull_age_seconds\{system="([^"]+)"\} (\S+)', text)
+    assert [name for name, _ in ages] == [SO]  # UBND never listed its inbox: no sample
+    assert 0 <= float(ages[0][1]) < 300
