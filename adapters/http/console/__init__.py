@@ -1,16 +1,21 @@
 """The IT staff's web console (``/dashboard/…``) and the hub's state gauges on ``/metrics``.
 
 Server-rendered HTML, Vietnamese by default, English with ``?lang=en`` (remembered in a
-cookie); no JS framework. Every value that reaches a page goes through :func:`html.escape`
-(subjects, reasons and codes come from outside: a Subject of ``<script>`` is shown, never run).
+cookie); no JS framework and no script at all except the overview's few lines of live refresh
+(allowed by a per-response CSP nonce). Every value that reaches a page goes through
+:func:`html.escape` (subjects, reasons and codes come from outside: a Subject of ``<script>``
+is shown, never run).
 
 Pages, one module each beside this one (``page`` holds what they share: texts, layout,
-tables; ``context`` the access rule, responses and refusals): ``overview`` (deliveries by state
-and route, queue depths, documents in the last hour/day, oldest waiting delivery per system,
-failing peers); ``deliveries`` (undeliverable / dead / retry_wait lists with a **redrive**
-button); ``documents`` (search by DocId, DocumentId, sender; a document's timeline);
-``systems`` (never a secret); ``audit`` (newest first, filter by actor/action); ``metrics``
-(the gauges below). A page module offers ``add_routes(router, console)``.
+tables, links; ``context`` the access rule, responses and refusals; ``charts`` the SVG bar
+charts): ``overview`` (rates over time, deliveries by state and route, queue depths, waiting by
+route, oldest waiting delivery per system, failing peers, peers' health, certificate expiry,
+storage); ``deliveries`` (undeliverable / dead / retry_wait lists with a **redrive** button);
+``documents`` (search by DocId, DocumentId, sender; a document's timeline); ``systems`` (the
+list, never a secret; one system's inbox, last pull and newest deliveries; one agency code's
+deliveries); ``audit`` (newest first, filter by actor/action); ``metrics`` (the gauges below).
+A page module offers ``add_routes(router, console)`` and adds its texts with
+:func:`~adapters.http.console.page.add_texts`.
 
 Access (DESIGN.md §4) is the operators' one rule, :mod:`adapters.http.admin_access`, which
 :func:`mount_dashboard` installs on the app so ``/metrics`` and ``/readyz`` follow it too:
