@@ -43,6 +43,8 @@ from hub.services.monitor import PROBLEM_STATES, Overview, QueueDepths, read_que
 REFRESH_S = 30
 #: A certificate expiring within this many days is shown as a warning.
 EXPIRY_WARN_DAYS = 30
+#: A data directory with less than this share of its file system free is shown as a warning.
+DISK_WARN_FREE = 0.10
 
 add_texts(
     {
@@ -359,7 +361,8 @@ def _facts_body(page: Page, facts: ConsoleFacts | None, now: dt.datetime) -> str
             [
                 [
                     f"<code>{e(st.data_dir)}</code>",
-                    f'<span data-bytes="{e(st.disk_free)}">{free}</span>',
+                    f'<span class="{_room(st.disk_free, st.disk_total)}" '
+                    f'data-bytes="{e(st.disk_free)}">{free}</span>',
                     f'{e(st.database_kind)}: <span data-bytes="{e(st.database_bytes)}">'
                     f"{_bytes(st.database_bytes)}</span>"
                     + (f' <span class="bad">{e(st.problem)}</span>' if st.problem else ""),
@@ -368,6 +371,13 @@ def _facts_body(page: Page, facts: ConsoleFacts | None, now: dt.datetime) -> str
             page,
         )
     return f"<h2>{page.t('certs')}</h2>{certs}<h2>{page.t('storage')}</h2>{storage}"
+
+
+def _room(free: int | None, total: int | None) -> str:
+    """``bad`` under :data:`DISK_WARN_FREE` of the file system free, else ``ok``."""
+    if free is None or not total:
+        return ""
+    return "bad" if free / total < DISK_WARN_FREE else "ok"
 
 
 def _bytes(n: int | None) -> str:

@@ -57,6 +57,9 @@ add_texts(
         "not_in_registry": ("Không có trong danh mục", "Not in the registry"),
         "system_page": ("Hệ thống", "System"),
         "states": ("Bản chuyển theo trạng thái", "Deliveries by state"),
+        "valid_to": ("Hết hiệu lực", "Closed on"),
+        "successor": ("Mã kế thừa", "Successor code"),
+        "deleted": ("đã xóa", "deleted"),
         "why_disabled": (
             "Hệ thống đang bị khóa: trục từ chối mọi yêu cầu của hệ thống này.",
             "The system is disabled: the hub refuses all its requests.",
@@ -194,11 +197,23 @@ def add_routes(router: APIRouter, console: Console) -> None:
             return refuse(request)
         page = page_of(request)
         view = await run_in_threadpool(monitor.agency_activity, code, limit=RECENT)
-        name = e(view.agency.name) if view.agency else page.t("not_in_registry")
+        a = view.agency
+        name = e(a.name) if a else f'<span class="bad">{page.t("not_in_registry")}</span>'
+        if a is not None and a.deleted:
+            name += f' <span class="bad">({page.t("deleted")})</span>'
         host = system_link(view.system_id) if view.system_id else page.t("not_hosted")
+        # A closed code (the 2025 merger of communes) hands its mail to its successor.
+        successor = agency_link(a.successor_code) if a and a.successor_code else "—"
+        closed = e(a.valid_to.isoformat()) if a and a.valid_to else "—"
         facts = table(
-            [page.t("agency"), page.t("name"), page.t("hosted_by")],
-            [[f"<code>{e(code)}</code>", name, host]],
+            [
+                page.t("agency"),
+                page.t("name"),
+                page.t("hosted_by"),
+                page.t("valid_to"),
+                page.t("successor"),
+            ],
+            [[f"<code>{e(code)}</code>", name, host, closed, successor]],
             page,
         )
         body = f"{facts}<h2>{page.t('recent')}</h2>{recent_table(page, view.recent)}"

@@ -24,7 +24,7 @@ from hub.edxml.model import MessageKind
 from hub.entrypoints.bootstrap import Hub, build_hub
 from hub.entrypoints.console_facts import console_facts
 from hub.errors import HubError
-from hub.ports import NullVerifier
+from hub.ports import AgencyRow, NullVerifier
 from hub.services.activity import window
 from hub.settings import EvidenceSettings, SealKeySettings, load_settings
 from tests.factories import make_edoc
@@ -390,3 +390,24 @@ def test_metrics_give_each_systems_last_pull_age(scene: Scene) -> None:
     ages = re.findall(r'lienthong_system_last_pull_age_seconds\{system="([^"]+)"\} (\S+)', text)
     assert [name for name, _ in ages] == [SO]  # UBND never listed its inbox: no sample
     assert 0 <= float(ages[0][1]) < 300
+
+
+def test_agency_page_of_a_closed_code_names_its_successor(scene: Scene) -> None:
+    closed = "000.05.00.H41"
+    with scene.hub.uow() as uow:
+        uow.agencies.upsert(
+            AgencyRow(
+                closed,
+                "UBND xã Cũ",
+                valid_to=dt.date(2025, 7, 1),
+                successor_code=SO_CODE,
+                source="sample",
+            )
+        )
+        uow.commit()
+    text = scene.client.get(f"/dashboard/agencies/{closed}?lang=vi").text
+    assert "UBND xã Cũ" in text
+    assert "2025-07-01" in text
+    assert f'<a href="/dashboard/agencies/{SO_CODE}">{SO_CODE}</a>' in text
+    unknown = scene.client.get("/dashboard/agencies/000.77.77.H41?lang=en").text
+    assert "Not in the registry" in unknown
