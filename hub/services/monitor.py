@@ -361,6 +361,25 @@ class CachedOverview:
             return self._value
 
 
+class CachedRates:
+    """:meth:`Monitor.rates` per span, answered from a copy younger than ``ttl_s`` (several
+    operators watching the overview share one read; thread-safe)."""
+
+    def __init__(self, monitor: Monitor, ttl_s: float = 5.0) -> None:
+        self._monitor = monitor
+        self._ttl = ttl_s
+        self._lock = threading.Lock()
+        self._values: dict[str, tuple[float, Rates]] = {}
+
+    def get(self, span: str) -> Rates:
+        with self._lock:
+            held = self._values.get(span)
+            if held is None or time.monotonic() - held[0] > self._ttl:
+                held = (time.monotonic(), self._monitor.rates(span))
+                self._values[span] = held
+            return held[1]
+
+
 @dataclass(frozen=True, slots=True)
 class QueueDepths:
     """Depths of every hub queue, or why they could not be read."""

@@ -67,7 +67,7 @@ from adapters.http.console.page import PREFIX, layout
 from hub.messaging import Broker
 from hub.ports import PeerHealth
 from hub.services.activity import ConsoleFacts
-from hub.services.monitor import CachedOverview, Monitor
+from hub.services.monitor import CachedOverview, CachedRates, Monitor
 
 __all__ = ["PREFIX", "HubCollector", "mount_dashboard"]
 
@@ -92,7 +92,15 @@ def mount_dashboard(
     access = AdminAccess(admin_token, session_max_age_s=session_max_age_s, clock=clock)
     admin_access.install(app, access)
     overview = CachedOverview(monitor, cache_ttl_s)
-    console = Console(access, monitor, broker, overview, peer_health, facts)
+    console = Console(
+        access,
+        monitor,
+        broker,
+        overview,
+        CachedRates(monitor, cache_ttl_s),
+        peer_health,
+        facts,
+    )
     holder = LoopHolder()
     router = APIRouter(include_in_schema=False)
     render, page_of, form_of = console.render, console.page_of, console.form_of

@@ -23,7 +23,7 @@ from hub.errors import HubError
 from hub.messaging import Broker
 from hub.ports import PeerHealth
 from hub.services.activity import ConsoleFacts
-from hub.services.monitor import CachedOverview, Monitor
+from hub.services.monitor import CachedOverview, CachedRates, Monitor
 
 security_log = logging.getLogger("lienthong.security")
 
@@ -55,6 +55,7 @@ class Console:
     monitor: Monitor
     broker: Broker
     overview: CachedOverview
+    rates: CachedRates
     peer_health: Callable[[], Sequence[PeerHealth]] | None = None
     facts: Callable[[], ConsoleFacts] | None = None
 

@@ -87,11 +87,11 @@ def add_routes(router: APIRouter, console: Console) -> None:
     access = console.access
     render, page_of, refuse = console.render, console.page_of, console.refuse
     overview, broker, peer_health = console.overview, console.broker, console.peer_health
-    monitor, facts = console.monitor, console.facts
+    rates_of, facts = console.rates, console.facts
 
     async def live(request: Request, page: Page, span: str) -> str:
         ov = await run_in_threadpool(overview.get)
-        rates = await run_in_threadpool(monitor.rates, span)
+        rates = await run_in_threadpool(rates_of.get, span)
         queues = await read_queue_depths(broker)
         links = await run_in_threadpool(_read_links, peer_health)
         known = await run_in_threadpool(_read_facts, facts)
