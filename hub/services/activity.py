@@ -43,6 +43,8 @@ DELIVERED_STATES = (State.FETCHED.value, State.FORWARDED.value)
 FAILED_STATES = (State.DEAD.value, State.UNDELIVERABLE.value)
 #: Audit actions whose refusals are refused packages (intake and inbound from peers).
 REFUSAL_ACTIONS = ("push", "inbound")
+#: A system that has not listed its inbox for this long while items wait is "not polling".
+STALE = dt.timedelta(minutes=10)
 #: States of a delivery its recipient system has taken.
 TAKEN_STATES = (State.FETCHED.value, State.DONE.value)
 
@@ -117,6 +119,22 @@ class SystemActivity:
     def received(self) -> int:
         """Deliveries it has taken (fetched or acknowledged done)."""
         return sum(self.by_state.get(s, 0) for s in TAKEN_STATES)
+
+    @property
+    def diagnosis(self) -> str | None:
+        """Why its inbox is not emptying, first cause first: ``disabled`` (the hub refuses
+        it), ``not_polling`` (items wait and it has not listed its inbox for :data:`STALE`),
+        ``not_fetching`` (it lists, but an item has waited longer than :data:`STALE`);
+        ``None`` when nothing is amiss."""
+        if not self.enabled:
+            return "disabled"
+        if self.waiting == 0:
+            return None
+        if self.last_pull_at is None or self.at - self.last_pull_at > STALE:
+            return "not_polling"
+        if self.oldest_waiting_at is not None and self.at - self.oldest_waiting_at > STALE:
+            return "not_fetching"
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,6 +109,7 @@ class Overview:
     oldest_waiting: Sequence[SystemWait]
     failing_peers: Sequence[PeerTrouble]
     waiting_by_route: Sequence[RouteWait] = ()
+    last_pulls: Mapping[str, dt.datetime] = field(default_factory=dict)  # system → last listing
 
     def by_state(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -205,6 +206,7 @@ class Monitor:
             groups = uow.deliveries.summary()
             last_hour = uow.documents.count_since(now - dt.timedelta(hours=1))
             last_day = uow.documents.count_since(now - dt.timedelta(days=1))
+            pulls = dict(uow.activity.last_pulls())
         return Overview(
             at=now,
             by_state_route=_by_state_route(groups),
@@ -213,6 +215,7 @@ class Monitor:
             oldest_waiting=_oldest_waiting(groups),
             failing_peers=_failing_peers(groups),
             waiting_by_route=_waiting_by_route(groups),
+            last_pulls=pulls,
         )
 
     def rates(self, span: str) -> Rates:
@@ -468,6 +471,25 @@ class CachedOverview:
                 self._value = self._monitor.overview()
                 self._taken = time.monotonic()
             return self._value
+
+
+class CachedRates:
+    """:meth:`Monitor.rates` per span, answered from a copy younger than ``ttl_s`` (several
+    operators watching the overview share one read; thread-safe)."""
+
+    def __init__(self, monitor: Monitor, ttl_s: float = 5.0) -> None:
+        self._monitor = monitor
+        self._ttl = ttl_s
+        self._lock = threading.Lock()
+        self._values: dict[str, tuple[float, Rates]] = {}
+
+    def get(self, span: str) -> Rates:
+        with self._lock:
+            held = self._values.get(span)
+            if held is None or time.monotonic() - held[0] > self._ttl:
+                held = (time.monotonic(), self._monitor.rates(span))
+                self._values[span] = held
+            return held[1]
 
 
 @dataclass(frozen=True, slots=True)

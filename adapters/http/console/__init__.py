@@ -1,21 +1,25 @@
 """The IT staff's web console (``/dashboard/…``) and the hub's state gauges on ``/metrics``.
 
 Server-rendered HTML, Vietnamese by default, English with ``?lang=en`` (remembered in a
-cookie); no JS framework. Every value that reaches a page goes through :func:`html.escape`
-(subjects, reasons and codes come from outside: a Subject of ``<script>`` is shown, never run).
+cookie); no JS framework and no script at all except the overview's few lines of live refresh
+(allowed by a per-response CSP nonce). Every value that reaches a page goes through
+:func:`html.escape` (subjects, reasons and codes come from outside: a Subject of ``<script>``
+is shown, never run).
 
 Pages, one module each beside this one (``page`` holds what they share: texts, layout,
-tables; ``context`` the access rule, responses and refusals): ``overview`` (deliveries by state
-and route, queue depths, documents in the last hour/day, oldest waiting delivery per system,
-failing peers); ``deliveries`` (undeliverable / dead / retry_wait lists: **redrive** one or
-many, **discard** with a required reason); ``log`` (the message log: filters, keyed pages,
-streamed CSV); ``documents`` (search by DocId, DocumentId, sender; a document's timeline across
-every hop); ``downloads`` (the package as received, its attachments); ``evidence`` (a
-document's evidence chain and its ASiC-E container); ``seal`` (the clerks' agency seal);
-``systems`` (never a secret); ``audit`` (newest first, filter by actor/action); ``metrics``
-(the gauges below). A page module offers ``add_routes(router, console)``; a page that acts or
-hands out data asks :meth:`Console.guard` for its right (``download``, ``evidence``,
-``seal``, ``discard``…).
+tables, links; ``context`` the access rule, responses and refusals; ``charts`` the SVG bar
+charts): ``overview`` (rates over time, deliveries by state and route, queue depths, waiting by
+route, oldest waiting delivery per system, failing peers, peers' health, certificate expiry,
+storage); ``deliveries`` (undeliverable / dead / retry_wait lists: **redrive** one or many,
+**discard** with a required reason); ``log`` (the message log: filters, keyed pages, streamed
+CSV); ``documents`` (search by DocId, DocumentId, sender; a document's timeline across every
+hop); ``downloads`` (the package as received, its attachments); ``evidence`` (a document's
+evidence chain and its ASiC-E container); ``seal`` (the clerks' agency seal); ``systems`` (the
+list, never a secret; one system's inbox, last pull and newest deliveries; one agency code's
+deliveries); ``audit`` (newest first, filter by actor/action); ``metrics`` (the gauges below).
+A page module offers ``add_routes(router, console)`` and adds its texts with
+:func:`~adapters.http.console.page.add_texts`; a page that acts or hands out data asks
+:meth:`Console.guard` for its right (``download``, ``evidence``, ``seal``, ``discard``…).
 
 Access (DESIGN.md §4) is the operators' one rule, :mod:`adapters.http.admin_access`, which
 :func:`mount_dashboard` installs on the app so ``/metrics`` and ``/readyz`` follow it too:
@@ -35,15 +39,16 @@ Every IT action is audited with actor ``admin@<remote address>``.
 Metrics (registered in the app's registry by :func:`mount_dashboard`, collected on scrape from
 the read model through a cache of ``cache_ttl_s`` seconds):
 
-================================================  =============================================
-``lienthong_deliveries{state,route}``             deliveries by state and route
-``lienthong_documents_received_last_hour``        documents accepted in the last hour
-``lienthong_documents_received_last_day``         documents accepted in the last 24 hours
-``lienthong_inbox_oldest_age_seconds{system}``    age of the oldest ``available`` delivery
-``lienthong_inbox_waiting{system}``               ``available`` deliveries per system
-``lienthong_queue_messages{queue,status}``        broker depths (status: ready, delayed, dead)
-``lienthong_broker_up``                           1 when the broker answered the last read
-================================================  =============================================
+====================================================  =============================================
+``lienthong_deliveries{state,route}``                 deliveries by state and route
+``lienthong_documents_received_last_hour``            documents accepted in the last hour
+``lienthong_documents_received_last_day``             documents accepted in the last 24 hours
+``lienthong_inbox_oldest_age_seconds{system}``        age of the oldest ``available`` delivery
+``lienthong_inbox_waiting{system}``                   ``available`` deliveries per system
+``lienthong_system_last_pull_age_seconds{system}``    seconds since the system last listed its inbox
+``lienthong_queue_messages{queue,status}``            broker depths (status: ready, delayed, dead)
+``lienthong_broker_up``                               1 when the broker answered the last read
+====================================================  =============================================
 """
 
 from __future__ import annotations
@@ -77,7 +82,7 @@ from adapters.http.console.page import PREFIX, layout
 from hub.messaging import Broker
 from hub.ports import BlobStore, PeerHealth
 from hub.services.activity import ConsoleFacts
-from hub.services.monitor import CachedOverview, Monitor
+from hub.services.monitor import CachedOverview, CachedRates, Monitor
 
 if TYPE_CHECKING:
     from signing.seal_service import SealService
@@ -111,7 +116,16 @@ def mount_dashboard(
     admin_access.install(app, access)
     overview = CachedOverview(monitor, cache_ttl_s)
     console = Console(
-        access, monitor, broker, overview, peer_health, facts, blobs, evidence, sealer
+        access,
+        monitor,
+        broker,
+        overview,
+        CachedRates(monitor, cache_ttl_s),
+        peer_health,
+        facts,
+        blobs,
+        evidence,
+        sealer,
     )
     holder = LoopHolder()
     router = APIRouter(include_in_schema=False)

@@ -24,7 +24,7 @@ from hub.errors import HubError
 from hub.messaging import Broker
 from hub.ports import BlobStore, PeerHealth
 from hub.services.activity import ConsoleFacts
-from hub.services.monitor import CachedOverview, Monitor
+from hub.services.monitor import CachedOverview, CachedRates, Monitor
 
 if TYPE_CHECKING:
     from adapters.http.console.evidence import EvidenceExport
@@ -60,6 +60,7 @@ class Console:
     monitor: Monitor
     broker: Broker
     overview: CachedOverview
+    rates: CachedRates
     peer_health: Callable[[], Sequence[PeerHealth]] | None = None
     facts: Callable[[], ConsoleFacts] | None = None
     blobs: BlobStore | None = None  # package and attachment downloads

@@ -81,6 +81,14 @@ class HubCollector(Collector):
             waiting.add_metric([w.system_id], w.waiting)
         yield oldest
         yield waiting
+        pulled = GaugeMetricFamily(
+            "lienthong_system_last_pull_age_seconds",
+            "Seconds since each system last listed its inbox (absent: never since 0016)",
+            labels=["system"],
+        )
+        for system_id, at in sorted(ov.last_pulls.items()):
+            pulled.add_metric([system_id], (ov.at - at).total_seconds())
+        yield pulled
         if self._q is None or time.monotonic() - self._q_at > self._ttl:
             self._q = self._queues()
             self._q_at = time.monotonic()

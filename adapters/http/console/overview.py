@@ -43,6 +43,8 @@ from hub.services.monitor import PROBLEM_STATES, Overview, QueueDepths, read_que
 REFRESH_S = 30
 #: A certificate expiring within this many days is shown as a warning.
 EXPIRY_WARN_DAYS = 30
+#: A data directory with less than this share of its file system free is shown as a warning.
+DISK_WARN_FREE = 0.10
 
 add_texts(
     {
@@ -85,11 +87,11 @@ def add_routes(router: APIRouter, console: Console) -> None:
     access = console.access
     render, page_of, refuse = console.render, console.page_of, console.refuse
     overview, broker, peer_health = console.overview, console.broker, console.peer_health
-    monitor, facts = console.monitor, console.facts
+    rates_of, facts = console.rates, console.facts
 
     async def live(request: Request, page: Page, span: str) -> str:
         ov = await run_in_threadpool(overview.get)
-        rates = await run_in_threadpool(monitor.rates, span)
+        rates = await run_in_threadpool(rates_of.get, span)
         queues = await read_queue_depths(broker)
         links = await run_in_threadpool(_read_links, peer_health)
         known = await run_in_threadpool(_read_facts, facts)
@@ -359,7 +361,8 @@ def _facts_body(page: Page, facts: ConsoleFacts | None, now: dt.datetime) -> str
             [
                 [
                     f"<code>{e(st.data_dir)}</code>",
-                    f'<span data-bytes="{e(st.disk_free)}">{free}</span>',
+                    f'<span class="{_room(st.disk_free, st.disk_total)}" '
+                    f'data-bytes="{e(st.disk_free)}">{free}</span>',
                     f'{e(st.database_kind)}: <span data-bytes="{e(st.database_bytes)}">'
                     f"{_bytes(st.database_bytes)}</span>"
                     + (f' <span class="bad">{e(st.problem)}</span>' if st.problem else ""),
@@ -368,6 +371,13 @@ def _facts_body(page: Page, facts: ConsoleFacts | None, now: dt.datetime) -> str
             page,
         )
     return f"<h2>{page.t('certs')}</h2>{certs}<h2>{page.t('storage')}</h2>{storage}"
+
+
+def _room(free: int | None, total: int | None) -> str:
+    """``bad`` under :data:`DISK_WARN_FREE` of the file system free, else ``ok``."""
+    if free is None or not total:
+        return ""
+    return "bad" if free / total < DISK_WARN_FREE else "ok"
 
 
 def _bytes(n: int | None) -> str:

@@ -10,6 +10,7 @@ code (as addressed, or as resolved after a merger) and which system hosts it her
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from fastapi import APIRouter, Request
@@ -19,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from adapters.http.console.context import Console
 from adapters.http.console.page import (
     PREFIX,
+    VN_TIME,
     Page,
     add_texts,
     age,
@@ -55,6 +57,31 @@ add_texts(
         "not_in_registry": ("Không có trong danh mục", "Not in the registry"),
         "system_page": ("Hệ thống", "System"),
         "states": ("Bản chuyển theo trạng thái", "Deliveries by state"),
+        "valid_to": ("Hết hiệu lực", "Closed on"),
+        "successor": ("Mã kế thừa", "Successor code"),
+        "deleted": ("đã xóa", "deleted"),
+        "why_disabled": (
+            "Hệ thống đang bị khóa: trục từ chối mọi yêu cầu của hệ thống này.",
+            "The system is disabled: the hub refuses all its requests.",
+        ),
+        "why_not_polling": (
+            "Có {n} văn bản đang chờ nhưng hệ thống không lấy danh sách văn bản đến "
+            "từ {since}: kiểm tra phần mềm QLVB của đơn vị và đường kết nối tới trục.",
+            "{n} documents wait but the system has not listed its inbox since {since}: "
+            "check the agency's document system and its connection to the hub.",
+        ),
+        "why_never_polled": (
+            "Có {n} văn bản đang chờ nhưng hệ thống chưa từng lấy danh sách văn bản đến: "
+            "kiểm tra phần mềm QLVB của đơn vị và đường kết nối tới trục.",
+            "{n} documents wait but the system has never listed its inbox: check the "
+            "agency's document system and its connection to the hub.",
+        ),
+        "why_not_fetching": (
+            "Hệ thống vẫn lấy danh sách nhưng có văn bản chờ từ {since}: kiểm tra nhật ký "
+            "lỗi của phần mềm QLVB (văn bản bị báo lỗi hoặc không tải được).",
+            "The system lists its inbox but a document has waited since {since}: check the "
+            "document system's error log (a document it fails or cannot download).",
+        ),
     }
 )
 
@@ -113,7 +140,11 @@ def add_routes(router: APIRouter, console: Console) -> None:
                 age(view.oldest_waiting_at, now) if view.oldest_waiting_at else "—",
                 False,
             ),
-            ("last_pull", age(view.last_pull_at, now) if view.last_pull_at else never, False),
+            (
+                "last_pull",
+                age(view.last_pull_at, now) if view.last_pull_at else never,
+                view.diagnosis == "not_polling",
+            ),
             ("last_fetch", age(view.last_fetch_at, now) if view.last_fetch_at else never, False),
             ("taken", str(view.received), False),
             ("sent", str(view.sent), False),
@@ -122,6 +153,15 @@ def add_routes(router: APIRouter, console: Console) -> None:
             f'<div class="card{" bad" if bad else ""}"><div class="n" data-card="{key}">{value}'
             f'</div><div class="l">{page.t(key)}</div></div>'
             for key, value, bad in cards
+        )
+        why = view.diagnosis
+        since = view.last_pull_at if why == "not_polling" else view.oldest_waiting_at
+        key = "never_polled" if why == "not_polling" and since is None else why
+        warning = (
+            f'<p class="error" role="status" data-diagnosis="{why}">⚠ '
+            f"{page.t(f'why_{key}', n=view.waiting, since=_since(since))}</p>"
+            if why
+            else ""
         )
         facts = table(
             [page.t("name"), page.t("enabled"), page.t("agencies"), page.t("last_pull")],
@@ -144,7 +184,7 @@ def add_routes(router: APIRouter, console: Console) -> None:
             page,
         )
         body = (
-            f'<div class="cards">{html_cards}</div>{facts}'
+            f'{warning}<div class="cards">{html_cards}</div>{facts}'
             f"<h2>{page.t('states')}</h2>{states}"
             f"<h2>{page.t('recent')}</h2>{recent_table(page, view.recent)}"
         )
@@ -157,16 +197,32 @@ def add_routes(router: APIRouter, console: Console) -> None:
             return refuse(request)
         page = page_of(request)
         view = await run_in_threadpool(monitor.agency_activity, code, limit=RECENT)
-        name = e(view.agency.name) if view.agency else page.t("not_in_registry")
+        a = view.agency
+        name = e(a.name) if a else f'<span class="bad">{page.t("not_in_registry")}</span>'
+        if a is not None and a.deleted:
+            name += f' <span class="bad">({page.t("deleted")})</span>'
         host = system_link(view.system_id) if view.system_id else page.t("not_hosted")
+        # A closed code (the 2025 merger of communes) hands its mail to its successor.
+        successor = agency_link(a.successor_code) if a and a.successor_code else "—"
+        closed = e(a.valid_to.isoformat()) if a and a.valid_to else "—"
         facts = table(
-            [page.t("agency"), page.t("name"), page.t("hosted_by")],
-            [[f"<code>{e(code)}</code>", name, host]],
+            [
+                page.t("agency"),
+                page.t("name"),
+                page.t("hosted_by"),
+                page.t("valid_to"),
+                page.t("successor"),
+            ],
+            [[f"<code>{e(code)}</code>", name, host, closed, successor]],
             page,
         )
         body = f"{facts}<h2>{page.t('recent')}</h2>{recent_table(page, view.recent)}"
         title = f"{page.t('agency')}: {code}"
         return render(request, layout(page, "systems", title, body))
+
+
+def _since(at: dt.datetime | None) -> str:
+    return at.astimezone(VN_TIME).strftime("%Y-%m-%d %H:%M") if at is not None else ""
 
 
 def recent_table(page: Page, items: Sequence[RecentDelivery]) -> str:

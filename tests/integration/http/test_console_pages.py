@@ -24,7 +24,7 @@ from hub.edxml.model import MessageKind
 from hub.entrypoints.bootstrap import Hub, build_hub
 from hub.entrypoints.console_facts import console_facts
 from hub.errors import HubError
-from hub.ports import NullVerifier
+from hub.ports import AgencyRow, NullVerifier
 from hub.services.activity import window
 from hub.settings import EvidenceSettings, SealKeySettings, load_settings
 from tests.factories import make_edoc
@@ -365,3 +365,49 @@ def test_every_page_labels_its_inputs_and_scopes_its_headers(scene: Scene, lang:
         assert found.unscoped == 0, path
         inputs += len(found.inputs)
     assert inputs >= 4  # search, two audit filters, a redrive checkbox: the check saw them
+
+
+def test_system_page_says_why_the_inbox_is_not_emptying(scene: Scene) -> None:
+    hub = scene.hub
+    assert "data-diagnosis" not in scene.client.get(f"/dashboard/systems/{SO}").text
+    hub.services.systems.add("qlvb.xa", ["000.00.03.H41"], secret="xa-secret-5e2b91")
+    result = hub.services.push(
+        UBND, make_edoc(sender=UBND_CODE, to=["000.00.03.H41"], code_number="77")
+    )
+    hub.dispatch.dispatch([r.delivery_id for r in result.recipients])
+    text = scene.client.get("/dashboard/systems/qlvb.xa?lang=en").text
+    assert 'data-diagnosis="not_polling"' in text
+    assert "1 documents wait but the system has never listed its inbox" in text
+    assert '<div class="card bad"><div class="n" data-card="last_pull">' in text
+    hub.services.systems.disable(SO)
+    disabled = scene.client.get(f"/dashboard/systems/{SO}?lang=vi").text
+    assert 'data-diagnosis="disabled"' in disabled
+    assert "Hệ thống đang bị khóa" in disabled
+
+
+def test_metrics_give_each_systems_last_pull_age(scene: Scene) -> None:
+    text = scene.client.get("/metrics").text
+    ages = re.findall(r'lienthong_system_last_pull_age_seconds\{system="([^"]+)"\} (\S+)', text)
+    assert [name for name, _ in ages] == [SO]  # UBND never listed its inbox: no sample
+    assert 0 <= float(ages[0][1]) < 300
+
+
+def test_agency_page_of_a_closed_code_names_its_successor(scene: Scene) -> None:
+    closed = "000.05.00.H41"
+    with scene.hub.uow() as uow:
+        uow.agencies.upsert(
+            AgencyRow(
+                closed,
+                "UBND xã Cũ",
+                valid_to=dt.date(2025, 7, 1),
+                successor_code=SO_CODE,
+                source="sample",
+            )
+        )
+        uow.commit()
+    text = scene.client.get(f"/dashboard/agencies/{closed}?lang=vi").text
+    assert "UBND xã Cũ" in text
+    assert "2025-07-01" in text
+    assert f'<a href="/dashboard/agencies/{SO_CODE}">{SO_CODE}</a>' in text
+    unknown = scene.client.get("/dashboard/agencies/000.77.77.H41?lang=en").text
+    assert "Not in the registry" in unknown

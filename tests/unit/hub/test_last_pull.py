@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from adapters.memory import ManualClock
 from hub.edxml.model import MessageKind
+from hub.services.activity import STALE
+from hub.services.dispatch import DispatchHandler
 from hub.services.hub import HubServices
+from hub.services.monitor import Monitor
 from hub.services.pull import PULL_RECORD_EVERY
+from tests.factories import make_edoc
 from tests.unit.hub.conftest import SO, UBND
 
 
@@ -32,9 +36,30 @@ def test_a_listing_is_recorded_once_a_minute(hub: HubServices, clock: ManualCloc
 
 
 def test_the_systems_view_carries_the_last_pull(hub: HubServices, clock: ManualClock) -> None:
-    from hub.services.monitor import Monitor
-
     hub.list_received(SO, MessageKind.EDOC)
     views = {v.id: v for v in Monitor(hub.deps.uow, clock).systems()}
     assert views[SO].last_pull == clock.now()
     assert views[UBND].last_pull is None
+
+
+def test_the_diagnosis_names_why_an_inbox_is_not_emptying(
+    hub: HubServices, clock: ManualClock
+) -> None:
+    monitor = Monitor(hub.deps.uow, clock)
+    assert monitor.system_activity(SO).diagnosis is None  # nothing waits
+    result = hub.push(UBND, make_edoc(sender="000.00.00.H41", to=["000.00.02.H41"]))
+    [rcpt] = result.recipients
+    DispatchHandler(hub.deps.uow, clock, wake_outbox=lambda: None).dispatch([rcpt.delivery_id])
+    assert monitor.system_activity(SO).diagnosis == "not_polling"  # waits, never listed
+    hub.list_received(SO, MessageKind.EDOC)
+    assert monitor.system_activity(SO).diagnosis is None  # listed just now, item is fresh
+    clock.advance(STALE.total_seconds() + 1)
+    assert monitor.system_activity(SO).diagnosis == "not_polling"  # listed, then went quiet
+    hub.list_received(SO, MessageKind.EDOC)
+    view = monitor.system_activity(SO)
+    assert view.diagnosis == "not_fetching"  # lists, but the item has waited too long
+    assert view.waiting == 1
+    hub.fetch(SO, rcpt.delivery_id)
+    assert monitor.system_activity(SO).diagnosis is None
+    hub.systems.disable(SO)
+    assert monitor.system_activity(SO).diagnosis == "disabled"
