@@ -436,3 +436,35 @@ def test_deliveries_json_is_unchanged_for_scripts(
 @pytest.fixture(autouse=True)
 def _no_stray_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LIENTHONG_DATABASE_URL", raising=False)
+
+
+def test_inbound_list_json_and_the_origin_in_the_trace(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hub.edxml.model import MessageKind
+    from hub.ports import InboundRow
+
+    env = {**os.environ, "LIENTHONG_DATA_DIR": site.data_dir}
+    with build_hub(load_settings(env=env)) as hub, hub.uow() as uow:
+        doc = uow.documents.get(site.doc_id)
+        assert doc is not None
+        uow.inbound.add(
+            InboundRow(
+                "national", "axis-42", MessageKind.EDOC, "accepted", None, doc.id, doc.digest,
+                doc.received_at,
+            )
+        )  # fmt: skip
+        uow.commit()
+    code, out, _ = _run(capsys, *site.argv("inbound", "list", "--json"))
+    assert code == 0
+    [item] = json.loads(out)
+    assert (item["peer"], item["remote_id"], item["doc_id"], item["acked_at"]) == (
+        "national",
+        "axis-42",
+        site.doc_id,
+        None,
+    )
+    _, out, _ = _run(capsys, *site.argv("trace", site.doc_id, "--json"))
+    origin = json.loads(out)[0]["hops"][0]
+    assert origin["kind"] == "origin"
+    assert origin["details"]["remote_id"] == "axis-42"
