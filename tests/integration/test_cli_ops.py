@@ -468,3 +468,33 @@ def test_inbound_list_json_and_the_origin_in_the_trace(
     origin = json.loads(out)[0]["hops"][0]
     assert origin["kind"] == "origin"
     assert origin["details"]["remote_id"] == "axis-42"
+
+
+def test_queues_watch_json_in_a_terminal_is_one_object_per_line(
+    site: Site, watch_env: dict[str, str]
+) -> None:
+    leader, follower = pty.openpty()
+    cmd = [sys.executable, "-m", "hub.entrypoints.cli", "queues", "--watch", "0.3", "--json"]
+    proc = subprocess.Popen(
+        cmd, stdin=follower, stdout=follower, stderr=subprocess.PIPE, env=watch_env
+    )
+    os.close(follower)
+    try:
+        out = b""
+        deadline = time.monotonic() + 60
+        while out.count(b"\n") < 2 and time.monotonic() < deadline:
+            if select.select([leader], [], [], 0.2)[0]:
+                out += os.read(leader, 65536)
+        lines = out.decode().splitlines()[:2]
+        frames = [json.loads(line) for line in lines]
+        assert len(frames) == 2
+        assert frames[0]["at"] < frames[1]["at"]
+        assert all(f["store_error"] is None for f in frames)
+        assert CLEAR not in out.decode()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
