@@ -30,7 +30,9 @@ the table as a self-loop; anything else raises :class:`hub.errors.IllegalTransit
 that must be idempotent under at-least-once delivery check :func:`allowed` first and treat an
 event that is no longer applicable as already done.
 
-State names are wire and database values (VXP ``getSentEdocList`` shows them as ``sendStatus``).
+State names are wire and database values (VXP ``getSentEdocList`` shows them as ``sendStatus``,
+except ``discarded``, which has no word in the SDK's vocabulary and is shown as ``fail``:
+:mod:`hub.vxp.replies`).
 """
 
 from __future__ import annotations

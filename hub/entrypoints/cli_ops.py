@@ -4,11 +4,11 @@ dead-letter work and a document's timeline, in a terminal.
 Dead letters are deliveries in ``dead`` (a peer refused or stayed down past the give-up age)
 or ``undeliverable`` (no route). ``redrive`` puts them back to ``queued`` (routes computed
 again; a running hub dispatches them at its next outbox sweep); ``discard`` gives them up for
-good with a required reason the sender then sees. Both are audited (actor ``cli``) and work in
-batches, each its own transaction, with a progress bar on a terminal. ``--all`` (every dead
-letter the ``--system`` / ``--peer`` filters keep) asks before it acts unless ``--yes`` is given;
-without a terminal to ask on it refuses. ``discard`` also takes ``retry_wait`` deliveries by id
-(a push still being retried that IT staff know will never succeed).
+good with a required reason the sender then sees. Both are audited (actor ``cli:<login>``) and
+work in batches, each its own transaction, with a progress bar on a terminal. ``--all`` (every
+dead letter the ``--system`` / ``--peer`` filters keep) asks before it acts unless ``--yes`` is
+given; without a terminal to ask on it refuses. ``discard`` also takes ``retry_wait``
+deliveries by id (a push still being retried that IT staff know will never succeed).
 
 Exit status: 0 done; 1 some named deliveries were not moved (unknown, or not in a state the
 action leaves); 2 usage or input error (an empty reason, ``--all`` without ``--yes`` and no
@@ -18,6 +18,7 @@ terminal).
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -70,9 +71,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=_trace)
 
 
+def actor() -> str:
+    """Who acts, for the audit log: ``cli:<login>`` (``cli`` when the login is unknown)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (some containers)
+        return "cli"
+
+
 def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--system", help="only documents pushed by this sending system")
-    p.add_argument("--peer", help="only deliveries bound for this peer hub (or 'national')")
+    p.add_argument(
+        "--peer",
+        help="only deliveries bound for this peer hub ('national': the axis; 'none': no route)",
+    )
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -98,7 +110,7 @@ def _redrive(args: argparse.Namespace) -> int:
         ids = _chosen(args, monitor, "redrive")
         if ids is None:
             return 2
-        moved = _in_batches("redrive", ids, lambda chunk: monitor.redrive(chunk, actor="cli"))
+        moved = _in_batches("redrive", ids, lambda chunk: monitor.redrive(chunk, actor=actor()))
     return _report("put back to queued", ids, moved, note=bool(moved))
 
 
@@ -112,7 +124,7 @@ def _discard(args: argparse.Namespace) -> int:
         if ids is None:
             return 2
         moved = _in_batches(
-            "discard", ids, lambda chunk: monitor.discard(chunk, reason=reason, actor="cli")
+            "discard", ids, lambda chunk: monitor.discard(chunk, reason=reason, actor=actor())
         )
     return _report("discarded", ids, moved, note=False)
 

@@ -3,8 +3,9 @@
 One frame shows the deliveries waiting per route and destination (dispatch, the recipient's
 inbox, the next retry, and the dead letters) with the age of the oldest, then the broker's
 queue depths (ready, delayed, dead-lettered messages). ``--watch`` redraws the frame in place
-every SECONDS (2 by default) with plain ANSI escapes until Ctrl-C; when standard output is not
-a terminal it prints one frame and stops, so a pipe or a log never fills with redraws. With
+every SECONDS (2 by default) with plain ANSI escapes until Ctrl-C (a database that stops
+answering is shown in the frame, and the watch goes on); when standard output is not a terminal
+it prints one frame and stops, so a pipe or a log never fills with redraws. With
 ``--json`` a frame is one JSON object (on a terminal with ``--watch``, one per line and
 interval). ``--redrive QUEUE`` first moves the broker's dead-lettered messages of QUEUE back.
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 from hub.entrypoints.cli_hub import _build, _common
 from hub.entrypoints.cli_output import iso, print_json
+from hub.errors import HubError
 
 #: Home the cursor and clear the screen (ECMA-48 CUP + ED): the frame is drawn over the last.
 CLEAR = "\x1b[H\x1b[2J"
@@ -61,8 +63,16 @@ def _queues(args: argparse.Namespace) -> int:
                 moved = await hub.broker.redrive(args.redrive, args.limit)
                 print(f"lienthong: {moved} dead letters of {args.redrive} redriven")
             while True:
-                at, backlog = monitor.backlog()
-                frame = _frame(at, backlog, await read_queue_depths(hub.broker))
+                try:
+                    at, backlog = monitor.backlog()
+                    store_error = None
+                except HubError as exc:
+                    if not watch:
+                        raise
+                    # A watch outlives a database fail-over: say so in the frame, go on.
+                    at, backlog = dt.datetime.now(dt.UTC), []
+                    store_error = f"{exc.code}: {exc.message_en}"
+                frame = _frame(at, backlog, store_error, await read_queue_depths(hub.broker))
                 if args.json:
                     if watch:
                         print(json.dumps(frame, ensure_ascii=False), flush=True)
@@ -84,9 +94,10 @@ def _queues(args: argparse.Namespace) -> int:
     return 0
 
 
-def _frame(at: dt.datetime, backlog: Any, depths: Any) -> dict[str, Any]:
+def _frame(at: dt.datetime, backlog: Any, store_error: str | None, depths: Any) -> dict[str, Any]:
     return {
         "at": iso(at),
+        "store_error": store_error,
         "deliveries": [
             {
                 "route": b.route,
@@ -121,7 +132,9 @@ def _text(frame: dict[str, Any], every: float | None) -> str:
             f"{r['route']:9} {r['destination'] or '-':24} {r['state']:14} {r['count']:>7} "
             f"{_age(r['oldest_age_s']):>9}"
         )
-    if not frame["deliveries"]:
+    if frame["store_error"]:
+        lines.append(f"database not readable: {frame['store_error']}")
+    elif not frame["deliveries"]:
         lines.append("(nothing waits)")
     lines.append("")
     lines.append(f"{'broker queue':24} {'ready':>7} {'delayed':>8} {'dead':>6}")

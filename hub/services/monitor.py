@@ -64,7 +64,7 @@ REDRIVABLE = frozenset({State.DEAD.value, State.UNDELIVERABLE.value})
 DISCARDABLE_STATES = frozenset(s.value for s in DISCARDABLE)
 #: Dead letters: the states IT staff redrive or discard (``lienthong deadletters``).
 DEAD_LETTERS = (State.DEAD, State.UNDELIVERABLE)
-#: How many rows one unfiltered read of a state takes at most (a redrive of "all" pages on).
+#: The most rows one read of a state takes when every one is wanted (a filter or "all").
 _ALL = 1_000_000
 #: States in which a delivery waits for someone (dispatch, the recipient, the next retry).
 WAITING = (State.QUEUED, State.AVAILABLE, State.RETRY_WAIT, State.FORWARDING)
@@ -300,8 +300,8 @@ class Monitor:
         self, *, system: str | None = None, peer: str | None = None, limit: int | None = 100
     ) -> list[ProblemItem]:
         """Dead and undeliverable deliveries, longest unchanged first; ``system``: only those
-        pushed by that sending system; ``peer``: only those bound for that peer hub (or
-        ``national``); ``limit=None``: all of them.
+        pushed by that sending system; ``peer``: only those bound for that peer hub (``national``:
+        the axis, ``none``: no route); ``limit=None``: all of them.
 
         Hazard: the filters are applied here, over every dead letter read (the tables have no
         index for them); fine for the tens of thousands a bad day leaves, not for millions.
@@ -313,7 +313,9 @@ class Monitor:
             rows.sort(key=lambda d: (d.updated_at, d.id))
             if peer is not None:
                 rows = [d for d in rows if (d.peer_name or d.route) == peer]
-            items = _problem_items(uow, rows if system is not None else rows[:take])
+            if system is None and limit is not None:
+                rows = rows[:limit]  # no document needed to filter: read only those shown
+            items = _problem_items(uow, rows)
         if system is not None:
             items = [i for i in items if i.sender_system == system]
         return items if limit is None else items[:limit]

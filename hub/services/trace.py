@@ -175,7 +175,8 @@ def _verdicts_hop(doc: DocumentRow) -> Hop:
 
 def _delivery_hops(row: DeliveryRow, events: Sequence[DeliveryEvent]) -> list[Hop]:
     recipient = row.resolved_code or row.recipient_code
-    where = row.peer_name or row.system_id or row.route
+    dest = row.peer_name or row.system_id
+    where = f"{row.route} {dest}" if dest else row.route
     out: list[Hop] = []
     for e in events:
         is_status = e.from_state == e.to_state and (e.reason or "").startswith(_STATUS_PREFIX)
@@ -185,7 +186,7 @@ def _delivery_hops(row: DeliveryRow, events: Sequence[DeliveryEvent]) -> list[Ho
             kind = "status"
         else:
             move = f"{e.from_state} → {e.to_state}" if e.from_state else f"created {e.to_state}"
-            text = f"→ {recipient} [{row.route} {where}]: {move}"
+            text = f"→ {recipient} [{where}]: {move}"
             if e.reason:
                 text += f" ({e.reason})"
             kind = "delivery"
@@ -201,12 +202,12 @@ def _delivery_hops(row: DeliveryRow, events: Sequence[DeliveryEvent]) -> list[Ho
                     "to_state": e.to_state,
                     "reason": e.reason,
                     "route": row.route,
-                    "destination": where,
+                    "destination": dest,
                 },
             )
         )
     if row.remote_status and row.remote_status_at is not None:
-        text = f"→ {recipient}: {where} says {row.remote_status}"
+        text = f"→ {recipient}: {dest or row.route} says {row.remote_status}"
         if row.remote_status_desc:
             text += f" ({row.remote_status_desc})"
         out.append(
@@ -228,7 +229,7 @@ def _delivery_hops(row: DeliveryRow, events: Sequence[DeliveryEvent]) -> list[Ho
             Hop(
                 row.updated_at,
                 "delivery",
-                f"→ {recipient} [{row.route} {where}]: {row.state} ({describe(row.state)})",
+                f"→ {recipient} [{where}]: {row.state} ({describe(row.state)})",
                 row.id,
                 recipient,
                 {"to_state": row.state},

@@ -176,7 +176,7 @@ def test_queues_report_every_queue(tmp_path: Path, capsys: pytest.CaptureFixture
     rows = frame["broker"]["queues"]
     assert [r["queue"] for r in rows] == ["lienthong.dispatch", "lienthong.forward"]
     assert all(r["ready"] == r["delayed"] == r["dead"] == 0 for r in rows)
-    assert (frame["deliveries"], frame["broker"]["error"]) == ([], None)
+    assert (frame["deliveries"], frame["store_error"], frame["broker"]["error"]) == ([], None, None)
 
 
 def test_audit_verify_proves_the_chain_and_names_an_edited_row(

@@ -21,6 +21,7 @@ import pytest
 from hub.delivery import Event, State, advance
 from hub.entrypoints.bootstrap import build_hub
 from hub.entrypoints.cli import main
+from hub.entrypoints.cli_ops import actor
 from hub.entrypoints.cli_queues import CLEAR
 from hub.settings import load_settings
 from tests.db_fixtures import PostgresServer
@@ -170,10 +171,11 @@ def test_deadletters_discard_needs_a_reason_and_is_audited(
     _, out, _ = _run(capsys, *site.argv("audit", "--json", "--action", "delivery.discard"))
     [entry] = json.loads(out)
     assert (entry["actor"], entry["details"]["reason"], entry["details"]["deliveries"]) == (
-        "cli",
+        actor(),
         REASON,
         [site.dead],
     )
+    assert entry["actor"].startswith("cli")
     _, out, _ = _run(capsys, *site.argv("deliveries", "--state", "discarded", "--json"))
     [row] = json.loads(out)
     assert (row["delivery_id"], row["last_error"]) == (site.dead, REASON)
@@ -434,3 +436,65 @@ def test_deliveries_json_is_unchanged_for_scripts(
 @pytest.fixture(autouse=True)
 def _no_stray_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LIENTHONG_DATABASE_URL", raising=False)
+
+
+def test_inbound_list_json_and_the_origin_in_the_trace(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hub.edxml.model import MessageKind
+    from hub.ports import InboundRow
+
+    env = {**os.environ, "LIENTHONG_DATA_DIR": site.data_dir}
+    with build_hub(load_settings(env=env)) as hub, hub.uow() as uow:
+        doc = uow.documents.get(site.doc_id)
+        assert doc is not None
+        uow.inbound.add(
+            InboundRow(
+                "national", "axis-42", MessageKind.EDOC, "accepted", None, doc.id, doc.digest,
+                doc.received_at,
+            )
+        )  # fmt: skip
+        uow.commit()
+    code, out, _ = _run(capsys, *site.argv("inbound", "list", "--json"))
+    assert code == 0
+    [item] = json.loads(out)
+    assert (item["peer"], item["remote_id"], item["doc_id"], item["acked_at"]) == (
+        "national",
+        "axis-42",
+        site.doc_id,
+        None,
+    )
+    _, out, _ = _run(capsys, *site.argv("trace", site.doc_id, "--json"))
+    origin = json.loads(out)[0]["hops"][0]
+    assert origin["kind"] == "origin"
+    assert origin["details"]["remote_id"] == "axis-42"
+
+
+def test_queues_watch_json_in_a_terminal_is_one_object_per_line(
+    site: Site, watch_env: dict[str, str]
+) -> None:
+    leader, follower = pty.openpty()
+    cmd = [sys.executable, "-m", "hub.entrypoints.cli", "queues", "--watch", "0.3", "--json"]
+    proc = subprocess.Popen(
+        cmd, stdin=follower, stdout=follower, stderr=subprocess.PIPE, env=watch_env
+    )
+    os.close(follower)
+    try:
+        out = b""
+        deadline = time.monotonic() + 60
+        while out.count(b"\n") < 2 and time.monotonic() < deadline:
+            if select.select([leader], [], [], 0.2)[0]:
+                out += os.read(leader, 65536)
+        lines = out.decode().splitlines()[:2]
+        frames = [json.loads(line) for line in lines]
+        assert len(frames) == 2
+        assert frames[0]["at"] < frames[1]["at"]
+        assert all(f["store_error"] is None for f in frames)
+        assert CLEAR not in out.decode()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
