@@ -34,11 +34,13 @@ from hub.evidence import Batch, DocumentRecord, EvidenceEvent
 from hub.ports import (
     AgencyRow,
     AuditRow,
+    Buckets,
     DeliveryEvent,
     DeliveryGroup,
     DeliveryRow,
     DocumentRow,
     InboundRow,
+    LogFilter,
     OutboxRow,
     PackageRow,
     Peer,
@@ -61,6 +63,7 @@ class _Tables:
     outbox: dict[int, OutboxRow] = field(default_factory=dict)
     audit: list[AuditRow] = field(default_factory=list)
     inbound: dict[tuple[str, str], InboundRow] = field(default_factory=dict)
+    pulls: dict[str, dt.datetime] = field(default_factory=dict)
     next_id: int = 1
 
     def snapshot(self) -> _Tables:
@@ -158,6 +161,10 @@ class MemoryDocumentRepository(_Repo):
             if term in (r.id, r.document_id, r.sender_code, r.sender_system)
         ]
         return sorted(rows, key=lambda r: (r.received_at, r.id), reverse=True)[:limit]
+
+    def related_to(self, doc_id: str, *, limit: int = 500) -> Sequence[DocumentRow]:
+        rows = [r for r in self.t.documents.values() if r.related_doc_id == doc_id]
+        return sorted(rows, key=lambda r: (r.received_at, r.id))[:limit]
 
 
 class MemoryDeliveryRepository(_Repo):
@@ -276,8 +283,46 @@ class MemoryDeliveryRepository(_Repo):
         ]
         return sorted(rows, key=lambda d: (d.updated_at, d.id))[:limit]
 
+    def log(
+        self,
+        where: LogFilter,
+        *,
+        before: tuple[dt.datetime, str] | None = None,
+        limit: int = 100,
+    ) -> Sequence[tuple[DeliveryRow, DocumentRow]]:
+        out = [
+            (d, self.t.documents[d.doc_id])
+            for d in self.t.deliveries.values()
+            if (before is None or (d.created_at, d.id) < before)
+            and _logged(where, d, self.t.documents[d.doc_id])
+        ]
+        out.sort(key=lambda p: (p[0].created_at, p[0].id), reverse=True)
+        return out[: max(0, limit)]
+
     def events(self, delivery_id: str) -> Sequence[DeliveryEvent]:
         return [e for e in self.t.events if e.delivery_id == delivery_id]
+
+
+def _logged(where: LogFilter, d: DeliveryRow, doc: DocumentRow) -> bool:
+    """The SQL store's message-log filter (adapters/store/message_log.py), in Python."""
+    if where.code:
+        number, notation = where.code_parts()
+        if notation is None and number is not None:
+            if number not in (doc.code_number, doc.code_notation):
+                return False
+        elif (number is not None and number != doc.code_number) or (
+            notation is not None and notation != doc.code_notation
+        ):
+            return False
+    return (
+        (not where.document or where.document in (doc.document_id, doc.id))
+        and (not where.sender or where.sender in (doc.sender_code, doc.sender_system))
+        and (not where.recipient or where.recipient in (d.recipient_code, d.resolved_code))
+        and (not where.state or d.state == where.state)
+        and (not where.status or d.business_status == where.status)
+        and (where.since is None or d.created_at >= where.since)
+        and (where.until is None or d.created_at < where.until)
+    )
 
 
 class MemorySystemRepository(_Repo):
@@ -321,6 +366,10 @@ class MemorySystemRepository(_Repo):
 class MemoryAgencyRepository(_Repo):
     def upsert(self, row: AgencyRow) -> None:
         self.t.agencies[row.code] = row
+
+    def upsert_many(self, rows: Sequence[AgencyRow]) -> None:
+        for row in rows:
+            self.upsert(row)
 
     def get(self, code: str) -> AgencyRow | None:
         return self.t.agencies.get(code)
@@ -369,6 +418,72 @@ class MemoryAuditRepository(_Repo):
         return list(reversed(rows))[:limit]
 
 
+def _series(moments: Iterable[dt.datetime], window: Buckets) -> list[int]:
+    counts = [0] * window.count
+    for at in moments:
+        index = window.index(at)
+        if index is not None:
+            counts[index] += 1
+    return counts
+
+
+class MemoryActivityRepository(_Repo):
+    def received(self, window: Buckets) -> list[int]:
+        return _series((r.received_at for r in self.t.documents.values()), window)
+
+    def transitions(self, to_states: Sequence[str], window: Buckets) -> list[int]:
+        moved = (
+            e.at for e in self.t.events if e.to_state in to_states and e.from_state != e.to_state
+        )
+        return _series(moved, window)
+
+    def refusals(self, actions: Sequence[str], window: Buckets) -> list[int]:
+        refused = (r.at for r in self.t.audit if r.action in actions and r.outcome != "ok")
+        return _series(refused, window)
+
+    def system_states(self, system_id: str) -> Mapping[str, int]:
+        out: dict[str, int] = {}
+        for d in self.t.deliveries.values():
+            if d.system_id == system_id:
+                out[d.state] = out.get(d.state, 0) + 1
+        return out
+
+    def system_times(self, system_id: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+        mine = [d for d in self.t.deliveries.values() if d.system_id == system_id]
+        waiting = [d.created_at for d in mine if d.state == "available"]
+        fetched = [d.fetched_at for d in mine if d.fetched_at is not None]
+        return (min(waiting) if waiting else None, max(fetched) if fetched else None)
+
+    def sent_count(self, system_id: str) -> int:
+        return sum(1 for r in self.t.documents.values() if r.sender_system == system_id)
+
+    def recent_deliveries(
+        self, *, system_id: str | None = None, recipient_code: str | None = None, limit: int = 50
+    ) -> Sequence[DeliveryRow]:
+        if system_id is None and recipient_code is None:
+            raise ValueError("recent_deliveries needs a system_id or a recipient_code")
+        if system_id is not None:
+            rows = [d for d in self.t.deliveries.values() if d.system_id == system_id]
+        else:
+            codes = {recipient_code}
+            rows = [
+                d
+                for d in self.t.deliveries.values()
+                if d.recipient_code in codes or d.resolved_code in codes
+            ]
+        return sorted(rows, key=lambda d: (d.created_at, d.id), reverse=True)[:limit]
+
+    def record_pull(self, system_id: str, at: dt.datetime) -> None:
+        if system_id in self.t.systems and at > self.t.pulls.get(system_id, at - _TICK):
+            self.t.pulls[system_id] = at
+
+    def last_pulls(self) -> Mapping[str, dt.datetime]:
+        return dict(self.t.pulls)
+
+
+_TICK = dt.timedelta(microseconds=1)
+
+
 class MemoryInboundRepository(_Repo):
     def add(self, row: InboundRow) -> None:
         key = (row.peer, row.remote_id)
@@ -394,6 +509,10 @@ class MemoryInboundRepository(_Repo):
         ]
         return sorted(rows, key=lambda r: (r.received_at, r.remote_id), reverse=True)[:limit]
 
+    def for_document(self, doc_id: str) -> Sequence[InboundRow]:
+        rows = [r for r in self.t.inbound.values() if r.doc_id == doc_id]
+        return sorted(rows, key=lambda r: (r.received_at, r.peer, r.remote_id))
+
 
 class MemoryUnitOfWork:
     """A transaction over a :class:`MemoryStore` (see the module docstring)."""
@@ -410,6 +529,7 @@ class MemoryUnitOfWork:
         self.outbox = MemoryOutboxRepository(self)
         self.audit = MemoryAuditRepository(self)
         self.inbound = MemoryInboundRepository(self)
+        self.activity = MemoryActivityRepository(self)
 
     def __enter__(self) -> Self:
         self._store.lock.acquire()

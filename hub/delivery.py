@@ -20,14 +20,19 @@ new state, the ``delivery_events`` row and the work itself commit (or roll back)
       ├──no_route──► undeliverable ──redrive──► queued
       └──revoke──► revoked  (also from available: a revoke arrived before the recipient fetched)
 
-Terminal states (:data:`TERMINAL`) accept no event except ``redrive`` from ``dead`` and
-``undeliverable`` (IT staff, after fixing the peer or the registry). Repeating an event that
+    dead / undeliverable / retry_wait ──discard──► discarded  (IT staff give up, with a reason)
+
+Terminal states (:data:`TERMINAL`) accept no event except ``redrive`` and ``discard`` from
+``dead`` and ``undeliverable`` (IT staff, after fixing the peer or the registry — or deciding
+the copy will never go, which the sender then sees as a failure). Repeating an event that
 leaves the state unchanged (a second ``fetch`` of a fetched copy, ``processing``) is listed in
 the table as a self-loop; anything else raises :class:`hub.errors.IllegalTransition`. Services
 that must be idempotent under at-least-once delivery check :func:`allowed` first and treat an
 event that is no longer applicable as already done.
 
-State names are wire and database values (VXP ``getSentEdocList`` shows them as ``sendStatus``).
+State names are wire and database values (VXP ``getSentEdocList`` shows them as ``sendStatus``,
+except ``discarded``, which has no word in the SDK's vocabulary and is shown as ``fail``:
+:mod:`hub.vxp.replies`).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class State(StrEnum):
     DEAD = "dead"  # given up; IT can redrive
     UNDELIVERABLE = "undeliverable"  # no route (unknown recipient); visible to the sender
     REVOKED = "revoked"  # the sender revoked it before the recipient fetched it
+    DISCARDED = "discarded"  # IT staff gave it up for good, with a reason; the sender sees it
 
 
 class Event(StrEnum):
@@ -68,6 +74,7 @@ class Event(StrEnum):
     GIVE_UP = "give_up"
     REDRIVE = "redrive"
     REVOKE = "revoke"
+    DISCARD = "discard"
 
 
 S, E = State, Event
@@ -93,15 +100,20 @@ TRANSITIONS: MappingProxyType[tuple[State, Event], State] = MappingProxyType(
         (S.RETRY_WAIT, E.GIVE_UP): S.DEAD,
         (S.DEAD, E.REDRIVE): S.QUEUED,
         (S.UNDELIVERABLE, E.REDRIVE): S.QUEUED,
+        (S.DEAD, E.DISCARD): S.DISCARDED,
+        (S.UNDELIVERABLE, E.DISCARD): S.DISCARDED,
+        (S.RETRY_WAIT, E.DISCARD): S.DISCARDED,  # its pending retry then finds nothing to do
     }
 )
 
-#: States no ordinary event leaves (``redrive`` from dead / undeliverable excepted).
-TERMINAL = frozenset({S.DONE, S.FORWARDED, S.DEAD, S.UNDELIVERABLE, S.REVOKED})
+#: States no ordinary event leaves (``redrive`` / ``discard`` from dead / undeliverable excepted).
+TERMINAL = frozenset({S.DONE, S.FORWARDED, S.DEAD, S.UNDELIVERABLE, S.REVOKED, S.DISCARDED})
 #: States in which a LOCAL copy sits in the recipient's inbox (VXP getReceivedEdocList).
 INBOX = (S.AVAILABLE, S.FETCHED)
 #: Events that count an attempt (a failed hand-out or push).
 _COUNTS_ATTEMPT = frozenset({E.FAIL, E.FORWARD_FAILED})
+#: Events whose reason becomes ``last_error``, the text the sender is shown.
+_SETS_ERROR = frozenset({E.GIVE_UP, E.NO_ROUTE, E.DISCARD})
 
 #: Human descriptions (vi) shown as ``sendStatusDesc`` / ``statusDesc``.
 DESCRIPTIONS_VI: MappingProxyType[State, str] = MappingProxyType(
@@ -116,6 +128,7 @@ DESCRIPTIONS_VI: MappingProxyType[State, str] = MappingProxyType(
         S.DEAD: "Chuyển tiếp thất bại, chờ xử lý",
         S.UNDELIVERABLE: "Không chuyển được (không xác định nơi nhận)",
         S.REVOKED: "Đã thu hồi",
+        S.DISCARDED: "Đã hủy, không chuyển",
     }
 )
 
@@ -167,13 +180,13 @@ def apply(
     changes: dict[str, object] = {"state": new_state.value, "updated_at": at}
     if event in _COUNTS_ATTEMPT:
         changes["attempts"] = row.attempts + 1
-    if reason is not None and (event in _COUNTS_ATTEMPT or event in (E.GIVE_UP, E.NO_ROUTE)):
+    if reason is not None and (event in _COUNTS_ATTEMPT or event in _SETS_ERROR):
         changes["last_error"] = reason
     if event is E.FETCH and row.fetched_at is None:
         changes["fetched_at"] = at
     if event is E.DONE:
         changes["done_at"] = at
-    if event is E.FORWARD_OK or event is E.REDRIVE:
+    if event in (E.FORWARD_OK, E.REDRIVE, E.DISCARD):
         changes["next_attempt_at"] = None
     new_row = dataclasses.replace(row, **changes)  # type: ignore[arg-type]
     record = DeliveryEvent(row.id, at, row.state, new_state.value, reason)

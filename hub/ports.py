@@ -214,6 +214,40 @@ class DeliveryGroup:
     oldest_updated_at: dt.datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    """What the message log (IT views, CSV export) is narrowed to; ``None`` is "any".
+
+    Every text criterion is an exact match, so each one can use an index (migration 0017).
+    """
+
+    document: str | None = None
+    """The edXML DocumentId, or the hub's DocId of the document."""
+    code: str | None = None
+    """Số/ký hiệu: ``"123/QĐ-UBND"`` matches number and notation; ``"123"`` or ``"QĐ-UBND"``
+    alone matches either column."""
+    sender: str | None = None
+    """The sending agency's code or the pushing system's id."""
+    recipient: str | None = None
+    """The recipient code as addressed, or the live code it resolved to."""
+    state: str | None = None
+    """A :class:`hub.delivery.State` value."""
+    since: dt.datetime | None = None
+    """Deliveries created at or after this instant."""
+    until: dt.datetime | None = None
+    """Deliveries created before this instant."""
+    status: str | None = None
+    """The last business status (01…16) the recipient reported."""
+
+    def code_parts(self) -> tuple[str | None, str | None]:
+        """:attr:`code` as (number, notation): ``"123/QĐ-UBND"`` → ``("123", "QĐ-UBND")``; a
+        single part is ``(part, None)`` (to match either column)."""
+        number, sep, notation = (self.code or "").strip().partition("/")
+        if not sep:
+            return number or None, None
+        return number.strip() or None, notation.strip() or None
+
+
 # ------------------------------------------------------------------------------- repositories
 
 
@@ -255,6 +289,11 @@ class DocumentRepository(Protocol):
     def search(self, term: str, *, limit: int = 50) -> Sequence[DocumentRow]:
         """Documents whose DocId, edXML DocumentId, sender code or sender system equals
         ``term`` exactly, newest first (IT document search; exact match keeps it indexed)."""
+        ...
+
+    def related_to(self, doc_id: str, *, limit: int = 500) -> Sequence[DocumentRow]:
+        """Documents about ``doc_id`` (statuses, revokes, updates, replacements: their
+        ``related_doc_id`` is it), oldest first (the IT timeline)."""
         ...
 
 
@@ -341,6 +380,18 @@ class DeliveryRepository(Protocol):
         about)."""
         ...
 
+    def log(
+        self,
+        where: LogFilter,
+        *,
+        before: tuple[dt.datetime, str] | None = None,
+        limit: int = 100,
+    ) -> Sequence[tuple[DeliveryRow, DocumentRow]]:
+        """Deliveries matching ``where`` with their document, newest first by
+        ``(created_at, id)`` and strictly older than ``before`` when given (the message log,
+        paged by key: a page stays the same however many deliveries arrive meanwhile)."""
+        ...
+
 
 class SystemRepository(Protocol):
     def add(self, row: SystemRow) -> None:
@@ -375,6 +426,11 @@ class SystemRepository(Protocol):
 
 class AgencyRepository(Protocol):
     def upsert(self, row: AgencyRow) -> None: ...
+
+    def upsert_many(self, rows: Sequence[AgencyRow]) -> None:
+        """:meth:`upsert` for several rows (one executemany in the SQL store: a registry
+        import of tens of thousands is not one round trip per agency)."""
+        ...
 
     def get(self, code: str) -> AgencyRow | None: ...
 
@@ -430,6 +486,80 @@ class InboundRepository(Protocol):
         """Newest first, optionally one peer's or one outcome's (IT view)."""
         ...
 
+    def for_document(self, doc_id: str) -> Sequence[InboundRow]:
+        """The items that became document ``doc_id`` (its origin at a peer), oldest first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Buckets:
+    """``count`` consecutive time buckets of ``width_s`` seconds from ``start`` (inclusive) —
+    the x axis of a rate chart. ``start`` is a whole second, so both backends bucket alike."""
+
+    start: dt.datetime
+    width_s: int
+    count: int
+
+    @property
+    def end(self) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=self.width_s * self.count)
+
+    def index(self, at: dt.datetime) -> int | None:
+        """The bucket ``at`` falls in, ``None`` outside the window."""
+        if at < self.start or at >= self.end:
+            return None
+        return int((at - self.start).total_seconds()) // self.width_s
+
+
+class ActivityRepository(Protocol):
+    """Figures over time and per system for the operations console, and the pull record.
+
+    Counting queries are bounded by a time range on an indexed column (``received_at``,
+    ``delivery_events.at``, ``audit.at``) or by a system / recipient key, never a whole scan.
+    """
+
+    def received(self, window: Buckets) -> list[int]:
+        """Documents accepted per bucket (``documents.received_at``)."""
+        ...
+
+    def transitions(self, to_states: Sequence[str], window: Buckets) -> list[int]:
+        """Delivery events per bucket that moved a delivery INTO one of ``to_states`` (an
+        event whose ``from_state`` already was the same state is not a move)."""
+        ...
+
+    def refusals(self, actions: Sequence[str], window: Buckets) -> list[int]:
+        """Audit rows per bucket with ``action`` in ``actions`` and an outcome other than
+        ``ok`` (refused pushes and inbound items)."""
+        ...
+
+    def system_states(self, system_id: str) -> Mapping[str, int]:
+        """Deliveries hosted by ``system_id`` by state."""
+        ...
+
+    def system_times(self, system_id: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """(creation of the oldest ``available`` delivery in ``system_id``'s inbox, its last
+        fetch); ``None`` where there is none."""
+        ...
+
+    def sent_count(self, system_id: str) -> int:
+        """Documents ``system_id`` has pushed (accepted)."""
+        ...
+
+    def recent_deliveries(
+        self, *, system_id: str | None = None, recipient_code: str | None = None, limit: int = 50
+    ) -> Sequence[DeliveryRow]:
+        """The newest deliveries hosted by ``system_id`` or addressed to ``recipient_code`` (as
+        addressed or as resolved), newest first (``created_at``, then ``id``)."""
+        ...
+
+    def record_pull(self, system_id: str, at: dt.datetime) -> None:
+        """Remember that ``system_id`` listed its inbox at ``at`` (a later value only)."""
+        ...
+
+    def last_pulls(self) -> Mapping[str, dt.datetime]:
+        """Each system's last recorded inbox listing."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """One transaction over every repository.
@@ -456,6 +586,8 @@ class UnitOfWork(Protocol):
     def audit(self) -> AuditRepository: ...
     @property
     def inbound(self) -> InboundRepository: ...
+    @property
+    def activity(self) -> ActivityRepository: ...
 
     def __enter__(self) -> Self: ...
 

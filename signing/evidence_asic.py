@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.audit_chain import SealedRow
-from hub.errors import NotFound
+from hub.errors import KeyAccessError, NotFound
 from hub.evidence import (
     EvidenceEvent,
     EvidenceStore,
@@ -176,6 +176,34 @@ def export_document(
         rows: list[SealedRow[EvidenceEvent]] = list(store.chain(min(seqs), batch.to_seq))
         stamps.append((batch.token, chain_path(batch, rows, set(seqs))))
     return build_container(blobs.get(doc.digest), stmt, stamps, signer)
+
+
+def export_with_key(
+    store: EvidenceStore,
+    blobs: BlobStore,
+    key_ref: str | None,
+    ref: str,
+    *,
+    hub_id: str,
+    now: dt.datetime,
+) -> bytes:
+    """:func:`export_document` with receipts signed by the key ``key_ref`` (``file:…`` or
+    ``pkcs11:…``; a token's PIN from ``LIENTHONG_KEY_PIN``), opened for this export and closed
+    after it. :class:`KeyAccessError` (``evidence.no_key``) when no key is configured."""
+    from signing.evidence import CmsReceiptSigner
+    from signing.keys import load_key
+
+    if not key_ref:
+        raise KeyAccessError(
+            "no receipt key: set evidence.key or pass --key",
+            message_vi="chưa có khóa ký biên nhận: đặt evidence.key hoặc dùng --key",
+            code="evidence.no_key",
+        )
+    key = load_key(key_ref)
+    try:
+        return export_document(store, blobs, CmsReceiptSigner(key), ref, hub_id=hub_id, now=now)
+    finally:
+        key.close()
 
 
 @dataclass

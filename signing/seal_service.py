@@ -277,15 +277,29 @@ class SealService:
         signature, unreadable PDF), :class:`Conflict` (already sealed), :class:`KeyAccessError`
         and :class:`~hub.errors.PeerUnavailable` (the TSA) from the signing itself.
         """
+        return self._attempt(
+            f"system:{system_id}", f"system {system_id}", agency_code, pdf, self._hosts(system_id)
+        )
+
+    def seal_as(
+        self, actor: str, agency_code: str, pdf: bytes, *, agencies: Collection[str]
+    ) -> SealResult:
+        """:meth:`seal` for a person at the console (a clerk): ``agencies`` are those the
+        person may seal for; the attempt is audited with ``actor``. Same refusals."""
+        return self._attempt(actor, actor, agency_code, pdf, agencies)
+
+    def _attempt(
+        self, actor: str, who: str, agency_code: str, pdf: bytes, allowed: Collection[str]
+    ) -> SealResult:
         sha_in = hashlib.sha256(pdf).hexdigest()
         now = self._clock()
         try:
-            result = self._seal(system_id, agency_code, pdf, sha_in, now)
+            result = self._seal(who, agency_code, pdf, sha_in, now, allowed)
         except HubError as exc:
-            self._record(system_id, agency_code, now, exc.code, sha256_in=sha_in)
+            self._record(actor, agency_code, now, exc.code, sha256_in=sha_in)
             raise
         self._record(
-            system_id,
+            actor,
             agency_code,
             now,
             "ok",
@@ -297,13 +311,18 @@ class SealService:
         return result
 
     def _seal(
-        self, system_id: str, agency_code: str, pdf: bytes, sha_in: str, now: dt.datetime
+        self,
+        who: str,
+        agency_code: str,
+        pdf: bytes,
+        sha_in: str,
+        now: dt.datetime,
+        allowed: Collection[str],
     ) -> SealResult:
-        hosted = {c.casefold() for c in self._hosts(system_id)}
-        if agency_code.casefold() not in hosted:
+        if agency_code.casefold() not in {c.casefold() for c in allowed}:
             raise Forbidden(
-                f"system {system_id} does not host agency {agency_code} and may not seal for it",
-                message_vi=f"hệ thống {system_id} không quản lý cơ quan {agency_code} "
+                f"{who} does not host agency {agency_code} and may not seal for it",
+                message_vi=f"{who} không quản lý cơ quan {agency_code} "
                 "nên không được đóng dấu thay cơ quan này",
                 code="seal.not_hosted",
                 details={"agency": agency_code},
@@ -387,12 +406,10 @@ class SealService:
         return person
 
     def _record(
-        self, system_id: str, agency_code: str, at: dt.datetime, outcome: str, **details: object
+        self, actor: str, agency_code: str, at: dt.datetime, outcome: str, **details: object
     ) -> None:
-        row = AuditRow(at, f"system:{system_id}", AUDIT_ACTION, agency_code, outcome, details)
-        log.info(
-            "seal %s for %s by %s: %s", details.get("sha256_in"), agency_code, system_id, outcome
-        )
+        row = AuditRow(at, actor, AUDIT_ACTION, agency_code, outcome, details)
+        log.info("seal %s for %s by %s: %s", details.get("sha256_in"), agency_code, actor, outcome)
         self._audit(row)
 
 

@@ -54,6 +54,7 @@ _WORDS: dict[str, TransportStatus] = {
     "dead": TransportStatus.FAIL,
     "undeliverable": TransportStatus.FAIL,
     "revoked": TransportStatus.FAIL,
+    "discarded": TransportStatus.FAIL,
 }
 
 

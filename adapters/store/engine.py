@@ -36,6 +36,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -187,3 +188,17 @@ def translate_errors(action: str) -> Iterator[None]:
             message_vi=f"hết kết nối cơ sở dữ liệu khi {action}",
             details={"action": action},
         ) from err
+
+
+def database_size(engine: Engine) -> int | None:
+    """The database's size in bytes: ``pg_database_size`` on PostgreSQL; on SQLite the file
+    with its WAL and shared-memory files (``None`` for an in-memory database)."""
+    if is_postgresql(engine):
+        with translate_errors("reading the database size"), engine.connect() as conn:
+            size = conn.execute(sa.text("SELECT pg_database_size(current_database())"))
+            return int(size.scalar_one())
+    name = engine.url.database
+    if not name or name == ":memory:":
+        return None
+    files = (Path(name), Path(name + "-wal"), Path(name + "-shm"))
+    return sum(f.stat().st_size for f in files if f.exists())

@@ -85,3 +85,12 @@ class SqlInboundRepository(_Repo):
             stmt = stmt.where(i.c.outcome == outcome)
         stmt = stmt.order_by(i.c.received_at.desc(), i.c.remote_id.desc()).limit(limit)
         return [_row(r) for r in self._run("listing inbound items", stmt)]
+
+    def for_document(self, doc_id: str) -> Sequence[InboundRow]:
+        i = t.inbound_items
+        stmt = (
+            sa.select(i)
+            .where(i.c.doc_id == doc_id)
+            .order_by(i.c.received_at, i.c.peer, i.c.remote_id)
+        )
+        return [_row(r) for r in self._run("reading a document's inbound items", stmt)]

@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.sql import Executable
 
 from adapters.store import tables as t
+from adapters.store.message_log import JOINED, JOINED_COLUMNS, log_statement
 from hub.edxml.model import MessageKind
 from hub.errors import Conflict, InternalError, NotFound, StoreUnavailable, document_id_reused
 from hub.ports import (
@@ -47,6 +48,7 @@ from hub.ports import (
     DeliveryGroup,
     DeliveryRow,
     DocumentRow,
+    LogFilter,
     OutboxRow,
     PackageRow,
     SystemRow,
@@ -271,6 +273,16 @@ class SqlDocumentRepository(_Repo):
         )
         return [_document(r) for r in self._run("searching documents", stmt)]
 
+    def related_to(self, doc_id: str, *, limit: int = 500) -> Sequence[DocumentRow]:
+        d = t.documents
+        stmt = (
+            sa.select(d)
+            .where(d.c.related_doc_id == doc_id)
+            .order_by(d.c.received_at, d.c.id)
+            .limit(limit)
+        )
+        return [_document(r) for r in self._run("reading related documents", stmt)]
+
 
 # ----------------------------------------------------------------------------- deliveries
 
@@ -333,11 +345,7 @@ def _save_changed_statement(changed: frozenset[str]) -> Executable:
 # index order) that stops after ``limit`` rows, each document joined by primary key; the outer
 # query merges the branches. A single ``state IN (…)`` would read and sort the whole inbox
 # before applying the limit.
-_INBOX_JOIN = t.deliveries.join(t.documents, t.deliveries.c.doc_id == t.documents.c.id)
-_INBOX_COLUMNS = (
-    *[c.label(f"d_{c.name}") for c in t.deliveries.columns],
-    *[c.label(f"doc_{c.name}") for c in t.documents.columns],
-)
+_INBOX_JOIN, _INBOX_COLUMNS = JOINED, JOINED_COLUMNS
 
 
 def _inbox_filter(state_clause: Any) -> tuple[Any, ...]:
@@ -459,12 +467,8 @@ class SqlDeliveryRepository(_Repo):
             return []
         params: dict[str, Any] = {"system_id": system_id, "kind": str(kind), "limit": limit}
         params.update({f"state{i}": state for i, state in enumerate(states)})
-        out = []
-        for r in self._run("listing an inbox", _inbox_statement(len(states)), params).mappings():
-            delivery = DeliveryRow(**{n: r[f"d_{n}"] for n in _DELIVERY_COLUMNS})
-            document = _document(_Prefixed(r, "doc_"))
-            out.append((delivery, document))
-        return out
+        rows = self._run("listing an inbox", _inbox_statement(len(states)), params).mappings()
+        return [_joined(r) for r in rows]
 
     def count_inbox(self, system_id: str, kind: MessageKind, states: Sequence[str]) -> int:
         params = _inbox_params(system_id, kind, states)
@@ -521,6 +525,16 @@ class SqlDeliveryRepository(_Repo):
         stmt = stmt.order_by(d.c.updated_at, d.c.id).limit(limit)
         return [_delivery(r) for r in self._run("listing tracked deliveries", stmt)]
 
+    def log(
+        self,
+        where: LogFilter,
+        *,
+        before: tuple[dt.datetime, str] | None = None,
+        limit: int = 100,
+    ) -> Sequence[tuple[DeliveryRow, DocumentRow]]:
+        stmt = log_statement(where, before, limit)
+        return [_joined(r) for r in self._run("reading the message log", stmt).mappings()]
+
     def events(self, delivery_id: str) -> Sequence[DeliveryEvent]:
         e = t.delivery_events
         stmt = sa.select(e).where(e.c.delivery_id == delivery_id).order_by(e.c.id)
@@ -528,6 +542,12 @@ class SqlDeliveryRepository(_Repo):
             DeliveryEvent(r.delivery_id, r.at, r.from_state, r.to_state, r.reason, r.id)
             for r in self._run("reading delivery events", stmt)
         ]
+
+
+def _joined(r: Any) -> tuple[DeliveryRow, DocumentRow]:
+    """A delivery and its document from a row of ``_INBOX_COLUMNS``."""
+    delivery = DeliveryRow(**{n: r[f"d_{n}"] for n in _DELIVERY_COLUMNS})
+    return delivery, _document(_Prefixed(r, "doc_"))
 
 
 class _Prefixed:
@@ -657,6 +677,22 @@ class SqlSystemRepository(_Repo):
 _AGENCY_COLUMNS = tuple(c.name for c in t.agencies.columns)
 
 
+def _agency_upsert(insert: Any) -> Any:
+    """``INSERT … ON CONFLICT (code) DO UPDATE`` with bound parameters: built once per
+    dialect, not per row (building it is most of the cost of a registry import's row)."""
+    stmt = insert(t.agencies)
+    return stmt.on_conflict_do_update(
+        index_elements=[t.agencies.c.code],
+        set_={name: stmt.excluded[name] for name in _AGENCY_COLUMNS if name != "code"},
+    )
+
+
+_AGENCY_UPSERT = {
+    "postgresql": _agency_upsert(postgresql.insert),
+    "sqlite": _agency_upsert(sqlite.insert),
+}
+
+
 def _agency(r: Any) -> AgencyRow:
     values = {name: getattr(r, name) for name in _AGENCY_COLUMNS}
     values["deleted"] = bool(values["deleted"])
@@ -665,14 +701,14 @@ def _agency(r: Any) -> AgencyRow:
 
 class SqlAgencyRepository(_Repo):
     def upsert(self, row: AgencyRow) -> None:
-        values = {name: getattr(row, name) for name in _AGENCY_COLUMNS}
-        insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(t.agencies).values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[t.agencies.c.code],
-            set_={name: stmt.excluded[name] for name in _AGENCY_COLUMNS if name != "code"},
-        )
-        self._run("storing an agency", stmt)
+        self.upsert_many([row])
+
+    def upsert_many(self, rows: Sequence[AgencyRow]) -> None:
+        if not rows:
+            return
+        values = [{name: getattr(row, name) for name in _AGENCY_COLUMNS} for row in rows]
+        dialect = "postgresql" if self.conn.dialect.name == "postgresql" else "sqlite"
+        self._run("storing agencies", _AGENCY_UPSERT[dialect], values)
 
     def get(self, code: str) -> AgencyRow | None:
         stmt = sa.select(t.agencies).where(t.agencies.c.code == code)

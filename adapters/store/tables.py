@@ -142,6 +142,11 @@ documents = sa.Table(
         sqlite_where=sa.text("business_type = 0"),
     ),
     sa.Index(None, "related_doc_id"),
+    sa.Index(None, "received_at"),  # the console's rates over time (0016)
+    # The message log's filters (migration 0017, adapters/store/message_log.py).
+    sa.Index(None, "document_id"),
+    sa.Index(None, "code_number", "code_notation"),
+    sa.Index(None, "code_notation"),
 )
 
 deliveries = sa.Table(
@@ -174,6 +179,14 @@ deliveries = sa.Table(
     sa.Index(None, "system_id", "state", "created_at"),
     # The retry sweep: forwarding work whose backoff has elapsed.
     sa.Index(None, "state", "next_attempt_at"),
+    # The console's per-system and per-agency pages: the newest deliveries first (0016).
+    sa.Index(None, "system_id", "created_at"),
+    sa.Index(None, "recipient_code", "created_at"),
+    sa.Index(None, "resolved_code", "created_at"),
+    # The message log (migration 0017): newest first, and each filter's starting point.
+    sa.Index(None, "created_at", "id"),
+    sa.Index(None, "state", "created_at"),
+    sa.Index(None, "business_status", "created_at"),
 )
 
 delivery_events = sa.Table(
@@ -195,6 +208,8 @@ delivery_events = sa.Table(
     sa.Column("prev_hash", sa.String(64)),
     sa.Column("hash", sa.String(64)),
     sa.Index(None, "delivery_id", "at"),
+    # The console's rates over time (0016): covering, so counting never visits the rows.
+    sa.Index(None, "to_state", "at", "from_state"),
 )
 
 evidence_batches = sa.Table(
@@ -218,6 +233,7 @@ systems = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("max_age_s", sa.Integer, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_pull_at", UtcDateTime),  # the last inbox listing, for the console (0016)
 )
 
 system_agencies = sa.Table(
@@ -328,6 +344,7 @@ inbound_items = sa.Table(
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.Column("acked_at", UtcDateTime),  # when the peer was told; NULL: still owed
     sa.Index(None, "received_at"),
+    sa.Index(None, "doc_id"),  # a document's origin (the IT timeline)
 )
 
 peer_health = sa.Table(

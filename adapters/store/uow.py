@@ -28,6 +28,7 @@ from typing import Self
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine
 
+from adapters.store.activity import SqlActivityRepository
 from adapters.store.engine import translate_errors
 from adapters.store.inbound import SqlInboundRepository
 from adapters.store.repositories import (
@@ -53,6 +54,7 @@ class SqlUnitOfWork:
     outbox: SqlOutboxRepository
     audit: SqlAuditRepository
     inbound: SqlInboundRepository
+    activity: SqlActivityRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -66,6 +68,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepository(self.connection)
         self.audit = SqlAuditRepository(self.connection)
         self.inbound = SqlInboundRepository(self.connection)
+        self.activity = SqlActivityRepository(self.connection)
 
     def connection(self) -> Connection:
         """The unit's connection, checked out of the pool on first use."""

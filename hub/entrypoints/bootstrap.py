@@ -69,6 +69,8 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from sqlalchemy.engine import Engine
 
+    from adapters.http.console.evidence import EvidenceExport
+
 log = logging.getLogger("lienthong")
 
 
@@ -171,10 +173,12 @@ class Hub:
                 future_skew_s=self.settings.clock_skew_s,
             ),
         )
-        from adapters.http.dashboard import mount_dashboard
+        from adapters.http.console import mount_dashboard
+        from hub.entrypoints.console_facts import console_facts
         from hub.entrypoints.seal import seal_service_from_settings
 
         registry = CollectorRegistry()
+        sealer = seal_service_from_settings(self.settings, self.uow)
         app = create_app(
             self.services,
             api,
@@ -182,7 +186,7 @@ class Hub:
             readiness=self.ready,
             registry=registry,
             peer_health=self.peer_health.all if self.peer_health is not None else None,
-            sealer=seal_service_from_settings(self.settings, self.uow),
+            sealer=sealer,
         )
         token = self.settings.admin_token
         mount_dashboard(
@@ -192,8 +196,26 @@ class Hub:
             admin_token=token.reveal() if token is not None else None,
             registry=registry,
             peer_health=self.peer_health.all if self.peer_health is not None else None,
+            facts=console_facts(self.settings, self.engine),
+            blobs=self.blobs,
+            evidence=self._evidence_export(),
+            sealer=sealer,
         )
         return app
+
+    def _evidence_export(self) -> EvidenceExport | None:
+        """The console's evidence pages: the chain, the package bytes and ``evidence.key``."""
+        from adapters.http.console.evidence import EvidenceExport
+
+        if self.evidence is None:
+            return None
+        return EvidenceExport(
+            self.evidence.store,
+            self.blobs,
+            self.settings.evidence.key,
+            self.settings.organ_id,
+            self.clock.now,
+        )
 
     def monitor(self) -> Monitor:
         """The IT read model and actions (dashboard, ``lienthong deliveries`` / ``audit``)."""

@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "signing.cli",
     "hub.entrypoints.cli_hub",
     "hub.entrypoints.cli_inbound",
+    "hub.entrypoints.cli_queues",
+    "hub.entrypoints.cli_ops",
     "hub.entrypoints.conformance",
     "hub.entrypoints.cli_evidence",
 )

@@ -49,33 +49,19 @@ def register(sub: Any) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from hub.errors import KeyAccessError
-    from signing.evidence import CmsReceiptSigner
-    from signing.evidence_asic import export_document
-    from signing.keys import load_key
+    from signing.evidence_asic import export_with_key
 
     with _build(args) as hub:
-        ref = args.key or hub.settings.evidence.key
-        if not ref:
-            raise KeyAccessError(
-                "no receipt key: set evidence.key or pass --key",
-                message_vi="chưa có khóa ký biên nhận: đặt evidence.key hoặc dùng --key",
-                code="evidence.no_key",
-            )
         if args.seal:
             hub.evidence.seal_once()
-        key = load_key(ref)
-        try:
-            data = export_document(
-                hub.evidence.store,
-                hub.blobs,
-                CmsReceiptSigner(key),
-                args.doc,
-                hub_id=hub.settings.organ_id,
-                now=hub.clock.now(),
-            )
-        finally:
-            key.close()
+        data = export_with_key(
+            hub.evidence.store,
+            hub.blobs,
+            args.key or hub.settings.evidence.key,
+            args.doc,
+            hub_id=hub.settings.organ_id,
+            now=hub.clock.now(),
+        )
     Path(args.output).write_bytes(data)
     print(f"{args.output}: {len(data)} bytes")
     return 0

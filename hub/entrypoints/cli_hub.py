@@ -1,5 +1,6 @@
-"""``lienthong run | serve | worker | systems | agencies | db | queues | deliveries | audit``
-(and ``demo``).
+"""``lienthong run | serve | worker | systems | agencies | db | deliveries | audit`` (and
+``demo``); ``queues`` is in :mod:`hub.entrypoints.cli_queues`, ``deadletters`` and ``trace`` in
+:mod:`hub.entrypoints.cli_ops`, the shared output helpers in :mod:`hub.entrypoints.cli_output`.
 
 Every command that touches the store takes ``--data-dir`` (and ``--settings``), which override
 the settings file like the ``LIENTHONG_*`` variables do. Secrets are printed once, when
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hub.entrypoints.cli_output import Progress, print_json, problem_json
 from hub.settings import Settings, load_settings
 
 
@@ -121,16 +123,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("file")
     q.set_defaults(handler=_agencies_import)
 
+    q = asub.add_parser("list", help="the registry the hub routes with (configured + stored)")
+    _common(q)
+    q.add_argument("--search", help="only codes or names containing this (case-insensitive)")
+    q.add_argument("--limit", type=int, default=None, help="at most this many (default: all)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=_agencies_list)
+
     q = asub.add_parser("sync", help="fetch the national axis' agency list (getAgenciesList)")
     _common(q)
     q.set_defaults(handler=_agencies_sync)
-
-    p = sub.add_parser("queues", help="delivery queues: depths, dead letters, redrive")
-    _common(p)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--redrive", metavar="QUEUE", help="move the queue's dead letters back")
-    p.add_argument("--limit", type=int, default=100)
-    p.set_defaults(handler=_queues)
 
     p = sub.add_parser("deliveries", help="deliveries in a state (IT view), redrive")
     _common(p)
@@ -278,21 +280,17 @@ def _systems_list(args: argparse.Namespace) -> int:
     with _build(args) as hub:
         systems = hub.services.systems.list()
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "system_id": s.id,
-                        "name": s.name,
-                        "enabled": s.enabled,
-                        "agencies": list(s.agencies),
-                        "max_age_s": s.max_age_s,
-                    }
-                    for s in systems
-                ],
-                ensure_ascii=False,
-                indent=2,
-            )
+        print_json(
+            [
+                {
+                    "system_id": s.id,
+                    "name": s.name,
+                    "enabled": s.enabled,
+                    "agencies": list(s.agencies),
+                    "max_age_s": s.max_age_s,
+                }
+                for s in systems
+            ]
         )
         return 0
     for s in systems:
@@ -322,9 +320,45 @@ def _agencies_import(args: argparse.Namespace) -> int:
     from hub.services.registry import import_agencies
 
     registry = load_registry(Path(args.file))
-    with _build(args) as hub:
-        count = import_agencies(hub.uow, registry, at=hub.clock.now(), actor="cli")
+    with _build(args) as hub, Progress("import", len(registry)) as bar:
+        count = import_agencies(hub.uow, bar.iterate(registry), at=hub.clock.now(), actor="cli")
     print(f"lienthong: {count} agencies imported from {args.file}")
+    return 0
+
+
+def _agencies_list(args: argparse.Namespace) -> int:
+    with _build(args) as hub:
+        registry = hub.services.deps.registry()
+    term = (args.search or "").casefold()
+    agencies = [
+        a for a in registry if not term or term in a.code.casefold() or term in a.name.casefold()
+    ]
+    agencies.sort(key=lambda a: a.code)
+    if args.limit is not None:
+        agencies = agencies[: args.limit]
+    if args.json:
+        print_json(
+            [
+                {
+                    "code": a.code,
+                    "name": a.name,
+                    "code_qd20": a.code_qd20,
+                    "parent_code": a.parent_code,
+                    "level": a.level,
+                    "system_id": a.system_id,
+                    "valid_from": a.valid_from.isoformat() if a.valid_from else None,
+                    "valid_to": a.valid_to.isoformat() if a.valid_to else None,
+                    "successor_code": a.successor_code,
+                    "email": a.email,
+                    "former_codes": list(a.former_codes),
+                }
+                for a in agencies
+            ]
+        )
+        return 0
+    for a in agencies:
+        closed = f"  → {a.successor_code}" if a.successor_code else ""
+        print(f"{a.code:20} {a.system_id or '-':20} {a.name}{closed}")
     return 0
 
 
@@ -366,38 +400,6 @@ def _agencies_sync(args: argparse.Namespace) -> int:
     return 0
 
 
-def _queues(args: argparse.Namespace) -> int:
-    from hub.messaging import QUEUES
-
-    hub = _build(args)
-
-    async def main() -> list[dict[str, Any]]:
-        await hub.broker.start()
-        try:
-            if args.redrive:
-                moved = await hub.broker.redrive(args.redrive, args.limit)
-                print(f"lienthong: {moved} dead letters of {args.redrive} redriven")
-            rows = []
-            for q in QUEUES:
-                s = await hub.broker.stats(q)
-                rows.append(
-                    {"queue": s.queue, "ready": s.ready, "delayed": s.delayed, "dead": s.dead}
-                )
-            return rows
-        finally:
-            await hub.broker.close()
-            hub.close()
-
-    rows = asyncio.run(main())
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print(f"{'queue':24} {'ready':>7} {'delayed':>8} {'dead':>6}")
-        for r in rows:
-            print(f"{r['queue']:24} {r['ready']:>7} {r['delayed']:>8} {r['dead']:>6}")
-    return 0
-
-
 def _deliveries(args: argparse.Namespace) -> int:
     from hub.delivery import State
 
@@ -422,27 +424,7 @@ def _deliveries(args: argparse.Namespace) -> int:
                 print("lienthong: a running hub dispatches them at its next outbox sweep")
         items = monitor.deliveries(args.state, limit=args.limit)
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "delivery_id": i.delivery.id,
-                        "doc_id": i.delivery.doc_id,
-                        "recipient": i.delivery.recipient_code,
-                        "route": i.delivery.route,
-                        "state": i.delivery.state,
-                        "attempts": i.delivery.attempts,
-                        "last_error": i.delivery.last_error,
-                        "updated_at": i.delivery.updated_at.isoformat(),
-                        "sender": i.sender_code,
-                        "subject": i.subject,
-                    }
-                    for i in items
-                ],
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        print_json([problem_json(i) for i in items])
         return 0
     print(f"{len(items)} deliveries in state {args.state}")
     for i in items:
@@ -460,23 +442,18 @@ def _audit(args: argparse.Namespace) -> int:
     with _build(args) as hub:
         rows = hub.monitor().audit(actor=args.actor, action=args.action, limit=args.limit)
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "at": r.at.isoformat(),
-                        "actor": r.actor,
-                        "action": r.action,
-                        "subject": r.subject,
-                        "outcome": r.outcome,
-                        "details": dict(r.details),
-                    }
-                    for r in rows
-                ],
-                ensure_ascii=False,
-                indent=2,
-                default=str,
-            )
+        print_json(
+            [
+                {
+                    "at": r.at.isoformat(),
+                    "actor": r.actor,
+                    "action": r.action,
+                    "subject": r.subject,
+                    "outcome": r.outcome,
+                    "details": dict(r.details),
+                }
+                for r in rows
+            ]
         )
         return 0
     for r in rows:

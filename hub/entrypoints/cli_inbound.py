@@ -10,9 +10,9 @@ and prints what it did; a running hub does the same every ``inbound.poll_s`` sec
 from __future__ import annotations
 
 import argparse
-import json
 
 from hub.entrypoints.cli_hub import _build, _common
+from hub.entrypoints.cli_output import print_json
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,25 +36,21 @@ def _list(args: argparse.Namespace) -> int:
             peer=args.peer, outcome="refused" if args.refused else None, limit=args.limit
         )
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "peer": r.peer,
-                        "remote_id": r.remote_id,
-                        "kind": r.kind.value,
-                        "outcome": r.outcome,
-                        "reason": r.reason,
-                        "doc_id": r.doc_id,
-                        "digest": r.digest,
-                        "received_at": r.received_at.isoformat(),
-                        "acked_at": r.acked_at.isoformat() if r.acked_at else None,
-                    }
-                    for r in rows
-                ],
-                ensure_ascii=False,
-                indent=2,
-            )
+        print_json(
+            [
+                {
+                    "peer": r.peer,
+                    "remote_id": r.remote_id,
+                    "kind": r.kind.value,
+                    "outcome": r.outcome,
+                    "reason": r.reason,
+                    "doc_id": r.doc_id,
+                    "digest": r.digest,
+                    "received_at": r.received_at.isoformat(),
+                    "acked_at": r.acked_at.isoformat() if r.acked_at else None,
+                }
+                for r in rows
+            ]
         )
         return 0
     print(f"{len(rows)} inbound items")

@@ -32,7 +32,8 @@ a broker (tests calling :meth:`ForwardHandler.forward`) it raises :class:`Retry`
 
 Once given up the delivery becomes ``dead`` and :class:`hub.messaging.GiveUp` dead-letters the
 message (:func:`hub.messaging.decide`). :func:`redrive` puts dead or undeliverable deliveries
-back to ``queued`` and queues them for dispatch again.
+back to ``queued`` and queues them for dispatch again; :func:`discard` gives dead, undeliverable
+or retry_wait deliveries up for good (``discarded``, with the operator's reason).
 
 Handlers are ``async`` callables for :meth:`hub.messaging.Broker.consume`; the store and the
 peer link are synchronous and run in a worker thread (``asyncio.to_thread``).
@@ -343,3 +344,69 @@ def redrive(
     if moved and wake_outbox is not None:
         wake_outbox()
     return moved
+
+
+#: States IT staff may discard from (hub.delivery: ``discard`` leaves only these).
+DISCARDABLE = (State.DEAD, State.UNDELIVERABLE, State.RETRY_WAIT)
+#: The longest discard reason kept (it is shown to the sender and stored in the audit row).
+MAX_REASON = 1000
+
+
+def discard(
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    delivery_ids: Sequence[str],
+    *,
+    reason: str,
+    actor: str,
+) -> list[str]:
+    """Give up dead, undeliverable or retry_wait deliveries for good (state ``discarded``).
+
+    ``reason`` is required: it becomes the delivery's ``last_error`` (the sender's sent list
+    shows it), the event's reason and the audit row's. A pending retry of a ``retry_wait``
+    copy later finds it past its step and does nothing. Returns the ids moved; others
+    (unknown, or in another state) are left alone. Raises :class:`InvalidRequest` for an empty
+    or over-long reason, before touching anything.
+    """
+    reason = discard_reason(reason)
+    now = clock.now()
+    moved: list[str] = []
+    with uow_factory() as uow:
+        for delivery_id in dict.fromkeys(delivery_ids):
+            row = uow.deliveries.get(delivery_id)
+            if row is None or row.state not in DISCARDABLE:
+                continue
+            advance(
+                uow.deliveries,
+                row,
+                Event.DISCARD,
+                at=now,
+                reason=f"discard by {actor}: {reason}",
+                last_error=reason,
+            )
+            moved.append(delivery_id)
+        if moved:
+            audit(uow, now, actor, "delivery.discard", None, deliveries=moved, reason=reason)
+        uow.commit()
+    return moved
+
+
+def discard_reason(reason: str) -> str:
+    """``reason`` with its whitespace collapsed; :class:`InvalidRequest` (field ``reason``) when
+    it is empty or longer than :data:`MAX_REASON` (callers check it before asking anything)."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise InvalidRequest(
+            "a reason is required to discard a delivery",
+            message_vi="cần nêu lý do hủy bản chuyển",
+            code="discard.reason_required",
+            details={"field": "reason"},
+        )
+    if len(reason) > MAX_REASON:
+        raise InvalidRequest(
+            f"the discard reason is longer than {MAX_REASON} characters",
+            message_vi=f"lý do hủy dài quá {MAX_REASON} ký tự",
+            code="discard.reason_too_long",
+            details={"field": "reason", "length": len(reason)},
+        )
+    return reason

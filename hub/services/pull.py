@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
+import threading
 from collections.abc import Sequence
 
 from hub.agency.codes import lookup_key
@@ -24,7 +26,14 @@ from hub.agency.registry import Registry
 from hub.delivery import INBOX, Event, State, advance, describe
 from hub.edxml.model import MessageKind
 from hub.edxml.trace import append_trace
-from hub.errors import Conflict, EdxmlError, Forbidden, IllegalTransition, NotFound
+from hub.errors import (
+    Conflict,
+    EdxmlError,
+    Forbidden,
+    HubError,
+    IllegalTransition,
+    NotFound,
+)
 from hub.ports import AgencyRow, DeliveryRow, DocumentRow, UnitOfWork
 from hub.services.base import Deps, HubConfig, audit
 from hub.services.contracts import (
@@ -36,7 +45,11 @@ from hub.services.contracts import (
     TransportStatus,
 )
 
+log = logging.getLogger(__name__)
+
 _INBOX_STATES = tuple(s.value for s in INBOX)
+#: How often a system's inbox listing is written down (``systems.last_pull_at``).
+PULL_RECORD_EVERY = dt.timedelta(seconds=60)
 #: The reason a recipient's ``fail`` records (``last_error``); also how a repeat is recognised.
 _FAIL_REASON = "hệ thống nhận báo lỗi (fail)"
 
@@ -61,6 +74,8 @@ class Pull:
     def __init__(self, deps: Deps, config: HubConfig) -> None:
         self._deps = deps
         self._config = config
+        self._pulls: dict[str, dt.datetime] = {}  # last pull recorded per system (this process)
+        self._pulls_lock = threading.Lock()
 
     # ------------------------------------------------------------------------------ inbox
 
@@ -73,11 +88,34 @@ class Pull:
             limit = self._config.inbox_page
         with self._deps.uow() as uow:
             rows = uow.deliveries.inbox(system_id, kind, _INBOX_STATES, limit=limit)
-            return [_inbox_item(d, doc) for d, doc in rows]
+            items = [_inbox_item(d, doc) for d, doc in rows]
+        self._record_pull(system_id)
+        return items
+
+    def _record_pull(self, system_id: str) -> None:
+        """Remember the listing for the console's "last pull" (``systems.last_pull_at``).
+
+        A client polls every few seconds: the row is written at most once per
+        :data:`PULL_RECORD_EVERY` per system and process, in its own short transaction after
+        the read, and a failure to write it never fails the pull (the figure is advisory)."""
+        now = self._deps.clock.now()
+        with self._pulls_lock:
+            last = self._pulls.get(system_id)
+            if last is not None and now - last < PULL_RECORD_EVERY:
+                return
+            self._pulls[system_id] = now
+        try:
+            with self._deps.uow() as uow:
+                uow.activity.record_pull(system_id, now)
+                uow.commit()
+        except HubError as exc:
+            log.warning("last pull of %s not recorded: %s", system_id, exc.code)
 
     def count_received(self, system_id: str, kind: MessageKind) -> int:
         with self._deps.uow() as uow:
-            return uow.deliveries.count_inbox(system_id, kind, _INBOX_STATES)
+            count = uow.deliveries.count_inbox(system_id, kind, _INBOX_STATES)
+        self._record_pull(system_id)
+        return count
 
     def fetch(self, system_id: str, delivery_id: str) -> FetchedPackage:
         now = self._deps.clock.now()

@@ -29,6 +29,9 @@ from hub.ports import AgencyRow, AuditRow, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
+#: Agency records written per statement by :func:`import_agencies` (one executemany).
+_UPSERT_BATCH = 1000
+
 
 def agency_from_row(row: AgencyRow, base: Agency | None = None) -> Agency:
     """The routing view of a stored record; fields the record lacks come from ``base``."""
@@ -165,8 +168,9 @@ def import_agencies(
     withdrawn = 0
     with uow() as work:
         listed: set[str] = set()
+        pending: list[AgencyRow] = []
         for a in agencies:
-            work.agencies.upsert(
+            pending.append(
                 AgencyRow(
                     code=a.code,
                     name=a.name,
@@ -183,6 +187,10 @@ def import_agencies(
             )
             listed.add(lookup_key(a.code))
             count += 1
+            if len(pending) >= _UPSERT_BATCH:
+                work.agencies.upsert_many(pending)
+                pending = []
+        work.agencies.upsert_many(pending)
         if replace:
             for row in work.agencies.list():
                 if row.source == source and lookup_key(row.code) not in listed:

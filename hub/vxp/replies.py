@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hub.delivery import State
 from hub.errors import PeerAuthRefused, PeerBadReply, PeerError
-from hub.services.contracts import AgencyRecord, InboxItem, SentRow
+from hub.services.contracts import AgencyRecord, InboxItem, SentRow, TransportStatus
 from hub.vxp.wire import DEFAULT_ZONE, LIST_OPERATIONS, Operation
 
 OK = "OK"
@@ -86,6 +87,11 @@ def knobstick(item: InboxItem, zone: str = DEFAULT_ZONE) -> dict[str, Any]:
     )
 
 
+#: Delivery states the SDK's vocabulary has no word for, as the word it knows for the same
+#: outcome (``fail``: the copy will not arrive); ``sendStatusDesc`` keeps the hub's account.
+_SEND_STATUS_WORDS = {State.DISCARDED.value: TransportStatus.FAIL.value}
+
+
 def sent_row(row: SentRow, zone: str = DEFAULT_ZONE) -> dict[str, Any]:
     """A ``getSentEdocList`` row (§5.2), all values strings."""
     return _item(
@@ -94,7 +100,7 @@ def sent_row(row: SentRow, zone: str = DEFAULT_ZONE) -> dict[str, Any]:
             "receiverDocId": row.delivery_id,
             "fromCode": row.from_code,
             "toCode": row.to_code,
-            "sendStatus": row.send_status,
+            "sendStatus": _SEND_STATUS_WORDS.get(row.send_status, row.send_status),
             "sendStatusDesc": row.send_status_desc,
             "receiveStatus": row.receive_status,
             "receiveStatusDesc": row.receive_status_desc,

@@ -172,9 +172,11 @@ def test_agencies_sync_without_a_national_axis_is_a_clear_error(
 def test_queues_report_every_queue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = _run(capsys, "queues", "--json", "--data-dir", str(tmp_path))
     assert code == 0
-    rows = json.loads(out)
+    frame = json.loads(out)
+    rows = frame["broker"]["queues"]
     assert [r["queue"] for r in rows] == ["lienthong.dispatch", "lienthong.forward"]
     assert all(r["ready"] == r["delayed"] == r["dead"] == 0 for r in rows)
+    assert (frame["deliveries"], frame["store_error"], frame["broker"]["error"]) == ([], None, None)
 
 
 def test_audit_verify_proves_the_chain_and_names_an_edited_row(

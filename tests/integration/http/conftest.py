@@ -20,6 +20,7 @@ from adapters.http import ApiSettings, SecurityEvent, create_app
 from adapters.vxp_client import VxpClient
 from hub.services.contracts import SystemCredentials
 from hub.vxp.wire import JSON_CT, format_timestamp, sign_headers
+from tests.integration.http.console_support import populated  # noqa: F401 - a fixture
 
 
 @pytest.fixture

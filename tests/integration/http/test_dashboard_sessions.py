@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from adapters.http.admin_access import SESSION_COOKIE
 from adapters.http.app import create_app
-from adapters.http.dashboard import mount_dashboard
+from adapters.http.console import mount_dashboard
 from hub.entrypoints.bootstrap import Hub, build_hub
 from hub.ports import NullVerifier
 from hub.settings import Secret, load_settings

@@ -146,10 +146,12 @@ def test_random_walks_stay_in_the_table(events: list[Event]) -> None:
         assert record.from_state == state.value
         assert record.to_state == new.value
         if state in TERMINAL:
-            # terminal states stay terminal; only redrive leaves dead / undeliverable
-            assert event is Event.REDRIVE
+            # terminal states stay terminal; only redrive (back to queued) or discard (for
+            # good) leaves dead / undeliverable, and nothing leaves discarded
+            assert (event, new) in ((Event.REDRIVE, State.QUEUED), (Event.DISCARD, State.DISCARDED))
             assert state in (State.DEAD, State.UNDELIVERABLE)
-            assert new is State.QUEUED
+        if new is State.DISCARDED:
+            assert state in (State.DEAD, State.UNDELIVERABLE, State.RETRY_WAIT)
         if new is State.DONE:
             assert row.done_at is not None
             assert history[-1] is State.FETCHED  # done only after the recipient took it
