@@ -2,7 +2,7 @@
 lists, and ``systems.last_pull_at``.
 
 Revision ID: 0016
-Revises: 0010
+Revises: 0013
 Create Date: 2026-12-04
 
 ``last_pull_at`` is the last time a system listed its inbox (written at most once a minute per
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0016"
-down_revision: str | Sequence[str] | None = "0010"
+down_revision: str | Sequence[str] | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

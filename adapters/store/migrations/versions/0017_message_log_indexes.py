@@ -1,13 +1,12 @@
 """Indexes of the message log (``adapters/store/message_log.py``) and the document timeline.
 
 Revision ID: 0017
-Revises: 0013, 0016
+Revises: 0016
 Create Date: 2026-12-04
 
 Each filter of the IT message log is an equality or a range with an index to start from, and
 the unfiltered page (newest first) is an ordered scan of ``(created_at, id)``; the recipient
 filters use ``(recipient_code, created_at)`` and ``(resolved_code, created_at)`` of 0016.
-It also joins the two heads 0013 and 0016 into one.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | Sequence[str] | None = ("0013", "0016")
+down_revision: str | Sequence[str] | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
