@@ -235,6 +235,10 @@ class Settings:
     inbound_track_s: float = 60.0
     """A peer is asked what became of one forwarded package at most this often
     (``inbound.track_s``)."""
+    refuse_replays: bool = False
+    """Refuse repeated signed headers as a replay (``auth.refuse_replays``; HTTP 409, never
+    "Authentication failed"), for hubs whose systems all sign a fresh timestamp per request:
+    the unmodified SDK repeats them legitimately (vxp-protocol §2.1, §8 step 6)."""
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     """When a peer's circuit breaker opens and for how long (``breaker.*``)."""
     registry_sync_interval_s: float = 0.0
@@ -456,6 +460,7 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     auth = root.section("auth")
     max_age_s = auth.typed("max_age_s", int, 300)
     clock_skew_s = auth.typed("clock_skew_s", int, 60)
+    refuse_replays = auth.typed("refuse_replays", _bool, False)
     auth.done()
 
     nat = root.section("national")
@@ -594,6 +599,7 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         max_package_bytes=max_bytes,
         max_age_s=max_age_s,
         clock_skew_s=clock_skew_s,
+        refuse_replays=refuse_replays,
         national=national,
         peers=tuple(peers),
         policy=PolicyBook(default, overrides),

@@ -170,6 +170,7 @@ class Hub:
                 default_max_age_s=self.settings.max_age_s,
                 future_skew_s=self.settings.clock_skew_s,
             ),
+            refuse_replays=self.settings.refuse_replays,
         )
         from adapters.http.dashboard import mount_dashboard
         from hub.entrypoints.seal import seal_service_from_settings
