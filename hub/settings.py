@@ -169,6 +169,8 @@ class EvidenceSettings:
     """The hub's receipt-signing key: ``file:PATH`` or ``pkcs11:…`` (PIN: LIENTHONG_KEY_PIN)."""
     interval_s: float = 10.0
     """Seconds between sealing rounds (one timestamp per round with new events)."""
+    max_lag_s: float = 600.0
+    """Events unsealed longer than this make ``/readyz`` say degraded (the sealer lags)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -566,6 +568,7 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         tsa_max_outage_s=ev.typed("tsa_max_outage_s", float, 3600.0),
         key=ev.typed("key", str),
         interval_s=ev.typed("interval_s", float, 10.0),
+        max_lag_s=ev.typed("max_lag_s", float, 600.0),
     )
     ev.done()
     adm = root.section("admin")

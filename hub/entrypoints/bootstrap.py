@@ -184,6 +184,7 @@ class Hub:
             registry=registry,
             peer_health=self.peer_health.all if self.peer_health is not None else None,
             sealer=seal_service_from_settings(self.settings, self.uow),
+            evidence_health=self.evidence.health if self.evidence is not None else None,
         )
         token = self.settings.admin_token
         mount_dashboard(
@@ -450,8 +451,9 @@ def build_evidence_sealer(settings: Settings, engine: Engine, clock: Clock) -> E
         SqlEvidenceChain(engine),
         clock,
         timestamper,
-        EvidencePolicy(max_outage_s=ev.tsa_max_outage_s),
+        EvidencePolicy(max_outage_s=ev.tsa_max_outage_s, max_lag_s=ev.max_lag_s),
         tsa_name=ev.tsa_url or "-",
+        interval_s=ev.interval_s,
     )
 
 
