@@ -76,7 +76,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-seal-"))
     files = write_key_files(pki, work)
     store = TrustStore.from_pem(pki.anchors_pem, pki.intermediates_pem)
-    policy = TrustPolicy(allow_network=False, prefer_ocsp=False, crl_files=(files["sub-ca.crl"],))
+    policy = TrustPolicy(
+        allow_network=False,
+        prefer_ocsp=False,
+        crl_files=(files["sub-ca.crl"], files["root.crl"]),  # the leaf and the sub-CA
+    )
     verifier = PdfVerifier(TrustEvaluator(store, policy))
     if softhsm_service(pki, work / "softhsm") is None:
         raise SystemExit("SoftHSM2 is needed (apt-get install softhsm2)")
