@@ -21,7 +21,6 @@ worker thread its own service.
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -40,6 +39,7 @@ from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 
 from hub.errors import InvalidRequest, KeyAccessError, PeerUnavailable, SenderError
+from signing import loop
 from signing.pdf_layout import (
     DEFAULT_LAYOUT_STYLE,
     VIETNAM_TZ,
@@ -233,7 +233,7 @@ class PdfSigningService:
         :class:`~hub.errors.KeyAccessError` when the key fails, and
         :class:`~hub.errors.PeerUnavailable` (``tsa.unavailable``) when the TSA does not answer.
         """
-        return asyncio.run(self.async_sign(pdf, request, now=now))
+        return loop.run(self.async_sign(pdf, request, now=now))
 
     async def async_sign(
         self, pdf: bytes, request: SignRequest, *, now: datetime | None = None

@@ -69,6 +69,7 @@ from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel, TimestampSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 
+from signing import loop
 from signing.nd30 import (
     DEFAULT_SIGNER_CLASS_RULE,
     DocumentKind,
@@ -314,7 +315,7 @@ class PdfVerifier:
         ``sha256`` may be given when the caller already knows the digest (attachments do).
         Runs its own event loop: from a coroutine, await :meth:`async_verify` instead.
         """
-        return asyncio.run(self.async_verify(pdf, kind, name=name, sha256=sha256))
+        return loop.run(self.async_verify(pdf, kind, name=name, sha256=sha256))
 
     async def async_verify(
         self,
