@@ -8,6 +8,15 @@ package + CR LF with the lossy ``hash-file`` — except that every request gets 
 timestamp (the SDK's frozen one is a defect, §2.1). Replies are read per §5; ``getEdoc`` data is
 base64-decoded to bytes and never round-tripped through text.
 
+No two requests of one client carry the same signed headers: the timestamp is the only part of
+the signed text the protocol lets vary, and it has millisecond resolution, so a client that
+signs twice within one millisecond (a retry right after a fast failure) moves the second
+timestamp 1 ms past the first (:meth:`VxpClient._timestamp`). A peer that refuses repeated
+signatures (a lienthong axis with ``refuse_replays``) therefore never sees one from this client;
+if it still refuses a replay (another process of this hub signed the same request in the same
+millisecond) the request is signed again once at once, then retried like an outage — never
+taken for a refused credential.
+
 Errors are translated once, here: transport failures, timeouts and 5xx become
 :class:`hub.errors.PeerUnavailable` (retried by the forward worker), a ``FAIL`` envelope or an
 unreadable reply :class:`hub.errors.PeerError` carrying the peer's ``ErrorDesc`` (an HTML page
@@ -26,6 +35,7 @@ import binascii
 import datetime as dt
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -35,7 +45,7 @@ import httpx
 from hub.edxml.model import MessageKind
 from hub.errors import PeerAuthRefused, PeerError, PeerUnavailable
 from hub.services.contracts import TransportStatus
-from hub.vxp.replies import Knobstick, parse_knobsticks, parse_reply, parse_rows
+from hub.vxp.replies import REPLAYED, Knobstick, parse_knobsticks, parse_reply, parse_rows
 from hub.vxp.wire import (
     DEFAULT_ZONE,
     HASH_HEADER,
@@ -103,6 +113,8 @@ class VxpClient:
         self._secret = secret
         self.zone = zone
         self._clock = clock
+        self._last_signed: dt.datetime | None = None
+        self._signing = threading.Lock()
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client(timeout=timeout)
 
@@ -126,6 +138,17 @@ class VxpClient:
 
     # --- transport ----------------------------------------------------------------------------
 
+    def _timestamp(self) -> str:
+        """A timestamp later than every one this client signed before (see the module doc)."""
+        now = self._clock()
+        moment = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        with self._signing:
+            last = self._last_signed
+            if last is not None and moment <= last:
+                moment = last + dt.timedelta(milliseconds=1)
+            self._last_signed = moment
+        return format_timestamp(moment, self.zone)
+
     def _request(
         self,
         op: Operation,
@@ -139,7 +162,7 @@ class VxpClient:
         headers = sign_headers(
             system_id=self.system_id,
             secret=self._secret,
-            timestamp=format_timestamp(self._clock(), self.zone),
+            timestamp=self._timestamp(),
             content_type=content_type,
             params=params,
             hash_file=hash_file,
@@ -190,6 +213,12 @@ class VxpClient:
         return response
 
     def _call(self, op: Operation, params: Mapping[str, str], **kw: Any) -> dict[str, Any]:
+        try:
+            return parse_reply(self._request(op, params, **kw).content, op)
+        except PeerUnavailable as exc:
+            if exc.code != REPLAYED:
+                raise
+            log.warning("vxp %s: %s refused a repeated signature; signing again", op, self.endpoint)
         return parse_reply(self._request(op, params, **kw).content, op)
 
     # --- knobstick (document) operations ------------------------------------------------------

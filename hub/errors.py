@@ -11,6 +11,7 @@
     │   ├── PackageTooLarge           a body over the configured size cap
     │   ├── RequestTimeout            a body that arrives slower than the configured minimum rate
     │   ├── AuthenticationFailed      unknown system, bad HMAC, stale or malformed request
+    │   ├── ReplayedRequest           signed headers already used (where repeats are refused)
     │   ├── Forbidden                 an authenticated system acting outside its rights
     │   ├── NotFound                  a document / delivery / system that does not exist (for it)
     │   ├── Conflict                  a request that contradicts stored state (same id, other bytes)
@@ -148,6 +149,14 @@ class AuthenticationFailed(SenderError):
 
     code = "auth.failed"
     http_status = 401
+
+
+class ReplayedRequest(SenderError):
+    """Signed headers already used once, on a façade that refuses repeats: not a credential
+    problem — the same request signed again (a fresh timestamp) is accepted."""
+
+    code = "auth.replayed"
+    http_status = 409
 
 
 class Forbidden(SenderError):

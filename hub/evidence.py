@@ -146,6 +146,9 @@ class EvidencePolicy:
     """Events linked per store transaction."""
     max_per_round: int = 20_000
     """At most this many events sealed in one round (then one timestamp over them)."""
+    max_lag_s: float = 600.0
+    """An event left unsealed longer than this makes the evidence health degraded (the sealer
+    stopped, or falls behind the traffic)."""
 
 
 class Timestamper(Protocol):

@@ -169,6 +169,8 @@ class EvidenceSettings:
     """The hub's receipt-signing key: ``file:PATH`` or ``pkcs11:…`` (PIN: LIENTHONG_KEY_PIN)."""
     interval_s: float = 10.0
     """Seconds between sealing rounds (one timestamp per round with new events)."""
+    max_lag_s: float = 600.0
+    """Events unsealed longer than this make ``/readyz`` say degraded (the sealer lags)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +237,10 @@ class Settings:
     inbound_track_s: float = 60.0
     """A peer is asked what became of one forwarded package at most this often
     (``inbound.track_s``)."""
+    refuse_replays: bool = False
+    """Refuse repeated signed headers as a replay (``auth.refuse_replays``; HTTP 409, never
+    "Authentication failed"), for hubs whose systems all sign a fresh timestamp per request:
+    the unmodified SDK repeats them legitimately (vxp-protocol §2.1, §8 step 6)."""
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     """When a peer's circuit breaker opens and for how long (``breaker.*``)."""
     registry_sync_interval_s: float = 0.0
@@ -456,6 +462,7 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     auth = root.section("auth")
     max_age_s = auth.typed("max_age_s", int, 300)
     clock_skew_s = auth.typed("clock_skew_s", int, 60)
+    refuse_replays = auth.typed("refuse_replays", _bool, False)
     auth.done()
 
     nat = root.section("national")
@@ -561,6 +568,7 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         tsa_max_outage_s=ev.typed("tsa_max_outage_s", float, 3600.0),
         key=ev.typed("key", str),
         interval_s=ev.typed("interval_s", float, 10.0),
+        max_lag_s=ev.typed("max_lag_s", float, 600.0),
     )
     ev.done()
     adm = root.section("admin")
@@ -594,6 +602,7 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         max_package_bytes=max_bytes,
         max_age_s=max_age_s,
         clock_skew_s=clock_skew_s,
+        refuse_replays=refuse_replays,
         national=national,
         peers=tuple(peers),
         policy=PolicyBook(default, overrides),

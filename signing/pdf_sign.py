@@ -21,25 +21,29 @@ worker thread its own service.
 
 from __future__ import annotations
 
-import asyncio
+import copy
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from asn1crypto import tsp
 from pyhanko.pdf_utils.generic import IndirectObject
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import fields, signers
-from pyhanko.sign.general import SigningError
+from pyhanko.sign.attributes import CMSAttributeProvider, SignedAttributeProviderSpec
+from pyhanko.sign.general import SigningError, as_signing_certificate_v2
 from pyhanko.sign.signers.pdf_signer import PdfSigningSession
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 
 from hub.errors import InvalidRequest, KeyAccessError, PeerUnavailable, SenderError
+from signing import loop
 from signing.pdf_layout import (
     DEFAULT_LAYOUT_STYLE,
     VIETNAM_TZ,
@@ -113,6 +117,34 @@ class _TimedPdfSigner(signers.PdfSigner):
         return session
 
 
+class _EncodedSigningCertificate(CMSAttributeProvider):
+    """The ``signing-certificate-v2`` value from its DER encoding (parsed afresh per signature:
+    a parsed value is written back as it was read, never re-encoded)."""
+
+    attribute_type = "signing_certificate_v2"
+
+    def __init__(self, der: bytes) -> None:
+        self._der = der
+
+    async def build_attr_value(self, dry_run: bool = False) -> tsp.SigningCertificateV2:
+        return tsp.SigningCertificateV2.load(self._der)
+
+
+class _PadesSignedAttributes(SignedAttributeProviderSpec):
+    """The signed attributes pyHanko gives a PAdES signature (ETSI EN 319 142-1 §5.2.2:
+    ``signing-certificate-v2``; ``content-type`` and ``message-digest`` it adds itself, and
+    PAdES forbids ``signing-time``), with the ``signing-certificate-v2`` value — a function of
+    the certificate alone — encoded once per key instead of built and encoded per signature."""
+
+    def __init__(self, signing_cert: Any) -> None:
+        self._der = as_signing_certificate_v2(signing_cert).dump()
+
+    def signed_attr_providers(
+        self, data_digest: bytes, digest_algorithm: str
+    ) -> Iterator[CMSAttributeProvider]:
+        yield _EncodedSigningCertificate(self._der)
+
+
 def _page_count(writer: IncrementalPdfFileWriter) -> int:
     return int(writer.root["/Pages"]["/Count"])
 
@@ -167,6 +199,11 @@ class PdfSigningService:
                 "the signing key has no certificate",
                 message_vi="Khóa ký không có chứng thư số đi kèm",
             )
+        cert = signer.signing_cert
+        if signer.signed_attr_prov_spec is None:
+            # A copy: the caller's signer may also make other (CAdES) signatures.
+            signer = copy.copy(signer)
+            signer.signed_attr_prov_spec = _PadesSignedAttributes(cert)
         self.signer = signer
         self.timestamper = timestamper
         self._fonts: tempfile.TemporaryDirectory[str] | None = None
@@ -176,11 +213,9 @@ class PdfSigningService:
             style = replace(style, font_file=font_for_pdf(style.font_file, Path(self._fonts.name)))
         self.style = style
         self.md_algorithm = md_algorithm
-        cert_bytes = len(signer.signing_cert.dump()) + sum(
-            len(c.dump()) for c in signer.cert_registry
-        )
+        cert_bytes = len(cert.dump()) + sum(len(c.dump()) for c in signer.cert_registry)
         # The signature value is as long as the key's modulus (RSA) or ≤ 2·size + 8 (ECDSA).
-        key_bytes = 2 * (signer.signing_cert.public_key.bit_size + 7) // 8 + 8
+        key_bytes = 2 * (cert.public_key.bit_size + 7) // 8 + 8
         reserved = cert_bytes + key_bytes + _CMS_OVERHEAD
         reserved += _TIMESTAMP_ROOM if timestamper else 0
         # ``/Contents`` is written in hex: two characters per byte of the CMS container. Keep it
@@ -233,7 +268,7 @@ class PdfSigningService:
         :class:`~hub.errors.KeyAccessError` when the key fails, and
         :class:`~hub.errors.PeerUnavailable` (``tsa.unavailable``) when the TSA does not answer.
         """
-        return asyncio.run(self.async_sign(pdf, request, now=now))
+        return loop.run(self.async_sign(pdf, request, now=now))
 
     async def async_sign(
         self, pdf: bytes, request: SignRequest, *, now: datetime | None = None

@@ -4,9 +4,18 @@ Topology (declared by :meth:`RabbitBroker.start`, idempotent; ``N`` is the physi
 logical queue, ``<prefix>.<queue without "lienthong.">``, e.g. ``lienthong.dispatch``):
 
 * ``N`` — the work queue: durable **quorum** queue (replicated, fsynced Raft log: a confirmed
-  message survives a broker crash). ``x-dead-letter-exchange = <prefix>.dlx`` and
-  ``x-delivery-limit`` as a broker-side safety net for a message that keeps killing its
-  consumer before this adapter can settle it.
+  message survives a broker crash), ``x-dead-letter-exchange = <prefix>.dlx``. No
+  ``x-delivery-limit``: queue arguments cannot change once a queue exists (a declaration with
+  other values fails with ``PRECONDITION_FAILED``), so a limit derived from
+  ``retry.max_attempts`` would stop every hub whose setting changed. The limit is enforced on
+  the consumer side instead, from the ``x-delivery-count`` the quorum queue stamps on each
+  redelivery: a message handed out ``max_attempts`` times without being settled is
+  dead-lettered (reason ``ConsumerLost``) before a handler sees it again. An operator who wants
+  a broker-side net as well sets it the way RabbitMQ recommends, as a policy
+  (``rabbitmqctl set_policy … '{"delivery-limit": …}' --apply-to quorum_queues``), which can
+  change at any time. An existing work queue is used as it is (:meth:`RabbitBroker.start`
+  checks it passively), so queues declared by an earlier version with ``x-delivery-limit``
+  keep working: their limit (the old ``max_attempts + 2``) only ever dead-letters, never drops.
 * ``<prefix>.dlx`` — direct exchange; ``N.dead`` (quorum) is bound to it with key ``N``. The
   adapter dead-letters by *publishing* there (so the reason travels in the
   ``x-lienthong-reason`` header) and only then acknowledging the original.
@@ -210,12 +219,29 @@ class RabbitBroker:
         return f"{self.physical(queue)}.retry.{step_ms}ms"
 
     def _work_args(self) -> dict[str, Any]:
-        return {
-            "x-queue-type": "quorum",
-            "x-dead-letter-exchange": self.dead_letter_exchange,
-            # Above our own limit: normally decide() dead-letters first, with a reason.
-            "x-delivery-limit": self.retry_policy.max_attempts + 2,
-        }
+        # No x-delivery-limit: see the module docstring (it would pin retry.max_attempts).
+        return {"x-queue-type": "quorum", "x-dead-letter-exchange": self.dead_letter_exchange}
+
+    async def _declare_work_queue(self, name: str) -> None:
+        """Declare the work queue ``name`` unless it exists; an existing one is taken as it is.
+
+        The check is a passive declaration on a plain (not robust) channel, because a missing
+        queue closes the channel that asked: a robust one would reopen and replay it.
+        """
+        transport = self._require().transport
+        if transport is None:
+            raise BrokerUnavailable("the RabbitMQ connection is not open")
+        probe = await transport.connection.channel()
+        try:
+            await probe.queue_declare(name, passive=True)
+            return
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            pass
+        finally:
+            if not probe.is_closed:
+                await probe.close()
+        assert self._admin is not None
+        await self._admin.declare_queue(name, durable=True, arguments=self._work_args())
 
     def _retry_args(self, queue: str, step_ms: int) -> dict[str, Any]:
         return {
@@ -268,7 +294,7 @@ class RabbitBroker:
             )
             for queue in self.queues:
                 name = self.physical(queue)
-                await self._admin.declare_queue(name, durable=True, arguments=self._work_args())
+                await self._declare_work_queue(name)
                 dead = await self._admin.declare_queue(
                     self._dead_name(queue), durable=True, arguments={"x-queue-type": "quorum"}
                 )
@@ -316,9 +342,9 @@ class RabbitBroker:
         with _translated("starting a consumer"):
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=max(1, prefetch))
-            amqp_queue = await channel.declare_queue(
-                name, durable=True, arguments=self._work_args()
-            )
+            # Passive: start() made sure it exists, and whatever arguments it was created with
+            # (an earlier version's x-delivery-limit) are accepted.
+            amqp_queue = await channel.declare_queue(name, passive=True)
 
             async def on_message(incoming: AbstractIncomingMessage) -> None:
                 await self._on_message(queue, handler, incoming)

@@ -35,6 +35,12 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.http import admin_access, rest, vxp
+from adapters.http.evidence_health import (
+    EVIDENCE_NOTE,
+    EvidenceHealthCollector,
+    EvidenceHealthReader,
+    readiness_evidence,
+)
 from adapters.http.gate import ApiSettings, AuditHook, Clock, Gate, utc_now
 from adapters.http.peer_health import (
     DEGRADED_NOTE,
@@ -126,6 +132,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     peer_health: PeerHealthReader | None = None,
     sealer: SealService | None = None,
+    evidence_health: EvidenceHealthReader | None = None,
 ) -> FastAPI:
     """Build the HTTP app over ``service``.
 
@@ -134,7 +141,9 @@ def create_app(
     ``readiness`` backs ``/readyz``; ``registry`` receives the request metrics and is what
     ``/metrics`` exposes (a private :class:`CollectorRegistry` when omitted); ``peer_health``
     adds each peer's health to both (a peer down makes ``/readyz`` *degraded*, still 200);
-    ``sealer`` serves ``POST /api/v1/sign/seal`` (absent: no such route).
+    ``sealer`` serves ``POST /api/v1/sign/seal`` (absent: no such route); ``evidence_health``
+    adds the evidence chain's health to both (a lagging sealer or a TSA down past its tolerated
+    period makes ``/readyz`` *degraded*, still 200).
     """
     settings = settings or ApiSettings()
     registry = registry if registry is not None else CollectorRegistry()
@@ -159,7 +168,8 @@ def create_app(
     def readyz(request: Request) -> JSONResponse:
         """Ready to take traffic, per the readiness probe (database, broker…); the reason of a
         failure only for an operator (it may name hosts, users, database errors). With the
-        peers' health: ``degraded`` (still 200) when a peer is down."""
+        peers' and the evidence chain's health: ``degraded`` (still 200) when a peer is down or
+        the evidence lags; why only for an operator."""
         if readiness is not None:
             try:
                 ok = readiness()
@@ -172,12 +182,22 @@ def create_app(
             if ok is False:
                 return JSONResponse({"status": "not ready"}, 503)
         body: dict[str, Any] = {"status": "ready"}
+        notes: list[str] = []
+        operator = admin_access.of(app).allowed(request)
         if peer_health is not None:
             degraded, peers = readiness_peers(peer_health, clock())
             if degraded:
-                body.update(status="degraded", ready=True, note=DEGRADED_NOTE)
-            if admin_access.of(app).allowed(request):
+                notes.append(DEGRADED_NOTE)
+            if operator:
                 body["peers"] = peers
+        if evidence_health is not None:
+            degraded, evidence = readiness_evidence(evidence_health)
+            if degraded:
+                notes.append(EVIDENCE_NOTE)
+            if operator:
+                body["evidence"] = evidence
+        if notes:
+            body.update(status="degraded", ready=True, note="; ".join(notes))
         return JSONResponse(body)
 
     @app.get("/metrics", include_in_schema=False)
@@ -220,6 +240,8 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     if peer_health is not None:
         registry.register(PeerHealthCollector(peer_health, clock))
+    if evidence_health is not None:
+        registry.register(EvidenceHealthCollector(evidence_health))
     return app
 
 

@@ -8,6 +8,13 @@ read) and at a minimum data rate (a client dribbling a body cannot hold a reques
 ever: the HTTP server itself bounds neither the body nor the headers in time), and one JSON
 line per refusal on the ``lienthong.security`` logger — system id, reason,
 the request's hash-header, never the secret — also handed to an optional audit hook.
+
+Repeated signatures. By default a repeated identical signature is accepted (§8 step 6: an SDK
+service object legitimately repeats one for hours). With :attr:`ApiSettings.refuse_replays` a
+deployment whose every connected system signs a fresh timestamp per request (lienthong hubs do)
+refuses a repeat with :class:`hub.errors.ReplayedRequest` — HTTP 409, an ``ErrorDesc`` that says
+"replay", never the "Authentication failed" of a wrong secret — so a client tells "sign again"
+from "your credential is refused" (:func:`hub.vxp.replies.parse_reply`).
 """
 
 from __future__ import annotations
@@ -18,13 +25,20 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from hub.errors import AuthenticationFailed, HubError, PackageTooLarge, RequestTimeout
+from hub.errors import (
+    AuthenticationFailed,
+    HubError,
+    PackageTooLarge,
+    ReplayedRequest,
+    RequestTimeout,
+)
 from hub.services.contracts import HubService, SystemCredentials
 from hub.vxp.verify import VerifiedRequest, VerifyPolicy, verify_request
 from hub.vxp.wire import DEFAULT_ZONE
@@ -62,6 +76,12 @@ class ApiSettings:
     """How long an *accepted* system's credentials are reused without asking the store (0: ask
     on every request). Bounds how late a ``systems disable`` made by another process takes
     effect here; a rotated secret works at once (a refusal re-reads the store first)."""
+    refuse_replays: bool = False
+    """Refuse signed headers seen before (within their freshness window) as a replay. Only for
+    deployments whose systems all sign a fresh timestamp per request: the unmodified SDK does
+    not (§2.1) and would see its repeated polls refused. The memory is per process."""
+    replay_memory: int = 100_000
+    """Most signatures remembered for :attr:`refuse_replays` (the oldest are forgotten first)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +110,48 @@ class Authenticated:
     body: bytes
 
 
+class ReplayMemory:
+    """Signatures seen, each kept until its timestamp is too old to be accepted anyway.
+
+    Keyed by (system, hash-header): the HMAC covers the signed text, so two requests with one
+    hash-header carry the same signed parameters and timestamp. Thread-safe; bounded by
+    ``capacity`` (beyond it the oldest entries go, which can only let a very old repeat in).
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._seen: OrderedDict[tuple[str, str], dt.datetime] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_use(self, verified: VerifiedRequest, now: dt.datetime) -> bool:
+        """Remember ``verified``; ``False`` if its signature was already seen and still fresh."""
+        key = (verified.system_id, verified.hash_header)
+        expires = verified.timestamp + dt.timedelta(seconds=verified.max_age_s)
+        with self._lock:
+            while self._seen:
+                oldest_key, oldest = next(iter(self._seen.items()))
+                if oldest > now and len(self._seen) < self._capacity:
+                    break
+                del self._seen[oldest_key]
+            known = self._seen.get(key)
+            if known is not None and known > now:
+                return False
+            self._seen[key] = expires
+            return True
+
+
+def replayed(verified: VerifiedRequest) -> ReplayedRequest:
+    """The refusal of a repeated signature (the word "replay" in both languages: clients match
+    it, see :func:`hub.vxp.replies.is_replay`)."""
+    return ReplayedRequest(
+        "Replayed request: these signed headers were already used; "
+        "sign the request again with a fresh timestamp",
+        message_vi="Yêu cầu bị phát lại (replay): chữ ký này đã được dùng; "
+        "hãy ký lại yêu cầu với thời điểm (timestamp) mới",
+        details={"reason": "replayed signature", "system_id": verified.system_id},
+    )
+
+
 class Gate:
     """Authenticate, read bodies under caps, and report refusals. One per app."""
 
@@ -106,6 +168,7 @@ class Gate:
         self.audit = audit
         self._cache: dict[str, tuple[float, SystemCredentials]] = {}
         self._cache_lock = threading.Lock()
+        self._replays = ReplayMemory(settings.replay_memory) if settings.refuse_replays else None
 
     def _lookup(self, used_cache: list[str]) -> Callable[[str], SystemCredentials | None]:
         """A credential lookup that reuses enabled systems' credentials for
@@ -151,6 +214,8 @@ class Gate:
                 request.headers.raw, self.service.credentials, self.clock(), self.settings.verify
             )
         request.state.system_id = verified.system_id
+        if self._replays is not None and not self._replays.first_use(verified, self.clock()):
+            raise replayed(verified)
         if verified.age_s > self.settings.verify.default_max_age_s:
             # §8 step 6: a system relying on a raised maximum age widens its replay window.
             security_log.warning(

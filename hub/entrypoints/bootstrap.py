@@ -172,6 +172,7 @@ class Hub:
                 default_max_age_s=self.settings.max_age_s,
                 future_skew_s=self.settings.clock_skew_s,
             ),
+            refuse_replays=self.settings.refuse_replays,
         )
         from adapters.http.console import mount_dashboard
         from hub.entrypoints.console_facts import console_facts
@@ -187,6 +188,7 @@ class Hub:
             registry=registry,
             peer_health=self.peer_health.all if self.peer_health is not None else None,
             sealer=sealer,
+            evidence_health=self.evidence.health if self.evidence is not None else None,
         )
         token = self.settings.admin_token
         mount_dashboard(
@@ -471,8 +473,9 @@ def build_evidence_sealer(settings: Settings, engine: Engine, clock: Clock) -> E
         SqlEvidenceChain(engine),
         clock,
         timestamper,
-        EvidencePolicy(max_outage_s=ev.tsa_max_outage_s),
+        EvidencePolicy(max_outage_s=ev.tsa_max_outage_s, max_lag_s=ev.max_lag_s),
         tsa_name=ev.tsa_url or "-",
+        interval_s=ev.interval_s,
     )
 
 

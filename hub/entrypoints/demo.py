@@ -36,6 +36,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -233,52 +234,91 @@ def _ts(when: dt.datetime) -> EdxmlTimestamp:
     return EdxmlTimestamp(format_timestamp(when), when.astimezone(dt.UTC))
 
 
-def _edoc(today: dt.date, now: dt.datetime, document_id: str) -> EdocPackage:
-    """The commune's official letter to the department (a new document, QCVN 102 §2)."""
-    return EdocPackage(
-        header=EdocHeader(
-            from_=COMMUNE_ORG,
-            to=(DEPARTMENT_ORG,),
-            document_id=document_id,
-            code=Code(CODE_NUMBER, CODE_NOTATION),
-            promulgation_info=PromulgationInfo("Hưng Nguyên", EdxmlDate(format_date(today), today)),
-            document_type=DocumentType(1, 0, "Công văn", "1"),
-            subject="V/v báo cáo kết quả sắp xếp tổ chức bộ máy sau hợp nhất xã",
-            signer_info=SignerInfo("TM. ỦY BAN NHÂN DÂN", SIGNER_TITLE, SIGNER_NAME),
-            to_places=("Như trên", "Lưu: VT"),
-            other_info=OtherInfo(priority=0, promulgation_amount=1, page_amount=1),
-        ),
-        trace=TraceHeaderList(
-            (TraceHeader(COMMUNE, _ts(now)),),
-            Bussiness(
-                document_id=document_id,
-                doc_type=BussinessDocType.NEW,
-                doc_type_raw="0",
-                reason="Văn bản điện tử mới",
-                paper=0,
-                staff_info=StaffInfo("Văn phòng", "Lê Thị Hoa", "vanthu@hungnguyen.gov.vn", None),
-            ),
-        ),
-    )
+@dataclass(frozen=True, slots=True)
+class DemoLetter:
+    """The letter a demo sends and the statuses that answer it (both demos build theirs here)."""
 
+    sender: Organization
+    recipient: Organization
+    number: str
+    notation: str
+    place: str
+    """Where it is promulgated (``PromulgationInfo/Place``)."""
+    subject: str
+    signer_title: str
+    signer_name: str
+    clerk: StaffInfo
+    """The sender's clerk (``Bussiness/StaffInfo``)."""
+    answering_clerk: StaffInfo
+    """The recipient's clerk who sends the statuses."""
 
-def _status(code: str, description: str, today: dt.date, document_id: str) -> StatusPackage:
-    """The department's business status about the commune's letter (QCVN 102 §5)."""
-    return StatusPackage(
-        header=StatusHeader(
-            from_=DEPARTMENT_ORG,
-            response_for=ResponseFor(
-                organ_id=COMMUNE,
-                code=f"{CODE_NUMBER}/{CODE_NOTATION}",
-                promulgation_date=EdxmlDate(format_date(today), today),
+    def document_id(self, day: dt.date) -> str:
+        """``<sender>,<date>,<number>/<notation>`` (QCVN 102 §2)."""
+        return f"{self.sender.organ_id},{format_date(day)},{self.number}/{self.notation}"
+
+    def edoc(self, now: dt.datetime) -> EdocPackage:
+        """The letter as a new document (QCVN 102 §2), promulgated and traced at ``now``."""
+        today = now.date()
+        document_id = self.document_id(today)
+        promulgated = EdxmlDate(format_date(today), today)
+        return EdocPackage(
+            header=EdocHeader(
+                from_=self.sender,
+                to=(self.recipient,),
                 document_id=document_id,
+                code=Code(self.number, self.notation),
+                promulgation_info=PromulgationInfo(self.place, promulgated),
+                document_type=DocumentType(1, 0, "Công văn", "1"),
+                subject=self.subject,
+                signer_info=SignerInfo("TM. ỦY BAN NHÂN DÂN", self.signer_title, self.signer_name),
+                to_places=("Như trên", "Lưu: VT"),
+                other_info=OtherInfo(priority=0, promulgation_amount=1, page_amount=1),
             ),
-            staff_info=StaffInfo("Văn thư", "Trần Thị Bích", "vanthu@sonoivu.gov.vn", None),
-            status_code=code,
-            description=description,
-            timestamp=_ts(dt.datetime.now(VN_TZ)),
+            trace=TraceHeaderList(
+                (TraceHeader(self.sender.organ_id, _ts(now)),),
+                Bussiness(
+                    document_id=document_id,
+                    doc_type=BussinessDocType.NEW,
+                    doc_type_raw="0",
+                    reason="Văn bản điện tử mới",
+                    paper=0,
+                    staff_info=self.clerk,
+                ),
+            ),
         )
-    )
+
+    def status(self, code: str, description: str, day: dt.date) -> StatusPackage:
+        """The recipient's business status about the letter promulgated on ``day`` (QCVN 102
+        §5), stamped now."""
+        return StatusPackage(
+            header=StatusHeader(
+                from_=self.recipient,
+                response_for=ResponseFor(
+                    organ_id=self.sender.organ_id,
+                    code=f"{self.number}/{self.notation}",
+                    promulgation_date=EdxmlDate(format_date(day), day),
+                    document_id=self.document_id(day),
+                ),
+                staff_info=self.answering_clerk,
+                status_code=code,
+                description=description,
+                timestamp=_ts(dt.datetime.now(VN_TZ)),
+            )
+        )
+
+
+LETTER = DemoLetter(
+    sender=COMMUNE_ORG,
+    recipient=DEPARTMENT_ORG,
+    number=CODE_NUMBER,
+    notation=CODE_NOTATION,
+    place="Hưng Nguyên",
+    subject="V/v báo cáo kết quả sắp xếp tổ chức bộ máy sau hợp nhất xã",
+    signer_title=SIGNER_TITLE,
+    signer_name=SIGNER_NAME,
+    clerk=StaffInfo("Văn phòng", "Lê Thị Hoa", "vanthu@hungnguyen.gov.vn", None),
+    answering_clerk=StaffInfo("Văn thư", "Trần Thị Bích", "vanthu@sonoivu.gov.vn", None),
+)
 
 
 # ------------------------------------------------------------------------------- the run
@@ -423,7 +463,7 @@ def _exchange(
 
     now = dt.datetime.now(VN_TZ).replace(microsecond=0)
     today = now.date()
-    document_id = f"{COMMUNE},{format_date(today)},{CODE_NUMBER}/{CODE_NOTATION}"
+    document_id = LETTER.document_id(today)
 
     o.step("Xã ký văn bản (Nghị định 30/2020)", "The commune signs the letter (Decree 30/2020)")
     pdf = sign_demo_pdf(pki, make_pdf(LETTER_LINES), agency_name=COMMUNE_NAME)
@@ -436,7 +476,7 @@ def _exchange(
     (work / f"{CODE_NUMBER}-{CODE_NOTATION}.signed.pdf").write_bytes(pdf)
     name = f"{CODE_NUMBER}-{CODE_NOTATION}.pdf"
     attachment = OutgoingAttachment("1", name, "application/pdf", pdf, description=name)
-    data = sign_demo_envelope(pki, write_edoc(_edoc(today, now, document_id), [attachment]))
+    data = sign_demo_envelope(pki, write_edoc(LETTER.edoc(now), [attachment]))
     o.fact(
         f"gói edXML {len(data):,} byte, phong bì ký XML-DSig bởi {COMMUNE_NAME}",
         f"edXML package of {len(data):,} bytes, envelope signed (XML-DSig) by {COMMUNE_NAME}",
@@ -515,7 +555,7 @@ def _exchange(
     status_ids = []
     for code, description, name in STATUSES:
         sid = department.send_edoc(
-            write_status(_status(code, description, today, document_id)),
+            write_status(LETTER.status(code, description, today)),
             from_code=DEPARTMENT,
             to_codes=[COMMUNE],
             kind=MessageKind.STATUS,

@@ -42,26 +42,12 @@ from typing import TYPE_CHECKING, TextIO
 
 from hub.edxml.model import (
     VN_TZ,
-    Bussiness,
-    BussinessDocType,
-    Code,
-    DocumentType,
-    EdocHeader,
     EdocPackage,
-    EdxmlDate,
     MessageKind,
-    OtherInfo,
-    PromulgationInfo,
-    ResponseFor,
-    SignerInfo,
     StaffInfo,
-    StatusHeader,
     StatusPackage,
-    TraceHeader,
-    TraceHeaderList,
 )
-from hub.edxml.reader import format_date
-from hub.entrypoints.demo import STATUSES, DemoFailed, _free_port, _org, _Out, _ts, _wait
+from hub.entrypoints.demo import STATUSES, DemoFailed, DemoLetter, _free_port, _org, _Out, _wait
 
 if TYPE_CHECKING:
     from adapters.vxp_client import VxpClient
@@ -75,6 +61,18 @@ DEPARTMENT = "000.00.02.H14"
 DEPARTMENT_NAME = "Sở Nội vụ tỉnh Cao Bằng"
 DEPARTMENT_SYSTEM = "qlvb.so-noi-vu-cao-bang"
 CODE_NUMBER, CODE_NOTATION = "37", "UBND-VP"
+LETTER = DemoLetter(
+    sender=_org(COMMUNE, COMMUNE_NAME, "xanghiloc@nghean.gov.vn"),
+    recipient=_org(DEPARTMENT, DEPARTMENT_NAME, "sonoivu@caobang.gov.vn"),
+    number=CODE_NUMBER,
+    notation=CODE_NOTATION,
+    place="Nghi Lộc",
+    subject="V/v trao đổi kinh nghiệm vận hành chính quyền địa phương hai cấp",
+    signer_title="Chủ tịch",
+    signer_name="Hồ Văn Nam",
+    clerk=StaffInfo("Văn phòng", "Nguyễn Thị Lan", "vanthu@nghiloc.gov.vn", None),
+    answering_clerk=StaffInfo("Văn thư", "Đàm Thị Thu", "vanthu@snv.caobang.gov.vn", None),
+)
 #: Each hop waits for a poll round (0.3 s here) or a dispatch; a loaded machine needs margin.
 WAIT_S = 60.0
 #: How long a ``lienthong run`` may take to answer ``/healthz``.
@@ -281,10 +279,10 @@ def _exchange(
     from signing.demo_material import make_pdf
 
     now = dt.datetime.now(VN_TZ).replace(microsecond=0)
-    document_id = f"{COMMUNE},{format_date(now.date())},{CODE_NUMBER}/{CODE_NOTATION}"
+    document_id = LETTER.document_id(now.date())
     pdf = make_pdf(("UY BAN NHAN DAN XA NGHI LOC", "Kinh gui: So Noi vu tinh Cao Bang"))
     attachment = OutgoingAttachment("1", "37-UBND-VP.pdf", "application/pdf", pdf)
-    data = write_edoc(_edoc(now, document_id), [attachment])
+    data = write_edoc(LETTER.edoc(now), [attachment])
 
     o.step(f"H41 · {COMMUNE_SYSTEM}: sendEdoc → {DEPARTMENT}")
     doc_id = commune.send_edoc(data, from_code=COMMUNE, to_codes=[DEPARTMENT])
@@ -319,7 +317,7 @@ def _exchange(
     for i, (code, description, name) in enumerate(STATUSES):
         if i:  # an office stamps its statuses apart (Timestamp has one-second resolution)
             time.sleep(1.0)
-        status = write_status(_status(code, description, now, document_id))
+        status = write_status(LETTER.status(code, description, now.date()))
         sid = department.send_edoc(status, from_code=DEPARTMENT, kind=MessageKind.STATUS)
         o.fact(f"{code} ({description}) → DocId {sid}", f"{code} ({name}) → DocId {sid}")
 
@@ -361,55 +359,3 @@ def _forwarded(h41: _Site, doc_id: str) -> bool:
     with h41.hub() as hub, hub.uow() as uow:
         states = {row.state for row in uow.deliveries.for_document(doc_id)}
     return bool(states) and states <= {"forwarded", "fetched", "done"}
-
-
-def _edoc(now: dt.datetime, document_id: str) -> EdocPackage:
-    """The commune's letter to the department of the other province."""
-    commune = _org(COMMUNE, COMMUNE_NAME, "xanghiloc@nghean.gov.vn")
-    department = _org(DEPARTMENT, DEPARTMENT_NAME, "sonoivu@caobang.gov.vn")
-    return EdocPackage(
-        header=EdocHeader(
-            from_=commune,
-            to=(department,),
-            document_id=document_id,
-            code=Code(CODE_NUMBER, CODE_NOTATION),
-            promulgation_info=PromulgationInfo(
-                "Nghi Lộc", EdxmlDate(format_date(now.date()), now.date())
-            ),
-            document_type=DocumentType(1, 0, "Công văn", "1"),
-            subject="V/v trao đổi kinh nghiệm vận hành chính quyền địa phương hai cấp",
-            signer_info=SignerInfo("TM. ỦY BAN NHÂN DÂN", "Chủ tịch", "Hồ Văn Nam"),
-            to_places=("Như trên", "Lưu: VT"),
-            other_info=OtherInfo(priority=0, promulgation_amount=1, page_amount=1),
-        ),
-        trace=TraceHeaderList(
-            (TraceHeader(COMMUNE, _ts(now)),),
-            Bussiness(
-                document_id=document_id,
-                doc_type=BussinessDocType.NEW,
-                doc_type_raw="0",
-                reason="Văn bản điện tử mới",
-                paper=0,
-                staff_info=StaffInfo("Văn phòng", "Nguyễn Thị Lan", "vanthu@nghiloc.gov.vn", None),
-            ),
-        ),
-    )
-
-
-def _status(code: str, description: str, now: dt.datetime, document_id: str) -> StatusPackage:
-    """The department's business status about the commune's letter (QCVN 102 §5)."""
-    return StatusPackage(
-        header=StatusHeader(
-            from_=_org(DEPARTMENT, DEPARTMENT_NAME, "sonoivu@caobang.gov.vn"),
-            response_for=ResponseFor(
-                organ_id=COMMUNE,
-                code=f"{CODE_NUMBER}/{CODE_NOTATION}",
-                promulgation_date=EdxmlDate(format_date(now.date()), now.date()),
-                document_id=document_id,
-            ),
-            staff_info=StaffInfo("Văn thư", "Đàm Thị Thu", "vanthu@snv.caobang.gov.vn", None),
-            status_code=code,
-            description=description,
-            timestamp=_ts(dt.datetime.now(VN_TZ)),
-        )
-    )

@@ -12,6 +12,14 @@ stamps the head then, covering every event sealed meanwhile. A failure that last
 :attr:`EvidencePolicy.max_outage_s` is raised once as an alert: an error log line and a
 ``lienthong.security`` JSON event (``evidence.tsa_outage``); :meth:`EvidenceSealer.status`
 reports it for health views. Recovery is logged and clears it.
+
+Health across processes (:func:`evidence_health`). The sealer runs in one worker process while
+``/readyz`` and ``/metrics`` are answered by the API processes, so health is read from the
+store, which every process shares, not from a sealer's memory: the oldest event not sealed yet
+(older than :attr:`EvidencePolicy.max_lag_s`: the sealer lags or stopped) and the chain rows
+not covered by a timestamp (waiting longer than :attr:`EvidencePolicy.max_outage_s`: the TSA
+has been unreachable past its tolerated period). Either makes the hub *degraded*, never
+unready: delivery does not depend on the evidence chain.
 """
 
 from __future__ import annotations
@@ -40,6 +48,78 @@ log = logging.getLogger(__name__)
 security_log = logging.getLogger("lienthong.security")
 
 
+@dataclass(frozen=True, slots=True)
+class EvidenceHealth:
+    """The evidence chain's health as the store shows it (see the module docstring)."""
+
+    unsealed_age_s: float | None
+    """Age of the oldest event not sealed yet (``None``: everything is sealed)."""
+    unstamped_events: int
+    """Chain rows after the last timestamped head (0 when no TSA is configured)."""
+    unstamped_age_s: float | None
+    """How long the TSA has owed a timestamp: since the later of the last timestamped batch and
+    the first unstamped row's event (``None``: nothing owed, or no TSA)."""
+    problems: tuple[str, ...] = ()
+    """Why the chain is degraded, one sentence each (empty: healthy)."""
+
+    @property
+    def degraded(self) -> bool:
+        return bool(self.problems)
+
+    def view(self) -> dict[str, Any]:
+        """As JSON (``/readyz``)."""
+        return {
+            "degraded": self.degraded,
+            "problems": list(self.problems),
+            "unsealed_age_s": _rounded(self.unsealed_age_s),
+            "unstamped_events": self.unstamped_events,
+            "unstamped_age_s": _rounded(self.unstamped_age_s),
+        }
+
+
+def _rounded(value: float | None) -> float | None:
+    return round(value, 1) if value is not None else None
+
+
+def evidence_health(
+    store: EvidenceStore,
+    now: dt.datetime,
+    policy: EvidencePolicy,
+    *,
+    timestamped: bool,
+    interval_s: float = 0.0,
+) -> EvidenceHealth:
+    """Read the chain's health from ``store`` at ``now``.
+
+    ``timestamped``: a TSA is configured (otherwise unstamped rows are normal); ``interval_s``:
+    the time between sealing rounds, added to both limits as the slack of one round.
+    """
+    problems: list[str] = []
+    oldest = store.unsealed(1)
+    unsealed_age = (now - oldest[0].at).total_seconds() if oldest else None
+    if unsealed_age is not None and unsealed_age > policy.max_lag_s + interval_s:
+        problems.append(
+            f"the evidence sealer lags: an event has waited {unsealed_age:.0f} s to be sealed "
+            f"(tolerated {policy.max_lag_s:.0f} s)"
+        )
+    unstamped, owed_age = 0, None
+    if timestamped:
+        last = store.last_batch()
+        stamped = last.to_seq if last is not None else 0
+        seq, _ = store.head()
+        unstamped = max(seq - stamped, 0)
+        first = next(iter(store.chain(stamped + 1, stamped + 1)), None) if unstamped else None
+        if first is not None:
+            owed_since = first.row.at if last is None else max(last.at, first.row.at)
+            owed_age = (now - owed_since).total_seconds()
+            if owed_age > policy.max_outage_s + interval_s:
+                problems.append(
+                    f"the TSA has not timestamped the evidence chain for {owed_age:.0f} s "
+                    f"({unstamped} events waiting; tolerated {policy.max_outage_s:.0f} s)"
+                )
+    return EvidenceHealth(unsealed_age, unstamped, owed_age, tuple(problems))
+
+
 @dataclass
 class EvidenceSealer:
     """Seals and timestamps each round (:meth:`seal_once`); checks the chain (:meth:`verify`)."""
@@ -54,6 +134,8 @@ class EvidenceSealer:
     """When the TSA first failed in the current outage (``None``: no outage)."""
     alerted: bool = False
     last_error: str | None = None
+    interval_s: float = 0.0
+    """Seconds between the rounds that call :meth:`seal_once` (health allows one round late)."""
 
     def seal_once(self) -> int:
         """Link what is new, then timestamp the head if it moved; return the events linked."""
@@ -132,6 +214,16 @@ class EvidenceSealer:
         if self.failing_since is not None:
             log.warning("evidence: the TSA %s answers again", self.tsa_name)
         self.failing_since, self.alerted, self.last_error = None, False, None
+
+    def health(self) -> EvidenceHealth:
+        """:func:`evidence_health` of this sealer's store, policy and TSA."""
+        return evidence_health(
+            self.store,
+            self.clock.now(),
+            self.policy,
+            timestamped=self.timestamper is not None,
+            interval_s=self.interval_s,
+        )
 
     def status(self) -> dict[str, Any]:
         """Health details: ``ok`` false while an outage is past its tolerated period."""

@@ -9,7 +9,11 @@ never ``null`` (a missing one nulls the whole SDK result); ``sendEdoc`` replies 
 whole list in the SDK while the status still says success.
 
 Reading (:func:`parse_reply`). The hub as a VXP client accepts what the SDK accepts and turns
-``FAIL`` into :class:`hub.errors.PeerError` carrying the peer's ``ErrorDesc``.
+``FAIL`` into :class:`hub.errors.PeerError` carrying the peer's ``ErrorDesc``. Two refusals
+are told apart because they call for opposite reactions: a refused credential
+(:class:`hub.errors.PeerAuthRefused`: an operator must act, the peer's breaker opens for long)
+and a refused *replay* (:class:`hub.errors.PeerUnavailable` with :data:`REPLAYED`: the same
+request signed again is accepted, so it is retried like a transient fault).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hub.delivery import State
-from hub.errors import PeerAuthRefused, PeerBadReply, PeerError
+from hub.errors import PeerAuthRefused, PeerBadReply, PeerError, PeerUnavailable
 from hub.services.contracts import AgencyRecord, InboxItem, SentRow, TransportStatus
 from hub.vxp.wire import DEFAULT_ZONE, LIST_OPERATIONS, Operation
 
@@ -30,6 +34,8 @@ OK = "OK"
 FAIL = "FAIL"
 SUCCESS_CODE = "0"
 SUCCESS_DESC = "Success"
+#: The code of :class:`hub.errors.PeerUnavailable` raised for a peer's replay refusal.
+REPLAYED = "vxp.replayed"
 
 
 def encode(obj: Mapping[str, Any]) -> bytes:
@@ -202,12 +208,19 @@ def refuses_credential(error_code: str, desc: str) -> bool:
     return error_code in _AUTH_CODES or any(word in text for word in _AUTH_WORDS)
 
 
+def is_replay(error_code: str, desc: str) -> bool:
+    """True when a FAIL envelope refuses a *repeated signature* (``ErrorCode`` ``409`` and the
+    word "replay", which the façade writes in both languages) rather than the credential."""
+    return error_code == "409" and "replay" in desc.casefold()
+
+
 def parse_reply(body: bytes, operation: Operation) -> dict[str, Any]:
     """Decode a peer's reply; raises :class:`PeerError` on FAIL or a malformed envelope.
 
     Returns the JSON object (``status`` ``OK``, ``ErrorCode`` ``0``). Only JSON objects are
     accepted — an HTML page or empty body is :class:`PeerBadReply` (a peer fault, retried),
-    not "no documents" (§5.1); a refused credential is :class:`PeerAuthRefused`.
+    not "no documents" (§5.1); a refused credential is :class:`PeerAuthRefused`; a refused
+    replay is :class:`PeerUnavailable` with code :data:`REPLAYED` (sign again and retry).
     """
     try:
         obj = json.loads(body.decode("utf-8"))
@@ -220,6 +233,14 @@ def parse_reply(body: bytes, operation: Operation) -> dict[str, Any]:
     ):
         raise PeerBadReply(f"{operation}: reply lacks the status envelope", code="vxp.reply")
     status, code, desc = _text(obj["status"]), _text(obj["ErrorCode"]), _text(obj["ErrorDesc"])
+    if (status == FAIL or code != SUCCESS_CODE) and is_replay(code, desc):
+        raise PeerUnavailable(
+            f"{operation}: the peer refused a repeated signature: {desc} (ErrorCode {code})",
+            message_vi=f"{operation}: hệ thống bạn từ chối chữ ký lặp lại: {desc} "
+            f"(ErrorCode {code})",
+            code=REPLAYED,
+            details={"ErrorCode": code, "ErrorDesc": desc},
+        )
     if (status == FAIL or code != SUCCESS_CODE) and refuses_credential(code, desc):
         raise PeerAuthRefused(
             f"{operation}: the peer refused this hub's credential: {desc} (ErrorCode {code})",

@@ -18,7 +18,10 @@ order of §8 and the first failure raises:
 
 A repeated identical signature is *not* a replay: an SDK service object freezes its timestamp
 at construction (§2.1) and legitimately repeats the same signed query for hours; state-changing
-operations are made idempotent instead (§8 step 8).
+operations are made idempotent instead (§8 step 8). A deployment whose systems all sign a fresh
+timestamp per request may refuse repeats in the HTTP layer (``refuse_replays``,
+:mod:`adapters.http.gate`), with a refusal of its own — never this module's "Authentication
+failed", which a client must read as a refused credential.
 
 Hazard: :class:`hub.errors.AuthenticationFailed` raised here carries the internal reason in
 ``details``; the HTTP layer logs it and must not answer it.
@@ -87,6 +90,9 @@ class VerifiedRequest:
     """Server clock minus the signed timestamp; large for long-lived SDK service objects."""
     secret_index: int
     """0 = current secret, 1 = the previous one (rotation in progress)."""
+    max_age_s: int = 0
+    """The maximum age applied to this system: after ``timestamp + max_age_s`` the same
+    headers are refused as stale, so a memory of seen headers may forget them then."""
 
     def param(self, name: str, default: str | None = None) -> str | None:
         """The signed value of ``name`` read case-insensitively (``docId`` = ``docid``).
@@ -290,6 +296,7 @@ def verify_request(
         timestamp=signed_at,
         age_s=age,
         secret_index=matched,
+        max_age_s=max_age,
     )
 
 

@@ -7,10 +7,14 @@ which a second ``conftest`` elsewhere in the tree could shadow.)
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from http_fakes import G22, H41, SECRET, SYSTEM, Clock, FakeHub, Signer
@@ -117,3 +121,25 @@ def sign(clock: Clock) -> Signer:
         )
 
     return signer
+
+
+@pytest.fixture
+def server(app: FastAPI) -> Iterator[str]:
+    """The app behind uvicorn on a free loopback port; yields its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not srv.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)

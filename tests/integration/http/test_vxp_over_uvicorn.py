@@ -7,38 +7,12 @@ HttpClient waits 3 s per call otherwise, §3) and passes ``//sendEdoc`` paths th
 from __future__ import annotations
 
 import socket
-import threading
 import time
-from collections.abc import Iterator
 
-import pytest
-import uvicorn
-from fastapi import FastAPI
 from http_fakes import G22, H41, SECRET, SYSTEM, Clock
 
 from adapters.vxp_client import VxpClient
 from hub.vxp.wire import JSON_CT, format_timestamp, sign_headers
-
-
-@pytest.fixture
-def server(app: FastAPI) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_client_against_a_real_server(server: str, clock: Clock) -> None:

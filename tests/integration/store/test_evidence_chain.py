@@ -215,3 +215,49 @@ def test_a_racing_sealer_loses_whole_and_the_chain_does_not_fork(world: Evidence
     report = world.sealer(None).verify()
     assert report.ok
     assert report.sealed == 10
+
+
+def test_health_is_degraded_when_the_tsa_is_down_past_its_tolerated_period(
+    world: EvidenceWorld, live_tsa: TsaServer
+) -> None:
+    sealer = world.sealer(HttpTimestamper(live_tsa.url), EvidencePolicy(max_outage_s=600))
+    world.deliver()
+    sealer.seal_once()
+    healthy = sealer.health()
+    assert (healthy.degraded, healthy.unstamped_events, healthy.unsealed_age_s) == (False, 0, None)
+    live_tsa.available = False
+    world.deliver()
+    sealer.seal_once()
+    waiting = sealer.health()
+    assert waiting.unstamped_events == 5
+    assert not waiting.degraded  # within the tolerated period
+    world.clock.advance(700)
+    sealer.seal_once()
+    down = sealer.health()
+    assert down.degraded
+    (problem,) = down.problems
+    assert "TSA" in problem
+    assert "5 events waiting" in problem
+    assert down.unstamped_age_s is not None
+    assert down.unstamped_age_s >= 700
+    live_tsa.available = True
+    sealer.seal_once()
+    back = sealer.health()
+    assert (back.degraded, back.unstamped_events, back.unstamped_age_s) == (False, 0, None)
+
+
+def test_health_is_degraded_when_the_sealer_lags(world: EvidenceWorld) -> None:
+    sealer = world.sealer(None, EvidencePolicy(max_lag_s=120))
+    world.deliver()
+    world.clock.advance(60)
+    assert not sealer.health().degraded
+    world.clock.advance(100)
+    lagging = sealer.health()
+    (problem,) = lagging.problems
+    assert "sealer lags" in problem
+    assert lagging.unsealed_age_s is not None
+    assert lagging.unsealed_age_s >= 160
+    sealer.seal_once()
+    sealed = sealer.health()
+    # No TSA configured: rows without a timestamp are expected, never a problem.
+    assert (sealed.degraded, sealed.unstamped_events, sealed.unsealed_age_s) == (False, 0, None)

@@ -123,3 +123,10 @@ def test_broker_url_takes_every_node_of_a_cluster_and_never_echoes_a_password() 
     assert "URL number 2 of 2" in str(caught.value)
     assert "pw1" not in str(caught.value)
     assert "pw2" not in str(caught.value)
+
+
+def test_refusing_replays_is_off_by_default_and_read_from_auth(tmp_path: Path) -> None:
+    assert load_settings(env={}).refuse_replays is False
+    path = tmp_path / "s.yaml"
+    path.write_text("hub: {organ_id: '000.00.00.H41'}\nauth: {refuse_replays: true}\n")
+    assert load_settings(path, env={}).refuse_replays is True

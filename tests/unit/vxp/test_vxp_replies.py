@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from hub.circuit import Verdict, classify
 from hub.edxml.model import MessageKind
-from hub.errors import PeerError
+from hub.errors import PeerAuthRefused, PeerError, PeerUnavailable
 from hub.services.contracts import AgencyRecord, InboxItem, SentRow
 from hub.vxp import replies
 from hub.vxp.wire import Operation
@@ -146,3 +147,25 @@ def test_parse_rows_and_knobsticks() -> None:
     assert row == {"docId": "x", "from": "A", "status": "3", "flag": "true"}
     with pytest.raises(PeerError, match="unexpected JSON value"):
         replies.parse_rows({"data": [{"a": {"nested": 1}}]})
+
+
+@pytest.mark.parametrize(
+    "desc",
+    [
+        "Replayed request: these signed headers were already used",
+        "Yêu cầu bị phát lại (replay): chữ ký này đã được dùng",
+    ],
+)
+def test_a_replay_refusal_is_transient_not_a_refused_credential(desc: str) -> None:
+    body = replies.encode(replies.fail(Operation.SEND_EDOC, "409", desc))
+    with pytest.raises(PeerUnavailable) as caught:
+        replies.parse_reply(body, Operation.SEND_EDOC)
+    assert caught.value.code == replies.REPLAYED
+    assert classify(caught.value) is Verdict.FAILURE
+
+
+def test_a_refused_credential_is_still_an_auth_refusal() -> None:
+    body = replies.encode(replies.fail(Operation.SEND_EDOC, "401", "Authentication failed"))
+    with pytest.raises(PeerAuthRefused) as caught:
+        replies.parse_reply(body, Operation.SEND_EDOC)
+    assert classify(caught.value) is Verdict.AUTH_REFUSED

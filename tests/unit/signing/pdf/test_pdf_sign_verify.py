@@ -429,3 +429,29 @@ def test_embedded_font_keeps_vietnamese_and_gets_its_widths_right(
     for letter in "ăâĐỦắỉ":
         assert f"{ord(letter):04X}".encode() in text.upper(), letter
     assert verifier.verify(signed, DocumentKind.COPY).bottom_line
+
+
+def test_signed_attributes_are_those_of_pades_with_the_signers_own_certificate(
+    issued: bytes, agency_service: PdfSigningService, pki: TestPki
+) -> None:
+    """signing-certificate-v2 is encoded once per key: it must still name this certificate,
+    and the signer handed in is left as it was (it may make CAdES signatures elsewhere)."""
+    from asn1crypto import tsp
+    from pyhanko.sign.general import as_signing_certificate_v2
+
+    reader = PdfFileReader(BytesIO(issued), strict=False)
+    agency_sig = reader.embedded_regular_signatures[-1]
+    attrs = agency_sig.signer_info["signed_attrs"]
+    assert [a["type"].native for a in attrs] == [
+        "content_type",
+        "message_digest",
+        "signing_certificate_v2",
+    ]
+    (value,) = next(a for a in attrs if a["type"].native == "signing_certificate_v2")["values"]
+    expected = as_signing_certificate_v2(agency_service.signer.signing_cert)
+    assert value.dump() == tsp.SigningCertificateV2.load(expected.dump()).dump()
+    handed_in = signer_for(pki.agency, [pki.sub_ca.cert])
+    service = PdfSigningService(handed_in)
+    assert handed_in.signed_attr_prov_spec is None
+    assert service.signer is not handed_in
+    assert PdfSigningService(service.signer).signer is service.signer  # no second copy
