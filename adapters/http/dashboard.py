@@ -44,7 +44,6 @@ import asyncio
 import datetime as dt
 import html
 import json
-import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -59,12 +58,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.http import admin_access
-from adapters.http.admin_access import SESSION_COOKIE, AdminAccess
+from adapters.http.admin_access import LOOPBACK_OPERATOR, TOKEN_OPERATOR, AdminAccess
+from adapters.http.console_login import Kit, login_routes
 from adapters.http.gate import read_capped
 from hub.delivery import State, describe
 from hub.errors import HubError, NotFound
 from hub.messaging import Broker
 from hub.ports import PeerHealth
+from hub.security import emit
+from hub.services.accounts import Accounts
 from hub.services.monitor import (
     PROBLEM_STATES,
     CachedOverview,
@@ -73,8 +75,6 @@ from hub.services.monitor import (
     QueueDepths,
     read_queue_depths,
 )
-
-security_log = logging.getLogger("lienthong.security")
 
 PREFIX = "/dashboard"
 LANG_COOKIE = "lienthong_lang"
@@ -94,8 +94,6 @@ _T: dict[str, tuple[str, str]] = {
     "audit": ("Nhật ký", "Audit log"),
     "logout": ("Đăng xuất", "Log out"),
     "login": ("Đăng nhập", "Log in"),
-    "token": ("Mã quản trị", "Admin token"),
-    "bad_token": ("Mã quản trị không đúng.", "Wrong admin token."),
     "by_state": ("Bản chuyển theo trạng thái và tuyến", "Deliveries by state and route"),
     "state": ("Trạng thái", "State"),
     "route": ("Tuyến", "Route"),
@@ -155,6 +153,7 @@ _T: dict[str, tuple[str, str]] = {
     "outcome": ("Kết quả", "Outcome"),
     "details": ("Chi tiết", "Details"),
     "filter": ("Lọc", "Filter"),
+    "denied": ("Tài khoản của bạn không có quyền này.", "Your account may not do this."),
     "forbidden": (
         "Chỉ truy cập được từ máy chủ (chưa cấu hình mã quản trị).",
         "Loopback clients only (no admin token is configured).",
@@ -563,19 +562,22 @@ def _document_body(page: _Page, view: Any) -> str:
 
 
 def actor_of(request: Request) -> str:
-    return f"admin@{request.client.host if request.client else '-'}"
+    """Who acts, as audited: a person's account name; the shared identities (``admin-token``,
+    ``loopback``) and nobody (``anonymous``) with the client's address."""
+    op = admin_access.of(request.app).operator(request)
+    if op is not None and op.name not in (TOKEN_OPERATOR.name, LOOPBACK_OPERATOR.name):
+        return op.name
+    name = op.name if op is not None else "anonymous"
+    return f"{name}@{request.client.host if request.client else '-'}"
 
 
-def _security_event(event: str, request: Request, **fields: object) -> None:
-    security_log.warning(
-        json.dumps(
-            {
-                "event": event,
-                "remote": request.client.host if request.client else None,
-                "path": request.url.path,
-                **fields,
-            }
-        )
+def _security_event(event: str, category: str, request: Request, **fields: Any) -> None:
+    emit(
+        event,
+        category,
+        remote=request.client.host if request.client else None,
+        path=request.url.path,
+        **fields,
     )
 
 
@@ -712,11 +714,23 @@ def mount_dashboard(
     session_max_age_s: float = admin_access.DEFAULT_SESSION_MAX_AGE_S,
     clock: Callable[[], float] = time.time,
     peer_health: Callable[[], Sequence[PeerHealth]] | None = None,
+    accounts: Accounts | None = None,
+    loopback_without_login: bool | None = None,
 ) -> None:
     """Add the dashboard routes (ahead of the VXP catch-all) and the gauges to ``registry``, and
     install the operators' access rule for ``admin_token`` on ``app`` (``/metrics``, ``/readyz``
-    follow it). ``clock`` (epoch seconds) dates the sessions."""
-    access = AdminAccess(admin_token, session_max_age_s=session_max_age_s, clock=clock)
+    follow it). ``clock`` (epoch seconds) dates the admin-token sessions; ``accounts`` are the
+    named accounts (their login, logout and page: :mod:`adapters.http.console_login`);
+    ``loopback_without_login`` defaults to "no token and no accounts"."""
+    if loopback_without_login is None:
+        loopback_without_login = admin_token is None and accounts is None
+    access = AdminAccess(
+        admin_token,
+        session_max_age_s=session_max_age_s,
+        clock=clock,
+        people=accounts.operator if accounts is not None else None,
+        loopback_without_login=loopback_without_login,
+    )
     admin_access.install(app, access)
     overview = CachedOverview(monitor, cache_ttl_s)
     holder = _LoopHolder()
@@ -738,10 +752,15 @@ def mount_dashboard(
         return _Page(request, access.csrf_for(request), logout=access.token_required)
 
     def refuse(request: Request) -> Response:
-        if access.token_required:
-            return RedirectResponse(f"{PREFIX}/login", 303)
-        _security_event("dashboard_refused", request, reason="not loopback")
+        op = access.operator(request)
         page = page_of(request)
+        if op is not None:  # logged in, but the role does not allow it
+            _security_event("console_refused", "access_refused", request, actor=op.name)
+            body = f'<p class="error" role="alert">{page.t("denied")}</p>'
+            return render(request, _layout(page, "", page.t("title"), body), 403)
+        if access.login_enabled:
+            return RedirectResponse(f"{PREFIX}/login", 303)
+        _security_event("dashboard_refused", "access_refused", request, reason="not loopback")
         body = f'<p class="error">{page.t("forbidden")}</p>'
         return render(request, _layout(page, "", page.t("title"), body, nav=False), 403)
 
@@ -759,7 +778,7 @@ def mount_dashboard(
         return parse_qs(body.decode("utf-8", "replace"), max_num_fields=1000)
 
     def csrf_refused(request: Request) -> Response:
-        _security_event("dashboard_csrf_refused", request)
+        _security_event("dashboard_csrf_refused", "csrf_refused", request)
         monitor.record(actor_of(request), "dashboard.csrf", request.url.path, "csrf.refused")
         page = page_of(request)
         body = f'<p class="error">{page.t("csrf")}</p>'
@@ -773,54 +792,8 @@ def mount_dashboard(
     def bare() -> RedirectResponse:
         return RedirectResponse(f"{PREFIX}/", 307)
 
-    @router.get(f"{PREFIX}/login")
-    def login_form(request: Request, failed: int = 0) -> Response:
-        page = page_of(request)
-        if not access.token_required:
-            return RedirectResponse(f"{PREFIX}/", 303)
-        error = f'<p class="error">{page.t("bad_token")}</p>' if failed else ""
-        body = (
-            f'{error}<form method="post" action="{PREFIX}/login">'
-            f'<label>{page.t("token")} <input type="password" name="token" autofocus></label> '
-            f"<button>{page.t('login')}</button></form>"
-        )
-        return render(request, _layout(page, "", page.t("login"), body, nav=False))
-
-    @router.post(f"{PREFIX}/login")
-    async def login(request: Request) -> Response:
-        form = await form_of(request)
-        offered = (form.get("token") or [""])[0]
-        if not access.same_origin(request) or not access.token_ok(offered):
-            _security_event("dashboard_login_failed", request)
-            await run_in_threadpool(
-                monitor.record, actor_of(request), "dashboard.login", None, "auth.failed"
-            )
-            return RedirectResponse(f"{PREFIX}/login?failed=1", 303)
-        await run_in_threadpool(monitor.record, actor_of(request), "dashboard.login", None)
-        response = RedirectResponse(f"{PREFIX}/", 303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            access.issue_session(),  # token_ok implies a configured token
-            max_age=access.max_age_s,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            path="/",
-        )
-        return response
-
-    @router.post(f"{PREFIX}/logout")
-    async def logout(request: Request) -> Response:
-        form = await form_of(request)
-        if not access.csrf_ok(request, (form.get("csrf") or [""])[0]):
-            return await run_in_threadpool(csrf_refused, request)
-        if access.token_required and access.allowed(request):
-            access.end_sessions()  # this one and any copy of it: a cookie is only a hint
-            await run_in_threadpool(monitor.record, actor_of(request), "dashboard.logout", None)
-        target = f"{PREFIX}/login" if access.token_required else f"{PREFIX}/"
-        response = RedirectResponse(target, 303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
-        return response
+    kit = Kit(render, page_of, _layout, form_of, csrf_refused)
+    router.routes.extend(login_routes(access, monitor, accounts, kit).routes)
 
     @router.get(f"{PREFIX}/")
     async def home(request: Request) -> Response:
@@ -849,7 +822,7 @@ def mount_dashboard(
 
     @router.post(f"{PREFIX}/redrive")
     async def redrive(request: Request) -> Response:
-        if not access.allowed(request):
+        if not access.allowed(request, "redrive"):
             return refuse(request)
         form = await form_of(request)
         if not access.csrf_ok(request, (form.get("csrf") or [""])[0]):
@@ -948,7 +921,7 @@ def mount_dashboard(
 
     @router.get(f"{PREFIX}/audit")
     def audit(request: Request, actor: str = "", action: str = "", limit: int = 200) -> Response:
-        if not access.allowed(request):
+        if not access.allowed(request, "audit"):
             return refuse(request)
         page = page_of(request)
         rows = monitor.audit(actor=actor, action=action, limit=max(1, min(limit, 1000)))

@@ -118,7 +118,7 @@ def test_token_login_sets_a_strict_httponly_session(tmp_path: Path) -> None:
 
         audit = hub.monitor().audit(action="dashboard.login")
         assert [a.outcome for a in audit] == ["ok", "auth.failed"]
-        assert all(a.actor == "admin@127.0.0.1" for a in audit)
+        assert all(a.actor == "admin-token@127.0.0.1" for a in audit)
     finally:
         hub.close()
 
@@ -195,9 +195,9 @@ def test_redrive_moves_an_undeliverable_delivery_back_to_queued_and_audits_it(
         row = uow.deliveries.get(target)
         assert row is not None
         assert row.state == "queued"
-        assert uow.deliveries.events(target)[-1].reason == "redrive by admin@127.0.0.1"
+        assert uow.deliveries.events(target)[-1].reason == "redrive by loopback@127.0.0.1"
     [entry] = hub.monitor().audit(action="delivery.redrive")
-    assert entry.actor == "admin@127.0.0.1"
+    assert entry.actor == "loopback@127.0.0.1"
     assert entry.details["deliveries"] == [target]
 
 
