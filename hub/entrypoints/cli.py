@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "hub.entrypoints.cli_inbound",
     "hub.entrypoints.conformance",
     "hub.entrypoints.cli_evidence",
+    "hub.entrypoints.cli_users",
 )
 
 
