@@ -162,9 +162,9 @@ class SealKeySettings:
 class ConsoleSettings:
     """The console's access rules (``admin.*`` besides the token; :mod:`hub.services.accounts`)."""
 
-    loopback_without_login: bool = False
-    """Loopback clients act as ``admin`` without logging in. ``auto`` (the default) turns it on
-    only for a laptop hub on the embedded defaults (SQLite, embedded broker, no admin token)."""
+    loopback_without_login: bool | None = None
+    """Loopback clients act as ``admin`` without logging in. ``None`` (``auto``, the default):
+    only for a laptop hub on the embedded defaults (:meth:`Settings.loopback_mode`)."""
     session_idle_s: float = 30 * 60
     """A session unused this long ends (``admin.session_idle_s``)."""
     session_max_s: float = 8 * 3600
@@ -285,6 +285,15 @@ class Settings:
     """The console's access rules: loopback mode, session lifetimes, login throttling."""
     security_events: SecurityEventSettings = field(default_factory=lambda: SecurityEventSettings())
     """The security events' file rotation and retention, and the optional syslog target."""
+
+    @property
+    def loopback_mode(self) -> bool:
+        """Whether loopback clients skip the console's login: as set, else (``auto``) only on
+        the embedded defaults — SQLite, the embedded broker, no admin token."""
+        if self.console.loopback_without_login is not None:
+            return self.console.loopback_without_login
+        laptop = self.embedded_broker and self.database_url.startswith("sqlite")
+        return laptop and self.admin_token is None
 
     @property
     def embedded_broker(self) -> bool:
@@ -605,11 +614,11 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     adm = root.section("admin")
     admin_token = adm.typed("token", _secret)
     loopback = adm.get("loopback_without_login", "auto")
-    if loopback is None or str(loopback).lower() == "auto":
-        laptop = broker_url == "embedded" and database_url.startswith("sqlite")
-        loopback_mode = laptop and admin_token is None
-    else:
-        loopback_mode = adm.typed("loopback_without_login", _bool)
+    loopback_mode = (
+        None
+        if loopback is None or str(loopback).lower() == "auto"
+        else adm.typed("loopback_without_login", _bool)
+    )
     console = ConsoleSettings(
         loopback_without_login=loopback_mode,
         session_idle_s=adm.typed("session_idle_s", float, 30 * 60.0),

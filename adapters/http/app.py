@@ -186,7 +186,8 @@ def create_app(
         if not access.allowed(request):
             if access.token_required:
                 headers = {"WWW-Authenticate": 'Bearer realm="lienthong"'}
-                return Response("admin token required\n", 401, headers, media_type="text/plain")
+                text = "authentication required (Bearer admin token or a console session)\n"
+                return Response(text, 401, headers, media_type="text/plain")
             return Response("loopback clients only\n", 403, media_type="text/plain")
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

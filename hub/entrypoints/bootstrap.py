@@ -195,7 +195,7 @@ class Hub:
             registry=registry,
             peer_health=self.peer_health.all if self.peer_health is not None else None,
             accounts=self.accounts(monitor),
-            loopback_without_login=self.settings.console.loopback_without_login,
+            loopback_without_login=self.settings.loopback_mode,
         )
         return app
 
