@@ -40,7 +40,8 @@ def test_users_add_list_role_disable_enable_passwd(
     code, out, _ = _run(capsys, monkeypatch, "users", "list", "--json", "--data-dir", d)
     [listed] = json.loads(out)
     assert (listed["name"], listed["role"], listed["disabled"]) == ("lan", "auditor", False)
-    assert "hash" not in out and PASSWORD not in out
+    assert "hash" not in out
+    assert PASSWORD not in out
 
     for argv in (("role", "lan", "operator"), ("disable", "lan"), ("enable", "lan")):
         code, _, _ = _run(capsys, monkeypatch, "users", *argv, "--data-dir", d)
@@ -55,7 +56,8 @@ def test_users_add_list_role_disable_enable_passwd(
         accounts = hub.accounts()
         assert accounts.login("lan", PASSWORD, address=None).session is None
         ok = accounts.login("lan", "khac-han-nhe-8", address=None)
-        assert ok.operator is not None and ok.operator.role == "operator"
+        assert ok.operator is not None
+        assert ok.operator.role == "operator"
         actions = [(r.actor, r.action) for r in hub.monitor().audit(action="account.")]
     finally:
         hub.close()
@@ -76,10 +78,13 @@ def test_users_refusals_name_the_problem(
         capsys, monkeypatch, "--lang", "en", "users", "add", "lan", "--role", "admin",
         "--data-dir", d, stdin="short\n",
     )  # fmt: skip
-    assert code == 2 and "at least 10 characters" in err and "[accounts.weak_password]" in err
+    assert code == 2
+    assert "at least 10 characters" in err
+    assert "[accounts.weak_password]" in err
     code, _, err = _run(
         capsys, monkeypatch, "--lang", "en", "users", "disable", "nobody", "--data-dir", d
     )
-    assert code == 2 and "no account 'nobody'" in err
+    assert code == 2
+    assert "no account 'nobody'" in err
     with pytest.raises(SystemExit):  # argparse: an unknown role is a usage error
         main(["users", "add", "lan", "--role", "root", "--data-dir", d])

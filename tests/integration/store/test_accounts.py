@@ -86,11 +86,13 @@ def test_add_stores_an_argon2id_hash_and_logs_in(world: World) -> None:
     assert row.password_hash.startswith("$argon2id$")
     assert PASSWORD not in row.password_hash
     result = accounts.login("ana.nguyen", PASSWORD, address="10.0.0.7")
-    assert result.session is not None and len(result.session) >= 40
+    assert result.session is not None
+    assert len(result.session) >= 40
     assert result.operator == Operator("ana.nguyen", "operator")
     assert accounts.operator(result.session) == Operator("ana.nguyen", "operator")
     stored = world.make_store().session(session_key(result.session))
-    assert stored is not None and stored.address == "10.0.0.7"  # the value itself is not kept
+    assert stored is not None
+    assert stored.address == "10.0.0.7"
     assert ("cli", "account.add", "ana.nguyen", "ok") in world.audit
     assert ("ana.nguyen", "dashboard.login", "ana.nguyen", "ok") in world.audit
 
@@ -213,7 +215,8 @@ def test_login_refusals_are_security_events_without_the_password(
     events = [json.loads(r.getMessage()) for r in caplog.records]
     assert [e["event"] for e in events] == ["login_failed"] * 5 + ["login_throttled"]
     assert events[0]["category"] == "auth_failed"
-    assert events[0]["remote"] == "198.51.100.4" and events[0]["actor"] == "ana"
+    assert events[0]["remote"] == "198.51.100.4"
+    assert events[0]["actor"] == "ana"
     assert events[-1]["retry_after_s"] == 60
     assert PASSWORD not in caplog.text
 
@@ -229,5 +232,6 @@ def test_roles_may_exactly_their_actions() -> None:
     assert not any(may(auditor, a) for a in ("redrive", "discard", "accounts", "systems"))
     assert all(may(auditor, a) for a in ("watch", "audit", "evidence", "download"))
     assert all(may(admin, a) for a in ("accounts", "seal", "settings", "agencies", "redrive"))
-    assert not may(None, "watch") and not may(Operator("x", "root"), "watch")
+    assert not may(None, "watch")
+    assert not may(Operator("x", "root"), "watch")
     assert not may(admin, "no-such-action")
