@@ -61,12 +61,12 @@ def category_of_refusal(code: str, reason: str | None) -> str:
         return "stale_request"
     if code.startswith("auth."):
         return "auth_failed"
-    if code.startswith(("xml.", "edxml.", "profile.")):
-        return "malformed_package"
-    if code.startswith("signature."):
+    if "signature." in code:  # signature.* and policy.signature.* (the sender's policy)
         return "bad_signature"
-    if "agency" in code or "recipient" in code:
+    if "agency." in code or "recipient" in code:
         return "unknown_agency"
+    if code.startswith(("xml.", "edxml.", "profile.", "policy.profile")):
+        return "malformed_package"
     return "request_refused"
 
 
