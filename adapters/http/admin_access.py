@@ -31,8 +31,11 @@ before — there is one admin token, so there is no finer owner to end sessions 
 Hazard: with several API processes (``serve --workers N``) a logout moves the epoch of the
 process that served it only; the others keep honouring older sessions until they expire.
 
-CSRF. State-changing forms carry a token bound to the session (HMAC with a per-process key)
-and must be same-origin (``Origin``, else ``Referer``, matches the host).
+CSRF. State-changing forms must be same-origin (``Origin``, else ``Referer``, matches the
+host) and carry a token bound to the session: an HMAC keyed with a hash of the session value
+(secret, ``HttpOnly``), so every API process of the hub computes the same token for a session;
+without a session (the loopback mode) the key is per process. The login form has no session
+to bind to yet and relies on the origin check.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ SESSION_COOKIE = "lienthong_admin"
 #: A dashboard session's default lifetime: a working day.
 DEFAULT_SESSION_MAX_AGE_S = 8 * 3600
 _SESSION_KEY_LABEL = b"lienthong-dashboard-session-v2"
+_CSRF_LABEL = b"lienthong-console-csrf-v1:"
 
 
 def is_loopback(conn: HTTPConnection) -> bool:
@@ -200,8 +204,11 @@ class AdminAccess:
 
     def csrf_for(self, request: Request) -> str:
         """The form token of this request's session (``loopback`` mode has one per process)."""
-        bound = request.cookies.get(SESSION_COOKIE) or "loopback"
-        return hmac.new(self._csrf_key, bound.encode(), hashlib.sha256).hexdigest()
+        session = request.cookies.get(SESSION_COOKIE)
+        if not session:
+            return hmac.new(self._csrf_key, b"loopback", hashlib.sha256).hexdigest()
+        key = hashlib.sha256(_CSRF_LABEL + session.encode()).digest()
+        return hmac.new(key, b"csrf", hashlib.sha256).hexdigest()
 
     def same_origin(self, request: Request) -> bool:
         source = request.headers.get("origin") or request.headers.get("referer")

@@ -4,8 +4,8 @@
   (:class:`hub.services.accounts.Accounts`: argon2id, throttled per account and per address),
   or, with an empty name, the shared admin token (``admin.token``) for an ``admin-token``
   session. A good login sets an ``HttpOnly``, ``SameSite=Strict`` session cookie; a refused one
-  is a security event and an audit row (the service writes both). The form is CSRF-checked
-  like every other (same origin and the form token).
+  is a security event and an audit row (the service writes both). The form must be
+  same-origin (there is no session yet to bind a CSRF token to).
 * ``POST /dashboard/logout`` — ends the session in every API process (a person's session is
   deleted in the database; an admin-token session moves this process' epoch).
 * ``GET/POST /dashboard/users`` — accounts: list, add, disable, enable, change role, set a new
@@ -128,7 +128,7 @@ def login_routes(
             error = f'<p class="error" role="alert">{t(page, "bad")}</p>'
         hint = f'<p class="muted">{t(page, "token_hint")}</p>' if access.token_configured else ""
         body = (
-            f'{error}<form method="post" action="{PREFIX}/login">{page.form_token()}'
+            f'{error}<form method="post" action="{PREFIX}/login">'
             f'<p><label>{t(page, "name")}<br><input type="text" name="name" '
             f'autocomplete="username" autofocus></label></p>'
             f'<p><label>{t(page, "password")}<br><input type="password" name="password" '
@@ -144,7 +144,8 @@ def login_routes(
         token = _first(form, "token") or (password if not name else "")
         if token:  # the shared admin token (scrapers' credential; an emergency login)
             return await token_login(request, token)
-        if accounts is None or not access.csrf_ok(request, _first(form, "csrf")):
+        # No session yet to bind a token to: the origin check is the login's CSRF defence.
+        if accounts is None or not access.same_origin(request):
             return await run_in_threadpool(kit.csrf_refused, request)
         result = await run_in_threadpool(accounts.login, name, password, address=_remote(request))
         if result.session is None:
