@@ -9,10 +9,10 @@ then the façade's catch-all, which routes any other path on its last segment.
 
 Probes and metrics follow the operators' access rule (:mod:`adapters.http.admin_access`, the
 one the dashboard uses; :func:`~adapters.http.dashboard.mount_dashboard` installs it with the
-admin token, and until then only loopback clients are operators): ``/healthz`` is open and says
-only "ok"; ``/readyz`` tells anyone ready or not, and why only to an operator; ``/metrics``
-(system ids, queue names) answers operators only — 401 with a ``Bearer`` challenge when a token
-is configured, 403 otherwise.
+admin token and the accounts, and until then only loopback clients are operators): ``/healthz``
+is open and says only "ok"; ``/readyz`` tells anyone ready or not, and why only to an operator;
+``/metrics`` (system ids, queue names) answers operators only — 401 with a ``Bearer``
+challenge when a login exists (a token or accounts), 403 otherwise.
 """
 
 from __future__ import annotations

@@ -61,6 +61,7 @@ _L: dict[str, tuple[str, str]] = {
     "enable": ("Mở khóa", "Enable"),
     "set_role": ("Đổi vai trò", "Change role"),
     "passwd": ("Đặt mật khẩu", "Set password"),
+    "actions": ("Thao tác", "Actions"),
     "done": ("Đã lưu.", "Saved."),
     "denied": ("Tài khoản của bạn không có quyền này.", "Your account may not do this."),
 }
@@ -270,6 +271,10 @@ def _users_body(page: Any, accounts: Accounts, saved: int, error: str) -> str:
             f'<button class="small">{t(page, label)}</button></form>'
         )
 
+    pw_field = (
+        f'<input type="password" name="password" aria-label="{t(page, "password")}" '
+        f'autocomplete="new-password" required> '
+    )
     rows = []
     for r in accounts.list():
         toggle = (
@@ -288,10 +293,11 @@ def _users_body(page: Any, accounts: Accounts, saved: int, error: str) -> str:
             f'<td class="{"bad" if r.disabled else "ok"}">'
             f"{t(page, 'disabled' if r.disabled else 'active')}</td>"
             f"<td>{_e(r.changed_at.strftime('%Y-%m-%d %H:%M'))}</td>"
-            f"<td>{toggle} {act(r.name, 'role', 'set_role', role_pick)}</td></tr>"
+            f"<td>{toggle} {act(r.name, 'role', 'set_role', role_pick)} "
+            f"{act(r.name, 'passwd', 'passwd', pw_field)}</td></tr>"
         )
     head = "".join(
-        f"<th>{t(page, k)}</th>" for k in ("name", "role", "state", "changed", "set_role")
+        f"<th>{t(page, k)}</th>" for k in ("name", "role", "state", "changed", "actions")
     )
     table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     add = (

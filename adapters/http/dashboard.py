@@ -12,17 +12,18 @@ connected systems (never a secret); the audit log (newest first, filter by actor
 Access (DESIGN.md §4) is the operators' one rule, :mod:`adapters.http.admin_access`, which
 :func:`mount_dashboard` installs on the app so ``/metrics`` and ``/readyz`` follow it too:
 
-* No ``admin.token`` configured: only loopback clients are answered (403 otherwise).
-* With a token: a login form; the token is compared in constant time and a signed session
-  (issued-at and a random nonce, never the token; a new value per login, expiring after
-  ``session_max_age_s``, ended for all by a logout) is set as an ``HttpOnly``,
-  ``SameSite=Strict`` cookie. Failed logins are security events (``lienthong.security``) and
-  audit rows.
+* A request acts as an operator (a named account's session, the Bearer admin token, or — in
+  the loopback-without-login mode — any loopback client); anyone else is sent to the login
+  page (:mod:`adapters.http.console_login`: login, logout, the accounts page), or answered 403
+  when no login exists at all.
+* Each page checks the operator's role (:meth:`AdminAccess.may`): ``watch`` for the views,
+  ``redrive`` for a redrive, ``audit`` for the audit log; a logged-in operator without the
+  right gets 403 and a security event.
 * State-changing forms (redrive, logout) are CSRF-safe twice over: the request must be
   same-origin (``Origin``, else ``Referer``, must match the host) and carry a form token bound
-  to the session (HMAC with a per-process key).
+  to the session.
 
-Every IT action is audited with actor ``admin@<remote address>``.
+Every IT action is audited with the operator's name (:func:`actor_of`).
 
 Metrics (registered in the app's registry by :func:`mount_dashboard`, collected on scrape from
 the read model through a cache of ``cache_ttl_s`` seconds):

@@ -130,7 +130,7 @@ def test_auditor_may_not_redrive_but_reads_the_audit_log(
     shot(page, "audit")
 
 
-def test_admin_adds_an_account_from_the_page_and_it_logs_in(
+def test_admin_adds_an_account_from_the_page_and_disables_it(
     page: Page, browser: object, console: HubProcess, shot: Shot
 ) -> None:
     _as(page, console, "an")
@@ -149,6 +149,12 @@ def test_admin_adds_an_account_from_the_page_and_it_logs_in(
         newcomer = other.new_page()
         log_in(newcomer, console.url, "moi.nguoi", "mot-mat-khau-moi-4")
         expect(newcomer).to_have_url(f"{console.url}/dashboard/")
+        # Disabling the account ends the session it has open.
+        page.locator("tr", has_text="moi.nguoi").get_by_role("button", name="Disable").click()
+        expect(page.locator("tr", has_text="moi.nguoi")).to_contain_text("disabled")
+        newcomer.goto(f"{console.url}/dashboard/systems")
+        expect(newcomer).to_have_url(f"{console.url}/dashboard/login")
+        shot(page, "disabled")
     finally:
         other.close()
 
