@@ -64,6 +64,7 @@ def console_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consol
         data_dir = tmp_path_factory.mktemp("console")
         env = _site_env(data_dir, None, "embedded")
         env["LIENTHONG_SETTINGS"] = str(_settings_file(data_dir / "settings.yaml", admin))
+        env["LIENTHONG_LOOPBACK_LOGIN"] = "false"  # every page asks for a login
         site = HubSite("sqlite", data_dir, env)
         sites.append(site)
         add_people(site)
