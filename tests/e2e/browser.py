@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from e2e_support import ROOT, HubProcess, HubSite, _site_env
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from hub.entrypoints.bootstrap import build_hub
 from hub.settings import load_settings
@@ -84,6 +84,9 @@ def console(console_factory: ConsoleFactory) -> HubProcess:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # A login checks an argon2id hash (≈ 0.5 s on a loaded core): assertions wait longer than
+    # Playwright's 5 s default before they fail.
+    expect.set_options(timeout=20_000)
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
         yield chromium
