@@ -32,7 +32,7 @@ from adapters.http.admin_access import SESSION_COOKIE, AdminAccess
 from hub.access import ROLES
 from hub.errors import HubError
 from hub.security import emit
-from hub.services.accounts import Accounts
+from hub.services.accounts import MIN_PASSWORD, Accounts
 from hub.services.monitor import Monitor
 
 PREFIX = "/dashboard"
@@ -64,6 +64,18 @@ _L: dict[str, tuple[str, str]] = {
     "actions": ("Thao tác", "Actions"),
     "done": ("Đã lưu.", "Saved."),
     "denied": ("Tài khoản của bạn không có quyền này.", "Your account may not do this."),
+    "accounts.bad_name": (
+        "Tên tài khoản: 1-64 ký tự a-z, 0-9, '.', '_', '-'.",
+        "Account name: 1-64 characters from a-z, 0-9, '.', '_' and '-'.",
+    ),
+    "accounts.bad_role": ("Vai trò không hợp lệ.", "Unknown role."),
+    "accounts.weak_password": (
+        f"Mật khẩu: tối thiểu {MIN_PASSWORD} ký tự.",
+        f"Password: at least {MIN_PASSWORD} characters.",
+    ),
+    "accounts.exists": ("Tài khoản này đã có.", "That account exists."),
+    "accounts.not_found": ("Không có tài khoản này.", "No such account."),
+    "accounts.refused": ("Không thực hiện được.", "Not done."),
 }
 
 
@@ -248,10 +260,10 @@ def login_routes(
                 password = _first(form, "password")
                 await run_in_threadpool(lambda: accounts.set_password(name, password, actor=who))
             else:
-                return RedirectResponse(f"{PREFIX}/users?error=unknown+action", 303)
+                return RedirectResponse(f"{PREFIX}/users?error=accounts.refused", 303)
         except HubError as exc:
-            message = exc.message_en if kit.page_of(request).lang == "en" else exc.message_vi
-            return RedirectResponse(f"{PREFIX}/users?error={quote(message)}", 303)
+            # Only the code travels in the URL: a link cannot put words on this page.
+            return RedirectResponse(f"{PREFIX}/users?error={quote(exc.code)}", 303)
         return RedirectResponse(f"{PREFIX}/users?saved=1", 303)
 
     return router
@@ -260,7 +272,8 @@ def login_routes(
 def _users_body(page: Any, accounts: Accounts, saved: int, error: str) -> str:
     flash = f'<p class="flash" role="status">{t(page, "done")}</p>' if saved else ""
     if error:
-        flash = f'<p class="error" role="alert">{_e(error)}</p>'
+        known = error if error in _L and error.startswith("accounts.") else "accounts.refused"
+        flash = f'<p class="error" role="alert">{t(page, known)}</p>'
     options = "".join(f'<option value="{r}">{r}</option>' for r in ROLES)
 
     def act(name: str, do: str, label: str, extra: str = "") -> str:

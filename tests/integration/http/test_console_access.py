@@ -199,3 +199,22 @@ def test_the_login_form_is_refused_cross_origin_and_throttled(hub: Hub) -> None:
         )
         assert locked.headers["location"].startswith("/dashboard/login?wait=")
         assert c.cookies.get(SESSION_COOKIE) is None
+
+
+def test_the_accounts_page_names_a_refusal_and_never_echoes_the_url(hub: Hub) -> None:
+    app = _process(hub)
+    with _client(app) as c:
+        _login(c, "an")
+        page = c.get("/dashboard/users?lang=en")
+        weak = c.post(
+            "/dashboard/users",
+            data={"csrf": _csrf(page.text), "do": "add", "name": "x", "role": "operator"},
+            headers={"Origin": ORIGIN},
+        )
+        assert weak.headers["location"] == "/dashboard/users?error=accounts.weak_password"
+        shown = c.get(weak.headers["location"] + "&lang=en").text
+        assert "Password: at least 10 characters." in shown
+        forged = c.get("/dashboard/users?lang=en&error=Visit+evil.example+now").text
+        assert "evil.example" not in forged
+        assert "Not done." in forged
+    assert [r.name for r in hub.accounts().list()] == ["an", "kiem", "oanh"]
