@@ -93,6 +93,7 @@ _T: dict[str, tuple[str, str]] = {
     "documents": ("Tra cứu văn bản", "Documents"),
     "systems": ("Hệ thống kết nối", "Systems"),
     "audit": ("Nhật ký", "Audit log"),
+    "users": ("Tài khoản", "Accounts"),
     "logout": ("Đăng xuất", "Log out"),
     "login": ("Đăng nhập", "Log in"),
     "by_state": ("Bản chuyển theo trạng thái và tuyến", "Deliveries by state and route"),
@@ -282,6 +283,9 @@ def _layout(page: _Page, active: str, title: str, body: str, *, nav: bool = True
             ("systems", f"{PREFIX}/systems"),
             ("audit", f"{PREFIX}/audit"),
         ]
+        access = admin_access.of(page.request.app)
+        if access.may(access.operator(page.request), "accounts"):
+            items.append(("users", f"{PREFIX}/users"))
         links = "".join(
             f'<a href="{e(href)}"{" class=on" if key == active else ""}>{page.t(key)}</a>'
             for key, href in items

@@ -102,6 +102,7 @@ def test_operator_redrives_but_may_not_open_the_accounts_page(
     doc_id = _undeliverable(console)
     _as(page, console, "oanh")
     _open_undeliverable(page, console, doc_id)
+    expect(page.get_by_role("link", name="Accounts")).to_have_count(0)  # not in the menu
     row = page.locator(f'tr:has(code[title="{doc_id}"])')
     row.get_by_role("button", name="Redrive").click()
     expect(page.locator("p.flash")).to_have_text("1 deliveries redriven.")
@@ -134,7 +135,8 @@ def test_admin_adds_an_account_from_the_page_and_disables_it(
     page: Page, browser: object, console: HubProcess, shot: Shot
 ) -> None:
     _as(page, console, "an")
-    page.goto(f"{console.url}/dashboard/users?lang=en")
+    page.goto(f"{console.url}/dashboard/?lang=en")
+    page.get_by_role("link", name="Accounts").click()  # the admin's menu has the page
     expect(page.get_by_role("heading", name="Accounts")).to_be_visible()
     form = page.locator("form", has=page.locator('input[name="do"][value="add"]'))
     form.get_by_label("Account name").fill("moi.nguoi")
