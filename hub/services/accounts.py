@@ -133,9 +133,7 @@ class Accounts:
         self._monotonic = monotonic
         self._cache: dict[str, tuple[float, Operator]] = {}
         self._lock = threading.Lock()
-        # Checked against when the name is unknown, so a wrong name costs as long as a wrong
-        # password (no timing oracle for which accounts exist).
-        self._decoy = hasher.hash(secrets.token_urlsafe(16))
+        self._decoy: str | None = None
 
     # ------------------------------------------------------------------------ accounts
 
@@ -202,7 +200,7 @@ class Accounts:
             self._record(f"{name}@{address or '-'}", "dashboard.login", name, "auth.throttled")
             return LoginResult(None, None, "throttled", wait)
         row = self._store.get(name)
-        good = self._hasher.verify(row.password_hash if row else self._decoy, password)
+        good = self._hasher.verify(row.password_hash if row else self._decoy_hash(), password)
         if row is None or not good or row.disabled:
             for key in keys:
                 self._store.record_failure(key, now)
@@ -217,6 +215,13 @@ class Accounts:
         self._store.open_session(SessionRow(session_key(value), name, now, now, address))
         self._record(name, "dashboard.login", name, remote=address)
         return LoginResult(value, Operator(row.name, row.role))
+
+    def _decoy_hash(self) -> str:
+        """Checked against when the name is unknown, so a wrong name costs as long as a wrong
+        password (no timing oracle for which accounts exist). Made at first need."""
+        if self._decoy is None:
+            self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
+        return self._decoy
 
     def _locked_for(self, key: str, now: dt.datetime) -> int:
         p = self.policy
