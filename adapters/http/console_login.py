@@ -305,7 +305,7 @@ def _users_body(page: Any, accounts: Accounts, saved: int, error: str) -> str:
             f"<tr><td><code>{_e(r.name)}</code></td><td>{_e(r.role)}</td>"
             f'<td class="{"bad" if r.disabled else "ok"}">'
             f"{t(page, 'disabled' if r.disabled else 'active')}</td>"
-            f"<td>{_e(r.changed_at.strftime('%Y-%m-%d %H:%M'))}</td>"
+            f"<td>{_e(r.changed_at.strftime('%Y-%m-%d %H:%M'))} UTC</td>"
             f"<td>{toggle} {act(r.name, 'role', 'set_role', role_pick)} "
             f"{act(r.name, 'passwd', 'passwd', pw_field)}</td></tr>"
         )
