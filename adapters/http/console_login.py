@@ -75,6 +75,10 @@ _L: dict[str, tuple[str, str]] = {
     ),
     "accounts.exists": ("Tài khoản này đã có.", "That account exists."),
     "accounts.not_found": ("Không có tài khoản này.", "No such account."),
+    "accounts.last_admin": (
+        "Đây là quản trị viên cuối cùng: thêm quản trị viên khác trước.",
+        "This is the last active admin: add another admin first.",
+    ),
     "accounts.refused": ("Không thực hiện được.", "Not done."),
 }
 

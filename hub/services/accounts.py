@@ -4,7 +4,8 @@ Theory of operation:
 
 * **Accounts** (:class:`hub.ports.OperatorRow`) have a name, a role (:data:`hub.access.ROLES`),
   a slow salted password hash (:class:`hub.ports.PasswordHasher`, argon2id) and a disabled flag.
-  Every change is audited with who made it (``cli`` or the console account).
+  Every change is audited with who made it (``cli`` or the console account). The last active
+  admin cannot be disabled or given another role (nobody could manage accounts any more).
 * **Sessions** are random 256-bit values handed to the browser; the store keeps only their
   SHA-256, the account and two times. A session ends after ``idle_s`` without a request, after
   ``absolute_s`` whatever happens, at logout, and when its account is disabled, changes its
@@ -30,7 +31,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hub.access import ROLES, Operator
-from hub.errors import InvalidRequest, NotFound
+from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.ports import Clock, OperatorRow, OperatorStore, PasswordHasher, SessionRow
 from hub.security import emit
 
@@ -173,6 +174,20 @@ class Accounts:
         self._change(replace(row, role=check_role(role)), actor, "role", role=role)
 
     def _change(self, row: OperatorRow, actor: str, what: str, **details: Any) -> None:
+        if not (row.role == "admin" and not row.disabled):
+            others = [
+                r
+                for r in self._store.all()
+                if r.name != row.name and r.role == "admin" and not r.disabled
+            ]
+            old = self._store.get(row.name)
+            if not others and old is not None and old.role == "admin" and not old.disabled:
+                raise Conflict(
+                    f"{row.name!r} is the last active admin: add another admin first",
+                    message_vi=f"{row.name!r} là quản trị viên cuối cùng: thêm quản trị viên khác",
+                    code="accounts.last_admin",
+                    details={"field": "name"},
+                )
         self._store.save(replace(row, changed_at=self._clock.now()))
         ended = self._store.end_sessions(row.name)
         self._forget(row.name)

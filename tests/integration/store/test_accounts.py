@@ -158,10 +158,10 @@ def test_a_change_ends_the_session_in_every_process_within_the_cache_delay(
     world: World, change: str
 ) -> None:
     one, two = world.accounts(), world.accounts()  # two API processes
-    one.add("ana", "admin", PASSWORD, actor="cli")
+    one.add("ana", "operator", PASSWORD, actor="cli")
     value = one.login("ana", PASSWORD, address=None).session
     assert value is not None
-    assert two.operator(value) == Operator("ana", "admin")
+    assert two.operator(value) == Operator("ana", "operator")
     if change == "logout":
         assert one.logout(value) == "ana"
     elif change == "disable":
@@ -235,3 +235,23 @@ def test_roles_may_exactly_their_actions() -> None:
     assert not may(None, "watch")
     assert not may(Operator("x", "root"), "watch")
     assert not may(admin, "no-such-action")
+
+
+def test_the_last_active_admin_stays_an_active_admin(world: World) -> None:
+    accounts = world.accounts()
+    accounts.add("an", "admin", PASSWORD, actor="cli")
+    accounts.add("oanh", "operator", PASSWORD, actor="cli")
+    for change in (
+        lambda: accounts.set_disabled("an", True, actor="an"),
+        lambda: accounts.set_role("an", "auditor", actor="an"),
+    ):
+        with pytest.raises(Conflict) as refused:
+            change()
+        assert refused.value.code == "accounts.last_admin"
+    accounts.set_role("oanh", "admin", actor="an")
+    accounts.set_disabled("an", True, actor="oanh")  # another admin exists now
+    assert [(r.name, r.role, r.disabled) for r in accounts.list()] == [
+        ("an", "admin", True),
+        ("oanh", "admin", False),
+    ]
+    accounts.set_password("oanh", PASSWORD + "-2", actor="oanh")  # not a demotion
