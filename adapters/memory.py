@@ -41,12 +41,14 @@ from hub.ports import (
     DocumentRow,
     InboundRow,
     LogFilter,
+    OperatorRow,
     OutboxRow,
     PackageRow,
     Peer,
     PeerHealth,
     RemoteDeliveryState,
     RemoteItem,
+    SessionRow,
     SystemRow,
 )
 
@@ -932,3 +934,69 @@ class MemoryEvidenceChain:
                 link = self.links.get(joined.id or 0)
                 out.append(joined if link is None else SealedRow(joined, *link))
             return out
+
+
+class MemoryOperatorStore:
+    """:class:`hub.ports.OperatorStore` in dicts (``accounts``, ``sessions``), thread-safe."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, OperatorRow] = {}
+        self.sessions: dict[str, SessionRow] = {}
+        self.failed: list[tuple[str, dt.datetime]] = []
+        self._lock = threading.Lock()
+
+    def add(self, row: OperatorRow) -> None:
+        with self._lock:
+            if row.name in self.accounts:
+                raise Conflict(f"account {row.name!r} exists", code="accounts.exists")
+            self.accounts[row.name] = row
+
+    def get(self, name: str) -> OperatorRow | None:
+        with self._lock:
+            return self.accounts.get(name)
+
+    def all(self) -> Sequence[OperatorRow]:
+        with self._lock:
+            return [self.accounts[k] for k in sorted(self.accounts)]
+
+    def save(self, row: OperatorRow) -> None:
+        with self._lock:
+            old = self.accounts.get(row.name)
+            if old is not None:
+                self.accounts[row.name] = dataclasses.replace(row, created_at=old.created_at)
+
+    def open_session(self, row: SessionRow) -> None:
+        with self._lock:
+            self.sessions[row.key] = row
+
+    def session(self, key: str) -> SessionRow | None:
+        with self._lock:
+            return self.sessions.get(key)
+
+    def touch_session(self, key: str, at: dt.datetime) -> None:
+        with self._lock:
+            if key in self.sessions:
+                self.sessions[key] = dataclasses.replace(self.sessions[key], seen_at=at)
+
+    def end_session(self, key: str) -> None:
+        with self._lock:
+            self.sessions.pop(key, None)
+
+    def end_sessions(self, operator: str) -> int:
+        with self._lock:
+            gone = [k for k, s in self.sessions.items() if s.operator == operator]
+            for k in gone:
+                del self.sessions[k]
+            return len(gone)
+
+    def record_failure(self, key: str, at: dt.datetime) -> None:
+        with self._lock:
+            self.failed.append((key, at))
+
+    def failures(self, key: str, since: dt.datetime) -> Sequence[dt.datetime]:
+        with self._lock:
+            return sorted(at for k, at in self.failed if k == key and at >= since)
+
+    def clear_failures(self, key: str) -> None:
+        with self._lock:
+            self.failed = [(k, at) for k, at in self.failed if k != key]

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -44,9 +43,9 @@ from enum import StrEnum
 
 from hub.errors import HubError, PeerAuthRefused, PeerError, PeerUnavailable
 from hub.ports import Clock, PeerHealth
+from hub.security import emit
 
 log = logging.getLogger(__name__)
-security_log = logging.getLogger("lienthong.security")
 
 #: The error code of a call refused by an open breaker.
 CIRCUIT_OPEN = "peer.circuit_open"
@@ -235,16 +234,13 @@ class CircuitBreaker:
     def _alert(self, health: PeerHealth) -> None:
         # Once per refusal episode: a success clears the alert, the next refusal raises it again.
         log.error("peer %s refused this hub's credential: %s", self.peer, health.alert)
-        security_log.error(
-            json.dumps(
-                {
-                    "event": "peer_credential_refused",
-                    "peer": self.peer,
-                    "kind": health.kind,
-                    "reason": health.alert,
-                },
-                ensure_ascii=False,
-            )
+        emit(
+            "peer_credential_refused",
+            "monitoring",
+            level=logging.ERROR,
+            peer=self.peer,
+            kind=health.kind,
+            reason=health.alert,
         )
 
     def _notify(self, health: PeerHealth) -> None:

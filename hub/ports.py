@@ -964,3 +964,84 @@ class SystemClock:
 
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
+
+
+# ------------------------------------------------------------------------- operator accounts
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRow:
+    """A person's console account (:mod:`hub.services.accounts`); never the password itself."""
+
+    name: str
+    role: str  # hub.access.ROLES
+    password_hash: str  # the hasher's self-describing string (argon2id: "$argon2id$v=19$…")
+    disabled: bool
+    created_at: dt.datetime
+    changed_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """One login: ``key`` is the SHA-256 of the cookie value (the value itself is never kept)."""
+
+    key: str
+    operator: str
+    created_at: dt.datetime
+    seen_at: dt.datetime
+    address: str | None = None
+
+
+class OperatorStore(Protocol):
+    """Accounts, their sessions and failed logins. Each call is its own short transaction: a
+    login must be refused or granted in every API process the moment it is written."""
+
+    def add(self, row: OperatorRow) -> None:
+        """Insert a new account; :class:`hub.errors.Conflict` when the name is taken."""
+        ...
+
+    def get(self, name: str) -> OperatorRow | None: ...
+
+    def all(self) -> Sequence[OperatorRow]:
+        """Every account, by name."""
+        ...
+
+    def save(self, row: OperatorRow) -> None:
+        """Replace the stored account of ``row.name`` (role, hash, disabled, changed_at)."""
+        ...
+
+    def open_session(self, row: SessionRow) -> None: ...
+
+    def session(self, key: str) -> SessionRow | None: ...
+
+    def touch_session(self, key: str, at: dt.datetime) -> None:
+        """Move the session's last-seen time (idle expiry counts from it)."""
+        ...
+
+    def end_session(self, key: str) -> None: ...
+
+    def end_sessions(self, operator: str) -> int:
+        """End every session of ``operator``; how many there were."""
+        ...
+
+    def record_failure(self, key: str, at: dt.datetime) -> None:
+        """Remember one failed login for ``key`` (``account:<name>`` or ``address:<ip>``)."""
+        ...
+
+    def failures(self, key: str, since: dt.datetime) -> Sequence[dt.datetime]:
+        """The failed logins of ``key`` at or after ``since``, oldest first."""
+        ...
+
+    def clear_failures(self, key: str) -> None: ...
+
+
+class PasswordHasher(Protocol):
+    """A slow, salted password hash (argon2id in production)."""
+
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, hashed: str, password: str) -> bool:
+        """True when ``password`` matches; ``False`` (never an exception) otherwise."""
+        ...
+
+    def needs_rehash(self, hashed: str) -> bool: ...

@@ -39,6 +39,7 @@ variable                        setting                          form
 ``LIENTHONG_TRUST_NETWORK``     ``signatures.network``           1/0, true/false
 ``LIENTHONG_SECRET_KEY``        ``secret_key`` (env only)        Fernet key (hub.secrets)
 ``LIENTHONG_ADMIN_TOKEN``       ``admin.token``                  secret (IT dashboard login)
+``LIENTHONG_LOOPBACK_LOGIN``    ``admin.loopback_without_login`` ``auto`` | true/false
 ==============================  ===============================  ==========================
 
 Secrets (:class:`Secret`) never show in ``repr``; call :meth:`Secret.reveal` where the value is
@@ -158,6 +159,39 @@ class SealKeySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleSettings:
+    """The console's access rules (``admin.*`` besides the token; :mod:`hub.services.accounts`)."""
+
+    loopback_without_login: bool | None = None
+    """Loopback clients act as ``admin`` without logging in. ``None`` (``auto``, the default):
+    only for a laptop hub on the embedded defaults (:meth:`Settings.loopback_mode`)."""
+    session_idle_s: float = 30 * 60
+    """A session unused this long ends (``admin.session_idle_s``)."""
+    session_max_s: float = 8 * 3600
+    """A session ends this long after its login (``admin.session_max_s``)."""
+    login_max_failures: int = 5
+    """Failed logins per account or address within 15 minutes before a lock."""
+    login_lock_s: float = 60.0
+    """The first lock's length, doubled by each further failure (at most 15 minutes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityEventSettings:
+    """Where security events go (``security_events.*``; :mod:`hub.security`)."""
+
+    max_bytes: int = 10 * 1024 * 1024
+    """The JSON-lines file rotates at this size."""
+    backups: int = 10
+    """Rotated files kept (``security.jsonl.1`` … ``.N``)."""
+    max_age_days: float = 90.0
+    """Rotated files older than this are deleted at the next rotation (0: keep by count)."""
+    syslog: str | None = None
+    """``host:port``: also send each event as RFC 5424 syslog over UDP (none: file only)."""
+    anomaly_threshold: int = 30
+    """Refusals of one system within a minute that raise a ``rate_anomaly`` event."""
+
+
+@dataclass(frozen=True, slots=True)
 class EvidenceSettings:
     """The ``evidence`` section (:mod:`hub.evidence`)."""
 
@@ -253,6 +287,19 @@ class Settings:
     """RFC 3161 timestamp authority of the seals (``seal.tsa_url``): PAdES B-T, else B-B."""
     evidence: EvidenceSettings = field(default_factory=lambda: EvidenceSettings())
     """Delivery evidence: the TSA that timestamps the chain, the key that signs receipts."""
+    console: ConsoleSettings = field(default_factory=lambda: ConsoleSettings())
+    """The console's access rules: loopback mode, session lifetimes, login throttling."""
+    security_events: SecurityEventSettings = field(default_factory=lambda: SecurityEventSettings())
+    """The security events' file rotation and retention, and the optional syslog target."""
+
+    @property
+    def loopback_mode(self) -> bool:
+        """Whether loopback clients skip the console's login: as set, else (``auto``) only on
+        the embedded defaults — SQLite, the embedded broker, no admin token."""
+        if self.console.loopback_without_login is not None:
+            return self.console.loopback_without_login
+        laptop = self.embedded_broker and self.database_url.startswith("sqlite")
+        return laptop and self.admin_token is None
 
     @property
     def embedded_broker(self) -> bool:
@@ -284,6 +331,7 @@ _ENV: Mapping[str, tuple[str, ...]] = {
     "LIENTHONG_VERIFY_SIGNATURES": ("signatures", "verify"),
     "LIENTHONG_TRUST_NETWORK": ("signatures", "network"),
     "LIENTHONG_ADMIN_TOKEN": ("admin", "token"),
+    "LIENTHONG_LOOPBACK_LOGIN": ("admin", "loopback_without_login"),
     "LIENTHONG_EVIDENCE_TSA_URL": ("evidence", "tsa_url"),
     "LIENTHONG_EVIDENCE_KEY": ("evidence", "key"),
 }
@@ -573,7 +621,39 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     ev.done()
     adm = root.section("admin")
     admin_token = adm.typed("token", _secret)
+    loopback = adm.get("loopback_without_login", "auto")
+    loopback_mode = (
+        None
+        if loopback is None or str(loopback).lower() == "auto"
+        else adm.typed("loopback_without_login", _bool)
+    )
+    console = ConsoleSettings(
+        loopback_without_login=loopback_mode,
+        session_idle_s=adm.typed("session_idle_s", float, 30 * 60.0),
+        session_max_s=adm.typed("session_max_s", float, 8 * 3600.0),
+        login_max_failures=adm.typed("login_max_failures", int, 5),
+        login_lock_s=adm.typed("login_lock_s", float, 60.0),
+    )
     adm.done()
+    if min(console.session_idle_s, console.session_max_s, console.login_lock_s) <= 0 or (
+        console.login_max_failures < 1
+    ):
+        raise SettingsError("admin.session_*_s and admin.login_* must be positive")
+    sev = root.section("security_events")
+    security_events = SecurityEventSettings(
+        max_bytes=sev.typed("max_bytes", int, 10 * 1024 * 1024),
+        backups=sev.typed("backups", int, 10),
+        max_age_days=sev.typed("max_age_days", float, 90.0),
+        syslog=sev.typed("syslog", str),
+        anomaly_threshold=sev.typed("anomaly_threshold", int, 30),
+    )
+    sev.done()
+    if security_events.syslog is not None:
+        host, _, port = security_events.syslog.rpartition(":")
+        if not host or not port.isdigit():
+            raise SettingsError(
+                f"security_events.syslog: host:port expected, got {security_events.syslog!r}"
+            )
     seal = root.section("seal")
     seal_tsa_url = seal.typed("tsa_url", str)
     seal_keys = _seal_keys(seal.section("keys"), base)
@@ -627,6 +707,8 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         seal_keys=seal_keys,
         seal_tsa_url=seal_tsa_url,
         evidence=evidence,
+        console=console,
+        security_events=security_events,
     )
 
 

@@ -1,21 +1,29 @@
-"""Who may see the hub's insides: the dashboard, ``/metrics`` and ``/readyz``'s details.
+"""Who may see the hub's insides: the console, ``/metrics`` and ``/readyz``'s details.
 
-One rule, in one place (:meth:`AdminAccess.allowed`), for every operator-facing endpoint:
+One rule, in one place (:meth:`AdminAccess.operator`), for every operator-facing endpoint. A
+request acts as an :class:`Operator` (name and role, :mod:`hub.access`) when it carries:
 
-* **No admin token configured** (``admin.token`` unset): loopback clients only. Hazard: a
-  reverse proxy on the same machine makes every client look like loopback — configure a token
-  whenever the hub is published through one.
-* **A token configured**: the request carries either a dashboard session cookie that verifies
-  (below) or ``Authorization: Bearer <token>`` (a Prometheus scraper, ``curl``). Loopback is
-  no longer enough. Tokens are compared in constant time.
+* a **person's session** cookie (a named account logged in with its password; the session is
+  checked in the database through :class:`hub.services.accounts.Accounts`, so a logout, a
+  disabled account or a new password ends it in every API process within a few seconds);
+* ``Authorization: Bearer <admin token>`` (a Prometheus scraper, ``curl``) or a session opened
+  with the admin token (below): ``Operator("admin-token", "admin")``;
+* nothing, from a loopback address, when the loopback-without-login mode is on
+  (``admin.loopback_without_login``): ``Operator("loopback", "admin")``. Hazard: a reverse proxy
+  on the same machine makes every client look like loopback — never turn the mode on for a hub
+  published through one.
+
+Tokens are compared in constant time. :meth:`AdminAccess.may` answers what the operator may do
+(the role table of :mod:`hub.access`).
 
 ``/healthz`` is open to all and says nothing internal; ``/readyz`` answers everyone "ready" or
 "not ready" and adds why only to an allowed request (a probe's error text may name hosts, users
 or database errors); ``/metrics`` (system ids and queue names as labels) needs the rule.
 
-Dashboard sessions. A login issues a new value every time: ``<issued-at ms>.<random nonce>``
-signed with HMAC-SHA256 under a key derived from the admin token (so every API process of one
-hub accepts the sessions of the others, and changing the token ends every session). A session
+Admin-token sessions. A login with the shared token issues a new value every time:
+``<issued-at ms>.<random nonce>`` signed with HMAC-SHA256 under a key derived from the admin
+token (so every API process of one hub accepts the sessions of the others, and changing the
+token ends every session). A session
 is good while its signature verifies (constant-time), it is younger than ``session_max_age_s``
 and it was issued at or after the process' *epoch*: the epoch starts when the process starts
 (a restart ends earlier sessions) and a logout moves it to now, ending every session issued
@@ -23,8 +31,11 @@ before — there is one admin token, so there is no finer owner to end sessions 
 Hazard: with several API processes (``serve --workers N``) a logout moves the epoch of the
 process that served it only; the others keep honouring older sessions until they expire.
 
-CSRF. State-changing forms carry a token bound to the session (HMAC with a per-process key)
-and must be same-origin (``Origin``, else ``Referer``, matches the host).
+CSRF. State-changing forms must be same-origin (``Origin``, else ``Referer``, matches the
+host) and carry a token bound to the session: an HMAC keyed with a hash of the session value
+(secret, ``HttpOnly``), so every API process of the hub computes the same token for a session;
+without a session (the loopback mode) the key is per process. The login form has no session
+to bind to yet and relies on the origin check.
 """
 
 from __future__ import annotations
@@ -41,10 +52,21 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI
 from starlette.requests import HTTPConnection, Request
 
+from hub.access import Operator
+from hub.access import may as _may
+
+__all__ = ["SESSION_COOKIE", "AdminAccess", "Operator", "install", "is_loopback", "of"]
+
+#: Resolves a person's session value to its operator (``None``: unknown, expired or ended).
+SessionLookup = Callable[[str], "Operator | None"]
+TOKEN_OPERATOR = Operator("admin-token", "admin")
+LOOPBACK_OPERATOR = Operator("loopback", "admin")
+
 SESSION_COOKIE = "lienthong_admin"
 #: A dashboard session's default lifetime: a working day.
 DEFAULT_SESSION_MAX_AGE_S = 8 * 3600
 _SESSION_KEY_LABEL = b"lienthong-dashboard-session-v2"
+_CSRF_LABEL = b"lienthong-console-csrf-v1:"
 
 
 def is_loopback(conn: HTTPConnection) -> bool:
@@ -65,8 +87,16 @@ class AdminAccess:
         *,
         session_max_age_s: float = DEFAULT_SESSION_MAX_AGE_S,
         clock: Callable[[], float] = time.time,
+        people: SessionLookup | None = None,
+        loopback_without_login: bool | None = None,
     ) -> None:
+        """``people`` resolves person sessions (none: only the admin token logs in);
+        ``loopback_without_login`` defaults to "when no token is configured"."""
         self._token = token
+        self._people = people
+        self.loopback_without_login = (
+            token is None if loopback_without_login is None else loopback_without_login
+        )
         self._max_age_ms = int(session_max_age_s * 1000)
         self._clock = clock
         self._lock = threading.Lock()
@@ -77,21 +107,51 @@ class AdminAccess:
         )
 
     def __repr__(self) -> str:  # never the token
-        return f"AdminAccess(token_required={self.token_required})"
+        return (
+            f"AdminAccess(token_required={self._token is not None}, "
+            f"people={self._people is not None}, "
+            f"loopback_without_login={self.loopback_without_login})"
+        )
 
     @property
     def token_required(self) -> bool:
-        """True when an admin token is configured (loopback alone is then not enough)."""
+        """True when a login exists (a token or named accounts): the console then shows a login
+        page and a logout button; otherwise only the loopback mode lets anyone in."""
+        return self.login_enabled
+
+    @property
+    def token_configured(self) -> bool:
+        """True when the shared admin token is set (Bearer, token logins)."""
         return self._token is not None
 
-    def allowed(self, conn: HTTPConnection) -> bool:
-        """The one rule: loopback without a token; a good session or Bearer token with one."""
-        if self._token is None:
-            return is_loopback(conn)
-        if self.session_ok(conn.cookies.get(SESSION_COOKIE, "")):
-            return True
+    @property
+    def login_enabled(self) -> bool:
+        """True when someone can log in: named accounts, or the admin token."""
+        return self._people is not None or self._token is not None
+
+    def operator(self, conn: HTTPConnection) -> Operator | None:
+        """The one rule: who this request acts as, ``None`` for nobody (module docstring)."""
+        value = conn.cookies.get(SESSION_COOKIE, "")
+        if value and "." not in value and self._people is not None:
+            person = self._people(value)
+            if person is not None:
+                return person
+        elif value and self.session_ok(value):
+            return TOKEN_OPERATOR
         scheme, _, offered = conn.headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and self.token_ok(offered.strip())
+        if scheme.lower() == "bearer" and self.token_ok(offered.strip()):
+            return TOKEN_OPERATOR
+        if self.loopback_without_login and is_loopback(conn):
+            return LOOPBACK_OPERATOR
+        return None
+
+    def may(self, operator: Operator | None, action: str) -> bool:
+        """True when ``operator``'s role allows ``action`` (:data:`hub.access.PERMISSIONS`)."""
+        return _may(operator, action)
+
+    def allowed(self, conn: HTTPConnection, action: str = "watch") -> bool:
+        """True when the request's operator may ``action`` (``/metrics``, ``/readyz``)."""
+        return self.may(self.operator(conn), action)
 
     def token_ok(self, offered: str) -> bool:
         """Constant-time comparison with the configured token (``False`` when none is)."""
@@ -144,8 +204,11 @@ class AdminAccess:
 
     def csrf_for(self, request: Request) -> str:
         """The form token of this request's session (``loopback`` mode has one per process)."""
-        bound = request.cookies.get(SESSION_COOKIE) or "loopback"
-        return hmac.new(self._csrf_key, bound.encode(), hashlib.sha256).hexdigest()
+        session = request.cookies.get(SESSION_COOKIE)
+        if not session:
+            return hmac.new(self._csrf_key, b"loopback", hashlib.sha256).hexdigest()
+        key = hashlib.sha256(_CSRF_LABEL + session.encode()).digest()
+        return hmac.new(key, b"csrf", hashlib.sha256).hexdigest()
 
     def same_origin(self, request: Request) -> bool:
         source = request.headers.get("origin") or request.headers.get("referer")

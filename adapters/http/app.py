@@ -9,10 +9,10 @@ then the façade's catch-all, which routes any other path on its last segment.
 
 Probes and metrics follow the operators' access rule (:mod:`adapters.http.admin_access`, the
 one the dashboard uses; :func:`~adapters.http.console.mount_dashboard` installs it with the
-admin token, and until then only loopback clients are operators): ``/healthz`` is open and says
-only "ok"; ``/readyz`` tells anyone ready or not, and why only to an operator; ``/metrics``
-(system ids, queue names) answers operators only — 401 with a ``Bearer`` challenge when a token
-is configured, 403 otherwise.
+admin token and the accounts, and until then only loopback clients are operators): ``/healthz``
+is open and says only "ok"; ``/readyz`` tells anyone ready or not, and why only to an operator;
+``/metrics`` (system ids, queue names) answers operators only — 401 with a ``Bearer``
+challenge when a login exists (a token or accounts), 403 otherwise.
 """
 
 from __future__ import annotations
@@ -206,7 +206,8 @@ def create_app(
         if not access.allowed(request):
             if access.token_required:
                 headers = {"WWW-Authenticate": 'Bearer realm="lienthong"'}
-                return Response("admin token required\n", 401, headers, media_type="text/plain")
+                text = "authentication required (Bearer admin token or a console session)\n"
+                return Response(text, 401, headers, media_type="text/plain")
             return Response("loopback clients only\n", 403, media_type="text/plain")
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

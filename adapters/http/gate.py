@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import threading
 import time
@@ -39,11 +38,12 @@ from hub.errors import (
     ReplayedRequest,
     RequestTimeout,
 )
+from hub.security import SECURITY_LOGGER, category_of_refusal, emit
 from hub.services.contracts import HubService, SystemCredentials
 from hub.vxp.verify import VerifiedRequest, VerifyPolicy, verify_request
 from hub.vxp.wire import DEFAULT_ZONE
 
-security_log = logging.getLogger("lienthong.security")
+security_log = logging.getLogger(SECURITY_LOGGER)
 
 Clock = Callable[[], dt.datetime]
 
@@ -218,15 +218,12 @@ class Gate:
             raise replayed(verified)
         if verified.age_s > self.settings.verify.default_max_age_s:
             # §8 step 6: a system relying on a raised maximum age widens its replay window.
-            security_log.warning(
-                json.dumps(
-                    {
-                        "event": "stale_timestamp_accepted",
-                        "system_id": verified.system_id,
-                        "age_s": int(verified.age_s),
-                        "hash_header": verified.hash_header,
-                    }
-                )
+            emit(
+                "stale_timestamp_accepted",
+                "stale_request",
+                system_id=verified.system_id,
+                age_s=int(verified.age_s),
+                hash_header=verified.hash_header,
             )
         return verified
 
@@ -264,7 +261,8 @@ class Gate:
             remote=request.client.host if request.client else None,
         )
         level = logging.WARNING if exc.http_status in (401, 403) else logging.INFO
-        security_log.log(level, json.dumps({"event": "request_refused", **asdict(event)}))
+        category = category_of_refusal(event.code, event.reason)
+        emit("request_refused", category, level=level, **asdict(event))
         if self.audit is not None:
             try:
                 self.audit(event)

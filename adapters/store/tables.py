@@ -37,6 +37,9 @@ Theory of the schema (names are the wire / DB values of the shared plan):
 * ``inbound_items`` — every item taken from a peer's inbox (national axis, parent hub…) and its
   outcome, keyed by ``(peer, remote_id)``: an item is decided once, refused items stay visible
   to IT staff and are never fetched again.
+* ``operators`` / ``operator_sessions`` / ``login_failures`` — the console's named accounts
+  (argon2id hashes), their live sessions (SHA-256 of the cookie value) and failed logins for
+  throttling (:mod:`hub.services.accounts`).
 * ``peer_health`` — one row per peer hub: its circuit breaker's view and its last registry
   sync, so every process can show what the workers saw.
 
@@ -365,6 +368,45 @@ peer_health = sa.Table(
     sa.Column("sync_at", UtcDateTime),
     sa.Column("sync_outcome", sa.String(512)),
     sa.Column("sync_count", sa.Integer),
+)
+
+operators = sa.Table(
+    "operators",
+    metadata,
+    # Console accounts (hub.ports.OperatorRow); the password only as its argon2id hash.
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("changed_at", UtcDateTime, nullable=False),
+)
+
+operator_sessions = sa.Table(
+    "operator_sessions",
+    metadata,
+    # One login (hub.ports.SessionRow): the SHA-256 of the cookie value, never the value.
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column(
+        "operator",
+        sa.String(64),
+        sa.ForeignKey("operators.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("seen_at", UtcDateTime, nullable=False),
+    sa.Column("address", sa.String(64)),
+    sa.Index(None, "operator"),
+)
+
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    # Failed console logins per throttling key ("account:<name>", "address:<ip>").
+    _autoinc_pk(),
+    sa.Column("key", sa.String(128), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Index(None, "key", "at"),
 )
 
 #: Tables in an order that respects foreign keys (parents first); cleaning goes in reverse.

@@ -51,6 +51,7 @@ from hub.ports import (
 from hub.routing import Router
 from hub.scheduling import Leader
 from hub.secrets import SecretBox, resolve_key
+from hub.services.accounts import AccountPolicy, Accounts
 from hub.services.announce import HostingAnnouncer
 from hub.services.audit_seal import ANCHORS_FILE, AuditSealer
 from hub.services.base import Deps, HubConfig
@@ -191,9 +192,10 @@ class Hub:
             evidence_health=self.evidence.health if self.evidence is not None else None,
         )
         token = self.settings.admin_token
+        monitor = self.monitor()
         mount_dashboard(
             app,
-            self.monitor(),
+            monitor,
             self.broker,
             admin_token=token.reveal() if token is not None else None,
             registry=registry,
@@ -202,6 +204,8 @@ class Hub:
             blobs=self.blobs,
             evidence=self._evidence_export(),
             sealer=sealer,
+            accounts=self.accounts(monitor),
+            loopback_without_login=self.settings.loopback_mode,
         )
         return app
 
@@ -218,6 +222,21 @@ class Hub:
             self.settings.organ_id,
             self.clock.now,
         )
+
+    def accounts(self, monitor: Monitor | None = None) -> Accounts:
+        """The console's named accounts (``lienthong users``, the login page)."""
+        from adapters.passwords import Argon2Hasher
+        from adapters.store.operators import SqlOperatorStore
+
+        c = self.settings.console
+        policy = AccountPolicy(
+            idle_s=c.session_idle_s,
+            absolute_s=c.session_max_s,
+            max_failures=c.login_max_failures,
+            lock_s=c.login_lock_s,
+        )
+        record = (monitor or self.monitor()).record
+        return Accounts(SqlOperatorStore(self.engine), Argon2Hasher(), self.clock, record, policy)
 
     def monitor(self) -> Monitor:
         """The IT read model and actions (dashboard, ``lienthong deliveries`` / ``audit``)."""

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "hub.entrypoints.cli_ops",
     "hub.entrypoints.conformance",
     "hub.entrypoints.cli_evidence",
+    "hub.entrypoints.cli_users",
 )
 
 

@@ -200,7 +200,7 @@ def _run(args: argparse.Namespace) -> int:
             data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else None,
         )
     hub = _build(args, migrate=not args.no_migrate)
-    configure_logging(hub.settings.data_dir)
+    configure_logging(hub.settings.data_dir, events=hub.settings.security_events)
     where = f"http://{args.host}:{args.port}/"
     mode = "API + workers" if args.workers else "API"
     print(f"lienthong: {mode} on {where} (data: {hub.settings.data_dir})", flush=True)
@@ -215,7 +215,7 @@ def _worker(args: argparse.Namespace) -> int:
     from hub.entrypoints.logs import configure_logging
 
     hub = _build(args)
-    configure_logging(hub.settings.data_dir)
+    configure_logging(hub.settings.data_dir, events=hub.settings.security_events)
 
     async def main() -> None:
         # SIGTERM (systemd, docker stop) stops like Ctrl-C: the consumers settle or release

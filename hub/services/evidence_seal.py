@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,9 +42,9 @@ from hub.evidence import (
     chain_canon,
 )
 from hub.ports import Clock
+from hub.security import emit
 
 log = logging.getLogger(__name__)
-security_log = logging.getLogger("lienthong.security")
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,16 +197,14 @@ class EvidenceSealer:
                 down_s,
                 self.policy.max_outage_s,
             )
-            security_log.error(
-                json.dumps(
-                    {
-                        "event": "evidence.tsa_outage",
-                        "tsa": self.tsa_name,
-                        "since": self.failing_since.isoformat(),
-                        "down_s": round(down_s),
-                        "code": exc.code,
-                    }
-                )
+            emit(
+                "evidence.tsa_outage",
+                "monitoring",
+                level=logging.ERROR,
+                tsa=self.tsa_name,
+                since=self.failing_since.isoformat(),
+                down_s=round(down_s),
+                code=exc.code,
             )
 
     def _recovered(self) -> None:

@@ -64,6 +64,7 @@ from hub.ports import (
     RemoteItem,
     UnitOfWork,
 )
+from hub.security import category_of_refusal, emit
 from hub.services.base import Deps, audit
 from hub.services.contracts import PushResult, Route
 from hub.services.intake import Intake
@@ -204,6 +205,15 @@ class InboundPoller:
                 received_at=self._deps.clock.now(),
             )
             log.info("inbound %s %s refused: %s", peer, item.remote_id, exc.code)
+            emit(
+                "inbound_refused",
+                category_of_refusal(exc.code, None),
+                level=logging.INFO,
+                peer=peer,
+                remote_id=item.remote_id,
+                code=exc.code,
+                reason=exc.message_en,
+            )
             row = self._record(row)
         else:
             log.info(

@@ -269,6 +269,9 @@ def _site_env(
             "LIENTHONG_SECRET_KEY": Fernet.generate_key().decode("ascii"),
             "LIENTHONG_ORGAN_ID": ORGAN_ID,
             "PYTHONPATH": str(ROOT),
+            # The suites read /metrics from loopback as an operator on the hub's machine would;
+            # on PostgreSQL/RabbitMQ sites that takes the explicit loopback mode (auto: off).
+            "LIENTHONG_LOOPBACK_LOGIN": "true",
         }
     )
     if database_url is not None:

@@ -24,17 +24,19 @@ A page module offers ``add_routes(router, console)`` and adds its texts with
 Access (DESIGN.md §4) is the operators' one rule, :mod:`adapters.http.admin_access`, which
 :func:`mount_dashboard` installs on the app so ``/metrics`` and ``/readyz`` follow it too:
 
-* No ``admin.token`` configured: only loopback clients are answered (403 otherwise).
-* With a token: a login form; the token is compared in constant time and a signed session
-  (issued-at and a random nonce, never the token; a new value per login, expiring after
-  ``session_max_age_s``, ended for all by a logout) is set as an ``HttpOnly``,
-  ``SameSite=Strict`` cookie. Failed logins are security events (``lienthong.security``) and
-  audit rows.
-* State-changing forms (redrive, discard, seal, logout) are CSRF-safe twice over: the request
-  must be same-origin (``Origin``, else ``Referer``, must match the host) and carry a form
-  token bound to the session (HMAC with a per-process key).
+* A request acts as an operator (a named account's session, the Bearer admin token, or — in
+  the loopback-without-login mode — any loopback client); anyone else is sent to the login
+  page (:mod:`adapters.http.console.login`: login, logout, the accounts page), or answered 403
+  when no login exists at all.
+* Each page asks :meth:`Console.guard` for the operator's right (:meth:`AdminAccess.may`, the
+  role table of :mod:`hub.access`): ``watch`` for the views, ``redrive``, ``discard``,
+  ``download``, ``evidence``, ``seal``, ``audit``…; a logged-in operator without the right gets
+  403 and a security event.
+* State-changing forms (redrive, discard, seal, logout, accounts) are CSRF-safe twice over: the
+  request must be same-origin (``Origin``, else ``Referer``, must match the host) and carry a
+  form token bound to the session.
 
-Every IT action is audited with actor ``admin@<remote address>``.
+Every IT action is audited with the operator's name (:func:`~.context.actor_of`).
 
 Metrics (registered in the app's registry by :func:`mount_dashboard`, collected on scrape from
 the read model through a cache of ``cache_ttl_s`` seconds):
@@ -57,13 +59,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import RedirectResponse
 from prometheus_client import CollectorRegistry
-from starlette.concurrency import run_in_threadpool
 
 from adapters.http import admin_access
-from adapters.http.admin_access import SESSION_COOKIE, AdminAccess
+from adapters.http.admin_access import AdminAccess
 from adapters.http.console import (
     audit,
     deliveries,
@@ -75,12 +76,14 @@ from adapters.http.console import (
 )
 from adapters.http.console import evidence as evidence_page
 from adapters.http.console import overview as overview_page
-from adapters.http.console.context import Console, actor_of, security_event
+from adapters.http.console.context import Console
 from adapters.http.console.evidence import EvidenceExport
+from adapters.http.console.login import Kit, login_routes
 from adapters.http.console.metrics import CaptureLoop, HubCollector, LoopHolder, queue_reader
 from adapters.http.console.page import PREFIX, layout
 from hub.messaging import Broker
 from hub.ports import BlobStore, PeerHealth
+from hub.services.accounts import Accounts
 from hub.services.activity import ConsoleFacts
 from hub.services.monitor import CachedOverview, CachedRates, Monitor
 
@@ -105,14 +108,26 @@ def mount_dashboard(
     blobs: BlobStore | None = None,
     evidence: EvidenceExport | None = None,
     sealer: SealService | None = None,
+    accounts: Accounts | None = None,
+    loopback_without_login: bool | None = None,
 ) -> None:
     """Add the dashboard routes (ahead of the VXP catch-all) and the gauges to ``registry``, and
     install the operators' access rule for ``admin_token`` on ``app`` (``/metrics``, ``/readyz``
     follow it). ``clock`` (epoch seconds) dates the sessions; ``facts`` reads certificate expiry
     and storage for the overview (absent: those sections are not shown). ``blobs`` enables the
     package and attachment downloads, ``evidence`` a document's evidence page and container,
-    ``sealer`` the clerks' seal page (each absent: that page answers 404)."""
-    access = AdminAccess(admin_token, session_max_age_s=session_max_age_s, clock=clock)
+    ``sealer`` the clerks' seal page (each absent: that page answers 404). ``accounts`` are the
+    named accounts (their login, logout and page: :mod:`adapters.http.console.login`);
+    ``loopback_without_login`` defaults to "no token and no accounts"."""
+    if loopback_without_login is None:
+        loopback_without_login = admin_token is None and accounts is None
+    access = AdminAccess(
+        admin_token,
+        session_max_age_s=session_max_age_s,
+        clock=clock,
+        people=accounts.operator if accounts is not None else None,
+        loopback_without_login=loopback_without_login,
+    )
     admin_access.install(app, access)
     overview = CachedOverview(monitor, cache_ttl_s)
     console = Console(
@@ -140,54 +155,8 @@ def mount_dashboard(
     def bare() -> RedirectResponse:
         return RedirectResponse(f"{PREFIX}/", 307)
 
-    @router.get(f"{PREFIX}/login")
-    def login_form(request: Request, failed: int = 0) -> Response:
-        page = page_of(request)
-        if not access.token_required:
-            return RedirectResponse(f"{PREFIX}/", 303)
-        error = f'<p class="error">{page.t("bad_token")}</p>' if failed else ""
-        body = (
-            f'{error}<form method="post" action="{PREFIX}/login">'
-            f'<label>{page.t("token")} <input type="password" name="token" autofocus></label> '
-            f"<button>{page.t('login')}</button></form>"
-        )
-        return render(request, layout(page, "", page.t("login"), body, nav=False))
-
-    @router.post(f"{PREFIX}/login")
-    async def login(request: Request) -> Response:
-        form = await form_of(request)
-        offered = (form.get("token") or [""])[0]
-        if not access.same_origin(request) or not access.token_ok(offered):
-            security_event("dashboard_login_failed", request)
-            await run_in_threadpool(
-                monitor.record, actor_of(request), "dashboard.login", None, "auth.failed"
-            )
-            return RedirectResponse(f"{PREFIX}/login?failed=1", 303)
-        await run_in_threadpool(monitor.record, actor_of(request), "dashboard.login", None)
-        response = RedirectResponse(f"{PREFIX}/", 303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            access.issue_session(),  # token_ok implies a configured token
-            max_age=access.max_age_s,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            path="/",
-        )
-        return response
-
-    @router.post(f"{PREFIX}/logout")
-    async def logout(request: Request) -> Response:
-        form = await form_of(request)
-        if not access.csrf_ok(request, (form.get("csrf") or [""])[0]):
-            return await run_in_threadpool(csrf_refused, request)
-        if access.token_required and access.allowed(request):
-            access.end_sessions()  # this one and any copy of it: a cookie is only a hint
-            await run_in_threadpool(monitor.record, actor_of(request), "dashboard.logout", None)
-        target = f"{PREFIX}/login" if access.token_required else f"{PREFIX}/"
-        response = RedirectResponse(target, 303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
-        return response
+    kit = Kit(render, page_of, layout, form_of, csrf_refused)
+    router.routes.extend(login_routes(access, monitor, accounts, kit).routes)
 
     pages = (overview_page, deliveries, log, documents, downloads, evidence_page, seal, systems)
     for module in (*pages, audit):

@@ -12,13 +12,13 @@ from adapters.http.console.page import PREFIX, e, layout, table, when
 
 
 def add_routes(router: APIRouter, console: Console) -> None:
-    access, monitor = console.access, console.monitor
-    render, page_of, refuse = console.render, console.page_of, console.refuse
+    monitor = console.monitor
+    render, page_of = console.render, console.page_of
 
     @router.get(f"{PREFIX}/audit")
     def audit(request: Request, actor: str = "", action: str = "", limit: int = 200) -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "audit")) is not None:
+            return refused
         page = page_of(request)
         rows = monitor.audit(actor=actor, action=action, limit=max(1, min(limit, 1000)))
         form = (

@@ -7,22 +7,22 @@ each page module's ``add_routes``; it holds no state of its own beyond what it i
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from adapters.http.admin_access import AdminAccess
+from adapters.http import admin_access
+from adapters.http.admin_access import LOOPBACK_OPERATOR, TOKEN_OPERATOR, AdminAccess
 from adapters.http.console.page import LANG_COOKIE, PREFIX, Page, layout
 from adapters.http.gate import read_capped
 from hub.errors import HubError
 from hub.messaging import Broker
 from hub.ports import BlobStore, PeerHealth
+from hub.security import emit
 from hub.services.activity import ConsoleFacts
 from hub.services.monitor import CachedOverview, CachedRates, Monitor
 
@@ -30,25 +30,26 @@ if TYPE_CHECKING:
     from adapters.http.console.evidence import EvidenceExport
     from signing.seal_service import SealService
 
-security_log = logging.getLogger("lienthong.security")
-
 _FORM_CAP = 64 * 1024
 
 
 def actor_of(request: Request) -> str:
-    return f"admin@{request.client.host if request.client else '-'}"
+    """Who acts, as audited: a person's account name; the shared identities (``admin-token``,
+    ``loopback``) and nobody (``anonymous``) with the client's address."""
+    op = admin_access.of(request.app).operator(request)
+    if op is not None and op.name not in (TOKEN_OPERATOR.name, LOOPBACK_OPERATOR.name):
+        return op.name
+    name = op.name if op is not None else "anonymous"
+    return f"{name}@{request.client.host if request.client else '-'}"
 
 
-def security_event(event: str, request: Request, **fields: object) -> None:
-    security_log.warning(
-        json.dumps(
-            {
-                "event": event,
-                "remote": request.client.host if request.client else None,
-                "path": request.url.path,
-                **fields,
-            }
-        )
+def security_event(event: str, category: str, request: Request, **fields: Any) -> None:
+    emit(
+        event,
+        category,
+        remote=request.client.host if request.client else None,
+        path=request.url.path,
+        **fields,
     )
 
 
@@ -88,33 +89,35 @@ class Console:
         return Page(request, self.access.csrf_for(request), logout=self.access.token_required)
 
     def refuse(self, request: Request) -> Response:
-        if self.access.token_required:
+        """The answer to a request without the right to see the console: the login page when
+        a login exists, 403 otherwise (loopback clients only)."""
+        if self.access.login_enabled:
             return RedirectResponse(f"{PREFIX}/login", 303)
-        security_event("dashboard_refused", request, reason="not loopback")
+        security_event("dashboard_refused", "access_refused", request, reason="not loopback")
         page = self.page_of(request)
         body = f'<p class="error">{page.t("forbidden")}</p>'
         return self.render(request, layout(page, "", page.t("title"), body, nav=False), 403)
 
     def may(self, request: Request, action: str) -> bool:
-        """Whether this request's operator may do ``action`` (the words of the role table:
-        ``watch``, ``redrive``, ``discard``, ``download``, ``evidence``, ``seal``…).
-
-        Hazard: with the one shared admin token there are no roles yet, so whoever passes
-        :meth:`AdminAccess.allowed` may do every action; named accounts narrow this here, in
-        one place, for every page that asks."""
-        return self.access.allowed(request)
+        """Whether this request's operator may do ``action`` (the words of the role table in
+        :mod:`hub.access`: ``watch``, ``redrive``, ``discard``, ``download``, ``evidence``,
+        ``seal``, ``audit``…)."""
+        return self.access.may(self.access.operator(request), action)
 
     def guard(self, request: Request, action: str) -> Response | None:
         """``None`` when the request may do ``action``; otherwise the answer to give: the login
         (or loopback refusal) for a stranger, 403 naming the action for an operator without
         the right (a security event)."""
-        if not self.access.allowed(request):
+        op = self.access.operator(request)
+        if op is None:
             return self.refuse(request)
         if self.may(request, action):
             return None
-        security_event("dashboard_action_refused", request, action=action)
+        security_event(
+            "dashboard_action_refused", "access_refused", request, action=action, actor=op.name
+        )
         page = self.page_of(request)
-        body = f'<p class="error">{page.t("not_allowed", action=action)}</p>'
+        body = f'<p class="error" role="alert">{page.t("not_allowed", action=action)}</p>'
         return self.render(request, layout(page, "", page.t("title"), body), 403)
 
     async def form_of(self, request: Request) -> dict[str, list[str]]:
@@ -131,7 +134,7 @@ class Console:
         return parse_qs(body.decode("utf-8", "replace"), max_num_fields=1000)
 
     def csrf_refused(self, request: Request) -> Response:
-        security_event("dashboard_csrf_refused", request)
+        security_event("dashboard_csrf_refused", "csrf_refused", request)
         self.monitor.record(actor_of(request), "dashboard.csrf", request.url.path, "csrf.refused")
         page = self.page_of(request)
         body = f'<p class="error">{page.t("csrf")}</p>'

@@ -40,15 +40,15 @@ add_texts(
 
 def add_routes(router: APIRouter, console: Console) -> None:
     access, monitor = console.access, console.monitor
-    render, page_of, refuse = console.render, console.page_of, console.refuse
+    render, page_of = console.render, console.page_of
     form_of, csrf_refused = console.form_of, console.csrf_refused
 
     @router.get(f"{PREFIX}/deliveries")
     def deliveries(
         request: Request, state: str = "undeliverable", moved: int = -1, discarded: int = -1
     ) -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "watch")) is not None:
+            return refused
         page = page_of(request)
         try:
             items = monitor.deliveries(state, limit=200)
@@ -62,8 +62,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
 
     @router.post(f"{PREFIX}/redrive")
     async def redrive(request: Request) -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "redrive")) is not None:
+            return refused
         form = await form_of(request)
         if not access.csrf_ok(request, (form.get("csrf") or [""])[0]):
             return await run_in_threadpool(csrf_refused, request)

@@ -46,13 +46,13 @@ add_texts(
 
 
 def add_routes(router: APIRouter, console: Console) -> None:
-    access, monitor = console.access, console.monitor
-    render, page_of, refuse = console.render, console.page_of, console.refuse
+    monitor = console.monitor
+    render, page_of = console.render, console.page_of
 
     @router.get(f"{PREFIX}/documents")
     def documents(request: Request, q: str = "") -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "watch")) is not None:
+            return refused
         page = page_of(request)
         found = monitor.search(q) if q else []
         if len(found) == 1 and q.strip() in (found[0].id,):
@@ -96,8 +96,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
 
     @router.get(PREFIX + "/documents/{doc_id}")
     def document(request: Request, doc_id: str) -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "watch")) is not None:
+            return refused
         page = page_of(request)
         try:
             view = monitor.document(doc_id)

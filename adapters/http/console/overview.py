@@ -84,8 +84,7 @@ add_texts(
 
 
 def add_routes(router: APIRouter, console: Console) -> None:
-    access = console.access
-    render, page_of, refuse = console.render, console.page_of, console.refuse
+    render, page_of = console.render, console.page_of
     overview, broker, peer_health = console.overview, console.broker, console.peer_health
     rates_of, facts = console.rates, console.facts
 
@@ -104,8 +103,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
 
     @router.get(f"{PREFIX}/")
     async def home(request: Request, span: str = "day") -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "watch")) is not None:
+            return refused
         span = span if span in SPANS else "day"
         page = page_of(request)
         nonce = secrets.token_urlsafe(16)
@@ -122,8 +121,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
 
     @router.get(f"{PREFIX}/overview/live")
     async def live_part(request: Request, span: str = "day") -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "watch")) is not None:
+            return refused
         span = span if span in SPANS else "day"
         fragment = await live(request, page_of(request), span)
         return render(request, fragment)

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from fastapi import Request
 
+from adapters.http import admin_access
 from hub.delivery import describe
 
 PREFIX = "/dashboard"
@@ -36,6 +37,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "documents": ("Tra cứu văn bản", "Documents"),
     "systems": ("Hệ thống kết nối", "Systems"),
     "audit": ("Nhật ký", "Audit log"),
+    "users": ("Tài khoản", "Accounts"),
     "logout": ("Đăng xuất", "Log out"),
     "login": ("Đăng nhập", "Log in"),
     "token": ("Mã quản trị", "Admin token"),
@@ -142,7 +144,10 @@ NAV: list[tuple[str, str]] = [
     ("seal", f"{PREFIX}/seal"),
     ("systems", f"{PREFIX}/systems"),
     ("audit", f"{PREFIX}/audit"),
+    ("users", f"{PREFIX}/users"),
 ]
+#: The right a menu entry needs beyond ``watch`` (an entry the operator may not use is hidden).
+NAV_RIGHT: dict[str, str] = {"seal": "seal", "audit": "audit", "users": "accounts"}
 
 
 def lang_of(request: Request) -> str:
@@ -266,9 +271,12 @@ def layout(
     path = page.request.url.path
     links = ""
     if nav:
+        access = admin_access.of(page.request.app)
+        op = access.operator(page.request)
         links = "".join(
             f'<a href="{e(href)}"{" class=on" if key == active else ""}>{page.t(key)}</a>'
             for key, href in NAV
+            if access.may(op, NAV_RIGHT.get(key, "watch"))
         )
         links += '<span class="sp"></span>'
         links += (

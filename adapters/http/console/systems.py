@@ -87,13 +87,13 @@ add_texts(
 
 
 def add_routes(router: APIRouter, console: Console) -> None:
-    access, monitor = console.access, console.monitor
-    render, page_of, refuse = console.render, console.page_of, console.refuse
+    monitor = console.monitor
+    render, page_of = console.render, console.page_of
 
     @router.get(f"{PREFIX}/systems")
     def systems(request: Request) -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "watch")) is not None:
+            return refused
         page = page_of(request)
         rows = [
             [
@@ -123,8 +123,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
 
     @router.get(PREFIX + "/systems/{system_id}")
     async def system(request: Request, system_id: str) -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "watch")) is not None:
+            return refused
         page = page_of(request)
         try:
             view = await run_in_threadpool(monitor.system_activity, system_id, limit=RECENT)
@@ -193,8 +193,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
 
     @router.get(PREFIX + "/agencies/{code}")
     async def agency(request: Request, code: str) -> Response:
-        if not access.allowed(request):
-            return refuse(request)
+        if (refused := console.guard(request, "watch")) is not None:
+            return refused
         page = page_of(request)
         view = await run_in_threadpool(monitor.agency_activity, code, limit=RECENT)
         a = view.agency

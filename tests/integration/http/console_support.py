@@ -33,7 +33,11 @@ class Populated:
 def populated(empty_db_url: str, tmp_path: Path) -> Iterator[Populated]:
     """The scenario in a hub on each backend, with a console client from loopback."""
     settings = load_settings(
-        env={"LIENTHONG_DATA_DIR": str(tmp_path / "data"), "LIENTHONG_DATABASE_URL": empty_db_url}
+        env={
+            "LIENTHONG_DATA_DIR": str(tmp_path / "data"),
+            "LIENTHONG_DATABASE_URL": empty_db_url,
+            "LIENTHONG_LOOPBACK_LOGIN": "true",  # a console read from loopback without a login
+        }
     )
     clock = ManualClock()
     peer = MemoryPeer(NATIONAL_LINK)

@@ -103,7 +103,7 @@ def test_discard_needs_a_reason_and_csrf_and_is_audited(populated: Populated) ->
     assert row is not None
     assert row.state == State.DISCARDED
     [audit] = hub.monitor().audit(action="delivery.discard")
-    assert audit.actor.startswith("admin@")
+    assert audit.actor.startswith("loopback@")
     assert reason in str(audit.details)
 
 

@@ -90,9 +90,12 @@ def test_csv_is_streamed_with_bom_and_the_filter(populated: Populated) -> None:
     assert "/dashboard/log.csv?sender=000.00.00.H41" in page.text
 
 
-def test_log_refuses_remote_clients_without_a_token(populated: Populated) -> None:
+def test_log_sends_remote_clients_without_a_login_to_the_login_page(populated: Populated) -> None:
     from fastapi.testclient import TestClient
 
-    with TestClient(populated.hub.app(), client=("192.0.2.10", 40000)) as remote:
-        assert remote.get("/dashboard/log").status_code == 403
-        assert remote.get("/dashboard/log.csv").status_code == 403
+    app = populated.hub.app()
+    with TestClient(app, client=("192.0.2.10", 40000), follow_redirects=False) as remote:
+        for path in ("/dashboard/log", "/dashboard/log.csv"):
+            answer = remote.get(path)
+            assert (answer.status_code, answer.headers["location"]) == (303, "/dashboard/login")
+            assert "Mã VB" not in answer.text

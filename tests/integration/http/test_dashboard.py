@@ -79,13 +79,13 @@ def test_root_redirects_to_the_dashboard(client: TestClient) -> None:
     assert r.headers["location"] == "/dashboard/"
 
 
-def test_without_token_only_loopback_clients_are_answered(hub: Hub, client: TestClient) -> None:
+def test_in_loopback_mode_other_clients_are_sent_to_the_login(hub: Hub, client: TestClient) -> None:
     assert client.get("/dashboard/").status_code == 200
-    with TestClient(hub.app(), client=("192.0.2.10", 40000)) as remote:
-        r = remote.get("/dashboard/")
-        assert r.status_code == 403
-        assert "loopback" in remote.get("/dashboard/?lang=en").text.lower()
-        assert remote.get("/dashboard/audit").status_code == 403
+    with TestClient(hub.app(), client=("192.0.2.10", 40000), follow_redirects=False) as remote:
+        for path in ("/dashboard/", "/dashboard/audit", "/dashboard/users"):
+            r = remote.get(path)
+            assert (r.status_code, r.headers["location"]) == (303, "/dashboard/login")
+        assert remote.get("/metrics").status_code == 401
 
 
 def test_token_login_sets_a_strict_httponly_session(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_token_login_sets_a_strict_httponly_session(tmp_path: Path) -> None:
 
         audit = hub.monitor().audit(action="dashboard.login")
         assert [a.outcome for a in audit] == ["ok", "auth.failed"]
-        assert all(a.actor == "admin@127.0.0.1" for a in audit)
+        assert all(a.actor == "admin-token@127.0.0.1" for a in audit)
     finally:
         hub.close()
 
@@ -195,9 +195,9 @@ def test_redrive_moves_an_undeliverable_delivery_back_to_queued_and_audits_it(
         row = uow.deliveries.get(target)
         assert row is not None
         assert row.state == "queued"
-        assert uow.deliveries.events(target)[-1].reason == "redrive by admin@127.0.0.1"
+        assert uow.deliveries.events(target)[-1].reason == "redrive by loopback@127.0.0.1"
     [entry] = hub.monitor().audit(action="delivery.redrive")
-    assert entry.actor == "admin@127.0.0.1"
+    assert entry.actor == "loopback@127.0.0.1"
     assert entry.details["deliveries"] == [target]
 
 

@@ -130,3 +130,43 @@ def test_refusing_replays_is_off_by_default_and_read_from_auth(tmp_path: Path) -
     path = tmp_path / "s.yaml"
     path.write_text("hub: {organ_id: '000.00.00.H41'}\nauth: {refuse_replays: true}\n")
     assert load_settings(path, env={}).refuse_replays is True
+
+
+def test_loopback_without_login_is_auto_only_on_the_embedded_defaults(tmp_path: Path) -> None:
+    laptop = load_settings(env={"LIENTHONG_DATA_DIR": str(tmp_path)})
+    assert laptop.console.loopback_without_login is None
+    assert laptop.loopback_mode is True
+    with_token = load_settings(env={"LIENTHONG_ADMIN_TOKEN": "t0k-7"})
+    assert with_token.loopback_mode is False
+    on_pg = load_settings(env={"LIENTHONG_DATABASE_URL": "postgresql+psycopg://h@db/hub"})
+    assert on_pg.loopback_mode is False
+    on_rabbit = load_settings(env={"LIENTHONG_BROKER_URL": "amqp://guest:guest@mq/"})
+    assert on_rabbit.loopback_mode is False
+    assert load_settings(env={"LIENTHONG_LOOPBACK_LOGIN": "false"}).loopback_mode is False
+    forced = load_settings(
+        env={"LIENTHONG_LOOPBACK_LOGIN": "true", "LIENTHONG_ADMIN_TOKEN": "t0k-7"}
+    )
+    assert forced.loopback_mode is True
+    with pytest.raises(SettingsError, match="loopback_without_login"):
+        load_settings(env={"LIENTHONG_LOOPBACK_LOGIN": "sometimes"})
+
+
+def test_console_and_security_event_settings(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "hub: {organ_id: X}\n"
+        "admin: {session_idle_s: 60, session_max_s: 600, login_max_failures: 3}\n"
+        "security_events: {syslog: '127.0.0.1:5514', backups: 4, max_age_days: 7}\n",
+        encoding="utf-8",
+    )
+    s = load_settings(path, env={})
+    assert (s.console.session_idle_s, s.console.session_max_s) == (60, 600)
+    assert s.console.login_max_failures == 3
+    assert (s.security_events.syslog, s.security_events.backups) == ("127.0.0.1:5514", 4)
+    assert s.security_events.max_age_days == 7
+    path.write_text("hub: {organ_id: X}\nsecurity_events: {syslog: 'nowhere'}\n", "utf-8")
+    with pytest.raises(SettingsError, match=r"security_events\.syslog"):
+        load_settings(path, env={})
+    path.write_text("hub: {organ_id: X}\nadmin: {session_idle_s: 0}\n", "utf-8")
+    with pytest.raises(SettingsError, match="admin"):
+        load_settings(path, env={})

@@ -7,6 +7,8 @@ statuses both ways, revoke across hubs, remote state in the sent list."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 from collections.abc import Callable
 
 import pytest
@@ -132,13 +134,23 @@ def test_a_lost_acknowledgement_is_sent_again_without_fetching_again(
 
 
 def test_a_refused_item_is_acknowledged_fail_recorded_and_never_fetched_again(
-    hub: HubServices, peer: MemoryPeer, poller: InboundPoller
+    hub: HubServices, peer: MemoryPeer, poller: InboundPoller, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A peer may not speak for an agency of this hub: mail "from" SO_CODE is forged.
     forged = peer.hold(make_edoc(sender=SO_CODE, to=[UBND_CODE], document_id="FORGED"))
     broken = peer.hold(b"<edXML>not a package")
 
-    report = poller.poll()
+    with caplog.at_level(logging.INFO, logger="lienthong.security"):
+        report = poller.poll()
+
+    events = {
+        e["remote_id"]: e
+        for e in (json.loads(r.getMessage()) for r in caplog.records)
+        if e["event"] == "inbound_refused"
+    }
+    assert events[broken]["category"] == "malformed_package"
+    assert events[forged]["code"] == "auth.forbidden"
+    assert events[forged]["peer"] == peer.name
 
     assert sorted(report.refused) == sorted([forged, broken])
     assert {(rid, ok) for rid, ok, _ in peer.acks} == {(forged, False), (broken, False)}

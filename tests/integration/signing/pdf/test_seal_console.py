@@ -115,7 +115,7 @@ def test_the_seal_page_returns_a_sealed_pdf_that_verifies(
     assert agency.level == "PAdES-B-T"
     with hub.uow() as uow:
         (row,) = uow.audit.recent(action=AUDIT_ACTION)
-    assert (row.actor, row.subject, row.outcome) == ("admin@127.0.0.1", AGENCY_CODE, "ok")
+    assert (row.actor, row.subject, row.outcome) == ("loopback@127.0.0.1", AGENCY_CODE, "ok")
 
 
 def test_refusals_are_shown_with_their_reason_and_audited(
@@ -144,5 +144,5 @@ def test_refusals_are_shown_with_their_reason_and_audited(
     assert not_multipart.status_code == 400
     with hub.uow() as uow:
         outcomes = [(r.actor, r.outcome) for r in uow.audit.recent(action=AUDIT_ACTION)]
-    assert ("admin@127.0.0.1", "seal.not_hosted") in outcomes
+    assert ("loopback@127.0.0.1", "seal.not_hosted") in outcomes
     assert sum(1 for _a, o in outcomes if o.startswith("seal.no_person")) == 2

@@ -1,0 +1,60 @@
+"""Who may do what in the operations console: the roles and their actions, as one table.
+
+Three roles (issue "People and access"):
+
+============  ================================================================================
+``operator``  watch the hub, redrive and discard dead letters
+``auditor``   read-only: watch, the audit log, delivery evidence, download packages/attachments
+``admin``     everything, including systems, agencies, settings, operator accounts and seals
+============  ================================================================================
+
+The actions are the words the console's pages check with :func:`may` before they show a
+control or perform it. Anything not in the table is refused (an unknown role or action never
+grants anything).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Every action a page may check.
+ACTIONS: tuple[str, ...] = (
+    "watch",
+    "redrive",
+    "discard",
+    "download",
+    "audit",
+    "evidence",
+    "systems",
+    "agencies",
+    "settings",
+    "accounts",
+    "seal",
+)
+
+#: The role table: what each role may do.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "operator": frozenset({"watch", "redrive", "discard"}),
+    "auditor": frozenset({"watch", "audit", "evidence", "download"}),
+    "admin": frozenset(ACTIONS),
+}
+
+ROLES: tuple[str, ...] = tuple(PERMISSIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """A person (or the shared admin token) acting in the console."""
+
+    name: str
+    """The account name, ``admin-token`` for the shared token, ``loopback`` for the
+    loopback-without-login mode; written as the actor of every audited action."""
+    role: str
+    """One of :data:`ROLES`."""
+
+
+def may(operator: Operator | None, action: str) -> bool:
+    """True when ``operator``'s role allows ``action`` (``None``, nobody, may nothing)."""
+    if operator is None:
+        return False
+    return action in PERMISSIONS.get(operator.role, frozenset())

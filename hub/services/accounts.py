@@ -1,0 +1,298 @@
+"""The console's named accounts: passwords, sessions and login throttling.
+
+Theory of operation:
+
+* **Accounts** (:class:`hub.ports.OperatorRow`) have a name, a role (:data:`hub.access.ROLES`),
+  a slow salted password hash (:class:`hub.ports.PasswordHasher`, argon2id) and a disabled flag.
+  Every change is audited with who made it (``cli`` or the console account). The last active
+  admin cannot be disabled or given another role (nobody could manage accounts any more).
+* **Sessions** are random 256-bit values handed to the browser; the store keeps only their
+  SHA-256, the account and two times. A session ends after ``idle_s`` without a request, after
+  ``absolute_s`` whatever happens, at logout, and when its account is disabled, changes its
+  password or its role. Each API process checks a session in the database at most every
+  ``cache_s`` seconds: an ended session stops working everywhere within that delay.
+* **Throttling**: failed logins are counted per account and per client address over
+  ``window_s``. From ``max_failures`` on, that key is locked for ``lock_s`` doubled for each
+  further failure (capped at ``lock_max_s``); a locked login is refused without checking the
+  password (so guessing on gets nothing), audited and reported as a security event. A success
+  clears the account's count (not the address's: one good password must not reset a spray).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from hub.access import ROLES, Operator
+from hub.errors import Conflict, InvalidRequest, NotFound
+from hub.ports import Clock, OperatorRow, OperatorStore, PasswordHasher, SessionRow
+from hub.security import emit
+
+#: ``record(actor, action, subject, outcome, **details)`` — :meth:`Monitor.record`'s shape.
+Recorder = Callable[..., None]
+
+MIN_PASSWORD = 10
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountPolicy:
+    """Session lifetimes and login throttling (``admin.*`` settings)."""
+
+    idle_s: float = 30 * 60
+    """A session unused this long ends."""
+    absolute_s: float = 8 * 3600
+    """A session ends this long after its login, used or not (a working day)."""
+    cache_s: float = 5.0
+    """How long a process trusts its last database check of a session."""
+    touch_s: float = 60.0
+    """A session's last-seen time is written at most this often."""
+    max_failures: int = 5
+    """Failed logins (per account, per address) within ``window_s`` before a lock."""
+    window_s: float = 15 * 60
+    """How far back failed logins count."""
+    lock_s: float = 60.0
+    """The first lock's length; each further failure doubles it."""
+    lock_max_s: float = 15 * 60
+    """The longest lock."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """A login's outcome: a session value, or why not (``bad`` or ``throttled``)."""
+
+    session: str | None
+    operator: Operator | None
+    refused: str | None = None
+    retry_after_s: int = 0
+
+
+def check_name(name: str) -> str:
+    """A normalised account name, or :class:`InvalidRequest` naming the problem."""
+    clean = unicodedata.normalize("NFC", name.strip()).lower()
+    if not 1 <= len(clean) <= 64 or not set(clean) <= _NAME_CHARS:
+        raise InvalidRequest(
+            f"account name {name!r}: 1-64 characters from a-z, 0-9, '.', '_' and '-'",
+            message_vi=f"tên tài khoản {name!r}: 1-64 ký tự a-z, 0-9, '.', '_', '-'",
+            code="accounts.bad_name",
+            details={"field": "name"},
+        )
+    return clean
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidRequest(
+            f"role {role!r}: expected one of {', '.join(ROLES)}",
+            message_vi=f"vai trò {role!r}: phải là một trong {', '.join(ROLES)}",
+            code="accounts.bad_role",
+            details={"field": "role"},
+        )
+    return role
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidRequest(
+            f"password: at least {MIN_PASSWORD} characters",
+            message_vi=f"mật khẩu: tối thiểu {MIN_PASSWORD} ký tự",
+            code="accounts.weak_password",
+            details={"field": "password"},
+        )
+    return password
+
+
+def session_key(value: str) -> str:
+    """The stored form of a session value (its SHA-256)."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class Accounts:
+    """Accounts, logins and sessions over an :class:`~hub.ports.OperatorStore` (see above)."""
+
+    def __init__(
+        self,
+        store: OperatorStore,
+        hasher: PasswordHasher,
+        clock: Clock,
+        record: Recorder,
+        policy: AccountPolicy | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._hasher = hasher
+        self._clock = clock
+        self._record = record
+        self.policy = policy or AccountPolicy()
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[float, Operator]] = {}
+        self._lock = threading.Lock()
+        self._decoy: str | None = None
+
+    # ------------------------------------------------------------------------ accounts
+
+    def add(self, name: str, role: str, password: str, *, actor: str) -> OperatorRow:
+        name, role = check_name(name), check_role(role)
+        now = self._clock.now()
+        row = OperatorRow(name, role, self._hasher.hash(check_password(password)), False, now, now)
+        self._store.add(row)
+        self._record(actor, "account.add", name, role=role)
+        return row
+
+    def list(self) -> Sequence[OperatorRow]:
+        return self._store.all()
+
+    def get(self, name: str) -> OperatorRow:
+        row = self._store.get(check_name(name))
+        if row is None:
+            raise NotFound(
+                f"no account {name!r}",
+                message_vi=f"không có tài khoản {name!r}",
+                code="accounts.not_found",
+                details={"field": "name"},
+            )
+        return row
+
+    def set_disabled(self, name: str, disabled: bool, *, actor: str) -> None:
+        row = self.get(name)
+        self._change(replace(row, disabled=disabled), actor, "disable" if disabled else "enable")
+
+    def set_password(self, name: str, password: str, *, actor: str) -> None:
+        row = self.get(name)
+        hashed = self._hasher.hash(check_password(password))
+        self._change(replace(row, password_hash=hashed), actor, "passwd")
+
+    def set_role(self, name: str, role: str, *, actor: str) -> None:
+        row = self.get(name)
+        self._change(replace(row, role=check_role(role)), actor, "role", role=role)
+
+    def _change(self, row: OperatorRow, actor: str, what: str, **details: Any) -> None:
+        if not (row.role == "admin" and not row.disabled):
+            others = [
+                r
+                for r in self._store.all()
+                if r.name != row.name and r.role == "admin" and not r.disabled
+            ]
+            old = self._store.get(row.name)
+            if not others and old is not None and old.role == "admin" and not old.disabled:
+                raise Conflict(
+                    f"{row.name!r} is the last active admin: add another admin first",
+                    message_vi=f"{row.name!r} là quản trị viên cuối cùng: thêm quản trị viên khác",
+                    code="accounts.last_admin",
+                    details={"field": "name"},
+                )
+        self._store.save(replace(row, changed_at=self._clock.now()))
+        ended = self._store.end_sessions(row.name)
+        self._forget(row.name)
+        self._record(actor, f"account.{what}", row.name, sessions_ended=ended, **details)
+
+    # -------------------------------------------------------------------------- logins
+
+    def login(self, name: str, password: str, *, address: str | None) -> LoginResult:
+        """Check a password under the throttle; a session value on success (audited)."""
+        now = self._clock.now()
+        try:
+            name = check_name(name)
+        except InvalidRequest:
+            name = name.strip()[:64] or "-"
+        keys = [f"account:{name}"] + ([f"address:{address}"] if address else [])
+        wait = max(self._locked_for(key, now) for key in keys)
+        if wait > 0:
+            emit(
+                "login_throttled",
+                "login_throttled",
+                actor=name,
+                remote=address,
+                retry_after_s=wait,
+            )
+            self._record(f"{name}@{address or '-'}", "dashboard.login", name, "auth.throttled")
+            return LoginResult(None, None, "throttled", wait)
+        row = self._store.get(name)
+        good = self._hasher.verify(row.password_hash if row else self._decoy_hash(), password)
+        if row is None or not good or row.disabled:
+            for key in keys:
+                self._store.record_failure(key, now)
+            why = "unknown account" if row is None else "disabled" if good else "wrong password"
+            emit("login_failed", "auth_failed", actor=name, remote=address, reason=why)
+            self._record(f"{name}@{address or '-'}", "dashboard.login", name, "auth.failed")
+            return LoginResult(None, None, "bad")
+        if self._hasher.needs_rehash(row.password_hash):
+            self._store.save(replace(row, password_hash=self._hasher.hash(password)))
+        self._store.clear_failures(keys[0])
+        value = secrets.token_urlsafe(32)
+        self._store.open_session(SessionRow(session_key(value), name, now, now, address))
+        self._record(name, "dashboard.login", name, remote=address)
+        return LoginResult(value, Operator(row.name, row.role))
+
+    def _decoy_hash(self) -> str:
+        """Checked against when the name is unknown, so a wrong name costs as long as a wrong
+        password (no timing oracle for which accounts exist). Made at first need."""
+        if self._decoy is None:
+            self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
+        return self._decoy
+
+    def _locked_for(self, key: str, now: dt.datetime) -> int:
+        p = self.policy
+        seen = self._store.failures(key, now - dt.timedelta(seconds=p.window_s))
+        if len(seen) < p.max_failures:
+            return 0
+        lock = min(p.lock_s * 2 ** (len(seen) - p.max_failures), p.lock_max_s)
+        left = (seen[-1] + dt.timedelta(seconds=lock) - now).total_seconds()
+        return max(0, int(left + 0.999))
+
+    # ------------------------------------------------------------------------ sessions
+
+    def operator(self, value: str) -> Operator | None:
+        """The operator of a session value, ``None`` when unknown, expired or ended."""
+        key = session_key(value)
+        mono = self._monotonic()
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None and mono - cached[0] < self.policy.cache_s:
+            return cached[1]
+        found = self._check(key)
+        with self._lock:
+            if found is None:
+                self._cache.pop(key, None)
+            else:
+                self._cache[key] = (mono, found)
+        return found
+
+    def _check(self, key: str) -> Operator | None:
+        p, now = self.policy, self._clock.now()
+        session = self._store.session(key)
+        if session is None:
+            return None
+        row = self._store.get(session.operator)
+        too_old = (now - session.created_at).total_seconds() > p.absolute_s
+        idle = (now - session.seen_at).total_seconds() > p.idle_s
+        if row is None or row.disabled or too_old or idle:
+            self._store.end_session(key)
+            return None
+        if (now - session.seen_at).total_seconds() >= p.touch_s:
+            self._store.touch_session(key, now)
+        return Operator(row.name, row.role)
+
+    def logout(self, value: str) -> str | None:
+        """End one session; the account it belonged to (audited), ``None`` if none."""
+        key = session_key(value)
+        session = self._store.session(key)
+        self._store.end_session(key)
+        with self._lock:
+            self._cache.pop(key, None)
+        if session is None:
+            return None
+        self._record(session.operator, "dashboard.logout", session.operator)
+        return session.operator
+
+    def _forget(self, name: str) -> None:
+        with self._lock:
+            for key in [k for k, (_, op) in self._cache.items() if op.name == name]:
+                del self._cache[key]
