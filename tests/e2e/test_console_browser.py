@@ -108,7 +108,7 @@ def test_operator_redrives_but_may_not_open_the_accounts_page(
     expect(page.locator("p.flash")).to_have_text("1 deliveries redriven.")
     shot(page, "redriven")
     page.goto(f"{console.url}/dashboard/users?lang=en")
-    expect(page.get_by_role("alert")).to_have_text("Your account may not do this.")
+    expect(page.get_by_role("alert")).to_contain_text("may not do this")
     shot(page, "users-refused")
     page.goto(f"{console.url}/dashboard/audit")
     expect(page.get_by_role("alert")).to_be_visible()  # the audit log is the auditor's
@@ -122,7 +122,7 @@ def test_auditor_may_not_redrive_but_reads_the_audit_log(
     _open_undeliverable(page, console, doc_id)
     row = page.locator(f'tr:has(code[title="{doc_id}"])')
     row.get_by_role("button", name="Redrive").click()
-    expect(page.get_by_role("alert")).to_have_text("Your account may not do this.")
+    expect(page.get_by_role("alert")).to_contain_text("may not do this")
     shot(page, "redrive-refused")
     _open_undeliverable(page, console, doc_id)  # still there: nothing was moved
     page.goto(f"{console.url}/dashboard/audit?actor=kiem&lang=en")
