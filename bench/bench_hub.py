@@ -59,6 +59,7 @@ import httpx  # noqa: E402
 import yaml  # noqa: E402
 
 from adapters.vxp_client import VxpClient  # noqa: E402
+from bench.loadgen import RawLoad, send_edoc_request  # noqa: E402
 from hub.edxml.model import MessageKind  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -354,6 +355,39 @@ class Load:
                 time.sleep(0.02)
 
 
+def raw_load(args: argparse.Namespace, port: int, feed: Feed) -> RawLoad:
+    """The asyncio generator over prepared requests (enough for the whole run at the target
+    rate, or ``--prepare`` of them at the maximum rate)."""
+    host = f"127.0.0.1:{port}"
+
+    def make_request(sender: int) -> bytes:
+        return send_edoc_request(
+            "/vxp",
+            host,
+            f"bench.send{sender}",
+            SECRET,
+            SENDER_AGENCIES[sender],
+            args.kind,
+            feed.next(sender),
+        )
+
+    horizon = args.warmup + args.seconds + 5
+    prepare = int(args.rate * horizon) if args.rate else args.prepare
+    return RawLoad(
+        "127.0.0.1",
+        port,
+        "/vxp",
+        args.pushers,
+        args.rate,
+        make_request,
+        len(SENDER_AGENCIES),
+        None if args.no_pull else RECIPIENT,
+        SECRET,
+        args.kind,
+        prepare,
+    )
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -439,17 +473,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             procs.append(start(role, env, port, stats_files[-1], reuse_port=reuse))
         try:
             wait_http(f"http://127.0.0.1:{port}")
-            load = Load(url, feed, args.kind, args.pushers, args.rate)
-            threads = [
-                threading.Thread(target=load.pusher, args=(i,), daemon=True)
-                for i in range(args.pushers)
-            ]
-            if not args.no_pull:
-                threads += [
-                    threading.Thread(target=load.puller, args=(k, 2), daemon=True) for k in range(2)
+            load: Load | RawLoad
+            threads: list[threading.Thread] = []
+            if args.loadgen == "raw":
+                load = raw_load(args, port, feed)
+                load.start()
+            else:
+                load = Load(url, feed, args.kind, args.pushers, args.rate)
+                threads = [
+                    threading.Thread(target=load.pusher, args=(i,), daemon=True)
+                    for i in range(args.pushers)
                 ]
-            for t in threads:
-                t.start()
+                if not args.no_pull:
+                    threads += [
+                        threading.Thread(target=load.puller, args=(k, 2), daemon=True)
+                        for k in range(2)
+                    ]
+                for t in threads:
+                    t.start()
             time.sleep(args.warmup)
             for p in procs:
                 p.send_signal(signal.SIGUSR1)
@@ -476,6 +517,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             load.stop.set()
             for t in threads:
                 t.join(timeout=30)
+            if isinstance(load, RawLoad):
+                load.join(timeout=30)
             time.sleep(1.0)  # let the last dispatches land before reading latencies
             lat, routed = latency_from_db(env, since, until)
             for f in stats_files:  # written by the servers on SIGUSR2
@@ -504,6 +547,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "api_workers": args.api_workers,
         "rate_target": args.rate,
         "pull": not args.no_pull,
+        "loadgen": args.loadgen,
         "window_s": window,
         "pushed": n,
         "rate": n / window,
@@ -529,7 +573,7 @@ def report(r: dict[str, Any]) -> str:
         f"### {r['backend']} — {r['kind']} ({r['package_bytes']:,} bytes), "
         f"{r['pushers']} pushers, {r.get('api_workers', 1)} API process(es), "
         f"target {r['rate_target'] or 'max'}/s, "
-        f"pull+ack {'on' if r['pull'] else 'off'}",
+        f"pull+ack {'on' if r['pull'] else 'off'}, load generator {r.get('loadgen', 'threads')}",
         "",
         f"- sustained: **{r['rate']:,.0f} packages/s** ({r['pushed']:,} in {r['window_s']:.1f} s;"
         f" {r['acked']:,} pulled+acked; {r['errors']} errors {r['error_sample'] or ''});"
@@ -582,6 +626,18 @@ def main() -> None:
         choices=("full", "normal"),
         default=None,
         help="embedded: SQLite durability (database.sqlite_synchronous; default: the setting's)",
+    )
+    ap.add_argument(
+        "--loadgen",
+        choices=("raw", "threads"),
+        default="raw",
+        help="raw: asyncio over prepared requests (bench/loadgen.py); threads: httpx clients",
+    )
+    ap.add_argument(
+        "--prepare",
+        type=int,
+        default=40_000,
+        help="raw, maximum rate: requests signed before the run (later ones are signed live)",
     )
     ap.add_argument("--json", metavar="FILE", help="append the raw result as a JSON line")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (store, blobs, stats)")
