@@ -217,6 +217,9 @@ class Settings:
     """The IT dashboard's login token (``admin.token``); ``None``: loopback clients only."""
     inbox_page: int = 200
     """At most this many items per inbox listing (``limits.inbox_page``), oldest first."""
+    intake_batch: int = 64
+    """At most this many concurrent pushes written in one transaction (``limits.intake_batch``,
+    group commit: :mod:`hub.services.group_commit`); 1 writes every push alone."""
     blob_store: str = "filesystem"
     """Where package bodies live (``blobs.store``): ``filesystem`` (``<data_dir>/blobs``; hub
     nodes that share it need a shared filesystem) or ``database`` (replicated with it)."""
@@ -440,9 +443,12 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     limits = root.section("limits")
     max_bytes = limits.typed("max_package_bytes", int, 50 * 1024 * 1024)
     inbox_page = limits.typed("inbox_page", int, 200)
+    intake_batch = limits.typed("intake_batch", int, 64)
     limits.done()
     if inbox_page < 1:
         raise SettingsError(f"limits.inbox_page: must be at least 1, got {inbox_page!r}")
+    if intake_batch < 1:
+        raise SettingsError(f"limits.intake_batch: must be at least 1, got {intake_batch!r}")
     api = root.section("api")
     blob_section = root.section("blobs")
     blob_store = blob_section.typed("store", str, "filesystem")
@@ -606,6 +612,7 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         secret_key=secret_key,
         admin_token=admin_token,
         inbox_page=inbox_page,
+        intake_batch=intake_batch,
         blob_store=blob_store,
         api_workers=api_workers,
         sqlite_synchronous=sqlite_synchronous,

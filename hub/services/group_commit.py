@@ -1,0 +1,161 @@
+"""Group commit: concurrent writers joined into one transaction, each answered when it commits.
+
+Why (PERFORMANCE.md): a commit costs one WAL flush and one connection checkout however much it
+carries — 6–10 ms of wall and ≈ 0.4 ms of CPU per push on PostgreSQL under load, SQLite's
+write lock taken once per push on the embedded store. Pushes that arrive while a commit is in
+flight are written together by the next one.
+
+Theory of operation (leader/follower, no thread of its own). A caller hands :meth:`run` a
+*work* function that writes into a unit of work and returns its answer, and blocks. If no batch
+is being written, the caller becomes the **leader**: it takes every waiting work item (up to
+``max_batch``), runs them one after the other in ONE unit of work, commits, and wakes each
+caller with its answer. Callers that arrive meanwhile wait; when the leader is done it hands
+the lead to the first of them, which writes the next batch. There is no timer: the batch is
+whatever gathered during the previous commit, so an idle hub writes a lone push at once.
+
+Durability is unchanged: a caller returns only after the commit that holds its writes.
+
+Failures stay per item. When a work item raises (a refusal decided in the transaction, a unique
+key hit, a database error), the batch's transaction is rolled back, the *other* items are
+written again as a batch, and the failing item is re-run **alone** in a unit of work of its own
+— exactly the transaction it would have had without grouping, so its outcome (answer or error)
+is what it was before. A commit that fails re-runs every item alone. Work functions must
+therefore be repeatable: everything they change is in the unit of work.
+
+Work functions get ``alone=True`` when they run in a unit of work of their own and may then
+roll it back and continue (the intake's "stored by a concurrent push" path); in a batch
+(``alone=False``) they must raise instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from hub.errors import StoreUnavailable
+from hub.ports import UnitOfWork, UnitOfWorkFactory
+
+T = TypeVar("T")
+
+#: ``work(uow, alone)`` writes into ``uow`` (never commits) and returns the caller's answer.
+Work = Callable[[UnitOfWork, bool], T]
+
+
+class _Item(Generic[T]):
+    __slots__ = ("done", "error", "value", "woken", "work")
+
+    def __init__(self, work: Work[T]) -> None:
+        self.work = work
+        self.woken = threading.Event()
+        self.done = False
+        self.value: T | None = None
+        self.error: BaseException | None = None
+
+    def finish(self, value: T | None = None, error: BaseException | None = None) -> None:
+        self.value, self.error, self.done = value, error, True
+
+
+class GroupCommit:
+    """Joins concurrent :meth:`run` calls into shared transactions (see the module docstring).
+
+    ``max_batch=1`` turns grouping off: every call runs alone, as without this class.
+    """
+
+    def __init__(self, uow: UnitOfWorkFactory, max_batch: int = 64) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._uow = uow
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._waiting: list[_Item[Any]] = []
+        self._leading = False
+        self.batches = 0
+        """Transactions committed for batches (for measurement)."""
+        self.items = 0
+        """Work items committed in those batches."""
+
+    def waiting(self) -> int:
+        """How many calls wait for a batch now."""
+        with self._lock:
+            return len(self._waiting)
+
+    def run(self, work: Work[T]) -> T:
+        """Run ``work`` in a shared transaction; return its answer once that has committed."""
+        if self.max_batch == 1:
+            return self._alone(work)
+        item: _Item[T] = _Item(work)
+        with self._lock:
+            self._waiting.append(item)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            item.woken.wait()
+        if not item.done:  # woken to lead (or leading from the start): write a batch
+            self._lead()
+        if item.error is not None:
+            raise item.error
+        return item.value  # type: ignore[return-value]
+
+    def _lead(self) -> None:
+        with self._lock:
+            batch = self._waiting[: self.max_batch]
+            del self._waiting[: self.max_batch]
+        try:
+            self._write(batch)
+        finally:
+            for item in batch:
+                if not item.done:  # an escape from _write (never expected): fail it clearly
+                    item.finish(error=RuntimeError("group commit aborted"))
+            with self._lock:
+                successor = self._waiting[0] if self._waiting else None
+                self._leading = successor is not None
+            for item in batch:
+                item.woken.set()
+            if successor is not None:
+                successor.woken.set()  # not done: it leads the next batch
+
+    def _write(self, batch: list[_Item[Any]]) -> None:
+        if len(batch) == 1:
+            self._finish_alone(batch[0])
+            return
+        failed: _Item[Any] | None = None
+        failure: Exception | None = None
+        values: list[Any] = []
+        try:
+            with self._uow() as uow:
+                for item in batch:
+                    try:
+                        values.append(item.work(uow, False))
+                    except Exception as exc:
+                        failed, failure = item, exc
+                        break
+                else:
+                    uow.commit()
+        except Exception as exc:  # the commit (or the rollback) failed: nothing is known
+            failed, failure = None, exc
+        if failure is None:
+            for item, value in zip(batch, values, strict=True):
+                item.finish(value)
+            self.batches += 1
+            self.items += len(batch)
+            return
+        if failed is None or isinstance(failure, StoreUnavailable):
+            # The database itself failed: every item alone (each answers 503 if it still does).
+            for item in batch:
+                self._finish_alone(item)
+            return
+        self._write([item for item in batch if item is not failed])
+        self._finish_alone(failed)
+
+    def _finish_alone(self, item: _Item[Any]) -> None:
+        try:
+            item.finish(self._alone(item.work))
+        except Exception as exc:
+            item.finish(error=exc)
+
+    def _alone(self, work: Work[T]) -> T:
+        with self._uow() as uow:
+            value = work(uow, True)
+            uow.commit()
+        return value
