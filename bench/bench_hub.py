@@ -105,9 +105,15 @@ def backend(name: str, data_dir: Path) -> Iterator[dict[str, str]]:
         admin.dispose()
 
 
-def write_settings(work: Path, anchors: Path) -> Path:
+def write_settings(
+    work: Path, anchors: Path, intake_batch: int | None = None, intake_lanes: int | None = None
+) -> Path:
     raw = yaml.safe_load((ROOT / "config" / "settings.yaml").read_text(encoding="utf-8"))
     raw["signatures"]["trust_anchors"] = [str(anchors)]
+    if intake_batch is not None:  # limits.intake_batch: 1 writes every push alone
+        raw["limits"]["intake_batch"] = intake_batch
+    if intake_lanes is not None:
+        raw["limits"]["intake_lanes"] = intake_lanes
     path = work / "settings.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return path
@@ -458,7 +464,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     port = args.port
     url = f"http://127.0.0.1:{port}/vxp"
     with backend(args.backend, work / "data") as env:
-        env["LIENTHONG_SETTINGS"] = str(write_settings(work, anchors))
+        env["LIENTHONG_SETTINGS"] = str(
+            write_settings(work, anchors, args.intake_batch, args.intake_lanes)
+        )
         env["LIENTHONG_TRUST_NETWORK"] = "1"  # the loopback CRL/OCSP server above
         if args.sqlite_synchronous:  # embedded: database.sqlite_synchronous (default full)
             env["LIENTHONG_SQLITE_SYNCHRONOUS"] = args.sqlite_synchronous
@@ -548,6 +556,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rate_target": args.rate,
         "pull": not args.no_pull,
         "loadgen": args.loadgen,
+        "intake_batch": args.intake_batch,
+        "intake_lanes": args.intake_lanes,
         "window_s": window,
         "pushed": n,
         "rate": n / window,
@@ -639,6 +649,13 @@ def main() -> None:
         default=40_000,
         help="raw, maximum rate: requests signed before the run (later ones are signed live)",
     )
+    ap.add_argument(
+        "--intake-batch",
+        type=int,
+        default=None,
+        help="limits.intake_batch (group commit; 1 = every push alone); default: the setting's",
+    )
+    ap.add_argument("--intake-lanes", type=int, default=None, help="limits.intake_lanes")
     ap.add_argument("--json", metavar="FILE", help="append the raw result as a JSON line")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (store, blobs, stats)")
     args = ap.parse_args()

@@ -217,6 +217,9 @@ class Settings:
     """The IT dashboard's login token (``admin.token``); ``None``: loopback clients only."""
     inbox_page: int = 200
     """At most this many items per inbox listing (``limits.inbox_page``), oldest first."""
+    intake_lanes: int = 4
+    """How many such transactions may be written at once (``limits.intake_lanes``), each on its
+    own connection; 1 on SQLite gathers the most (one writer at a time anyway)."""
     intake_batch: int = 64
     """At most this many concurrent pushes written in one transaction (``limits.intake_batch``,
     group commit: :mod:`hub.services.group_commit`); 1 writes every push alone."""
@@ -444,9 +447,12 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     max_bytes = limits.typed("max_package_bytes", int, 50 * 1024 * 1024)
     inbox_page = limits.typed("inbox_page", int, 200)
     intake_batch = limits.typed("intake_batch", int, 64)
+    intake_lanes = limits.typed("intake_lanes", int, 4)
     limits.done()
     if inbox_page < 1:
         raise SettingsError(f"limits.inbox_page: must be at least 1, got {inbox_page!r}")
+    if intake_lanes < 1:
+        raise SettingsError(f"limits.intake_lanes: must be at least 1, got {intake_lanes!r}")
     if intake_batch < 1:
         raise SettingsError(f"limits.intake_batch: must be at least 1, got {intake_batch!r}")
     api = root.section("api")
@@ -613,6 +619,7 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         admin_token=admin_token,
         inbox_page=inbox_page,
         intake_batch=intake_batch,
+        intake_lanes=intake_lanes,
         blob_store=blob_store,
         api_workers=api_workers,
         sqlite_synchronous=sqlite_synchronous,

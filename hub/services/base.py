@@ -52,6 +52,9 @@ class HubConfig:
     """At most this many items per inbox listing, oldest first (the client polls again)."""
     intake_batch: int = 64
     """At most this many concurrent pushes in one writing transaction (group commit)."""
+    intake_lanes: int = 4
+    """How many such transactions may be written at once (each on its own connection)."""
+    """At most this many concurrent pushes in one writing transaction (group commit)."""
     systems_cache_ttl_s: float = 1.0
     """How long the push path reuses a system's enabled flag, its hosted agencies and the
     hosting map (0 reads the store on every push). Changes made through this process's
@@ -70,6 +73,7 @@ class HubConfig:
             default_max_age_s=settings.max_age_s,
             inbox_page=settings.inbox_page,
             intake_batch=settings.intake_batch,
+            intake_lanes=settings.intake_lanes,
         )
 
 

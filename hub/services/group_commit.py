@@ -7,11 +7,12 @@ flight are written together by the next one.
 
 Theory of operation (leader/follower, no thread of its own). A caller hands :meth:`run` a
 *work* function that writes into a unit of work and returns its answer, and blocks. If no batch
-is being written, the caller becomes the **leader**: it takes every waiting work item (up to
-``max_batch``), runs them one after the other in ONE unit of work, commits, and wakes each
-caller with its answer. Callers that arrive meanwhile wait; when the leader is done it hands
-the lead to the first of them, which writes the next batch. There is no timer: the batch is
-whatever gathered during the previous commit, so an idle hub writes a lone push at once.
+is being written (more exactly: while fewer than ``lanes`` are), the caller becomes a
+**leader** and writes its own item at once. Callers that arrive while every lane is busy wait;
+a leader done with its batch takes the waiting calls (up to ``max_batch``) as the next batch
+and hands it to the first of them, whose thread runs them one after the other in ONE unit of
+work, commits, and wakes each caller with its answer. There is no timer: a batch is whatever
+gathered while the lanes were busy, so an idle hub writes a lone push at once.
 
 Durability is unchanged: a caller returns only after the commit that holds its writes.
 
@@ -43,10 +44,12 @@ Work = Callable[[UnitOfWork, bool], T]
 
 
 class _Item(Generic[T]):
-    __slots__ = ("done", "error", "value", "woken", "work")
+    __slots__ = ("batch", "done", "error", "value", "woken", "work")
 
     def __init__(self, work: Work[T]) -> None:
         self.work = work
+        self.batch: list[_Item[Any]] | None = None
+        """Set when this item's caller is to write a batch (the item first in it)."""
         self.woken = threading.Event()
         self.done = False
         self.value: T | None = None
@@ -59,17 +62,21 @@ class _Item(Generic[T]):
 class GroupCommit:
     """Joins concurrent :meth:`run` calls into shared transactions (see the module docstring).
 
-    ``max_batch=1`` turns grouping off: every call runs alone, as without this class.
+    ``lanes`` batches may be written at once (each by its own leader, on its own connection):
+    one lane serialises every statement of every push behind one connection's round trips,
+    which on a busy machine costs more wall time than the shared commit saves. ``max_batch=1``
+    turns grouping off: every call runs alone, as without this class.
     """
 
-    def __init__(self, uow: UnitOfWorkFactory, max_batch: int = 64) -> None:
-        if max_batch < 1:
-            raise ValueError("max_batch must be at least 1")
+    def __init__(self, uow: UnitOfWorkFactory, max_batch: int = 64, lanes: int = 4) -> None:
+        if max_batch < 1 or lanes < 1:
+            raise ValueError("max_batch and lanes must be at least 1")
         self._uow = uow
         self.max_batch = max_batch
+        self.lanes = lanes
         self._lock = threading.Lock()
         self._waiting: list[_Item[Any]] = []
-        self._leading = False
+        self._leaders = 0
         self.batches = 0
         """Transactions committed for batches (for measurement)."""
         self.items = 0
@@ -86,21 +93,22 @@ class GroupCommit:
             return self._alone(work)
         item: _Item[T] = _Item(work)
         with self._lock:
-            self._waiting.append(item)
-            lead = not self._leading
-            self._leading = True
-        if not lead:
+            if self._leaders < self.lanes:
+                # A free lane means nobody waits (a finishing leader hands waiting calls on
+                # before it frees its lane): write this one at once.
+                self._leaders += 1
+                item.batch = [item]
+            else:
+                self._waiting.append(item)
+        if item.batch is None:
             item.woken.wait()
-        if not item.done:  # woken to lead (or leading from the start): write a batch
-            self._lead()
+        if item.batch is not None and not item.done:  # leading (from the start or handed on)
+            self._lead(item.batch)
         if item.error is not None:
             raise item.error
         return item.value  # type: ignore[return-value]
 
-    def _lead(self) -> None:
-        with self._lock:
-            batch = self._waiting[: self.max_batch]
-            del self._waiting[: self.max_batch]
+    def _lead(self, batch: list[_Item[Any]]) -> None:
         try:
             self._write(batch)
         finally:
@@ -108,12 +116,16 @@ class GroupCommit:
                 if not item.done:  # an escape from _write (never expected): fail it clearly
                     item.finish(error=RuntimeError("group commit aborted"))
             with self._lock:
-                successor = self._waiting[0] if self._waiting else None
-                self._leading = successor is not None
+                following = self._waiting[: self.max_batch]
+                del self._waiting[: self.max_batch]
+                if following:
+                    following[0].batch = following  # its caller leads it, in this lane
+                else:
+                    self._leaders -= 1
             for item in batch:
                 item.woken.set()
-            if successor is not None:
-                successor.woken.set()  # not done: it leads the next batch
+            if following:
+                following[0].woken.set()
 
     def _write(self, batch: list[_Item[Any]]) -> None:
         if len(batch) == 1:

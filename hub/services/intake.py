@@ -94,7 +94,7 @@ class Intake:
     def __init__(self, deps: Deps, config: HubConfig) -> None:
         self._deps = deps
         self._config = config
-        self.writer = GroupCommit(deps.uow, config.intake_batch)
+        self.writer = GroupCommit(deps.uow, config.intake_batch, config.intake_lanes)
         """Joins concurrent pushes' writing transactions (:mod:`hub.services.group_commit`)."""
 
     def push(self, system_id: str, data: bytes, *, declared_from: str | None = None) -> PushResult:

@@ -74,7 +74,7 @@ def test_one_failing_item_fails_alone_and_the_batch_commits(
     uow_factory: UnitOfWorkFactory,
 ) -> None:
     held = Held(uow_factory)
-    writer = GroupCommit(held, max_batch=64)
+    writer = GroupCommit(held, max_batch=64, lanes=1)
     refused = Forbidden("not this one")
     with ThreadPoolExecutor(8) as pool:
         first = pool.submit(writer.run, _note("first"))
@@ -122,7 +122,7 @@ def test_concurrent_pushes_in_one_batch_behave_as_alone(
     hub: HubServices, uow_factory: UnitOfWorkFactory
 ) -> None:
     held = Held(uow_factory)
-    writer = GroupCommit(held, max_batch=64)
+    writer = GroupCommit(held, max_batch=64, lanes=1)
     hub.intake.writer = writer
     to = ["000.00.02.H41", "000.00.03.H41"]
     first = make_edoc(sender=SENDER, to=to, document_id="GC-1", subject="đầu tiên")
