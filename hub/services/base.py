@@ -54,7 +54,6 @@ class HubConfig:
     """At most this many concurrent pushes in one writing transaction (group commit)."""
     intake_lanes: int = 4
     """How many such transactions may be written at once (each on its own connection)."""
-    """At most this many concurrent pushes in one writing transaction (group commit)."""
     systems_cache_ttl_s: float = 1.0
     """How long the push path reuses a system's enabled flag, its hosted agencies and the
     hosting map (0 reads the store on every push). Changes made through this process's
