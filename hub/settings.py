@@ -217,9 +217,10 @@ class Settings:
     """The IT dashboard's login token (``admin.token``); ``None``: loopback clients only."""
     inbox_page: int = 200
     """At most this many items per inbox listing (``limits.inbox_page``), oldest first."""
-    intake_lanes: int = 4
+    intake_lanes: int = 8
     """How many such transactions may be written at once (``limits.intake_lanes``), each on its
-    own connection; 1 on SQLite gathers the most (one writer at a time anyway)."""
+    own connection. Default 1 on SQLite (one writer at a time anyway: the waiting pushes share
+    the next commit and its fsync), 8 on PostgreSQL (pushes beyond 8 at once are grouped)."""
     intake_batch: int = 64
     """At most this many concurrent pushes written in one transaction (``limits.intake_batch``,
     group commit: :mod:`hub.services.group_commit`); 1 writes every push alone."""
@@ -447,7 +448,9 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     max_bytes = limits.typed("max_package_bytes", int, 50 * 1024 * 1024)
     inbox_page = limits.typed("inbox_page", int, 200)
     intake_batch = limits.typed("intake_batch", int, 64)
-    intake_lanes = limits.typed("intake_lanes", int, 4)
+    # SQLite has one writer: one lane gathers every waiting push into the next transaction.
+    lanes_default = 1 if database_url.startswith("sqlite") else 8
+    intake_lanes = limits.typed("intake_lanes", int, lanes_default)
     limits.done()
     if inbox_page < 1:
         raise SettingsError(f"limits.inbox_page: must be at least 1, got {inbox_page!r}")

@@ -52,7 +52,7 @@ class HubConfig:
     """At most this many items per inbox listing, oldest first (the client polls again)."""
     intake_batch: int = 64
     """At most this many concurrent pushes in one writing transaction (group commit)."""
-    intake_lanes: int = 4
+    intake_lanes: int = 8
     """How many such transactions may be written at once (each on its own connection)."""
     systems_cache_ttl_s: float = 1.0
     """How long the push path reuses a system's enabled flag, its hosted agencies and the

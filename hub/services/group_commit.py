@@ -68,7 +68,7 @@ class GroupCommit:
     turns grouping off: every call runs alone, as without this class.
     """
 
-    def __init__(self, uow: UnitOfWorkFactory, max_batch: int = 64, lanes: int = 4) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, max_batch: int = 64, lanes: int = 8) -> None:
         if max_batch < 1 or lanes < 1:
             raise ValueError("max_batch and lanes must be at least 1")
         self._uow = uow
