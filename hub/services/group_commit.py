@@ -31,7 +31,7 @@ roll it back and continue (the intake's "stored by a concurrent push" path); in 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from hub.errors import StoreUnavailable
@@ -68,10 +68,20 @@ class GroupCommit:
     turns grouping off: every call runs alone, as without this class.
     """
 
-    def __init__(self, uow: UnitOfWorkFactory, max_batch: int = 64, lanes: int = 8) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        max_batch: int = 64,
+        lanes: int = 8,
+        *,
+        finish: Callable[[UnitOfWork, Sequence[Any]], None] | None = None,
+    ) -> None:
         if max_batch < 1 or lanes < 1:
             raise ValueError("max_batch and lanes must be at least 1")
         self._uow = uow
+        self.finish = finish
+        """Called once per transaction, before its commit, with the answers of its items (the
+        rows every item adds go in as one statement)."""
         self.max_batch = max_batch
         self.lanes = lanes
         self._lock = threading.Lock()
@@ -143,6 +153,8 @@ class GroupCommit:
                         failed, failure = item, exc
                         break
                 else:
+                    if self.finish is not None:
+                        self.finish(uow, values)
                     uow.commit()
         except Exception as exc:  # the commit (or the rollback) failed: nothing is known
             failed, failure = None, exc
@@ -169,5 +181,7 @@ class GroupCommit:
     def _alone(self, work: Work[T]) -> T:
         with self._uow() as uow:
             value = work(uow, True)
+            if self.finish is not None:
+                self.finish(uow, [value])
             uow.commit()
         return value

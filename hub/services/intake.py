@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,12 +53,11 @@ from hub.errors import (
     ProfileError,
 )
 from hub.policy import decide
-from hub.ports import DeliveryEvent, DeliveryRow, DocumentRow, PackageRow, UnitOfWork
+from hub.ports import AuditRow, DeliveryEvent, DeliveryRow, DocumentRow, PackageRow, UnitOfWork
 from hub.routing import RouteDecision
 from hub.services.base import (
     Deps,
     HubConfig,
-    audit,
     audit_refusal,
     enqueue_dispatch,
     new_id,
@@ -88,13 +87,36 @@ class _Plan:
     """A status message: the deliveries of the document it is about, as read by the plan."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What one push's writing transaction decided: the answer, and the rows :func:`_finish`
+    adds for it before the commit (nothing for a push answered as stored)."""
+
+    result: PushResult
+    queued: tuple[str, ...] = ()
+    """Deliveries for the dispatch worker (one outbox row per transaction)."""
+    audit: AuditRow | None = None
+
+
+def _finish(uow: UnitOfWork, written: Sequence[_Written]) -> None:
+    """Before a transaction of the group commit commits: the outbox row for every delivery it
+    queued and the audit rows of its pushes, in the pushes' order."""
+    queued = [d for w in written for d in w.queued]
+    rows = [w.audit for w in written if w.audit is not None]
+    if queued:
+        enqueue_dispatch(uow, queued, max(r.at for r in rows))
+    uow.audit.append_many(rows)
+
+
 class Intake:
     """The push operation (``HubService.push``)."""
 
     def __init__(self, deps: Deps, config: HubConfig) -> None:
         self._deps = deps
         self._config = config
-        self.writer = GroupCommit(deps.uow, config.intake_batch, config.intake_lanes)
+        self.writer = GroupCommit(
+            deps.uow, config.intake_batch, config.intake_lanes, finish=_finish
+        )
         """Joins concurrent pushes' writing transactions (:mod:`hub.services.group_commit`)."""
 
     def push(self, system_id: str, data: bytes, *, declared_from: str | None = None) -> PushResult:
@@ -171,16 +193,16 @@ class Intake:
         now = self._deps.clock.now()
         registry = self._deps.registry()  # before the transaction (see base.router)
 
-        def write(uow: UnitOfWork, alone: bool) -> tuple[PushResult, bool]:
+        def write(uow: UnitOfWork, alone: bool) -> _Written:
             return self._write(
                 uow, alone, system_id, data, digest, pkg, checked, now, registry, peer, also
             )
 
         checked = (verdicts, problems, flags)
-        result, queued = self.writer.run(write)
-        if queued:
+        written = self.writer.run(write)
+        if written.queued:
             self._deps.wake_outbox()
-        return result
+        return written.result
 
     def _write(
         self,
@@ -195,15 +217,16 @@ class Intake:
         registry: Registry,
         peer: str | None,
         also: Callable[[UnitOfWork, PushResult], None] | None,
-    ) -> tuple[PushResult, bool]:
+    ) -> _Written:
         """The writing transaction of one push (run by :attr:`writer`, alone or in a group
-        commit); returns the answer and whether dispatch work was queued."""
+        commit). Its outbox row and audit row are written once per transaction by
+        :func:`_finish` (one multi-row statement each for a whole group)."""
         verdicts, problems, flags = checked
         # The idempotency check runs in the writing transaction (one transaction per push);
         # a concurrent push of the same bytes is caught by the unique key below.
         existing = uow.documents.by_digest(system_id, digest)
         if existing is not None:
-            return _stored_result(uow, existing), False
+            return _Written(_stored_result(uow, existing))
         try:
             plan = self._plan(uow, pkg)
         except Conflict:
@@ -211,7 +234,7 @@ class Intake:
             # between the digest check above and the DocumentId check inside _plan.
             existing = uow.documents.by_digest(system_id, digest)
             if existing is not None:
-                return _stored_result(uow, existing), False
+                return _Written(_stored_result(uow, existing))
             raise
         doc = DocumentRow(
             id=new_id(),
@@ -240,7 +263,7 @@ class Intake:
             stored = uow.documents.by_digest(system_id, digest)
             if stored is None:
                 raise
-            return _stored_result(uow, stored), False
+            return _Written(_stored_result(uow, stored))
         skip = set()
         if plan.revoke_original and plan.related_doc_id:
             skip = _revoke_untaken(uow, plan.related_doc_id, now, doc.id)
@@ -274,22 +297,17 @@ class Intake:
             else:
                 queued.append(row.id)
             created.append(row)
-        enqueue_dispatch(uow, queued, now)
-        audit(
-            uow,
-            now,
-            f"system:{system_id}",
-            "push",
-            doc.id,
-            digest=digest,
-            kind=pkg.kind.value,
-            document_id=doc.document_id,
-            flags=list(doc.flags),
-        )
+        details = {
+            "digest": digest,
+            "kind": pkg.kind.value,
+            "document_id": doc.document_id,
+            "flags": list(doc.flags),
+        }
+        entry = AuditRow(now, f"system:{system_id}", "push", doc.id, "ok", details)
         result = _result(doc, created, duplicate=False)
         if also is not None:
             also(uow, result)
-        return result, bool(queued)
+        return _Written(result, tuple(queued), entry)
 
     def _system_rights(self, system_id: str) -> Callable[[str], bool]:
         """A connected system sends only as the agencies it hosts (refused when unknown or

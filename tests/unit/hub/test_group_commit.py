@@ -18,6 +18,7 @@ import pytest
 
 from hub.errors import Conflict, Forbidden, HubError
 from hub.ports import AuditRow, UnitOfWork, UnitOfWorkFactory
+from hub.services.base import message_ids
 from hub.services.contracts import PushResult
 from hub.services.group_commit import GroupCommit
 from hub.services.hub import HubServices
@@ -122,7 +123,7 @@ def test_concurrent_pushes_in_one_batch_behave_as_alone(
     hub: HubServices, uow_factory: UnitOfWorkFactory
 ) -> None:
     held = Held(uow_factory)
-    writer = GroupCommit(held, max_batch=64, lanes=1)
+    writer = GroupCommit(held, max_batch=64, lanes=1, finish=hub.intake.writer.finish)
     hub.intake.writer = writer
     to = ["000.00.02.H41", "000.00.03.H41"]
     first = make_edoc(sender=SENDER, to=to, document_id="GC-1", subject="đầu tiên")
@@ -157,3 +158,6 @@ def test_concurrent_pushes_in_one_batch_behave_as_alone(
         pushes = uow.audit.recent(action="push", limit=1000)
     assert sum(r.outcome == "ok" for r in pushes) == 6
     assert sum(r.outcome == "document.id_reused" for r in pushes) == 1
+    with uow_factory() as uow:  # every queued delivery has its dispatch message
+        queued = {i for row in uow.outbox.pending() for i in message_ids(row.body)}
+    assert len(queued) == 2 * 6
