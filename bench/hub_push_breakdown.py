@@ -34,8 +34,7 @@ def instrument_more() -> None:
 
     intake.router = hs.timed("router()", intake.router)  # type: ignore[assignment]
     intake.Intake._plan = hs.timed("_plan", intake.Intake._plan)  # type: ignore[method-assign]
-    intake.audit = hs.timed("audit()", intake.audit)  # type: ignore[assignment]
-    intake.enqueue_dispatch = hs.timed("enqueue_dispatch", intake.enqueue_dispatch)  # type: ignore[assignment]
+    intake._finish = hs.timed("outbox + audit rows (once per transaction)", intake._finish)  # type: ignore[assignment]
     exit_ = hs.timed("uow exit (rollback + return)", uow_mod.SqlUnitOfWork.__exit__)
     uow_mod.SqlUnitOfWork.__exit__ = exit_  # type: ignore[method-assign]
     checkout = hs.timed("uow checkout (pool + pre-ping)", uow_mod.SqlUnitOfWork.connection)
