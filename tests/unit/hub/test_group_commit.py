@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from hub.errors import Conflict, Forbidden, HubError
+from hub.errors import Conflict, Forbidden, HubError, StoreUnavailable
 from hub.ports import AuditRow, UnitOfWork, UnitOfWorkFactory
 from hub.services.base import message_ids
 from hub.services.contracts import PushResult
@@ -98,6 +98,46 @@ def test_one_failing_item_fails_alone_and_the_batch_commits(
     with uow_factory() as uow:
         notes = sorted(r.subject or "" for r in uow.audit.recent(action="note"))
     assert notes == ["first", "item0", "item1", "item2", "item4", "item5"]
+
+
+class CommitFails:
+    """A unit-of-work factory whose ``at``-th commit (counting from 1) fails as a lost
+    database would."""
+
+    def __init__(self, factory: UnitOfWorkFactory, at: int) -> None:
+        self.factory = factory
+        self.at = at
+        self.commits = 0
+
+    def __call__(self) -> UnitOfWork:
+        uow = self.factory()
+        real = uow.commit
+
+        def commit() -> None:
+            self.commits += 1
+            if self.commits == self.at:
+                raise StoreUnavailable("commit lost")
+            real()
+
+        uow.commit = commit  # type: ignore[method-assign]
+        return uow
+
+
+def test_a_failed_group_commit_writes_every_item_alone(uow_factory: UnitOfWorkFactory) -> None:
+    held = Held(CommitFails(uow_factory, at=2))  # 1: the held first item; 2: the group
+    writer = GroupCommit(held, max_batch=64, lanes=1)
+    with ThreadPoolExecutor(6) as pool:
+        first = pool.submit(writer.run, _note("first"))
+        assert held.entered.wait(20)
+        rest = [pool.submit(writer.run, _note(f"item{n}")) for n in range(4)]
+        _wait_for(writer, 4)
+        held.release()
+        assert first.result(20) == "first"
+        assert [f.result(20) for f in rest] == [f"item{n}" for n in range(4)]
+    assert writer.batches == 0  # the group did not commit; each item did, alone
+    with uow_factory() as uow:
+        notes = sorted(r.subject or "" for r in uow.audit.recent(action="note"))
+    assert notes == ["first", "item0", "item1", "item2", "item3"]
 
 
 def test_max_batch_one_writes_each_alone(uow_factory: UnitOfWorkFactory) -> None:
