@@ -22,9 +22,13 @@ Theory of operation (hub-common.md, DESIGN.md §2). In order, failing fast and c
    **idempotency** (the same bytes pushed again by the same system answer the stored
    :class:`PushResult` with ``duplicate=True`` and create nothing) and writes the package, the
    document (verdicts, problems, flags), the deliveries with their routes and creation events
-   (one batched INSERT each), the outbox row for the dispatch worker, and the audit row. After
-   the commit the outbox relay is woken. A push refused by steps 2–5 first looks its bytes up:
-   bytes already stored are answered as stored even if a check would refuse them now.
+   (one batched INSERT each), the outbox row for the dispatch worker, and the audit row. That
+   transaction may be shared with concurrent pushes (group commit,
+   :mod:`hub.services.group_commit`: one outbox row and one audit INSERT for the group; a push
+   that fails there is re-run in a transaction of its own); either way a push is answered only
+   after the commit that holds it. After the commit the outbox relay is woken. A push refused
+   by steps 2–5 first looks its bytes up: bytes already stored are answered as stored even if
+   a check would refuse them now.
 
 Every refusal raises a :mod:`hub.errors` exception and leaves an audit row.
 """
