@@ -402,6 +402,10 @@ class MemoryAuditRepository(_Repo):
     def append(self, row: AuditRow) -> None:
         self.t.audit.append(dataclasses.replace(row, id=self.t.new_id()))
 
+    def append_many(self, rows: Sequence[AuditRow]) -> None:
+        for row in rows:
+            self.append(row)
+
     def recent(
         self,
         *,

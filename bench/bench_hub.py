@@ -59,6 +59,7 @@ import httpx  # noqa: E402
 import yaml  # noqa: E402
 
 from adapters.vxp_client import VxpClient  # noqa: E402
+from bench.loadgen import RawLoad, send_edoc_request  # noqa: E402
 from hub.edxml.model import MessageKind  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -104,9 +105,15 @@ def backend(name: str, data_dir: Path) -> Iterator[dict[str, str]]:
         admin.dispose()
 
 
-def write_settings(work: Path, anchors: Path) -> Path:
+def write_settings(
+    work: Path, anchors: Path, intake_batch: int | None = None, intake_lanes: int | None = None
+) -> Path:
     raw = yaml.safe_load((ROOT / "config" / "settings.yaml").read_text(encoding="utf-8"))
     raw["signatures"]["trust_anchors"] = [str(anchors)]
+    if intake_batch is not None:  # limits.intake_batch: 1 writes every push alone
+        raw["limits"]["intake_batch"] = intake_batch
+    if intake_lanes is not None:
+        raw["limits"]["intake_lanes"] = intake_lanes
     path = work / "settings.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return path
@@ -354,6 +361,39 @@ class Load:
                 time.sleep(0.02)
 
 
+def raw_load(args: argparse.Namespace, port: int, feed: Feed) -> RawLoad:
+    """The asyncio generator over prepared requests (enough for the whole run at the target
+    rate, or ``--prepare`` of them at the maximum rate)."""
+    host = f"127.0.0.1:{port}"
+
+    def make_request(sender: int) -> bytes:
+        return send_edoc_request(
+            "/vxp",
+            host,
+            f"bench.send{sender}",
+            SECRET,
+            SENDER_AGENCIES[sender],
+            args.kind,
+            feed.next(sender),
+        )
+
+    horizon = args.warmup + args.seconds + 5
+    prepare = int(args.rate * horizon) if args.rate else args.prepare
+    return RawLoad(
+        "127.0.0.1",
+        port,
+        "/vxp",
+        args.pushers,
+        args.rate,
+        make_request,
+        len(SENDER_AGENCIES),
+        None if args.no_pull else RECIPIENT,
+        SECRET,
+        args.kind,
+        prepare,
+    )
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -424,7 +464,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     port = args.port
     url = f"http://127.0.0.1:{port}/vxp"
     with backend(args.backend, work / "data") as env:
-        env["LIENTHONG_SETTINGS"] = str(write_settings(work, anchors))
+        env["LIENTHONG_SETTINGS"] = str(
+            write_settings(work, anchors, args.intake_batch, args.intake_lanes)
+        )
         env["LIENTHONG_TRUST_NETWORK"] = "1"  # the loopback CRL/OCSP server above
         if args.sqlite_synchronous:  # embedded: database.sqlite_synchronous (default full)
             env["LIENTHONG_SQLITE_SYNCHRONOUS"] = args.sqlite_synchronous
@@ -439,17 +481,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             procs.append(start(role, env, port, stats_files[-1], reuse_port=reuse))
         try:
             wait_http(f"http://127.0.0.1:{port}")
-            load = Load(url, feed, args.kind, args.pushers, args.rate)
-            threads = [
-                threading.Thread(target=load.pusher, args=(i,), daemon=True)
-                for i in range(args.pushers)
-            ]
-            if not args.no_pull:
-                threads += [
-                    threading.Thread(target=load.puller, args=(k, 2), daemon=True) for k in range(2)
+            load: Load | RawLoad
+            threads: list[threading.Thread] = []
+            if args.loadgen == "raw":
+                load = raw_load(args, port, feed)
+                load.start()
+            else:
+                load = Load(url, feed, args.kind, args.pushers, args.rate)
+                threads = [
+                    threading.Thread(target=load.pusher, args=(i,), daemon=True)
+                    for i in range(args.pushers)
                 ]
-            for t in threads:
-                t.start()
+                if not args.no_pull:
+                    threads += [
+                        threading.Thread(target=load.puller, args=(k, 2), daemon=True)
+                        for k in range(2)
+                    ]
+                for t in threads:
+                    t.start()
             time.sleep(args.warmup)
             for p in procs:
                 p.send_signal(signal.SIGUSR1)
@@ -476,6 +525,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             load.stop.set()
             for t in threads:
                 t.join(timeout=30)
+            if isinstance(load, RawLoad):
+                load.join(timeout=30)
             time.sleep(1.0)  # let the last dispatches land before reading latencies
             lat, routed = latency_from_db(env, since, until)
             for f in stats_files:  # written by the servers on SIGUSR2
@@ -504,6 +555,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "api_workers": args.api_workers,
         "rate_target": args.rate,
         "pull": not args.no_pull,
+        "loadgen": args.loadgen,
+        "intake_batch": args.intake_batch,
+        "intake_lanes": args.intake_lanes,
         "window_s": window,
         "pushed": n,
         "rate": n / window,
@@ -529,7 +583,7 @@ def report(r: dict[str, Any]) -> str:
         f"### {r['backend']} — {r['kind']} ({r['package_bytes']:,} bytes), "
         f"{r['pushers']} pushers, {r.get('api_workers', 1)} API process(es), "
         f"target {r['rate_target'] or 'max'}/s, "
-        f"pull+ack {'on' if r['pull'] else 'off'}",
+        f"pull+ack {'on' if r['pull'] else 'off'}, load generator {r.get('loadgen', 'threads')}",
         "",
         f"- sustained: **{r['rate']:,.0f} packages/s** ({r['pushed']:,} in {r['window_s']:.1f} s;"
         f" {r['acked']:,} pulled+acked; {r['errors']} errors {r['error_sample'] or ''});"
@@ -583,6 +637,25 @@ def main() -> None:
         default=None,
         help="embedded: SQLite durability (database.sqlite_synchronous; default: the setting's)",
     )
+    ap.add_argument(
+        "--loadgen",
+        choices=("raw", "threads"),
+        default="raw",
+        help="raw: asyncio over prepared requests (bench/loadgen.py); threads: httpx clients",
+    )
+    ap.add_argument(
+        "--prepare",
+        type=int,
+        default=40_000,
+        help="raw, maximum rate: requests signed before the run (later ones are signed live)",
+    )
+    ap.add_argument(
+        "--intake-batch",
+        type=int,
+        default=None,
+        help="limits.intake_batch (group commit; 1 = every push alone); default: the setting's",
+    )
+    ap.add_argument("--intake-lanes", type=int, default=None, help="limits.intake_lanes")
     ap.add_argument("--json", metavar="FILE", help="append the raw result as a JSON line")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (store, blobs, stats)")
     args = ap.parse_args()

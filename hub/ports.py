@@ -456,6 +456,10 @@ class OutboxRepository(Protocol):
 class AuditRepository(Protocol):
     def append(self, row: AuditRow) -> None: ...
 
+    def append_many(self, rows: Sequence[AuditRow]) -> None:
+        """Append ``rows`` in their order (one statement)."""
+        ...
+
     def recent(
         self,
         *,

@@ -253,6 +253,13 @@ class Settings:
     """The IT dashboard's login token (``admin.token``); ``None``: loopback clients only."""
     inbox_page: int = 200
     """At most this many items per inbox listing (``limits.inbox_page``), oldest first."""
+    intake_lanes: int = 8
+    """How many such transactions may be written at once (``limits.intake_lanes``), each on its
+    own connection. Default 1 on SQLite (one writer at a time anyway: the waiting pushes share
+    the next commit and its fsync), 8 on PostgreSQL (pushes beyond 8 at once are grouped)."""
+    intake_batch: int = 64
+    """At most this many concurrent pushes written in one transaction (``limits.intake_batch``,
+    group commit: :mod:`hub.services.group_commit`); 1 writes every push alone."""
     blob_store: str = "filesystem"
     """Where package bodies live (``blobs.store``): ``filesystem`` (``<data_dir>/blobs``; hub
     nodes that share it need a shared filesystem) or ``database`` (replicated with it)."""
@@ -494,9 +501,17 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     limits = root.section("limits")
     max_bytes = limits.typed("max_package_bytes", int, 50 * 1024 * 1024)
     inbox_page = limits.typed("inbox_page", int, 200)
+    intake_batch = limits.typed("intake_batch", int, 64)
+    # SQLite has one writer: one lane gathers every waiting push into the next transaction.
+    lanes_default = 1 if database_url.startswith("sqlite") else 8
+    intake_lanes = limits.typed("intake_lanes", int, lanes_default)
     limits.done()
     if inbox_page < 1:
         raise SettingsError(f"limits.inbox_page: must be at least 1, got {inbox_page!r}")
+    if intake_lanes < 1:
+        raise SettingsError(f"limits.intake_lanes: must be at least 1, got {intake_lanes!r}")
+    if intake_batch < 1:
+        raise SettingsError(f"limits.intake_batch: must be at least 1, got {intake_batch!r}")
     api = root.section("api")
     blob_section = root.section("blobs")
     blob_store = blob_section.typed("store", str, "filesystem")
@@ -695,6 +710,8 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         secret_key=secret_key,
         admin_token=admin_token,
         inbox_page=inbox_page,
+        intake_batch=intake_batch,
+        intake_lanes=intake_lanes,
         blob_store=blob_store,
         api_workers=api_workers,
         sqlite_synchronous=sqlite_synchronous,

@@ -777,15 +777,12 @@ class SqlOutboxRepository(_Repo):
 
 class SqlAuditRepository(_Repo):
     def append(self, row: AuditRow) -> None:
-        values = {
-            "at": row.at,
-            "actor": row.actor,
-            "action": row.action,
-            "subject": row.subject,
-            "outcome": row.outcome,
-            "details": dict(row.details),
-        }
-        self._run("appending to the audit log", _INSERT_AUDIT, values)
+        self._run("appending to the audit log", _INSERT_AUDIT, _audit_values(row))
+
+    def append_many(self, rows: Sequence[AuditRow]) -> None:
+        if rows:
+            values = [_audit_values(row) for row in rows]
+            self._run("appending to the audit log", _INSERT_AUDIT, values)
 
     def recent(
         self,
@@ -807,3 +804,14 @@ class SqlAuditRepository(_Repo):
         return [
             AuditRow(r.at, r.actor, r.action, r.subject, r.outcome, r.details, r.id) for r in result
         ]
+
+
+def _audit_values(row: AuditRow) -> dict[str, Any]:
+    return {
+        "at": row.at,
+        "actor": row.actor,
+        "action": row.action,
+        "subject": row.subject,
+        "outcome": row.outcome,
+        "details": dict(row.details),
+    }

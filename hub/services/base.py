@@ -50,6 +50,10 @@ class HubConfig:
     default_max_age_s: int = 300
     inbox_page: int = 200
     """At most this many items per inbox listing, oldest first (the client polls again)."""
+    intake_batch: int = 64
+    """At most this many concurrent pushes in one writing transaction (group commit)."""
+    intake_lanes: int = 8
+    """How many such transactions may be written at once (each on its own connection)."""
     systems_cache_ttl_s: float = 1.0
     """How long the push path reuses a system's enabled flag, its hosted agencies and the
     hosting map (0 reads the store on every push). Changes made through this process's
@@ -67,6 +71,8 @@ class HubConfig:
             retry=settings.retry,
             default_max_age_s=settings.max_age_s,
             inbox_page=settings.inbox_page,
+            intake_batch=settings.intake_batch,
+            intake_lanes=settings.intake_lanes,
         )
 
 

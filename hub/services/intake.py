@@ -22,9 +22,13 @@ Theory of operation (hub-common.md, DESIGN.md §2). In order, failing fast and c
    **idempotency** (the same bytes pushed again by the same system answer the stored
    :class:`PushResult` with ``duplicate=True`` and create nothing) and writes the package, the
    document (verdicts, problems, flags), the deliveries with their routes and creation events
-   (one batched INSERT each), the outbox row for the dispatch worker, and the audit row. After
-   the commit the outbox relay is woken. A push refused by steps 2–5 first looks its bytes up:
-   bytes already stored are answered as stored even if a check would refuse them now.
+   (one batched INSERT each), the outbox row for the dispatch worker, and the audit row. That
+   transaction may be shared with concurrent pushes (group commit,
+   :mod:`hub.services.group_commit`: one outbox row and one audit INSERT for the group; a push
+   that fails there is re-run in a transaction of its own); either way a push is answered only
+   after the commit that holds it. After the commit the outbox relay is woken. A push refused
+   by steps 2–5 first looks its bytes up: bytes already stored are answered as stored even if
+   a check would refuse them now.
 
 Every refusal raises a :mod:`hub.errors` exception and leaves an audit row.
 """
@@ -34,11 +38,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hub.agency.codes import lookup_key
+from hub.agency.registry import Registry
 from hub.delivery import Event, State, advance
 from hub.edxml import profile
 from hub.edxml.model import BussinessDocType, EdocPackage, MessageKind, StatusCode, StatusPackage
@@ -52,12 +57,11 @@ from hub.errors import (
     ProfileError,
 )
 from hub.policy import decide
-from hub.ports import DeliveryEvent, DeliveryRow, DocumentRow, PackageRow, UnitOfWork
+from hub.ports import AuditRow, DeliveryEvent, DeliveryRow, DocumentRow, PackageRow, UnitOfWork
 from hub.routing import RouteDecision
 from hub.services.base import (
     Deps,
     HubConfig,
-    audit,
     audit_refusal,
     enqueue_dispatch,
     new_id,
@@ -65,6 +69,7 @@ from hub.services.base import (
     today_vn,
 )
 from hub.services.contracts import PushResult, RecipientRoute, Route
+from hub.services.group_commit import GroupCommit
 
 #: Business actions that may reuse the DocumentId of an earlier document (QCVN 102 §2.3).
 _FOLLOW_UPS = (BussinessDocType.REVOKE, BussinessDocType.UPDATE, BussinessDocType.REPLACE)
@@ -86,12 +91,37 @@ class _Plan:
     """A status message: the deliveries of the document it is about, as read by the plan."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What one push's writing transaction decided: the answer, and the rows :func:`_finish`
+    adds for it before the commit (nothing for a push answered as stored)."""
+
+    result: PushResult
+    queued: tuple[str, ...] = ()
+    """Deliveries for the dispatch worker (one outbox row per transaction)."""
+    audit: AuditRow | None = None
+
+
+def _finish(uow: UnitOfWork, written: Sequence[_Written]) -> None:
+    """Before a transaction of the group commit commits: the outbox row for every delivery it
+    queued and the audit rows of its pushes, in the pushes' order."""
+    queued = [d for w in written for d in w.queued]
+    rows = [w.audit for w in written if w.audit is not None]
+    if queued:
+        enqueue_dispatch(uow, queued, max(r.at for r in rows))
+    uow.audit.append_many(rows)
+
+
 class Intake:
     """The push operation (``HubService.push``)."""
 
     def __init__(self, deps: Deps, config: HubConfig) -> None:
         self._deps = deps
         self._config = config
+        self.writer = GroupCommit(
+            deps.uow, config.intake_batch, config.intake_lanes, finish=_finish
+        )
+        """Joins concurrent pushes' writing transactions (:mod:`hub.services.group_commit`)."""
 
     def push(self, system_id: str, data: bytes, *, declared_from: str | None = None) -> PushResult:
         actor = f"system:{system_id}"
@@ -166,103 +196,122 @@ class Intake:
         self._deps.blobs.put(data)  # BEFORE the transaction: no row without its blob
         now = self._deps.clock.now()
         registry = self._deps.registry()  # before the transaction (see base.router)
-        with self._deps.uow() as uow:
-            # The idempotency check runs in the writing transaction (one transaction per push);
-            # a concurrent push of the same bytes is caught by the unique key below.
+
+        def write(uow: UnitOfWork, alone: bool) -> _Written:
+            return self._write(
+                uow, alone, system_id, data, digest, pkg, checked, now, registry, peer, also
+            )
+
+        checked = (verdicts, problems, flags)
+        written = self.writer.run(write)
+        if written.queued:
+            self._deps.wake_outbox()
+        return written.result
+
+    def _write(
+        self,
+        uow: UnitOfWork,
+        alone: bool,
+        system_id: str,
+        data: bytes,
+        digest: str,
+        pkg: EdocPackage | StatusPackage,
+        checked: tuple[dict[str, Any], list[dict[str, Any]], list[str]],
+        now: dt.datetime,
+        registry: Registry,
+        peer: str | None,
+        also: Callable[[UnitOfWork, PushResult], None] | None,
+    ) -> _Written:
+        """The writing transaction of one push (run by :attr:`writer`, alone or in a group
+        commit). Its outbox row and audit row are written once per transaction by
+        :func:`_finish` (one multi-row statement each for a whole group)."""
+        verdicts, problems, flags = checked
+        # The idempotency check runs in the writing transaction (one transaction per push);
+        # a concurrent push of the same bytes is caught by the unique key below.
+        existing = uow.documents.by_digest(system_id, digest)
+        if existing is not None:
+            return _Written(_stored_result(uow, existing))
+        try:
+            plan = self._plan(uow, pkg)
+        except Conflict:
+            # READ COMMITTED: a concurrent push of these very bytes may have committed
+            # between the digest check above and the DocumentId check inside _plan.
             existing = uow.documents.by_digest(system_id, digest)
             if existing is not None:
-                return _stored_result(uow, existing)
-            try:
-                plan = self._plan(uow, pkg)
-            except Conflict:
-                # READ COMMITTED: a concurrent push of these very bytes may have committed
-                # between the digest check above and the DocumentId check inside _plan.
-                existing = uow.documents.by_digest(system_id, digest)
-                if existing is not None:
-                    return _stored_result(uow, existing)
+                return _Written(_stored_result(uow, existing))
+            raise
+        doc = DocumentRow(
+            id=new_id(),
+            digest=digest,
+            kind=pkg.kind,
+            document_id=pkg.document_id if isinstance(pkg, EdocPackage) else None,
+            sender_code=pkg.sender,
+            sender_system=system_id,
+            business_type=int(pkg.business_type) if isinstance(pkg, EdocPackage) else 0,
+            related_doc_id=plan.related_doc_id,
+            subject=pkg.header.subject if isinstance(pkg, EdocPackage) else None,
+            code_number=_code(pkg)[0],
+            code_notation=_code(pkg)[1],
+            verdicts=verdicts,
+            problems=problems,
+            flags=[*flags, *plan.flags],
+            received_at=now,
+        )
+        uow.packages.add(PackageRow(digest, len(data), pkg.kind, now))
+        try:
+            uow.documents.add(doc)
+        except Conflict:  # the same bytes committed by a concurrent push
+            if not alone:
+                raise  # the group commit re-runs this push alone, which lands below
+            uow.rollback()
+            stored = uow.documents.by_digest(system_id, digest)
+            if stored is None:
                 raise
-            doc = DocumentRow(
-                id=new_id(),
-                digest=digest,
-                kind=pkg.kind,
-                document_id=pkg.document_id if isinstance(pkg, EdocPackage) else None,
-                sender_code=pkg.sender,
-                sender_system=system_id,
-                business_type=int(pkg.business_type) if isinstance(pkg, EdocPackage) else 0,
-                related_doc_id=plan.related_doc_id,
-                subject=pkg.header.subject if isinstance(pkg, EdocPackage) else None,
-                code_number=_code(pkg)[0],
-                code_notation=_code(pkg)[1],
-                verdicts=verdicts,
-                problems=problems,
-                flags=[*flags, *plan.flags],
-                received_at=now,
+            return _Written(_stored_result(uow, stored))
+        skip = set()
+        if plan.revoke_original and plan.related_doc_id:
+            skip = _revoke_untaken(uow, plan.related_doc_id, now, doc.id)
+        events: list[DeliveryEvent] = []
+        if isinstance(pkg, StatusPackage):
+            events += _record_status(uow, pkg, plan.original_rows, now)
+        rules = router(self._deps, self._config, uow, registry, cached=True)
+        day = today_vn(now)
+        routed = [
+            (_new_delivery(doc.id, decision_, now), decision_)
+            for decision_ in (
+                rules.route(code, day) for code in plan.recipients if lookup_key(code) not in skip
             )
-            uow.packages.add(PackageRow(digest, len(data), pkg.kind, now))
-            try:
-                uow.documents.add(doc)
-            except Conflict:  # the same bytes committed by a concurrent push
-                uow.rollback()
-                stored = uow.documents.by_digest(system_id, digest)
-                if stored is None:
-                    raise
-                return _stored_result(uow, stored)
-            skip = set()
-            if plan.revoke_original and plan.related_doc_id:
-                skip = _revoke_untaken(uow, plan.related_doc_id, now, doc.id)
-            events: list[DeliveryEvent] = []
-            if isinstance(pkg, StatusPackage):
-                events += _record_status(uow, pkg, plan.original_rows, now)
-            rules = router(self._deps, self._config, uow, registry, cached=True)
-            day = today_vn(now)
-            routed = [
-                (_new_delivery(doc.id, decision_, now), decision_)
-                for decision_ in (
-                    rules.route(code, day)
-                    for code in plan.recipients
-                    if lookup_key(code) not in skip
-                )
-                if peer is None or decision_.route not in _ELSEWHERE
-            ]
-            if peer is not None and plan.recipients and not routed and not skip:
-                raise Forbidden(
-                    f"no recipient of the package from peer {peer!r} is served here",
-                    message_vi=f"gói tin nhận từ {peer!r} không gửi cho cơ quan nào thuộc trục",
-                    code="inbound.not_for_us",
-                )
-            # Batched: one INSERT for the deliveries, one for their events (PERFORMANCE.md).
-            uow.deliveries.add_many([row for row, _ in routed])
-            events += [DeliveryEvent(row.id, now, None, row.state, "accepted") for row, _ in routed]
-            uow.deliveries.add_events(events)
-            queued: list[str] = []
-            created: list[DeliveryRow] = []
-            for row, decision_ in routed:
-                if decision_.route is Route.NONE:
-                    row = advance(
-                        uow.deliveries, row, Event.NO_ROUTE, at=now, reason=decision_.reason
-                    )
-                else:
-                    queued.append(row.id)
-                created.append(row)
-            enqueue_dispatch(uow, queued, now)
-            audit(
-                uow,
-                now,
-                f"system:{system_id}",
-                "push",
-                doc.id,
-                digest=digest,
-                kind=pkg.kind.value,
-                document_id=doc.document_id,
-                flags=list(doc.flags),
+            if peer is None or decision_.route not in _ELSEWHERE
+        ]
+        if peer is not None and plan.recipients and not routed and not skip:
+            raise Forbidden(
+                f"no recipient of the package from peer {peer!r} is served here",
+                message_vi=f"gói tin nhận từ {peer!r} không gửi cho cơ quan nào thuộc trục",
+                code="inbound.not_for_us",
             )
-            result = _result(doc, created, duplicate=False)
-            if also is not None:
-                also(uow, result)
-            uow.commit()
-        if queued:
-            self._deps.wake_outbox()
-        return result
+        # Batched: one INSERT for the deliveries, one for their events (PERFORMANCE.md).
+        uow.deliveries.add_many([row for row, _ in routed])
+        events += [DeliveryEvent(row.id, now, None, row.state, "accepted") for row, _ in routed]
+        uow.deliveries.add_events(events)
+        queued: list[str] = []
+        created: list[DeliveryRow] = []
+        for row, decision_ in routed:
+            if decision_.route is Route.NONE:
+                row = advance(uow.deliveries, row, Event.NO_ROUTE, at=now, reason=decision_.reason)
+            else:
+                queued.append(row.id)
+            created.append(row)
+        details = {
+            "digest": digest,
+            "kind": pkg.kind.value,
+            "document_id": doc.document_id,
+            "flags": list(doc.flags),
+        }
+        entry = AuditRow(now, f"system:{system_id}", "push", doc.id, "ok", details)
+        result = _result(doc, created, duplicate=False)
+        if also is not None:
+            also(uow, result)
+        return _Written(result, tuple(queued), entry)
 
     def _system_rights(self, system_id: str) -> Callable[[str], bool]:
         """A connected system sends only as the agencies it hosts (refused when unknown or

@@ -7,9 +7,9 @@ unique index on ``(sender_code, document_id)`` for business type *new* (migratio
 ``0007_unique_new_docid``) is the last line; the repository reports it as the same
 ``document.id_reused`` Conflict the check gives.
 
-On PostgreSQL the race is forced: each push waits after its DocumentId check until both have
-passed it. SQLite (``BEGIN IMMEDIATE``) and the in-memory store (one lock) serialise whole
-pushes, so there the threads simply run together.
+On PostgreSQL the race is forced: two hubs (as two API processes) push at once, and each push
+waits after its DocumentId check until both have passed it. SQLite (``BEGIN IMMEDIATE``) and
+the in-memory store (one lock) serialise whole pushes, so there the threads simply run together.
 """
 
 from __future__ import annotations
@@ -90,13 +90,15 @@ def test_concurrent_pushes_of_one_document_id_accept_one(
     racing = uow_factory
     if backend == "postgresql":
         racing = _pausing(uow_factory, threading.Barrier(2))
-    hub = _hub(racing, blobs, registry, clock, config)
+    # Two hubs, as two API processes: within one process the group commit writes concurrent
+    # pushes one after the other in its transaction (the second then sees the first's row).
+    hubs = [_hub(racing, blobs, registry, clock, config) for _ in range(2)]
     pushes = [
-        make_edoc(sender=SENDER, to=["000.00.02.H41"], document_id="DOC-RACE", subject=subject)
-        for subject in ("Bản thứ nhất", "Bản thứ hai")
+        (hub, make_edoc(sender=SENDER, to=["000.00.02.H41"], document_id="DOC-RACE", subject=s))
+        for hub, s in zip(hubs, ("Bản thứ nhất", "Bản thứ hai"), strict=True)
     ]
     with ThreadPoolExecutor(2) as pool:
-        outcomes = sorted(pool.map(lambda data: _outcome(lambda: hub.push(UBND, data)), pushes))
+        outcomes = sorted(pool.map(lambda job: _outcome(lambda: job[0].push(UBND, job[1])), pushes))
     assert outcomes == ["accepted", "document.id_reused"]
     with uow_factory() as uow:
         assert len(uow.documents.by_document_id(SENDER, "DOC-RACE")) == 1

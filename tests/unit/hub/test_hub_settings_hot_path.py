@@ -24,6 +24,8 @@ def test_the_environment_sets_the_process_count() -> None:
     ("yaml", "fragment"),
     [
         ("limits: {inbox_page: 0}", r"limits\.inbox_page"),
+        ("limits: {intake_batch: 0}", r"limits\.intake_batch"),
+        ("limits: {intake_lanes: 0}", r"limits\.intake_lanes"),
         ("api: {workers: 0}", r"api\.workers"),
         ("api: {worker: 2}", r"api\.worker"),
     ],
@@ -41,3 +43,10 @@ def test_a_page_size_from_the_file_reaches_the_services(tmp_path: Path) -> None:
     path = tmp_path / "settings.yaml"
     path.write_text('hub: {organ_id: "000.00.00.H41"}\nlimits: {inbox_page: 50}\n', "utf-8")
     assert HubConfig.from_settings(load_settings(path, env={})).inbox_page == 50
+
+
+def test_group_commit_lanes_follow_the_database() -> None:
+    sqlite = HubConfig.from_settings(load_settings(env={}))
+    assert (sqlite.intake_batch, sqlite.intake_lanes) == (64, 1)
+    pg = load_settings(env={"LIENTHONG_DATABASE_URL": "postgresql+psycopg://u@h/db"})
+    assert (pg.intake_batch, pg.intake_lanes) == (64, 8)
