@@ -101,6 +101,7 @@ from signing.verdicts import (
 if TYPE_CHECKING:
     from hub.edxml.attachments import ExtractedAttachment
     from hub.edxml.reader import ParsedPackage
+    from hub.edxml.source import Package
 
 __all__ = [
     "DEFAULT_PDF_VERIFY_POLICY",
@@ -639,7 +640,7 @@ class PdfVerifier:
         return tuple(self._iter_items(iter_attachments(package), first_is_issued))
 
     def verify_parsed(
-        self, parsed: ParsedPackage, data: bytes, *, first_is_issued: bool = True
+        self, parsed: ParsedPackage, data: Package, *, first_is_issued: bool = True
     ) -> tuple[PdfVerdict, ...]:
         """:meth:`verify_package` over the intake's one parse (``data`` are its bytes): the
         payloads come from the tree instead of a second parse of the package
