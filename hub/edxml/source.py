@@ -19,6 +19,7 @@ Hazards:
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -56,9 +57,31 @@ class PackageFile:
         self.file.seek(0)
         return self.file.read(min(n, self.size))
 
+    def reader(self) -> BinaryIO:
+        """A binary stream of the package alone (from its first byte, ending at ``size``)."""
+        return io.BufferedReader(_ChunksIO(self.chunks()), buffer_size=CHUNK)
+
     def read_all(self) -> bytes:
         """The whole package in memory (for the few checks that need one buffer)."""
         return b"".join(self.chunks())
+
+
+class _ChunksIO(io.RawIOBase):
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        if not self._left:
+            self._left = next(self._chunks, b"")
+        n = min(len(buffer), len(self._left))
+        buffer[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
 
 
 #: A package as the intake receives it: its bytes, or a file holding them.

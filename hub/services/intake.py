@@ -411,8 +411,7 @@ class Intake:
 def _store(deps: Deps, data: Package) -> None:
     """Write the package to the blob store; a spooled one is copied from its file."""
     if isinstance(data, PackageFile):
-        data.file.seek(0)
-        deps.blobs.put_stream(data.file, max_size=data.size)
+        deps.blobs.put_stream(data.reader(), max_size=data.size)
     else:
         deps.blobs.put(data)
 
