@@ -112,6 +112,7 @@ __all__ = [
     "PdfVerifyPolicy",
     "Problem",
     "install_fast_hex_reader",
+    "install_fast_name_equality",
 ]
 
 _T = TypeVar("_T")
@@ -189,6 +190,67 @@ def _fast_read_hex_string(stream: Any) -> Any:
 _ORIGINAL_READ_HEX = pdf_generic.read_hex_string_from_stream
 
 
+# -- name comparison with the string preparation done once per encoding -------------------------
+#
+# asn1crypto compares X.509 names by RFC 5280 §7.1: every attribute value goes through the LDAP
+# string preparation (RFC 4518, pure Python) on every comparison of freshly parsed names — and
+# every signed PDF carries its own parsed copies of the signer's certificates, compared with the
+# CMS signer identifier and with each other while pyHanko picks the signer and checks the ESS
+# certificate id. That preparation was 30 % of the CPU of a cold 200 KB PDF verification
+# (bench/RESULTS-large.md). The comparison below is asn1crypto's own — same prepared values,
+# same rules (per RDN: the number of values and the prepared value of each type; per name: the
+# RDNs in order) — with each distinct encoding's prepared form kept in a bounded cache, and
+# identical encodings answered equal from the bytes.
+
+_ORIGINAL_NAME_EQ = asn1_x509.Name.__eq__
+_PREPARED: dict[bytes, tuple[tuple[int, frozenset[tuple[str, str]]], ...]] = {}
+_PREPARED_MAX = 4096
+
+
+def _prepared(name: asn1_x509.Name) -> tuple[tuple[int, frozenset[tuple[str, str]]], ...]:
+    der = name.dump()
+    key = _PREPARED.get(der)
+    if key is None:
+        key = tuple(
+            (len(rdn), frozenset({ntv["type"].native: ntv.prepped_value for ntv in rdn}.items()))
+            for rdn in name.chosen
+        )
+        if len(_PREPARED) >= _PREPARED_MAX:
+            _PREPARED.clear()
+        _PREPARED[der] = key
+    return key
+
+
+def _name_eq(self: asn1_x509.Name, other: object) -> bool:
+    if not isinstance(other, asn1_x509.Name):
+        return False
+    if self.dump() == other.dump():
+        return True
+    return _prepared(self) == _prepared(other)
+
+
+def install_fast_name_equality() -> None:
+    """Compare X.509 names with :func:`_name_eq` (idempotent, process-wide). Called by
+    :class:`PdfVerifier`; equivalence with asn1crypto's comparison is tested."""
+    asn1_x509.Name.__eq__ = _name_eq
+
+
+_RUNNERS = threading.local()
+
+
+def _thread_runner() -> asyncio.Runner:
+    """This thread's event loop for :meth:`PdfVerifier.verify`, made once and kept.
+
+    ``asyncio.run`` per PDF made a loop (and its self-pipe) and, closing it, started and joined
+    a thread to shut the default executor down — for every attachment checked. Threads that
+    verify are few (the server's worker threads), so one idle loop each is kept for good.
+    """
+    runner: asyncio.Runner | None = getattr(_RUNNERS, "runner", None)
+    if runner is None:
+        runner = _RUNNERS.runner = asyncio.Runner()
+    return runner
+
+
 def install_fast_hex_reader() -> None:
     """Replace pyHanko's hex-string reader with :func:`_fast_read_hex_string` (idempotent).
 
@@ -247,6 +309,7 @@ class PdfVerifier:
         timestamp_anchors: Sequence[x509.Certificate] = (),
     ) -> None:
         install_fast_hex_reader()
+        install_fast_name_equality()
         self.trust = trust
         self.policy = policy
         self._ts_roots = [
@@ -313,9 +376,10 @@ class PdfVerifier:
         """The verdict on ``pdf`` (bytes or a seekable binary file), from the cache when fresh.
 
         ``sha256`` may be given when the caller already knows the digest (attachments do).
-        Runs its own event loop: from a coroutine, await :meth:`async_verify` instead.
+        Runs the calling thread's own event loop (:func:`_thread_runner`): from a coroutine,
+        await :meth:`async_verify` instead.
         """
-        return asyncio.run(self.async_verify(pdf, kind, name=name, sha256=sha256))
+        return _thread_runner().run(self.async_verify(pdf, kind, name=name, sha256=sha256))
 
     async def async_verify(
         self,
