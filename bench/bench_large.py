@@ -226,6 +226,7 @@ def one_size(work: Path, size_mb: int, number: int) -> dict[str, Any]:
                 )
             assert reply.status_code == 201, reply.text
             rest_delivery = reply.json()["recipients"][0]["delivery_id"]
+            assert _wait_inbox(b, {warm, delivery}) == rest_delivery
             path = f"/api/v1/inbox/{rest_delivery}/package"
             with Phase(pid) as rest_download:
                 rest_size = 0
