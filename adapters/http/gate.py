@@ -5,9 +5,11 @@ implemented sans-I/O in :mod:`hub.vxp.verify`), so one system credential works f
 :class:`Gate` adds what needs I/O: the clock, the credential lookup through the service, reading
 the body under a cap *after* the headers authenticated (an anonymous client never gets 50 MB
 read) and at a minimum data rate (a client dribbling a body cannot hold a request open for
-ever: the HTTP server itself bounds neither the body nor the headers in time), and one JSON
-line per refusal on the ``lienthong.security`` logger — system id, reason,
-the request's hash-header, never the secret — also handed to an optional audit hook.
+ever: the HTTP server itself bounds neither the body nor the headers in time), a pushed package
+too large to hold in memory written to a temporary file as it arrives (:class:`SpooledBody`,
+hashed on the way for the ``hash-file`` check), and one JSON line per refusal on the
+``lienthong.security`` logger — system id, reason, the request's hash-header, never the
+secret — also handed to an optional audit hook.
 """
 
 from __future__ import annotations
