@@ -29,7 +29,14 @@ from typing import BinaryIO, Self
 
 from hub.audit_chain import GENESIS, Checkpoint, SealedRow
 from hub.edxml.model import MessageKind
-from hub.errors import Conflict, InternalError, PeerError, PeerUnavailable, document_id_reused
+from hub.errors import (
+    Conflict,
+    InternalError,
+    PackageTooLarge,
+    PeerError,
+    PeerUnavailable,
+    document_id_reused,
+)
 from hub.evidence import Batch, DocumentRecord, EvidenceEvent
 from hub.ports import (
     AgencyRow,
@@ -575,6 +582,17 @@ class MemoryBlobStore:
         with self._lock:
             self.blobs.setdefault(digest, bytes(data))
         return digest
+
+    def put_stream(self, source: BinaryIO, *, max_size: int | None = None) -> tuple[str, int]:
+        data = source.read()
+        if max_size is not None and len(data) > max_size:
+            raise PackageTooLarge(
+                f"body larger than {max_size} bytes", details={"max_size": max_size}
+            )
+        return self.put(data), len(data)
+
+    def size(self, digest: str) -> int:
+        return len(self.get(digest))
 
     def get(self, digest: str) -> bytes:
         try:

@@ -39,6 +39,7 @@ from typing import Any, BinaryIO, Protocol, Self, runtime_checkable
 
 from hub.edxml.model import MessageKind
 from hub.edxml.reader import ParsedPackage
+from hub.edxml.source import Package
 
 # --------------------------------------------------------------------------------------- rows
 
@@ -626,7 +627,16 @@ class BlobStore(Protocol):
         """Store ``data``; return its digest."""
         ...
 
+    def put_stream(self, source: BinaryIO, *, max_size: int | None = None) -> tuple[str, int]:
+        """Store everything ``source`` yields, one chunk in memory at a time; return
+        ``(digest, size)`` (:class:`hub.errors.PackageTooLarge` past ``max_size``)."""
+        ...
+
     def get(self, digest: str) -> bytes: ...
+
+    def size(self, digest: str) -> int:
+        """Length of the stored body (``blob.missing`` when it is not stored)."""
+        ...
 
     def open(self, digest: str) -> BinaryIO: ...
 
@@ -944,13 +954,13 @@ class SignatureVerifier(Protocol):
     :class:`hub.errors.InternalError` only when it cannot check at all.
     """
 
-    def verify(self, parsed: ParsedPackage, data: bytes, sender: str) -> Verdicts: ...
+    def verify(self, parsed: ParsedPackage, data: Package, sender: str) -> Verdicts: ...
 
 
 class NullVerifier:
     """A verifier that checks nothing and says so (``not_checked``)."""
 
-    def verify(self, parsed: ParsedPackage, data: bytes, sender: str) -> Verdicts:
+    def verify(self, parsed: ParsedPackage, data: Package, sender: str) -> Verdicts:
         return Verdicts(EnvelopeStatus.NOT_CHECKED)
 
 

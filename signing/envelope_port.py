@@ -33,7 +33,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from lxml import etree
+
 from hub.edxml.reader import ParsedPackage
+from hub.edxml.source import Package
 from hub.errors import HubError
 from hub.ports import EnvelopeStatus as HubEnvelopeStatus
 from hub.ports import Indication, Verdicts
@@ -45,7 +48,7 @@ if TYPE_CHECKING:
 
 #: ``(parsed, data, sender) -> (pdf_checked, pdf_bad, pdf_indeterminate, details)``; supplied
 #: by the PDF side (``pdf_indeterminate`` counts the indeterminate ones among ``pdf_bad``).
-PdfCheck = Callable[[ParsedPackage, bytes, str], tuple[int, int, int, Mapping[str, Any]]]
+PdfCheck = Callable[[ParsedPackage, Package, str], tuple[int, int, int, Mapping[str, Any]]]
 
 _INDETERMINATE = frozenset(
     {
@@ -76,15 +79,21 @@ class HubSignatureVerifier:
         self.envelope = envelope
         self._pdf_check = pdf_check
 
-    def verify(self, parsed: ParsedPackage, data: bytes, sender: str) -> Verdicts:
+    def verify(self, parsed: ParsedPackage, data: Package, sender: str) -> Verdicts:
         """Verdicts on ``data`` as received; the parsed tree saves the structural pass a parse.
 
         The cryptographic check always runs on ``data`` (the received bytes). A tree rebuilt
-        with elided attachments is not used even for the structural checks (comments and
-        processing instructions may not survive the rebuild): the bytes are parsed again.
+        with elided attachments is not used for the structural checks of a signature (comments
+        and processing instructions may not survive the rebuild): the bytes are parsed again.
+        It does say whether there is a signature at all: a large unsigned package (the usual
+        SDK package) is judged from it without loading its bytes.
         """
-        root = None if parsed.attachments_elided else parsed.root
-        verdict = self.envelope.verify_envelope(data, sender, root=root)
+        root: etree._Element | None = parsed.root
+        raw = b""  # an unsigned elided tree: the verdict needs no bytes
+        if not parsed.attachments_elided or _has_signature(parsed.root):
+            root = None if parsed.attachments_elided else root
+            raw = data if isinstance(data, bytes) else data.read_all()
+        verdict = self.envelope.verify_envelope(raw, sender, root=root)
         details: dict[str, Any] = {"envelope": verdict.to_dict()}
         checked = bad = unsure = 0
         if self._pdf_check is not None:
@@ -104,6 +113,13 @@ class HubSignatureVerifier:
         )
 
 
+def _has_signature(root: etree._Element) -> bool:
+    """Whether any element of the tree is named ``Signature`` (in any namespace)."""
+    return any(
+        isinstance(el.tag, str) and el.tag.rpartition("}")[2] == "Signature" for el in root.iter()
+    )
+
+
 def pdf_check_from(verifier: PdfVerifier) -> PdfCheck:
     """A :data:`PdfCheck` that verifies every PDF signature inside the package.
 
@@ -114,7 +130,7 @@ def pdf_check_from(verifier: PdfVerifier) -> PdfCheck:
     """
 
     def check(
-        parsed: ParsedPackage, data: bytes, sender: str
+        parsed: ParsedPackage, data: Package, sender: str
     ) -> tuple[int, int, int, dict[str, Any]]:
         if not getattr(parsed.package, "attachments", ()):
             return 0, 0, 0, {"pdfs": []}

@@ -103,6 +103,7 @@ from signing.verdicts import (
 if TYPE_CHECKING:
     from hub.edxml.attachments import ExtractedAttachment
     from hub.edxml.reader import ParsedPackage
+    from hub.edxml.source import Package
 
 __all__ = [
     "DEFAULT_PDF_VERIFY_POLICY",
@@ -342,7 +343,8 @@ class PdfVerifier:
         """The verdict on ``pdf`` (bytes or a seekable binary file), from the cache when fresh.
 
         ``sha256`` may be given when the caller already knows the digest (attachments do).
-        Runs its own event loop: from a coroutine, await :meth:`async_verify` instead.
+        Runs the calling thread's own event loop (:func:`_thread_runner`): from a coroutine,
+        await :meth:`async_verify` instead.
         """
         return loop.run(self.async_verify(pdf, kind, name=name, sha256=sha256))
 
@@ -669,7 +671,7 @@ class PdfVerifier:
         return tuple(self._iter_items(iter_attachments(package), first_is_issued))
 
     def verify_parsed(
-        self, parsed: ParsedPackage, data: bytes, *, first_is_issued: bool = True
+        self, parsed: ParsedPackage, data: Package, *, first_is_issued: bool = True
     ) -> tuple[PdfVerdict, ...]:
         """:meth:`verify_package` over the intake's one parse (``data`` are its bytes): the
         payloads come from the tree instead of a second parse of the package

@@ -57,7 +57,7 @@ from signxml.signer import XMLSigner
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from hub import xmlsafe
-from hub.errors import InternalError
+from hub.errors import InternalError, XmlError
 from signing.keys import LoadedKey
 from signing.trust import (
     Fetcher,
@@ -220,7 +220,19 @@ class SignatureVerifier:
         """
         policy = self.policies.for_sender(sender)
         if root is None:
-            root = xmlsafe.parse(data)
+            # No size cap of its own: the caller admitted these bytes under the one package
+            # limit (``limits.max_package_bytes``). libxml2's safety limits stay on, so a
+            # signed package whose attachment text exceeds them is a verdict, not a refusal.
+            try:
+                root = xmlsafe.parse(data, max_bytes=len(data))
+            except XmlError as exc:
+                if exc.code != "xml.limit":
+                    raise
+                return _verdict(
+                    EnvelopeStatus.UNVERIFIABLE,
+                    f"the package cannot be loaded for signature verification: {exc.message_en}",
+                    f"không nạp được gói tin để kiểm tra chữ ký: {exc.message_vi}",
+                )
         sigs = list(root.iter(f"{_DS}Signature"))
         if not sigs:
             if any(

@@ -5,9 +5,11 @@ implemented sans-I/O in :mod:`hub.vxp.verify`), so one system credential works f
 :class:`Gate` adds what needs I/O: the clock, the credential lookup through the service, reading
 the body under a cap *after* the headers authenticated (an anonymous client never gets 50 MB
 read) and at a minimum data rate (a client dribbling a body cannot hold a request open for
-ever: the HTTP server itself bounds neither the body nor the headers in time), and one JSON
-line per refusal on the ``lienthong.security`` logger — system id, reason,
-the request's hash-header, never the secret — also handed to an optional audit hook.
+ever: the HTTP server itself bounds neither the body nor the headers in time), a pushed package
+too large to hold in memory written to a temporary file as it arrives (:class:`SpooledBody`,
+hashed on the way for the ``hash-file`` check), and one JSON line per refusal on the
+``lienthong.security`` logger — system id, reason, the request's hash-header, never the
+secret — also handed to an optional audit hook.
 
 Repeated signatures. By default a repeated identical signature is accepted (§8 step 6: an SDK
 service object legitimately repeats one for hours). With :attr:`ApiSettings.refuse_replays` a
@@ -21,16 +23,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import logging
+import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
+from typing import BinaryIO
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from hub.edxml.source import PackageFile
 from hub.errors import (
     AuthenticationFailed,
     HubError,
@@ -44,6 +50,9 @@ from hub.vxp.verify import VerifiedRequest, VerifyPolicy, verify_request
 from hub.vxp.wire import DEFAULT_ZONE
 
 security_log = logging.getLogger(SECURITY_LOGGER)
+
+#: Bytes gathered before each write of a spooled body to its file.
+SPOOL_CHUNK = 1 << 20
 
 Clock = Callable[[], dt.datetime]
 
@@ -61,6 +70,9 @@ class ApiSettings:
     """Cap on a pushed package (``sendEdoc``, ``POST /api/v1/packages``); larger → 413."""
     max_small_body_bytes: int = 64 * 1024
     """Cap on every other body (``{}``, ``registerAgency`` JSON, REST JSON)."""
+    spool_bytes: int = 8 * 1024 * 1024
+    """A pushed package larger than this is written to a temporary file as it arrives (and
+    hashed on the way) instead of being held in memory; see :class:`SpooledBody`."""
     body_grace_s: float = 30.0
     """Time a body may take regardless of its size (and the longest wait for its first bytes)."""
     body_min_rate: int = 8 * 1024
@@ -108,6 +120,13 @@ class Authenticated:
 
     verified: VerifiedRequest
     body: bytes
+    spooled: SpooledBody | None = None
+    """A large package body, in a temporary file (``body`` is then empty)."""
+
+    def close(self) -> None:
+        """Remove the spooled body's file, if any (after the package is stored)."""
+        if self.spooled is not None:
+            self.spooled.close()
 
 
 class ReplayMemory:
@@ -227,13 +246,24 @@ class Gate:
             )
         return verified
 
-    async def authenticate(self, request: Request, cap: int) -> Authenticated:
-        """Verify headers in the threadpool, then read the body under ``cap`` bytes."""
+    async def authenticate(
+        self, request: Request, cap: int, *, spool: bool = False
+    ) -> Authenticated:
+        """Verify headers in the threadpool, then read the body under ``cap`` bytes.
+
+        With ``spool`` (package pushes), a body over :attr:`ApiSettings.spool_bytes` goes to
+        :attr:`Authenticated.spooled` instead of memory; the caller closes it."""
         verified = await run_in_threadpool(self.verify, request)
-        body = await read_capped(
-            request, cap, grace_s=self.settings.body_grace_s, min_rate=self.settings.body_min_rate
+        s = self.settings
+        if not spool:
+            body = await read_capped(request, cap, grace_s=s.body_grace_s, min_rate=s.body_min_rate)
+            return Authenticated(verified, body)
+        read = await read_spooled(
+            request, cap, s.spool_bytes, grace_s=s.body_grace_s, min_rate=s.body_min_rate
         )
-        return Authenticated(verified, body)
+        if isinstance(read, SpooledBody):
+            return Authenticated(verified, b"", read)
+        return Authenticated(verified, read)
 
     async def refused_async(
         self, request: Request, exc: HubError, *, api: str, operation: str
@@ -285,10 +315,49 @@ async def read_capped(
     few seconds — is therefore cut after about ``grace_s``, while a large package on a slow but
     steady line keeps earning time.
     """
+    return b"".join([chunk async for chunk in _body(request, cap, grace_s, min_rate)])
+
+
+async def read_spooled(
+    request: Request, cap: int, spool_bytes: int, *, grace_s: float = 30.0, min_rate: int = 8 * 1024
+) -> bytes | SpooledBody:
+    """:func:`read_capped`, but a body over ``spool_bytes`` (declared, or once that much has
+    arrived) is written to a :class:`SpooledBody` — hashed on the way — instead of memory."""
+    declared = _declared_length(request)
+    spool = SpooledBody() if declared is not None and declared > spool_bytes else None
+    held: list[bytes] = []
+    total = 0
+    try:
+        async for chunk in _body(request, cap, grace_s, min_rate):
+            if spool is not None:
+                await spool.write(chunk)
+                continue
+            held.append(chunk)
+            total += len(chunk)
+            if total > spool_bytes:
+                spool = SpooledBody()
+                await spool.write(b"".join(held))
+                held.clear()
+        if spool is None:
+            return b"".join(held)
+        await spool.finish()
+    except BaseException:
+        if spool is not None:
+            spool.close()
+        raise
+    return spool
+
+
+def _declared_length(request: Request) -> int | None:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > cap:
+    return int(declared) if declared is not None and declared.isdigit() else None
+
+
+async def _body(request: Request, cap: int, grace_s: float, min_rate: int) -> AsyncIterator[bytes]:
+    """The body's chunks under ``cap`` and the minimum-rate rule of :func:`read_capped`."""
+    declared = _declared_length(request)
+    if declared is not None and declared > cap:
         raise _too_large(cap)
-    chunks: list[bytes] = []
     total = 0
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -304,8 +373,73 @@ async def read_capped(
         total += len(chunk)
         if total > cap:
             raise _too_large(cap)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if chunk:
+            yield chunk
+
+
+class SpooledBody:
+    """A request body in an anonymous temporary file, hashed with SHA-256 as it is written.
+
+    Two digests come out (:meth:`finish`): of the whole body and, when it ends with CR LF, of
+    the body without that CR LF — the two candidates of the ``hash-file`` check
+    (:func:`hub.vxp.verify.check_hash_digests`) — so the body is never read back to be hashed.
+    Writes are gathered into :data:`SPOOL_CHUNK` pieces and done in the threadpool: a slow disk
+    never stalls the event loop. The file vanishes when closed (or when the process dies).
+    """
+
+    def __init__(self) -> None:
+        # Outlives this call: closed by close(), once the package is stored.
+        self.file: BinaryIO = tempfile.TemporaryFile(prefix="lienthong-body-")  # noqa: SIM115
+        self.size = 0
+        self._hash = hashlib.sha256()
+        self._tail = b""  # the last 2 bytes, hashed only once it is known what follows them
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self.whole = b""
+        self.trimmed: bytes | None = None
+
+    async def write(self, chunk: bytes) -> None:
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        if self._pending_size >= SPOOL_CHUNK:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        data = self._tail + b"".join(self._pending)
+        self._pending.clear()
+        self._pending_size = 0
+        await run_in_threadpool(self._write, data)
+
+    def _write(self, data: bytes) -> None:
+        self.file.write(data[len(self._tail) :])
+        self.size += len(data) - len(self._tail)
+        self._hash.update(data[:-2])
+        self._tail = data[-2:]
+
+    async def finish(self) -> None:
+        """Write what is pending and compute the digests."""
+        await self._flush()
+        if self._tail == b"\r\n":
+            self.trimmed = self._hash.copy().digest()
+        self._hash.update(self._tail)
+        self.whole = self._hash.digest()
+        await run_in_threadpool(self.file.flush)
+
+    def digests(self) -> tuple[bytes, ...]:
+        """The ``hash-file`` candidates in :func:`hub.vxp.verify.check_hash_file` order."""
+        return (self.whole,) if self.trimmed is None else (self.trimmed, self.whole)
+
+    def package(self, index: int) -> PackageFile:
+        """The package named by ``digests()[index]`` (dropping the SDK's CR LF if it is the
+        trimmed one), read from this file."""
+        if self.trimmed is not None and index == 0:
+            self.file.truncate(self.size - 2)
+            self.size -= 2
+            self.whole, self.trimmed = self.trimmed, None
+        return PackageFile(self.file, self.size, self.whole.hex())
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def _too_slow(received: int, elapsed: float, min_rate: int) -> RequestTimeout:

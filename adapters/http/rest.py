@@ -21,7 +21,7 @@ to it. The error statuses are :data:`ERROR_RESPONSES` (the statuses of :mod:`hub
 # runtime, and the dependency aliases (``Small``/``Big``) are local to build_router.
 import dataclasses
 import hashlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.http.gate import Authenticated, Gate
+from adapters.http.streaming import package_response
 from hub.edxml.model import MessageKind
 from hub.errors import AuthenticationFailed, HubError, InvalidRequest, NotFound
 from hub.services.contracts import (
@@ -41,7 +42,7 @@ from hub.services.contracts import (
     TimelineEntry,
     TransportStatus,
 )
-from hub.vxp.verify import check_hash_file
+from hub.vxp.verify import check_hash_digests, check_hash_file
 
 if TYPE_CHECKING:  # pyHanko loads only when a seal service is configured
     from signing.seal_service import SealService
@@ -209,37 +210,50 @@ def signed_path_matches(signed: str | None, request: Request) -> bool:
     return signed in candidates
 
 
+def _check_signed(request: Request, auth: Authenticated) -> None:
+    """The REST rules on top of the gate: method and path signed, the body hashed whole."""
+    v = auth.verified
+    if v.param("method") != request.method or not signed_path_matches(v.param("path"), request):
+        raise AuthenticationFailed(
+            "method and path must be signed and match the request",
+            message_vi="method và path phải được ký và khớp với yêu cầu",
+            details={"reason": "REST method/path not signed or different"},
+        )
+    if auth.spooled is not None:
+        digests = auth.spooled.digests()
+        if check_hash_digests(v, digests) != len(digests) - 1:  # hashed whole
+            raise AuthenticationFailed(
+                "hash-file does not match the body",
+                details={"reason": "hash-file mismatch"},
+            )
+    elif auth.body:
+        body = check_hash_file(v, auth.body)
+        if body != auth.body:  # REST bodies are hashed whole, no SDK CR LF
+            raise AuthenticationFailed(
+                "hash-file does not match the body",
+                details={"reason": "hash-file mismatch"},
+            )
+
+
 def build_router(service: HubService, gate: Gate, sealer: "SealService | None" = None) -> APIRouter:
     """The ``/api/v1`` router (plain ``def`` endpoints: the service is synchronous); with
     ``sealer``, also ``POST /sign/seal`` (:mod:`adapters.http.seal`)."""
     router = APIRouter(prefix=PREFIX, tags=["api"], responses=ERROR_RESPONSES)
     settings = gate.settings
 
-    def authenticated(cap: int) -> Callable[[Request], Any]:
-        async def dependency(request: Request) -> Authenticated:
-            auth = await gate.authenticate(request, cap)
-            v = auth.verified
-            if v.param("method") != request.method or not signed_path_matches(
-                v.param("path"), request
-            ):
-                raise AuthenticationFailed(
-                    "method and path must be signed and match the request",
-                    message_vi="method và path phải được ký và khớp với yêu cầu",
-                    details={"reason": "REST method/path not signed or different"},
-                )
-            if auth.body:
-                body = check_hash_file(v, auth.body)
-                if body != auth.body:  # REST bodies are hashed whole, no SDK CR LF
-                    raise AuthenticationFailed(
-                        "hash-file does not match the body",
-                        details={"reason": "hash-file mismatch"},
-                    )
-            return auth
+    def authenticated(cap: int, *, spool: bool = False) -> Callable[[Request], Any]:
+        async def dependency(request: Request) -> AsyncIterator[Authenticated]:
+            auth = await gate.authenticate(request, cap, spool=spool)
+            try:
+                _check_signed(request, auth)
+                yield auth
+            finally:
+                auth.close()
 
         return dependency
 
     Small = Annotated[Authenticated, Depends(authenticated(settings.max_small_body_bytes))]
-    Big = Annotated[Authenticated, Depends(authenticated(settings.max_package_bytes))]
+    Big = Annotated[Authenticated, Depends(authenticated(settings.max_package_bytes, spool=True))]
 
     @router.post(
         "/packages",
@@ -263,7 +277,8 @@ def build_router(service: HubService, gate: Gate, sealer: "SealService | None" =
         the package and the agencies this system hosts).
         """
         v = auth.verified
-        result = service.push(v.system_id, auth.body, declared_from=v.param("from"))
+        data = auth.spooled.package(-1) if auth.spooled is not None else auth.body
+        result = service.push(v.system_id, data, declared_from=v.param("from"))
         if result.duplicate:
             response.status_code = 200
         return _value(result)
@@ -291,11 +306,11 @@ def build_router(service: HubService, gate: Gate, sealer: "SealService | None" =
         responses={200: {"content": {"application/xml": {}}}},
     )
     def package(delivery_id: str, auth: Small) -> Response:
-        fetched = service.fetch(auth.verified.system_id, delivery_id)
-        return Response(
-            fetched.data,
-            media_type="application/xml",
-            headers={"X-Delivery-Id": fetched.delivery_id, "X-Message-Kind": str(fetched.kind)},
+        fetched = service.fetch_stream(auth.verified.system_id, delivery_id)
+        return package_response(
+            fetched,
+            "application/xml",
+            {"X-Delivery-Id": fetched.delivery_id, "X-Message-Kind": str(fetched.kind)},
         )
 
     @router.post(

@@ -16,7 +16,6 @@ system, same digest → same DocId) and ``updateStatus`` belongs to the service 
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import re
@@ -29,11 +28,12 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.http import rest
 from adapters.http.gate import Authenticated, Gate
+from adapters.http.streaming import MARK, base64_json, package_response
 from hub.edxml.model import MessageKind
 from hub.errors import AuthenticationFailed, HubError, InternalError, InvalidRequest, NotFound
 from hub.services.contracts import AgencyRecord, HubService, TransportStatus
 from hub.vxp import replies
-from hub.vxp.verify import check_hash_file
+from hub.vxp.verify import check_hash_digests, check_hash_file
 from hub.vxp.wire import Operation
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,16 @@ class Facade:
         v = auth.verified
         body = auth.body
         content_type = request.headers.get("content-type", "")
-        if content_type.lower().startswith("multipart/form-data"):
+        multipart = content_type.lower().startswith("multipart/form-data")
+        if auth.spooled is not None and not multipart:
+            spooled = auth.spooled
+            spooled_package = spooled.package(check_hash_digests(v, spooled.digests()))
+            _kind(v.param("messagetype"))
+            result = self.service.push(v.system_id, spooled_package, declared_from=v.param("from"))
+            return json_reply(replies.ok(DocId=result.doc_id))
+        if auth.spooled is not None:  # a large form: parsed in memory, as a small one
+            body = auth.spooled.package(len(auth.spooled.digests()) - 1).read_all()
+        if multipart:
             part = multipart_file(content_type, body)
             if part is None:
                 raise InvalidRequest(
@@ -207,13 +216,13 @@ class Facade:
 
     def get_edoc(self, request: Request, auth: Authenticated) -> Response:
         v = auth.verified
-        fetched = self.service.fetch(v.system_id, v.require("docId"))
-        return json_reply(replies.ok(data=base64.b64encode(fetched.data).decode("ascii")))
+        fetched = self.service.fetch_stream(v.system_id, v.require("docId"))
+        return base64_json(fetched, replies.encode(replies.ok(data=MARK)), JSON_MEDIA)
 
     def download_edoc(self, request: Request, auth: Authenticated) -> Response:
         v = auth.verified
-        fetched = self.service.fetch(v.system_id, v.require("docId"))
-        return Response(fetched.data, media_type="application/octet-stream")
+        fetched = self.service.fetch_stream(v.system_id, v.require("docId"))
+        return package_response(fetched, "application/octet-stream")
 
     def update_status(self, request: Request, auth: Authenticated) -> Response:
         v = auth.verified
@@ -311,7 +320,7 @@ def build_router(service: HubService, gate: Gate) -> APIRouter:
                 if op is Operation.SEND_EDOC
                 else gate.settings.max_small_body_bytes
             )
-            auth = await gate.authenticate(request, cap)
+            auth = await gate.authenticate(request, cap, spool=op is Operation.SEND_EDOC)
             if auth.verified.param("method") is not None or auth.verified.param("path") is not None:
                 # Signed for the REST API (the SDK signs neither name): the façade signs neither
                 # the operation nor every body, so accepting these headers here would let a
@@ -323,7 +332,10 @@ def build_router(service: HubService, gate: Gate) -> APIRouter:
                     details={"reason": "REST signature on the VXP façade"},
                 )
             # The service is synchronous (database transactions): run it off the event loop.
-            return await run_in_threadpool(run, request, op, auth)
+            try:
+                return await run_in_threadpool(run, request, op, auth)
+            finally:
+                auth.close()
         except HubError as exc:
             await gate.refused_async(request, exc, api="vxp", operation=str(op or "unknown"))
             return error_reply(op, exc, lang)

@@ -54,6 +54,7 @@ from lxml import etree
 from hub import xmlsafe
 from hub.edxml.model import NS, ManifestReference
 from hub.edxml.reader import ParsedPackage, normalise_content_id
+from hub.edxml.source import Package, PackageFile
 from hub.errors import AttachmentError, XmlError
 
 __all__ = [
@@ -443,7 +444,10 @@ class _Target:
         return out, h.hexdigest(), size
 
 
-def _chunks(source: bytes | Path | str | IO[bytes]) -> Iterator[bytes]:
+def _chunks(source: bytes | PackageFile | Path | str | IO[bytes]) -> Iterator[bytes]:
+    if isinstance(source, PackageFile):
+        yield from source.chunks(_FEED)
+        return
     if isinstance(source, bytes | bytearray | memoryview):
         view = memoryview(source)
         for pos in range(0, len(view), _FEED):
@@ -458,7 +462,7 @@ def _chunks(source: bytes | Path | str | IO[bytes]) -> Iterator[bytes]:
 
 
 def iter_attachments(
-    source: bytes | Path | str | IO[bytes],
+    source: bytes | PackageFile | Path | str | IO[bytes],
     *,
     require_manifest_match: bool = True,
     max_unpacked_bytes: int = 1024 * 1024 * 1024,
@@ -466,8 +470,9 @@ def iter_attachments(
 ) -> Iterator[ExtractedAttachment]:
     """Yield every extracted attachment file of the package in ``source``.
 
-    ``source`` is the package bytes, a path, or a binary file object read from its current
-    position. ``max_bytes`` caps the package size read (:class:`XmlError` ``xml.too_large``).
+    ``source`` is the package bytes, a :class:`~hub.edxml.source.PackageFile` (read from its
+    start), a path, or a binary file object read from its current position. ``max_bytes`` caps
+    the package size read (:class:`XmlError` ``xml.too_large``).
     Raises :class:`XmlError` for unsafe/malformed XML and :class:`AttachmentError` as described in
     the module docstring. Items already yielded stay valid after an error.
     """
@@ -504,7 +509,7 @@ def iter_attachments(
 
 def iter_parsed_attachments(
     parsed: ParsedPackage,
-    data: bytes,
+    data: Package,
     *,
     require_manifest_match: bool = True,
     max_unpacked_bytes: int = 1024 * 1024 * 1024,

@@ -63,6 +63,7 @@ from hub.edxml.profile_schema import (
     signature_problems,
 )
 from hub.edxml.reader import ParsedPackage, parse_package
+from hub.edxml.source import Package
 from hub.errors import EdxmlError, XmlError
 
 __all__ = ["ProfileOptions", "profile_schema", "validate", "validate_parsed"]
@@ -116,7 +117,7 @@ def validate(data: bytes, options: ProfileOptions = _DEFAULT) -> ValidationRepor
 
 
 def validate_parsed(
-    parsed: ParsedPackage, options: ProfileOptions = _DEFAULT, *, data: bytes | None = None
+    parsed: ParsedPackage, options: ProfileOptions = _DEFAULT, *, data: Package | None = None
 ) -> ValidationReport:
     """Check a package already parsed by :func:`hub.edxml.reader.parse_package`.
 
@@ -514,7 +515,7 @@ class _Checker:
 
     # -- attachments -------------------------------------------------------------------------
 
-    def attachments(self, pkg: EdocPackage, parsed: ParsedPackage, data: bytes | None) -> None:
+    def attachments(self, pkg: EdocPackage, parsed: ParsedPackage, data: Package | None) -> None:
         refs = pkg.manifest
         atts = pkg.attachments
         if not refs and not atts:

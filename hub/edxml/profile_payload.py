@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 from hub.edxml.model import AttachmentMeta
 from hub.edxml.problems import Problem, error, warning
+from hub.edxml.source import Package
 from hub.errors import AttachmentError, XmlError
 
 __all__ = ["check_base64", "check_streamed"]
@@ -147,7 +148,7 @@ def _zip_problems(payload: bytes, path: str) -> list[Problem]:
 
 
 def check_streamed(
-    data: bytes | None, *, full: bool, atts: Sequence[AttachmentMeta]
+    data: Package | None, *, full: bool, atts: Sequence[AttachmentMeta]
 ) -> list[Problem]:
     """Check the payloads of a package whose tree lacks the attachment text, from its bytes.
 

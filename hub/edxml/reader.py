@@ -78,6 +78,7 @@ from hub.edxml.model import (
     TraceHeader,
     TraceHeaderList,
 )
+from hub.edxml.source import Package, PackageFile, package_size
 from hub.errors import EdxmlError, XmlError
 
 __all__ = [
@@ -137,18 +138,31 @@ def read(data: bytes, *, max_bytes: int = xmlsafe.DEFAULT_MAX_BYTES) -> EdocPack
     return parse_package(data, max_bytes=max_bytes).package
 
 
-def parse_package(data: bytes, *, max_bytes: int = xmlsafe.DEFAULT_MAX_BYTES) -> ParsedPackage:
-    """Parse once and read; return the tree with the package so later checks reuse the tree."""
-    if len(data) <= TREE_LIMIT:
-        root = xmlsafe.parse(data, max_bytes=max_bytes)
-        return ParsedPackage(root, read_tree(root))
-    if len(data) > max_bytes:
+def parse_package(data: Package, *, max_bytes: int = xmlsafe.DEFAULT_MAX_BYTES) -> ParsedPackage:
+    """Parse once and read; return the tree with the package so later checks reuse the tree.
+
+    ``data`` is the package bytes or a :class:`~hub.edxml.source.PackageFile`; a file is read
+    chunk by chunk when it is over :data:`TREE_LIMIT`. ``max_bytes`` is the caller's size limit
+    (:class:`XmlError` ``xml.too_large``, naming it), checked before anything is parsed.
+    """
+    size = package_size(data)
+    if size > max_bytes:
         raise XmlError(
-            f"document of {len(data)} bytes exceeds the cap of {max_bytes} bytes",
-            message_vi=f"tài liệu {len(data)} byte vượt giới hạn {max_bytes} byte",
+            f"document of {size} bytes exceeds the cap of {max_bytes} bytes",
+            message_vi=f"tài liệu {size} byte vượt giới hạn {max_bytes} byte",
             code="xml.too_large",
+            details={"max_bytes": max_bytes, "size": size},
         )
-    root, lengths = _stream_tree(data)
+    if size <= TREE_LIMIT:
+        raw = data.read_all() if isinstance(data, PackageFile) else data
+        root = xmlsafe.parse(raw, max_bytes=max_bytes)
+        return ParsedPackage(root, read_tree(root))
+    if isinstance(data, PackageFile):
+        root, lengths = _stream_tree(data.chunks())
+    else:
+        view = memoryview(data)
+        step = 1 << 20
+        root, lengths = _stream_tree(bytes(view[p : p + step]) for p in range(0, size, step))
     return ParsedPackage(root, _read_tree(root, lengths), attachments_elided=True)
 
 
@@ -651,15 +665,16 @@ class _ElidingTreeTarget:
         raise xmlsafe.doctype_refused()
 
 
-def _stream_tree(data: bytes) -> tuple[_Element, dict[_Element, int]]:
-    xmlsafe.check_prolog(data[: 64 * 1024])
+def _stream_tree(chunks: Iterable[bytes]) -> tuple[_Element, dict[_Element, int]]:
     target = _ElidingTreeTarget()
     parser = xmlsafe.feed_parser(target)
-    view = memoryview(data)
-    step = 1 << 20
+    first = True
     try:
-        for pos in range(0, len(view), step):
-            parser.feed(bytes(view[pos : pos + step]))
+        for chunk in chunks:
+            if first:
+                xmlsafe.check_prolog(chunk[: 64 * 1024])
+                first = False
+            parser.feed(chunk)
         root = parser.close()
     except etree.XMLSyntaxError as exc:
         raise xmlsafe.syntax_error(exc) from exc

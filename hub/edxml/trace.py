@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from xml.sax.saxutils import escape
 
 from hub.edxml.model import NS
 from hub.edxml.reader import format_timestamp
 from hub.errors import EdxmlError
 
-__all__ = ["append_trace"]
+__all__ = ["append_trace", "append_trace_stream"]
 
 _NAME = rb"(?:([A-Za-z_][\w.-]*):)?"
 _BODY_START = re.compile(rb"<" + _NAME + rb"(?:edXMLBody|AttachmentEncoded)[\s/>]")
@@ -87,6 +88,39 @@ def append_trace(data: bytes, organ_id: str, when: dt.datetime) -> bytes:
     ``when`` must be timezone-aware (:class:`ValueError` otherwise); ``organ_id`` is escaped.
     Raises :class:`EdxmlError` (``edxml.trace``) when no insertion point is found in the header.
     """
+    at, end, new = _splice(data, organ_id, when)
+    return data[:at] + new + data[end:]
+
+
+def append_trace_stream(
+    chunks: Iterator[bytes], size: int, organ_id: str, when: dt.datetime
+) -> tuple[int, Iterator[bytes]]:
+    """:func:`append_trace` over a package read chunk by chunk: ``(new size, new chunks)``.
+
+    Only the header region is held (read until ``edXMLBody``/``AttachmentEncoded`` starts);
+    the attachments pass through chunk by chunk. The splice is computed before this returns, so
+    its errors are raised here and the new size is known before the first byte is sent.
+    """
+    head = b""
+    scanned = 0
+    for chunk in chunks:
+        head += chunk
+        if _BODY_START.search(head, max(0, scanned - 64)):
+            break
+        scanned = len(head)
+    at, end, new = _splice(head, organ_id, when)
+    spliced = head[:at] + new + head[end:]
+
+    def stream() -> Iterator[bytes]:
+        yield spliced
+        yield from chunks
+
+    return size + len(new) - (end - at), stream()
+
+
+def _splice(data: bytes, organ_id: str, when: dt.datetime) -> tuple[int, int, bytes]:
+    """Where the new ``TraceHeader`` goes in ``data`` (which holds at least the header region):
+    the bytes ``data[at:end]`` are replaced by ``new``."""
     if when.tzinfo is None:
         raise ValueError("when must be timezone-aware")
     if not organ_id.strip():
@@ -101,7 +135,7 @@ def append_trace(data: bytes, organ_id: str, when: dt.datetime) -> bytes:
             p = _check_prefix(data, opened.group(1), opened.start())
             tag = data[opened.start() : opened.end() - 2].rstrip()
             new = tag + b">" + _trace_header(p, organ_id, when) + f"</{p}TraceHeaderList>".encode()
-            return data[: opened.start()] + new + data[opened.end() :]
+            return opened.start(), opened.end(), new
         close = _TRACE_LIST_CLOSE.search(data, opened.end(), limit)
         if close is None:
             raise _error("TraceHeaderList is not closed", "TraceHeaderList không được đóng")
@@ -114,7 +148,7 @@ def append_trace(data: bytes, organ_id: str, when: dt.datetime) -> bytes:
         else:
             p = _check_prefix(data, close.group(1), close.start())
             at = close.start()
-        return data[:at] + _trace_header(p, organ_id, when) + data[at:]
+        return at, at, _trace_header(p, organ_id, when)
 
     mh = _MH_CLOSE.search(data, 0, limit)
     if mh is None:
@@ -125,4 +159,4 @@ def append_trace(data: bytes, organ_id: str, when: dt.datetime) -> bytes:
         + _trace_header(p, organ_id, when)
         + f"</{p}TraceHeaderList>".encode()
     )
-    return data[: mh.end()] + new + data[mh.end() :]
+    return mh.end(), mh.end(), new

@@ -17,12 +17,13 @@ Identifiers:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
 from hub.edxml.model import MessageKind
+from hub.edxml.source import Package
 
 
 class Route(StrEnum):
@@ -110,6 +111,19 @@ class FetchedPackage:
 
 
 @dataclass(frozen=True, slots=True)
+class FetchedStream:
+    """:class:`FetchedPackage` read from the blob store chunk by chunk (large packages).
+
+    ``chunks`` yields exactly ``size`` bytes; read it to the end (the stored bytes are checked
+    against their digest there) or close it."""
+
+    delivery_id: str
+    kind: MessageKind
+    size: int
+    chunks: Iterator[bytes]
+
+
+@dataclass(frozen=True, slots=True)
 class SentRow:
     """One recipient of a sent package (VXP ``getSentEdocList`` row)."""
 
@@ -166,8 +180,13 @@ class HubService(Protocol):
         """The system's credentials, or ``None`` when unknown."""
         ...
 
-    def push(self, system_id: str, data: bytes, *, declared_from: str | None = None) -> PushResult:
-        """Accept a package pushed by ``system_id`` (idempotent on the bytes); raises on refusal."""
+    def push(
+        self, system_id: str, data: Package, *, declared_from: str | None = None
+    ) -> PushResult:
+        """Accept a package pushed by ``system_id`` (idempotent on the bytes); raises on refusal.
+
+        ``data`` is the bytes or, for a large body spooled to disk, a
+        :class:`~hub.edxml.source.PackageFile`."""
         ...
 
     def list_received(self, system_id: str, kind: MessageKind) -> Sequence[InboxItem]:
@@ -178,6 +197,10 @@ class HubService(Protocol):
 
     def fetch(self, system_id: str, delivery_id: str) -> FetchedPackage:
         """Hand out a delivery's bytes (trace appended) and record the fetch."""
+        ...
+
+    def fetch_stream(self, system_id: str, delivery_id: str) -> FetchedStream:
+        """:meth:`fetch`, the bytes streamed from the blob store instead of held in memory."""
         ...
 
     def update_status(self, system_id: str, delivery_id: str, status: TransportStatus) -> None:

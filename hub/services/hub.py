@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hub.edxml.model import MessageKind
+from hub.edxml.source import Package
 from hub.secrets import SecretBox
 from hub.services.base import Deps, HubConfig
 from hub.services.contracts import (
     AgencyRecord,
     FetchedPackage,
+    FetchedStream,
     HubService,
     InboxItem,
     PushResult,
@@ -47,7 +49,9 @@ class HubServices:
     def credentials(self, system_id: str) -> SystemCredentials | None:
         return self.systems.credentials(system_id)
 
-    def push(self, system_id: str, data: bytes, *, declared_from: str | None = None) -> PushResult:
+    def push(
+        self, system_id: str, data: Package, *, declared_from: str | None = None
+    ) -> PushResult:
         return self.intake.push(system_id, data, declared_from=declared_from)
 
     def list_received(self, system_id: str, kind: MessageKind) -> Sequence[InboxItem]:
@@ -58,6 +62,9 @@ class HubServices:
 
     def fetch(self, system_id: str, delivery_id: str) -> FetchedPackage:
         return self.pull.fetch(system_id, delivery_id)
+
+    def fetch_stream(self, system_id: str, delivery_id: str) -> FetchedStream:
+        return self.pull.fetch_stream(system_id, delivery_id)
 
     def update_status(self, system_id: str, delivery_id: str, status: TransportStatus) -> None:
         self.pull.update_status(system_id, delivery_id, status)

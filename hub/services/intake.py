@@ -48,6 +48,7 @@ from hub.delivery import Event, State, advance
 from hub.edxml import profile
 from hub.edxml.model import BussinessDocType, EdocPackage, MessageKind, StatusCode, StatusPackage
 from hub.edxml.reader import parse_package
+from hub.edxml.source import Package, PackageFile, package_digest, package_size
 from hub.errors import (
     Conflict,
     Forbidden,
@@ -123,14 +124,16 @@ class Intake:
         )
         """Joins concurrent pushes' writing transactions (:mod:`hub.services.group_commit`)."""
 
-    def push(self, system_id: str, data: bytes, *, declared_from: str | None = None) -> PushResult:
+    def push(
+        self, system_id: str, data: Package, *, declared_from: str | None = None
+    ) -> PushResult:
         actor = f"system:{system_id}"
-        digest = hashlib.sha256(data).hexdigest()
+        digest = package_digest(data)
         try:
             return self._push(system_id, data, digest, declared_from)
         except HubError as exc:
             if not isinstance(exc, Conflict) or exc.code != "document.duplicate":
-                audit_refusal(self._deps, actor, "push", digest, exc, size=len(data))
+                audit_refusal(self._deps, actor, "push", digest, exc, size=package_size(data))
             raise
 
     def push_from_peer(
@@ -166,7 +169,7 @@ class Intake:
     def _push(
         self,
         system_id: str,
-        data: bytes,
+        data: Package,
         digest: str,
         declared_from: str | None,
         *,
@@ -174,10 +177,13 @@ class Intake:
         also: Callable[[UnitOfWork, PushResult], None] | None = None,
     ) -> PushResult:
         cap = self._config.max_package_bytes
-        if len(data) > cap:
+        size = package_size(data)
+        if size > cap:
             raise PackageTooLarge(
-                f"package of {len(data)} bytes exceeds the cap of {cap} bytes",
-                message_vi=f"gói tin {len(data)} byte vượt giới hạn {cap} byte",
+                f"package of {size} bytes exceeds limits.max_package_bytes ({cap} bytes)",
+                message_vi=f"gói tin {size} byte vượt giới hạn limits.max_package_bytes "
+                f"({cap} byte)",
+                details={"max_bytes": cap, "size": size},
             )
         may_send = self._peer_rights(peer) if peer is not None else self._system_rights(system_id)
         try:
@@ -193,7 +199,7 @@ class Intake:
                     return _stored_result(uow, existing)
             raise
 
-        self._deps.blobs.put(data)  # BEFORE the transaction: no row without its blob
+        _store(self._deps, data)  # BEFORE the transaction: no row without its blob
         now = self._deps.clock.now()
         registry = self._deps.registry()  # before the transaction (see base.router)
 
@@ -213,7 +219,7 @@ class Intake:
         uow: UnitOfWork,
         alone: bool,
         system_id: str,
-        data: bytes,
+        data: Package,
         digest: str,
         pkg: EdocPackage | StatusPackage,
         checked: tuple[dict[str, Any], list[dict[str, Any]], list[str]],
@@ -257,7 +263,7 @@ class Intake:
             flags=[*flags, *plan.flags],
             received_at=now,
         )
-        uow.packages.add(PackageRow(digest, len(data), pkg.kind, now))
+        uow.packages.add(PackageRow(digest, package_size(data), pkg.kind, now))
         try:
             uow.documents.add(doc)
         except Conflict:  # the same bytes committed by a concurrent push
@@ -349,7 +355,7 @@ class Intake:
         self,
         may_send: Callable[[str], bool],
         system_id: str,
-        data: bytes,
+        data: Package,
         declared_from: str | None,
     ) -> tuple[EdocPackage | StatusPackage, dict[str, Any], list[dict[str, Any]], list[str]]:
         """The ONE parse, the sender's rights, profile, signature verdicts and policy: the
@@ -449,6 +455,14 @@ class Intake:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _store(deps: Deps, data: Package) -> None:
+    """Write the package to the blob store; a spooled one is copied from its file."""
+    if isinstance(data, PackageFile):
+        deps.blobs.put_stream(data.reader(), max_size=data.size)
+    else:
+        deps.blobs.put(data)
 
 
 def peer_identity(peer: str) -> str:

@@ -19,13 +19,15 @@ import dataclasses
 import datetime as dt
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import BinaryIO, TypeVar
 
 from hub.agency.codes import lookup_key
 from hub.agency.registry import Registry
 from hub.delivery import INBOX, Event, State, advance, describe
 from hub.edxml.model import MessageKind
-from hub.edxml.trace import append_trace
+from hub.edxml.source import CHUNK
+from hub.edxml.trace import append_trace, append_trace_stream
 from hub.errors import (
     Conflict,
     EdxmlError,
@@ -39,6 +41,7 @@ from hub.services.base import Deps, HubConfig, audit
 from hub.services.contracts import (
     AgencyRecord,
     FetchedPackage,
+    FetchedStream,
     InboxItem,
     SentRow,
     TimelineEntry,
@@ -46,12 +49,21 @@ from hub.services.contracts import (
 )
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 _INBOX_STATES = tuple(s.value for s in INBOX)
 #: How often a system's inbox listing is written down (``systems.last_pull_at``).
 PULL_RECORD_EVERY = dt.timedelta(seconds=60)
 #: The reason a recipient's ``fail`` records (``last_error``); also how a repeat is recognised.
 _FAIL_REASON = "hệ thống nhận báo lỗi (fail)"
+
+
+def _chunks(reader: BinaryIO) -> Generator[bytes, None, None]:
+    """``reader`` chunk by chunk to its end (where a blob store checks the digest), closed
+    when done or when the consumer stops early."""
+    with reader:
+        while chunk := reader.read(CHUNK):
+            yield chunk
 
 
 def traced(data: bytes, organ_id: str, doc: DocumentRow) -> bytes:
@@ -118,6 +130,38 @@ class Pull:
         return count
 
     def fetch(self, system_id: str, delivery_id: str) -> FetchedPackage:
+        organ_id = self._config.organ_id
+        data, doc = self._take(
+            system_id, delivery_id, lambda d: traced(self._deps.blobs.get(d.digest), organ_id, d)
+        )
+        return FetchedPackage(delivery_id, data, doc.kind)
+
+    def fetch_stream(self, system_id: str, delivery_id: str) -> FetchedStream:
+        """:meth:`fetch` without holding the package: only its header region is in memory."""
+        (size, chunks), doc = self._take(system_id, delivery_id, self._open_traced)
+        return FetchedStream(delivery_id, doc.kind, size, chunks)
+
+    def _open_traced(self, doc: DocumentRow) -> tuple[int, Iterator[bytes]]:
+        """The stored bytes of ``doc`` as :func:`traced` gives them: ``(size, chunks)``."""
+        blobs = self._deps.blobs
+        size = blobs.size(doc.digest)
+        chunks = _chunks(blobs.open(doc.digest))
+        try:
+            return append_trace_stream(chunks, size, self._config.organ_id, doc.received_at)
+        except EdxmlError:
+            chunks.close()
+            if doc.kind is MessageKind.STATUS:
+                return size, _chunks(blobs.open(doc.digest))
+            raise
+        except BaseException:
+            chunks.close()
+            raise
+
+    def _take(
+        self, system_id: str, delivery_id: str, read: Callable[[DocumentRow], _T]
+    ) -> tuple[_T, DocumentRow]:
+        """Check the delivery is the caller's and in its inbox, ``read`` its bytes, and record
+        the fetch (the first one moves it from ``available`` to ``fetched``)."""
         now = self._deps.clock.now()
         with self._deps.uow() as uow:
             row, doc = _own_delivery(uow, system_id, delivery_id)
@@ -128,7 +172,7 @@ class Pull:
                     f"({describe(row.state)})",
                     code=f"delivery.{row.state}",
                 )
-            data = traced(self._deps.blobs.get(doc.digest), self._config.organ_id, doc)
+            data = read(doc)
             if row.state == State.AVAILABLE:
                 try:
                     advance(uow.deliveries, row, Event.FETCH, at=now)
@@ -145,10 +189,10 @@ class Pull:
                             message_vi=f"văn bản {delivery_id} không còn trong hộp thư",
                             code="delivery.gone",
                         ) from None
-                    return FetchedPackage(delivery_id, data, doc.kind)
+                    return data, doc
                 audit(uow, now, f"system:{system_id}", "fetch", delivery_id)
                 uow.commit()
-        return FetchedPackage(delivery_id, data, doc.kind)
+        return data, doc
 
     def update_status(self, system_id: str, delivery_id: str, status: TransportStatus) -> None:
         now = self._deps.clock.now()

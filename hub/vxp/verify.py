@@ -307,20 +307,43 @@ def check_hash_file(verified: VerifiedRequest, body: bytes) -> bytes:
     ``body`` as is. The signed value may be the SDK's lossy rendering or ordinary hex.
     Raises :class:`AuthenticationFailed` when ``hash-file`` is not signed or matches neither.
     """
+    signed = _signed_hash_file(verified)
+    candidates = [body[:-2], body] if body.endswith(b"\r\n") else [body]
+    for candidate in candidates:
+        if _hash_matches(hashlib.sha256(candidate).digest(), signed):
+            return candidate
+    raise _mismatch(verified)
+
+
+def check_hash_digests(verified: VerifiedRequest, digests: Sequence[bytes]) -> int:
+    """:func:`check_hash_file` for a body hashed as it arrived: the index of the first of
+    ``digests`` (SHA-256 of the candidate bodies, in the order :func:`check_hash_file` tries
+    them) that the signed ``hash-file`` names. Raises as :func:`check_hash_file`."""
+    signed = _signed_hash_file(verified)
+    for index, digest in enumerate(digests):
+        if _hash_matches(digest, signed):
+            return index
+    raise _mismatch(verified)
+
+
+def _signed_hash_file(verified: VerifiedRequest) -> str:
     signed = verified.param("hash-file")
     if not signed:
         raise _fail("hash-file not signed", "hash-file is not signed", system_id=verified.system_id)
     signed = signed.lower()
     if not signed.isascii():
         raise _fail("hash-file not ASCII", "hash-file does not match the package")
-    candidates = [body[:-2], body] if body.endswith(b"\r\n") else [body]
-    for candidate in candidates:
-        digest = hashlib.sha256(candidate).digest()
-        if hmac.compare_digest(render_lossy(digest), signed) or hmac.compare_digest(
-            digest.hex(), signed
-        ):
-            return candidate
-    raise _fail(
+    return signed
+
+
+def _hash_matches(digest: bytes, signed: str) -> bool:
+    return hmac.compare_digest(render_lossy(digest), signed) or hmac.compare_digest(
+        digest.hex(), signed
+    )
+
+
+def _mismatch(verified: VerifiedRequest) -> AuthenticationFailed:
+    return _fail(
         "hash-file mismatch",
         "hash-file does not match the package",
         system_id=verified.system_id,

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.edxml.model import MessageKind
+from hub.edxml.source import Package, PackageFile
 from hub.errors import Conflict, Forbidden, NotFound, XmlError
 from hub.services.contracts import (
     AgencyRecord,
     FetchedPackage,
+    FetchedStream,
     InboxItem,
     PushResult,
     RecipientRoute,
@@ -75,7 +77,11 @@ class FakeHub:
     def credentials(self, system_id: str) -> SystemCredentials | None:
         return self.systems.get(system_id)
 
-    def push(self, system_id: str, data: bytes, *, declared_from: str | None = None) -> PushResult:
+    def push(
+        self, system_id: str, data: Package, *, declared_from: str | None = None
+    ) -> PushResult:
+        if isinstance(data, PackageFile):  # a spooled body: the fake keeps bytes
+            data = data.read_all()
         self._maybe_fail("push", system_id, len(data))
         if not data.lstrip().startswith(b"<"):
             raise XmlError("not XML", message_vi="không phải XML", line=1)
@@ -129,6 +135,12 @@ class FakeHub:
         if d.state == "available":
             d.state = "fetched"
         return FetchedPackage(d.id, d.data, d.kind)
+
+    def fetch_stream(self, system_id: str, delivery_id: str) -> FetchedStream:
+        f = self.fetch(system_id, delivery_id)
+        step = 1 << 16
+        chunks = (f.data[i : i + step] for i in range(0, len(f.data), step))
+        return FetchedStream(f.delivery_id, f.kind, len(f.data), iter(chunks))
 
     def update_status(self, system_id: str, delivery_id: str, status: TransportStatus) -> None:
         self._maybe_fail("update_status", system_id, delivery_id, status)
