@@ -88,7 +88,7 @@ def test_streaming_paths_refuse_with_code(name: str, code: str) -> None:
         list(iter_attachments(data))
     assert exc.value.code == code
     with pytest.raises(XmlError) as exc2:
-        _stream_tree(data)
+        _stream_tree([data])
     assert exc2.value.code == code
 
 
@@ -113,7 +113,11 @@ def test_doctype_hidden_behind_a_long_prolog_is_refused() -> None:
     dtd = b'<!DOCTYPE edXML [<!ENTITY a "aaaaaaaaaa">]>'
     for pad in (b"<!--" + b"x" * 70_000 + b"-->", b" " * 70_000, b"<!--x-->" * 10_000):
         evil = doc[:cut] + pad + dtd + doc[cut:]
-        for parse in (xmlsafe.parse, lambda d: list(iter_attachments(d)), _stream_tree):
+        for parse in (
+            xmlsafe.parse,
+            lambda d: list(iter_attachments(d)),
+            lambda d: _stream_tree([d]),
+        ):
             with pytest.raises(XmlError) as exc:
                 parse(evil)
             assert exc.value.code in ("xml.limit", "xml.doctype")
