@@ -8,18 +8,39 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from browser import PEOPLE, browser, console, console_factory, log_in, page, shot, undeliverable
-from e2e_support import AGENCY_A, UNKNOWN_AGENCY, HubProcess
+from e2e_support import (
+    AGENCY_A,
+    SECRET_A,
+    SYSTEM_A,
+    UNKNOWN_AGENCY,
+    HubProcess,
+    HubSite,
+    drain,
+    edoc_for,
+    make_site,
+    parent_env,
+    wait_for,
+)
 from playwright.sync_api import Browser, Locator, Page, expect
+
+from hub.edxml.model import MessageKind
+from tests.factories import make_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 __all__ = ["browser", "console", "console_factory", "page", "shot"]  # fixtures, used by name
 
 Shot = Callable[[Page, str], Path]
+
+G22 = "000.00.00.G22"
+H41_ROOT = "000.00.00.H41"
+VPCP, VPCP_SECRET = "qlvb.vpcp", "e2e-secret-of-the-ministry"
+CHILD, CHILD_SECRET = "hub.h41", "e2e-secret-of-the-provincial-hub"
 
 
 def _as(p: Page, console: HubProcess, name: str) -> None:
@@ -168,3 +189,70 @@ def test_the_redrive_button_is_shown_only_to_a_role_that_may_redrive(
     # the operator may not download nor export evidence; the auditor may both
     expect(page.get_by_role("link", name="Delivery evidence")).to_have_count(1 - shown)
     shot(page, "document")
+
+
+@pytest.fixture(scope="module")
+def two_hubs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[HubSite, HubSite]]:
+    """A national axis (G22, hosting a ministry's QLVB) and a provincial hub below it whose
+    commune system writes to the ministry; the province's console is read from loopback."""
+    with (
+        make_site(request, "sqlite", tmp_path_factory.mktemp("axis")) as national,
+        make_site(request, "sqlite", tmp_path_factory.mktemp("h41")) as province,
+    ):
+        national.env["LIENTHONG_ORGAN_ID"] = G22
+        national.env["LIENTHONG_ROLE"] = "national"
+        national.add_system(VPCP, [G22], VPCP_SECRET)
+        national.add_system(CHILD, [H41_ROOT], CHILD_SECRET)
+        parent = national.start("run")
+        settings = province.data_dir / "settings.yaml"
+        settings.write_text("hub: {organ_id: '000.00.00.H41', scope: [H41]}\n", encoding="utf-8")
+        province.env["LIENTHONG_SETTINGS"] = str(settings)
+        province.env.update(parent_env(parent.url + "/", CHILD, CHILD_SECRET))
+        province.add_system(SYSTEM_A, [AGENCY_A], SECRET_A)
+        province.start("run")
+
+        def registered() -> list[str]:
+            systems = json.loads(national.cli("systems", "list", "--json").stdout)
+            hosted = next(s["agencies"] for s in systems if s["system_id"] == CHILD)
+            return [c for c in hosted if c == AGENCY_A]
+
+        wait_for(registered, what="the commune registered at the axis", timeout=60)
+        yield national, province
+
+
+def test_the_document_page_shows_the_hop_to_the_axis_and_what_came_back(
+    page: Page, two_hubs: tuple[HubSite, HubSite], shot: Shot
+) -> None:
+    national, province = two_hubs
+    axis, hub = national.processes[0], province.processes[0]
+    package, data = edoc_for(AGENCY_A, [G22])
+    with (
+        province.client(SYSTEM_A, SECRET_A, hub) as commune,
+        national.client(VPCP, VPCP_SECRET, axis) as ministry,
+    ):
+        doc_id = commune.send_edoc(data, from_code=AGENCY_A, to_codes=[G22])
+        drain(ministry, expect=1, timeout=30)
+        wait_for(
+            lambda: [r for r in commune.get_sent_edoc_list(doc_id) if r["sendStatus"] == "done"],
+            what="the remote state 'done' on the provincial hub",
+            timeout=30,
+        )
+        answer = make_status(
+            sender=G22, response_to=AGENCY_A, document_id=package.document_id, status_code="05"
+        )
+        ministry.send_edoc(answer, from_code=G22, kind=MessageKind.STATUS)
+        drain(commune, expect=1, kind=MessageKind.STATUS, timeout=30)
+
+    page.goto(f"{hub.url}/dashboard/documents/{doc_id}?lang=en")
+    expect(page.get_by_role("heading", name="Timeline across hops")).to_be_visible()
+    timeline = page.locator("table", has=page.locator("th", has_text="Details")).first
+    remote = timeline.locator("tr", has_text="Remote state")
+    expect(remote.first).to_contain_text("done")
+    expect(remote.first).to_contain_text(G22)
+    expect(timeline.locator("tr", has_text="Business status").first).to_contain_text("05")
+    delivery = page.locator("p.muted", has_text="Business status")
+    expect(delivery.first).to_contain_text("05")  # the status the ministry sent back
+    expect(page.locator("h2", has_text=G22).first).to_be_visible()
+    shot(page, "timeline")
