@@ -248,6 +248,8 @@ def test_the_document_page_shows_the_hop_to_the_axis_and_what_came_back(
     page.goto(f"{hub.url}/dashboard/documents/{doc_id}?lang=en")
     expect(page.get_by_role("heading", name="Timeline across hops")).to_be_visible()
     timeline = page.locator("table", has=page.locator("th", has_text="Details")).first
+    hop = timeline.locator("tr", has_text="national:")  # the hop: forwarded to the axis
+    expect(hop.first).to_contain_text("forwarded")
     remote = timeline.locator("tr", has_text="Remote state")
     expect(remote.first).to_contain_text("done")
     expect(remote.first).to_contain_text(G22)
