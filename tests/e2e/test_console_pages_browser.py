@@ -116,6 +116,11 @@ def test_dead_letters_are_redriven_and_discarded_with_a_reason_and_audited(
     _row(page, again).get_by_role("button", name="Redrive").click()
     expect(page.locator("p.flash")).to_have_text("1 deliveries redriven.")
     shot(page, "redriven")
+    # Still nobody hosts the agency, so it comes back to the list after a new attempt; its
+    # history names the redrive and who did it.
+    page.goto(f"{console.url}/dashboard/documents/{again}?lang=en")
+    expect(page.locator("tr", has_text="redrive by oanh").first).to_contain_text("queued")
+    page.goto(f"{console.url}/dashboard/deliveries?state=undeliverable&lang=en")
 
     _row(page, drop).locator('input[type="checkbox"]').check()
     reason = page.get_by_label("Reason to discard (required)")
