@@ -240,6 +240,18 @@ def test_each_role_is_shown_only_the_controls_it_may_use(
         document = c.get(f"/dashboard/documents/{result.doc_id}").text
         package = c.get(f"/dashboard/documents/{result.doc_id}/package")
         proof = c.get(f"/dashboard/documents/{result.doc_id}/evidence")
+        home = c.get("/dashboard/deliveries?state=undeliverable&lang=en")
+        discard = c.post(
+            "/dashboard/discard",
+            data={
+                "id": result.recipients[0].delivery_id,
+                "csrf": _csrf(home.text),
+                "reason": "thử",
+                "back": "undeliverable",
+            },
+            headers={"Origin": ORIGIN},
+        )
+    assert (discard.status_code == 403) is not redrive
     assert result.recipients[0].delivery_id in listing  # the row itself is shown to everyone
     assert ('action="/dashboard/redrive"' in listing) is redrive
     assert ('name="id"' in listing) is redrive  # no selection box without an action for it
