@@ -13,15 +13,27 @@ dir and the loopback-without-login mode OFF, so every page needs a login as in p
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from e2e_support import ROOT, HubProcess, HubSite, _site_env
+from e2e_support import (
+    AGENCY_A,
+    ROOT,
+    SECRET_A,
+    SYSTEM_A,
+    UNKNOWN_AGENCY,
+    HubProcess,
+    HubSite,
+    _site_env,
+    edoc_for,
+)
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from adapters.vxp_client import VxpClient
 from hub.entrypoints.bootstrap import build_hub
 from hub.settings import load_settings
 
@@ -122,3 +134,25 @@ def log_in(p: Page, base: str, name: str, password: str) -> None:
     p.get_by_label("Password").fill(password)
     p.get_by_role("button", name="Log in").click()
     p.wait_for_load_state()
+
+
+def undeliverable(console: HubProcess) -> str:
+    """Push a document through the VXP façade to an agency nobody hosts; its delivery ends
+    ``undeliverable``. Returns its DocId."""
+    site = console.site  # type: ignore[attr-defined]
+    if not getattr(site, "has_system_a", False):
+        site.add_system(SYSTEM_A, [AGENCY_A], SECRET_A)
+        site.has_system_a = True
+    _, data = edoc_for(AGENCY_A, [UNKNOWN_AGENCY])
+    client = VxpClient(console.url + "/", SYSTEM_A, SECRET_A)
+    try:
+        doc_id = client.send_edoc(data, from_code=AGENCY_A, to_codes=[UNKNOWN_AGENCY])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            (row,) = client.get_sent_edoc_list(doc_id)
+            if row["sendStatus"] == "undeliverable":
+                return doc_id
+            time.sleep(0.2)
+    finally:
+        client.close()
+    raise AssertionError(f"{doc_id} did not become undeliverable")

@@ -37,7 +37,7 @@ def _run(answer: str, *, hidden: bool = False) -> dict[str, object]:
     code = HARNESS % {
         "hidden": "true" if hidden else "false",
         "answer": answer,
-        "script": _refresh_script(SOURCE),
+        "script": _refresh_script(SOURCE, REFRESH_S),
     }
     out = subprocess.run([NODE, "-e", code], capture_output=True, text=True, timeout=30, check=True)
     result: dict[str, object] = json.loads(out.stdout)

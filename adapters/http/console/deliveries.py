@@ -57,7 +57,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
         flash = page.t("redriven", n=moved) if moved >= 0 else ""
         flash = page.t("discarded_n", n=discarded) if discarded >= 0 else flash
         title = page.t(state) if state in TEXTS else page.state(state)
-        body = _deliveries_body(page, state, items, flash)
+        rights = (console.may(request, "redrive"), console.may(request, "discard"))
+        body = _deliveries_body(page, state, items, flash, rights)
         return render(request, layout(page, state, title, body))
 
     @router.post(f"{PREFIX}/redrive")
@@ -95,16 +96,21 @@ def add_routes(router: APIRouter, console: Console) -> None:
         return RedirectResponse(f"{PREFIX}/deliveries?state={back}&discarded={len(moved)}", 303)
 
 
-def _deliveries_body(page: Page, state: str, items: Sequence[Any], flash: str) -> str:
-    redrivable = any(i.redrivable for i in items)
-    discardable = any(i.discardable for i in items)
+def _deliveries_body(
+    page: Page, state: str, items: Sequence[Any], flash: str, rights: tuple[bool, bool]
+) -> str:
+    """The listing; ``rights`` (may redrive, may discard) leaves out the controls the operator's
+    role may not use (the actions refuse them anyway)."""
+    may_redrive, may_discard = rights
+    redrivable = may_redrive and any(i.redrivable for i in items)
+    discardable = may_discard and any(i.discardable for i in items)
     rows = []
     for i in items:
         d = i.delivery
         check = (
             f'<input type="checkbox" name="id" value="{e(d.id)}" form="bulk" '
             f'aria-label="{page.t("select")} {e(d.id)}">'
-            if i.redrivable or i.discardable
+            if (may_redrive and i.redrivable) or (may_discard and i.discardable)
             else ""
         )
         button = (
@@ -112,7 +118,7 @@ def _deliveries_body(page: Page, state: str, items: Sequence[Any], flash: str) -
             f'<input type="hidden" name="id" value="{e(d.id)}">'
             f'<input type="hidden" name="back" value="{e(state)}">'
             f'<button class="small">{page.t("redrive")}</button></form>'
-            if i.redrivable
+            if may_redrive and i.redrivable
             else ""
         )
         rows.append(

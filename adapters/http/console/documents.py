@@ -106,7 +106,9 @@ def add_routes(router: APIRouter, console: Console) -> None:
             body = f'<p class="muted">{page.t("not_found")}</p>'
             return render(request, layout(page, "documents", page.t("document"), body), 404)
         title = f"{page.t('document')}: {view.document.subject or view.document.id}"
-        return render(request, layout(page, "documents", title, _document_body(page, view, trace)))
+        rights = (console.may(request, "download"), console.may(request, "evidence"))
+        body = _document_body(page, view, trace, rights)
+        return render(request, layout(page, "documents", title, body))
 
 
 def _verdict_word(page: Page, verdicts: Mapping[str, Any]) -> str:
@@ -118,7 +120,10 @@ def _verdict_word(page: Page, verdicts: Mapping[str, Any]) -> str:
     return f"<b>{page.t('verdict_' + word)}</b>" + (f" ({e(sub)})" if sub else "") + " — "
 
 
-def _document_body(page: Page, view: DocumentView, trace: Trace) -> str:
+def _document_body(page: Page, view: DocumentView, trace: Trace, rights: tuple[bool, bool]) -> str:
+    """The document's page; ``rights`` (may download, may see evidence) leaves out the links
+    the operator's role may not follow (the pages refuse them anyway)."""
+    may_download, may_evidence = rights
     doc = view.document
     v = doc.verdicts or {}
     facts = [
@@ -153,11 +158,13 @@ def _document_body(page: Page, view: DocumentView, trace: Trace) -> str:
     )
     head += "</table>"
     base = f"{PREFIX}/documents/{quote(doc.id, safe='')}"
-    links = (
-        f'<p><a href="{e(base)}/package" download>{page.t("package")}</a> · '
-        f'<a href="{e(base)}/attachments">{page.t("attachments")}</a> · '
-        f'<a href="{e(base)}/evidence">{page.t("evidence")}</a></p>'
-    )
+    anchors = []
+    if may_download:
+        anchors.append(f'<a href="{e(base)}/package" download>{page.t("package")}</a>')
+        anchors.append(f'<a href="{e(base)}/attachments">{page.t("attachments")}</a>')
+    if may_evidence:
+        anchors.append(f'<a href="{e(base)}/evidence">{page.t("evidence")}</a>')
+    links = f"<p>{' · '.join(anchors)}</p>" if anchors else ""
     parts = [links, head, f"<h2>{page.t('timeline')}</h2>", _timeline(page, trace)]
     for dv in view.deliveries:
         d = dv.delivery

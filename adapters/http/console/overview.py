@@ -39,8 +39,10 @@ from hub.ports import PeerHealth
 from hub.services.activity import SERIES, SPANS, ConsoleFacts, Rates
 from hub.services.monitor import PROBLEM_STATES, Overview, QueueDepths, read_queue_depths
 
-#: Seconds between two refreshes of the overview's live part.
+#: Seconds between two refreshes of the overview's live part (``?refresh=N`` asks for another
+#: interval, within :data:`REFRESH_RANGE_S`).
 REFRESH_S = 30
+REFRESH_RANGE_S = (2, 3600)
 #: A certificate expiring within this many days is shown as a warning.
 EXPIRY_WARN_DAYS = 30
 #: A data directory with less than this share of its file system free is shown as a warning.
@@ -102,20 +104,21 @@ def add_routes(router: APIRouter, console: Console) -> None:
         )
 
     @router.get(f"{PREFIX}/")
-    async def home(request: Request, span: str = "day") -> Response:
+    async def home(request: Request, span: str = "day", refresh: int = REFRESH_S) -> Response:
         if (refused := console.guard(request, "watch")) is not None:
             return refused
         span = span if span in SPANS else "day"
+        every = max(REFRESH_RANGE_S[0], min(refresh, REFRESH_RANGE_S[1]))
         page = page_of(request)
         nonce = secrets.token_urlsafe(16)
         source = f"{PREFIX}/overview/live?span={span}&lang={page.lang}"
         body = (
-            f'<p class="muted" id="refreshed">{page.t("refreshed", n=REFRESH_S)} '
+            f'<p class="muted" id="refreshed">{page.t("refreshed", n=every)} '
             f'<span id="stamp">{when(dt.datetime.now(dt.UTC))}</span></p>'
             f'<div id="live">{await live(request, page, span)}</div>'
-            f'<script nonce="{nonce}">{_refresh_script(source)}</script>'
+            f'<script nonce="{nonce}">{_refresh_script(source, every)}</script>'
         )
-        head = f'<noscript><meta http-equiv="refresh" content="{REFRESH_S * 2}"></noscript>'
+        head = f'<noscript><meta http-equiv="refresh" content="{every * 2}"></noscript>'
         html_text = layout(page, "overview", page.t("overview"), body, head=head)
         return render(request, html_text, script_nonce=nonce)
 
@@ -128,7 +131,7 @@ def add_routes(router: APIRouter, console: Console) -> None:
         return render(request, fragment)
 
 
-def _refresh_script(source: str) -> str:
+def _refresh_script(source: str, every_s: int) -> str:
     # Swap the live part in place (no reload: scroll position, focus and the language stay);
     # skip while the tab is hidden; on a failure keep the last figures and try again later.
     return (
@@ -141,7 +144,7 @@ def _refresh_script(source: str) -> str:
         ".then(function(t){document.getElementById('live').innerHTML=t;"
         "document.getElementById('stamp').textContent=new Date().toLocaleString();})"
         ".catch(function(){});}"
-        f"setInterval(tick,{REFRESH_S * 1000});}})();"
+        f"setInterval(tick,{every_s * 1000});}})();"
     )
 
 

@@ -218,3 +218,47 @@ def test_the_accounts_page_names_a_refusal_and_never_echoes_the_url(hub: Hub) ->
         assert "evil.example" not in forged
         assert "Not done." in forged
     assert [r.name for r in hub.accounts().list()] == ["an", "kiem", "oanh"]
+
+
+@pytest.mark.parametrize(
+    ("name", "redrive", "download", "evidence", "seal"),
+    [
+        ("oanh", True, False, False, False),
+        ("kiem", False, True, True, False),
+        ("an", True, True, True, True),
+    ],
+)
+def test_each_role_is_shown_only_the_controls_it_may_use(
+    hub: Hub, name: str, redrive: bool, download: bool, evidence: bool, seal: bool
+) -> None:
+    data = make_edoc(sender="000.00.00.H41", to=[UNKNOWN_TO])
+    result = hub.services.push("qlvb.ubnd", data)
+    app = _process(hub)
+    with _client(app) as c:
+        _login(c, name)
+        listing = c.get("/dashboard/deliveries?state=undeliverable").text
+        document = c.get(f"/dashboard/documents/{result.doc_id}").text
+        package = c.get(f"/dashboard/documents/{result.doc_id}/package")
+        proof = c.get(f"/dashboard/documents/{result.doc_id}/evidence")
+        home = c.get("/dashboard/deliveries?state=undeliverable&lang=en")
+        discard = c.post(
+            "/dashboard/discard",
+            data={
+                "id": result.recipients[0].delivery_id,
+                "csrf": _csrf(home.text),
+                "reason": "thử",
+                "back": "undeliverable",
+            },
+            headers={"Origin": ORIGIN},
+        )
+    assert (discard.status_code == 403) is not redrive
+    assert result.recipients[0].delivery_id in listing  # the row itself is shown to everyone
+    assert ('action="/dashboard/redrive"' in listing) is redrive
+    assert ('name="id"' in listing) is redrive  # no selection box without an action for it
+    assert ('name="reason"' in listing) is redrive  # the discard right goes with redrive here
+    assert ("/package" in document, "/attachments" in document) == (download, download)
+    assert ("/evidence" in document) is evidence
+    assert ('href="/dashboard/seal"' in document) is seal
+    # Hidden is not the only guard: the server still refuses what the role may not do.
+    assert (package.status_code == 403) is not download
+    assert (proof.status_code == 403) is not evidence

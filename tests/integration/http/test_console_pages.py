@@ -204,6 +204,18 @@ def test_live_part_refreshes_without_reloading(scene: Scene) -> None:
     assert "script-src" not in other.headers["content-security-policy"]
 
 
+@pytest.mark.parametrize(
+    ("query", "every_s"), [("", 30), ("?refresh=5", 5), ("?refresh=0", 2), ("?refresh=99999", 3600)]
+)
+def test_the_refresh_interval_is_30_s_unless_asked_within_bounds(
+    scene: Scene, query: str, every_s: int
+) -> None:
+    page = scene.client.get(f"/dashboard/{query}")
+    assert page.status_code == 200
+    assert f"setInterval(tick,{every_s * 1000})" in page.text
+    assert f'content="{every_s * 2}"' in page.text  # the reload without scripts follows it
+
+
 def test_live_part_follows_the_access_rule(scene: Scene) -> None:
     with TestClient(scene.client.app, client=("192.0.2.7", 4000), follow_redirects=False) as remote:
         answer = remote.get("/dashboard/overview/live")
