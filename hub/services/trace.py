@@ -147,7 +147,14 @@ def build_trace(
             )
         )
     order = {id(h): i for i, h in enumerate(hops)}
-    return Trace(doc, sorted(hops, key=lambda h: (h.at, order[id(h)])))
+
+    def place(h: Hop) -> tuple[dt.datetime, int]:
+        # Nothing but its origin comes before a document's acceptance: a peer's times are
+        # whole seconds, so a remote state of the same second would otherwise sort first.
+        at = h.at if h.kind == "origin" else max(h.at, doc.received_at)
+        return (at, order[id(h)])
+
+    return Trace(doc, sorted(hops, key=place))
 
 
 def _verdicts_hop(doc: DocumentRow) -> Hop:
