@@ -50,11 +50,20 @@ ANSWERS = {
 }
 
 
+class FrozenStampClient(VxpClient):
+    """The official SDK's defect: one service object signs every request with the timestamp it
+    was built with (``vxp-protocol.md`` §2.1) — our own client never repeats one."""
+
+    def _timestamp(self) -> str:
+        return format_timestamp(self._clock(), self.zone)
+
+
 class Vendor:
     """A QLVB connector's loop: pull, fetch, acknowledge, answer statuses; push one document.
 
     ``skip`` leaves out status codes; ``bad_package`` pushes bytes that are no edXML package
-    first; ``clock`` replaces the client clock (a frozen one reproduces the SDK defect).
+    first; ``clock`` replaces the client clock, and signs every request with it as it reads
+    (a frozen one reproduces the SDK defect).
     """
 
     def __init__(
@@ -68,8 +77,11 @@ class Vendor:
         package: bytes | None = None,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        kw: dict[str, Any] = {"clock": clock} if clock else {}
-        self.client = VxpClient(endpoint, system_id, secret, **kw)
+        self.client = (
+            FrozenStampClient(endpoint, system_id, secret, clock=clock)
+            if clock
+            else VxpClient(endpoint, system_id, secret)
+        )
         self.skip = skip
         self.bad_package = bad_package
         self.package = package
