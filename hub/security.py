@@ -55,7 +55,7 @@ def category_of_refusal(code: str, reason: str | None) -> str:
     text = (reason or "").lower()
     if "hmac" in text:
         return "hmac_mismatch"
-    if "replay" in text or "seen before" in text:
+    if code == "auth.replayed" or "replay" in text or "seen before" in text:
         return "replayed_request"
     if "timestamp too old" in text or "future" in text:
         return "stale_request"

@@ -144,6 +144,7 @@ def test_a_burst_of_refusals_for_one_system_is_one_rate_anomaly(
         ("auth.failed", "timestamp too old", "stale_request"),
         ("auth.failed", "timestamp in the future", "stale_request"),
         ("auth.failed", "unknown system", "auth_failed"),
+        ("auth.replayed", None, "replayed_request"),
         ("policy.signature.invalid", None, "bad_signature"),
         ("policy.signature.untrusted", None, "bad_signature"),
         ("xml.malformed", None, "malformed_package"),
