@@ -39,8 +39,11 @@ def exclusive(timeout: float = 600) -> Iterator[None]:
 
 def _as_rabbitmq(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> str:
     extra = [f"{k}={v}" for k, v in (env or {}).items()]
+    # Run from the cluster's own directory: a node started from a checkout that is deleted
+    # later (a CI clone) loses its working directory and fails every later ``stop_app``.
     done = subprocess.run(
         ["runuser", "-u", "rabbitmq", "--", "env", "HOME=/var/lib/rabbitmq", *extra, *args],
+        cwd=BASE if BASE.is_dir() else "/",
         capture_output=True,
         text=True,
         timeout=timeout,
