@@ -64,7 +64,21 @@ def _start_group(site: HubSite, n: int) -> tuple[HubProcess, list[int]]:
     proc.wait_output("API processes on")
     pids = [int(p) for p in re.search(r"\(pids ([\d, ]+)\)", proc.log()).group(1).split(", ")]  # type: ignore[union-attr]
     assert len(pids) == n
+    # Each process prints its line before it listens (a cold start takes seconds): the
+    # pushes begin once the kernel has all n listening sockets to spread them over.
+    port = proc.port
+    assert port is not None
+    deadline = time.monotonic() + 60
+    while _listening(port) < n:
+        assert time.monotonic() < deadline, f"{_listening(port)} of {n} listening:\n{proc.log()}"
+        time.sleep(0.1)
     return proc, pids
+
+
+def _listening(port: int) -> int:
+    """How many sockets listen on ``port`` (IPv4; LISTEN is state 0A in /proc/net/tcp)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if (f := row.split())[1].endswith(f":{port:04X}") and f[3] == "0A")
 
 
 def _requests_seen(url: str) -> int:
