@@ -23,7 +23,6 @@ import datetime as dt
 import hashlib
 import random
 import re
-import secrets
 import statistics
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from scratch import scratch_database
 
 from adapters.store import migrate
 from adapters.store import tables as t
@@ -213,17 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         bench_backend("SQLite (WAL)", f"sqlite:///{Path(tmp) / 'hub.db'}", args.docs, args.runs)
     if not args.skip_pg:
-        admin = sa.create_engine(args.pg, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-        name = f"lienthong_bench_{secrets.token_hex(4)}"
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        try:
-            url = sa.make_url(args.pg).set(database=name).render_as_string(hide_password=False)
+        with scratch_database(args.pg) as url:
             bench_backend("PostgreSQL", url, args.docs, args.runs)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
     return 0
 
 

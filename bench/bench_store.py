@@ -42,6 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
+from scratch import scratch_database
 
 from adapters.store import migrate
 from adapters.store.engine import EngineOptions, create_engine
@@ -193,17 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                 EngineOptions(sqlite_synchronous=level),
             )
     if not args.skip_pg:
-        admin = sa.create_engine(args.pg, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-        name = f"lienthong_bench_{secrets.token_hex(4)}"
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        try:
-            url = sa.make_url(args.pg).set(database=name).render_as_string(hide_password=False)
+        with scratch_database(args.pg) as url:
             bench_backend("PostgreSQL 15", url, args.n, args.rounds, args.batch)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
     return 0
 
 
