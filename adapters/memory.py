@@ -959,12 +959,14 @@ class MemoryEvidenceChain:
 
 
 class MemoryOperatorStore:
-    """:class:`hub.ports.OperatorStore` in dicts (``accounts``, ``sessions``), thread-safe."""
+    """:class:`hub.ports.OperatorStore` in dicts (``accounts``, ``sessions``, ``bound``
+    agencies), thread-safe."""
 
     def __init__(self) -> None:
         self.accounts: dict[str, OperatorRow] = {}
         self.sessions: dict[str, SessionRow] = {}
         self.failed: list[tuple[str, dt.datetime]] = []
+        self.bound: dict[str, set[str]] = {}  # account → the agency codes it acts for
         self._lock = threading.Lock()
 
     def add(self, row: OperatorRow) -> None:
@@ -1022,3 +1024,16 @@ class MemoryOperatorStore:
     def clear_failures(self, key: str) -> None:
         with self._lock:
             self.failed = [(k, at) for k, at in self.failed if k != key]
+
+    def agencies(self, name: str) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(sorted(self.bound.get(name, ())))
+
+    def all_agencies(self) -> Mapping[str, tuple[str, ...]]:
+        with self._lock:
+            return {n: tuple(sorted(codes)) for n, codes in sorted(self.bound.items()) if codes}
+
+    def set_agencies(self, name: str, codes: Sequence[str]) -> None:
+        with self._lock:
+            if name in self.accounts:
+                self.bound[name] = set(codes)

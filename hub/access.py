@@ -1,12 +1,18 @@
 """Who may do what in the operations console: the roles and their actions, as one table.
 
-Three roles (issue "People and access"):
+Four roles (issue "People and access"; the clerk from issue 10):
 
 ============  ================================================================================
 ``operator``  watch the hub, redrive and discard dead letters
 ``auditor``   read-only: watch, the audit log, delivery evidence, download packages/attachments
+``clerk``     the seal page only, and only for the agencies bound to the account
 ``admin``     everything, including systems, agencies, settings, operator accounts and seals
 ============  ================================================================================
+
+A clerk (văn thư, Nghị định 30 Art. 33) seals the documents its own agency issues. It may not
+``watch``: the hub's views show every agency's deliveries, which are not its business. Which
+agencies it seals for is the account's agency list (:data:`BOUND_ROLES`); an admin seals for
+every agency that has a seal key.
 
 The actions are the words the console's pages check with :func:`may` before they show a
 control or perform it. Anything not in the table is refused (an unknown role or action never
@@ -36,10 +42,14 @@ ACTIONS: tuple[str, ...] = (
 PERMISSIONS: dict[str, frozenset[str]] = {
     "operator": frozenset({"watch", "redrive", "discard"}),
     "auditor": frozenset({"watch", "audit", "evidence", "download"}),
+    "clerk": frozenset({"seal"}),
     "admin": frozenset(ACTIONS),
 }
 
 ROLES: tuple[str, ...] = tuple(PERMISSIONS)
+
+#: Roles whose rights reach only the agencies listed on the account (an empty list: none).
+BOUND_ROLES: frozenset[str] = frozenset({"clerk"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +68,9 @@ def may(operator: Operator | None, action: str) -> bool:
     if operator is None:
         return False
     return action in PERMISSIONS.get(operator.role, frozenset())
+
+
+def bound(operator: Operator | None) -> bool:
+    """True when ``operator`` acts only for the agencies of its account (a clerk); such an
+    operator without agencies may act for none."""
+    return operator is not None and operator.role in BOUND_ROLES

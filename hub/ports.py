@@ -1048,6 +1048,18 @@ class OperatorStore(Protocol):
 
     def clear_failures(self, key: str) -> None: ...
 
+    def agencies(self, name: str) -> tuple[str, ...]:
+        """The agency codes account ``name`` acts for, sorted (empty: none)."""
+        ...
+
+    def all_agencies(self) -> Mapping[str, tuple[str, ...]]:
+        """Every account that has agencies → its codes, sorted (one read for a listing)."""
+        ...
+
+    def set_agencies(self, name: str, codes: Sequence[str]) -> None:
+        """Replace the agencies of account ``name`` with ``codes`` (already checked), at once."""
+        ...
+
 
 class PasswordHasher(Protocol):
     """A slow, salted password hash (argon2id in production)."""

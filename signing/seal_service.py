@@ -12,7 +12,9 @@ otherwise.
 Theory of operation, one request:
 
 1. **Who may seal.** The caller (an authenticated system) must host the agency named; the
-   ``hosts`` callable answers from the hub's store. Otherwise :class:`~hub.errors.Forbidden`.
+   ``hosts`` callable answers from the hub's store. At the console (:meth:`SealService.seal_as`)
+   the page names the agencies its person may seal for (a clerk's own, an admin's all).
+   Otherwise :class:`~hub.errors.Forbidden` (``seal.not_hosted``).
 2. **Which key.** Each agency's key is configured (:class:`SealKeyConfig`: a ``file:`` or
    ``pkcs11:`` reference, its PIN read from an environment variable) and held by a
    :class:`SealKeyPool` — a few long-lived :class:`~signing.pdf_sign.PdfSigningService` per key,
@@ -321,9 +323,9 @@ class SealService:
     ) -> SealResult:
         if agency_code.casefold() not in {c.casefold() for c in allowed}:
             raise Forbidden(
-                f"{who} does not host agency {agency_code} and may not seal for it",
-                message_vi=f"{who} không quản lý cơ quan {agency_code} "
-                "nên không được đóng dấu thay cơ quan này",
+                f"{who} may not seal for agency {agency_code}: not one of its agencies",
+                message_vi=f"{who} không được đóng dấu cho cơ quan {agency_code}: "
+                "không phải cơ quan được giao",
                 code="seal.not_hosted",
                 details={"agency": agency_code},
             )

@@ -1,4 +1,5 @@
-"""The console's accounts, sessions and failed logins behind :class:`hub.ports.OperatorStore`.
+"""The console's accounts, sessions, failed logins and the agencies an account acts for, behind
+:class:`hub.ports.OperatorStore`.
 
 Each call is its own short transaction on the engine (not part of a unit of work): a session
 ended or an account disabled by one process must be seen by every other at its next check,
@@ -9,14 +10,14 @@ surface as :class:`hub.errors.StoreUnavailable`; a taken name as :class:`hub.err
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.engine import Engine
 
 from adapters.store.engine import translate_errors
-from adapters.store.tables import login_failures, operator_sessions, operators
+from adapters.store.tables import login_failures, operator_agencies, operator_sessions, operators
 from hub.errors import Conflict
 from hub.ports import OperatorRow, SessionRow
 
@@ -107,6 +108,33 @@ class SqlOperatorStore:
         stmt = sa.delete(login_failures).where(login_failures.c.key == key[:128])
         with translate_errors("clearing failed logins"), self._engine.begin() as conn:
             conn.execute(stmt)
+
+    def agencies(self, name: str) -> tuple[str, ...]:
+        query = (
+            sa.select(operator_agencies.c.agency_code)
+            .where(operator_agencies.c.operator == name)
+            .order_by(operator_agencies.c.agency_code)
+        )
+        with translate_errors("reading an account's agencies"), self._engine.connect() as conn:
+            return tuple(conn.execute(query).scalars())
+
+    def all_agencies(self) -> Mapping[str, tuple[str, ...]]:
+        query = sa.select(operator_agencies).order_by(
+            operator_agencies.c.operator, operator_agencies.c.agency_code
+        )
+        found: dict[str, tuple[str, ...]] = {}
+        with translate_errors("listing accounts' agencies"), self._engine.connect() as conn:
+            for r in conn.execute(query):
+                found[r.operator] = (*found.get(r.operator, ()), r.agency_code)
+        return found
+
+    def set_agencies(self, name: str, codes: Sequence[str]) -> None:
+        # Delete and insert in one transaction: a reader sees the old list or the new one.
+        with translate_errors("changing an account's agencies"), self._engine.begin() as conn:
+            conn.execute(sa.delete(operator_agencies).where(operator_agencies.c.operator == name))
+            if codes:
+                rows = [{"operator": name, "agency_code": c} for c in sorted(set(codes))]
+                conn.execute(sa.insert(operator_agencies), rows)
 
 
 def _values(row: OperatorRow) -> dict[str, object]:

@@ -39,7 +39,8 @@ Theory of the schema (names are the wire / DB values of the shared plan):
   to IT staff and are never fetched again.
 * ``operators`` / ``operator_sessions`` / ``login_failures`` — the console's named accounts
   (argon2id hashes), their live sessions (SHA-256 of the cookie value) and failed logins for
-  throttling (:mod:`hub.services.accounts`).
+  throttling (:mod:`hub.services.accounts`); ``operator_agencies`` — the agencies a clerk's
+  account seals for.
 * ``peer_health`` — one row per peer hub: its circuit breaker's view and its last registry
   sync, so every process can show what the workers saw.
 
@@ -397,6 +398,19 @@ operator_sessions = sa.Table(
     sa.Column("seen_at", UtcDateTime, nullable=False),
     sa.Column("address", sa.String(64)),
     sa.Index(None, "operator"),
+)
+
+operator_agencies = sa.Table(
+    "operator_agencies",
+    metadata,
+    # The agencies an account acts for (a clerk seals only for these), registry codes.
+    sa.Column(
+        "operator",
+        sa.String(64),
+        sa.ForeignKey("operators.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("agency_code", sa.String(64), primary_key=True),
 )
 
 login_failures = sa.Table(

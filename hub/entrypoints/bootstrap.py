@@ -236,7 +236,9 @@ class Hub:
             lock_s=c.login_lock_s,
         )
         record = (monitor or self.monitor()).record
-        return Accounts(SqlOperatorStore(self.engine), Argon2Hasher(), self.clock, record, policy)
+        store = SqlOperatorStore(self.engine)
+        registry = self.services.deps.registry
+        return Accounts(store, Argon2Hasher(), self.clock, record, policy, registry=registry)
 
     def monitor(self) -> Monitor:
         """The IT read model and actions (dashboard, ``lienthong deliveries`` / ``audit``)."""

@@ -1,9 +1,14 @@
-"""``lienthong users add | list | disable | enable | passwd | role``: the console's accounts.
+"""``lienthong users add | list | disable | enable | passwd | role | agencies``: the console's
+accounts.
 
 A password is never an argument (it would sit in the shell history and in ``ps``): it is asked
 twice on a terminal, or read as the first line of standard input when that is not a terminal
 (``printf '%s\\n' "$PW" | lienthong users add ana --role operator``). Every change is audited
-with actor ``cli`` and ends the account's open sessions.
+with actor ``cli``; a change of password, role or state ends the account's open sessions.
+
+A clerk (``--role clerk``) seals only for the agencies listed on its account: give them at
+``add`` (``--agency CODE``, repeated) or later with ``users agencies NAME --set/--add/--remove``;
+each new code must be in the agency registry (an unknown one is refused by name).
 """
 
 from __future__ import annotations
@@ -29,6 +34,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("name")
     # Not ``role``: that attribute is the hub's role for the server commands (cli_hub).
     q.add_argument("--role", dest="account_role", required=True, choices=ROLES)
+    q.add_argument(
+        "--agency",
+        dest="agencies",
+        action="append",
+        default=[],
+        metavar="CODE",
+        help="an agency a clerk seals for (repeat for more)",
+    )
     q.set_defaults(handler=_add)
     q = usub.add_parser("list", help="every account, its role and state")
     _common(q)
@@ -48,6 +61,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("name")
     q.add_argument("account_role", metavar="ROLE", choices=ROLES)
     q.set_defaults(handler=_change, action="role")
+    q = usub.add_parser(
+        "agencies", help="show or change the agencies a clerk seals for (no option: show)"
+    )
+    _common(q)
+    q.add_argument("name")
+    q.add_argument(
+        "--set", dest="set_codes", nargs="*", metavar="CODE", help="replace the list (none: empty)"
+    )
+    q.add_argument("--add", dest="add_codes", action="append", default=[], metavar="CODE")
+    q.add_argument("--remove", dest="remove_codes", action="append", default=[], metavar="CODE")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=_agencies)
 
 
 def read_password(stdin: TextIO | None = None) -> str:
@@ -70,20 +95,27 @@ def read_password(stdin: TextIO | None = None) -> str:
 def _add(args: argparse.Namespace) -> int:
     password = read_password()
     with _build(args) as hub:
-        row = hub.accounts().add(args.name, args.account_role, password, actor=ACTOR)
-    print(f"lienthong: account {row.name} added ({row.role})")
+        accounts = hub.accounts()
+        row = accounts.add(
+            args.name, args.account_role, password, actor=ACTOR, agencies=args.agencies
+        )
+        codes = accounts.agencies_of(row.name)
+    bound = f" for {', '.join(codes)}" if codes else ""
+    print(f"lienthong: account {row.name} added ({row.role}){bound}")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
     with _build(args) as hub:
-        rows = hub.accounts().list()
+        accounts = hub.accounts()
+        rows, bound = accounts.list(), accounts.all_agencies()
     if args.json:
         out = [
             {
                 "name": r.name,
                 "role": r.role,
                 "disabled": r.disabled,
+                "agencies": list(bound.get(r.name, ())),
                 "created_at": r.created_at.isoformat(),
                 "changed_at": r.changed_at.isoformat(),
             }
@@ -93,7 +125,8 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         state = "off" if r.disabled else "on "
-        print(f"{state} {r.name:32} {r.role:9} {r.changed_at:%Y-%m-%d %H:%M}Z")
+        codes = " ".join(bound.get(r.name, ()))
+        print(f"{state} {r.name:32} {r.role:9} {r.changed_at:%Y-%m-%d %H:%M}Z {codes}".rstrip())
     return 0
 
 
@@ -108,4 +141,24 @@ def _change(args: argparse.Namespace) -> int:
         else:
             accounts.set_role(args.name, args.account_role, actor=ACTOR)
     print(f"lienthong: account {args.name}: {args.action} done; its sessions are ended")
+    return 0
+
+
+def _agencies(args: argparse.Namespace) -> int:
+    change = args.set_codes is not None or args.add_codes or args.remove_codes
+    with _build(args) as hub:
+        accounts = hub.accounts()
+        name = accounts.get(args.name).name
+        if change:
+            codes = accounts.set_agencies(
+                name, args.set_codes, add=args.add_codes, remove=args.remove_codes, actor=ACTOR
+            )
+        else:
+            codes = accounts.agencies_of(name)
+    if args.json:
+        print(json.dumps({"name": name, "agencies": list(codes)}, ensure_ascii=False, indent=2))
+    elif change:
+        print(f"lienthong: account {name} seals for: {', '.join(codes) or '(no agency)'}")
+    else:
+        print("\n".join(codes))
     return 0

@@ -6,6 +6,12 @@ Theory of operation:
   a slow salted password hash (:class:`hub.ports.PasswordHasher`, argon2id) and a disabled flag.
   Every change is audited with who made it (``cli`` or the console account). The last active
   admin cannot be disabled or given another role (nobody could manage accounts any more).
+* **Agencies**: an account of a bound role (:data:`hub.access.BOUND_ROLES`, the clerk) acts
+  only for the agency codes listed on it. A new code must be in the agency registry (stored in
+  its canonical form, so a former or QĐ 20 code names the same agency); codes already listed
+  stay even if the registry has since dropped them, so they can still be removed. Only bound
+  roles carry agencies: a role change away from one clears them. The list is read at each use
+  (not cached with the session): a removed agency stops working at once.
 * **Sessions** are random 256-bit values handed to the browser; the store keeps only their
   SHA-256, the account and two times. A session ends after ``idle_s`` without a request, after
   ``absolute_s`` whatever happens, at logout, and when its account is disabled, changes its
@@ -30,7 +36,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from hub.access import ROLES, Operator
+from hub.access import BOUND_ROLES, ROLES, Operator
+from hub.agency.registry import Registry
 from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.ports import Clock, OperatorRow, OperatorStore, PasswordHasher, SessionRow
 from hub.security import emit
@@ -125,8 +132,12 @@ class Accounts:
         record: Recorder,
         policy: AccountPolicy | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        registry: Callable[[], Registry] | None = None,
     ) -> None:
+        """``registry`` checks the agency codes given to clerks; without it no code is known
+        (so no clerk can be given an agency)."""
         self._store = store
+        self._registry = registry
         self._hasher = hasher
         self._clock = clock
         self._record = record
@@ -138,12 +149,18 @@ class Accounts:
 
     # ------------------------------------------------------------------------ accounts
 
-    def add(self, name: str, role: str, password: str, *, actor: str) -> OperatorRow:
+    def add(
+        self, name: str, role: str, password: str, *, actor: str, agencies: Sequence[str] = ()
+    ) -> OperatorRow:
+        """A new account; ``agencies`` (a clerk's) are checked before anything is written."""
         name, role = check_name(name), check_role(role)
+        codes = self._checked(role, (), agencies)
         now = self._clock.now()
         row = OperatorRow(name, role, self._hasher.hash(check_password(password)), False, now, now)
         self._store.add(row)
-        self._record(actor, "account.add", name, role=role)
+        if codes:
+            self._store.set_agencies(name, codes)
+        self._record(actor, "account.add", name, role=role, agencies=list(codes))
         return row
 
     def list(self) -> Sequence[OperatorRow]:
@@ -171,7 +188,80 @@ class Accounts:
 
     def set_role(self, name: str, role: str, *, actor: str) -> None:
         row = self.get(name)
+        cleared = self._store.agencies(row.name) if role not in BOUND_ROLES else ()
         self._change(replace(row, role=check_role(role)), actor, "role", role=role)
+        if cleared:  # only bound roles carry agencies
+            self._store.set_agencies(row.name, ())
+            self._record(actor, "account.agencies", row.name, agencies=[], removed=list(cleared))
+
+    def agencies_of(self, name: str) -> tuple[str, ...]:
+        """The agency codes account ``name`` acts for (read now, never cached)."""
+        return self._store.agencies(name)
+
+    def all_agencies(self) -> dict[str, tuple[str, ...]]:
+        """Every account with agencies → its codes (for listings)."""
+        return dict(self._store.all_agencies())
+
+    def set_agencies(
+        self,
+        name: str,
+        codes: Sequence[str] | None = None,
+        *,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+        actor: str,
+    ) -> tuple[str, ...]:
+        """Replace the account's agencies with ``codes`` (``None``: keep the current ones),
+        then add ``add`` and drop ``remove``; the list stored, audited with what changed.
+
+        :class:`InvalidRequest` naming the first unknown code (``details["agency"]``), or when
+        agencies would be given to a role that is not bound (``accounts.agencies_role``)."""
+        row = self.get(name)
+        current = self._store.agencies(row.name)
+        gone = {c.strip().casefold() for c in remove}
+        wanted = [c for c in (current if codes is None else codes) if c.strip()] + list(add)
+        kept = [c for c in wanted if c.strip().casefold() not in gone]
+        new = self._checked(row.role, current, kept)
+        self._store.set_agencies(row.name, new)
+        self._record(
+            actor,
+            "account.agencies",
+            row.name,
+            agencies=list(new),
+            added=sorted(set(new) - set(current)),
+            removed=sorted(set(current) - set(new)),
+        )
+        return new
+
+    def _checked(self, role: str, current: Sequence[str], codes: Sequence[str]) -> tuple[str, ...]:
+        """``codes`` in the registry's canonical form, sorted, without repeats."""
+        known = {c.casefold(): c for c in current}
+        registry = self._registry() if self._registry is not None else None
+        out: set[str] = set()
+        for raw in codes:
+            code = raw.strip()
+            if code.casefold() in known:
+                out.add(known[code.casefold()])
+                continue
+            agency = registry.get(code) if registry is not None and code else None
+            if agency is None:
+                raise InvalidRequest(
+                    f"unknown agency code {code!r}: not in the agency registry",
+                    message_vi=f"mã định danh cơ quan {code!r} không có trong danh mục cơ quan",
+                    code="accounts.unknown_agency",
+                    details={"field": "agency", "agency": code},
+                )
+            out.add(agency.code)
+        if out and role not in BOUND_ROLES:
+            raise InvalidRequest(
+                f"agencies bind only {', '.join(sorted(BOUND_ROLES))} accounts, not {role!r} "
+                "(the other roles act for every agency or none)",
+                message_vi=f"chỉ tài khoản {', '.join(sorted(BOUND_ROLES))} mới gắn với cơ quan, "
+                f"không phải {role!r}",
+                code="accounts.agencies_role",
+                details={"field": "agency"},
+            )
+        return tuple(sorted(out))
 
     def _change(self, row: OperatorRow, actor: str, what: str, **details: Any) -> None:
         if not (row.role == "admin" and not row.disabled):

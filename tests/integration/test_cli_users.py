@@ -88,3 +88,62 @@ def test_users_refusals_name_the_problem(
     assert "no account 'nobody'" in err
     with pytest.raises(SystemExit):  # argparse: an unknown role is a usage error
         main(["users", "add", "lan", "--role", "root", "--data-dir", d])
+
+
+def test_a_clerk_is_added_with_its_agencies_and_they_change_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = str(tmp_path)
+    code, out, _ = _run(
+        capsys, monkeypatch, "users", "add", "van.thu", "--role", "clerk",
+        "--agency", "000.00.02.H41", "--agency", "H41.03", "--data-dir", d,
+        stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert (code, out.strip()) == (
+        0,
+        "lienthong: account van.thu added (clerk) for 000.00.02.H41, 000.00.03.H41",
+    )
+    code, out, _ = _run(capsys, monkeypatch, "users", "list", "--json", "--data-dir", d)
+    [listed] = json.loads(out)
+    assert (listed["role"], listed["agencies"]) == ("clerk", ["000.00.02.H41", "000.00.03.H41"])
+    code, out, _ = _run(capsys, monkeypatch, "users", "list", "--data-dir", d)
+    assert out.rstrip().endswith("000.00.02.H41 000.00.03.H41")
+
+    code, out, _ = _run(
+        capsys, monkeypatch, "users", "agencies", "van.thu", "--add", "000.00.04.H41",
+        "--remove", "000.00.02.H41", "--json", "--data-dir", d,
+    )  # fmt: skip
+    assert json.loads(out) == {"name": "van.thu", "agencies": ["000.00.03.H41", "000.00.04.H41"]}
+    code, out, _ = _run(capsys, monkeypatch, "users", "agencies", "van.thu", "--data-dir", d)
+    assert out.split() == ["000.00.03.H41", "000.00.04.H41"]
+    code, out, _ = _run(
+        capsys, monkeypatch, "users", "agencies", "van.thu", "--set", "000.00.05.H41",
+        "--data-dir", d,
+    )  # fmt: skip
+    assert out.strip() == "lienthong: account van.thu seals for: 000.00.05.H41"
+    code, out, _ = _run(
+        capsys, monkeypatch, "users", "agencies", "van.thu", "--set", "--data-dir", d
+    )
+    assert out.strip() == "lienthong: account van.thu seals for: (no agency)"
+
+    code, _, err = _run(
+        capsys, monkeypatch, "--lang", "en", "users", "agencies", "van.thu",
+        "--add", "000.00.99.H41", "--data-dir", d,
+    )  # fmt: skip
+    assert code == 2
+    assert "unknown agency code '000.00.99.H41'" in err
+    assert "[accounts.unknown_agency]" in err
+    code, _, err = _run(
+        capsys, monkeypatch, "--lang", "en", "users", "add", "oanh", "--role", "operator",
+        "--agency", "000.00.02.H41", "--data-dir", d, stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert code == 2
+    assert "[accounts.agencies_role]" in err
+
+    hub = build_hub(load_settings(env={"LIENTHONG_DATA_DIR": d}))
+    try:
+        rows = hub.monitor().audit(action="account.agencies")
+        assert [r.actor for r in rows] == ["cli", "cli", "cli"]
+        assert [r.name for r in hub.accounts().list()] == ["van.thu"]
+    finally:
+        hub.close()

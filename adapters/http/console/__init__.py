@@ -141,6 +141,7 @@ def mount_dashboard(
         blobs,
         evidence,
         sealer,
+        accounts.agencies_of if accounts is not None else None,
     )
     holder = LoopHolder()
     router = APIRouter(include_in_schema=False)

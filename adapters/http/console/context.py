@@ -67,6 +67,7 @@ class Console:
     blobs: BlobStore | None = None  # package and attachment downloads
     evidence: EvidenceExport | None = None  # a document's evidence and its ASiC-E container
     sealer: SealService | None = None  # the clerks' seal page
+    agencies_of: Callable[[str], Sequence[str]] | None = None  # a bound account's agencies
 
     def render(
         self, request: Request, html_text: str, status: int = 200, *, script_nonce: str = ""

@@ -9,8 +9,11 @@
 * ``POST /dashboard/logout`` — ends the session in every API process (a person's session is
   deleted in the database; an admin-token session moves this process' epoch).
 * ``GET/POST /dashboard/users`` — accounts: list, add, disable, enable, change role, set a new
-  password. Only for operators who :func:`~hub.access.may` ``accounts`` (admins); every change
-  is audited with who made it and ends the account's sessions.
+  password, set a clerk's agencies. Only for operators who :func:`~hub.access.may`
+  ``accounts`` (admins); every change is audited with who made it; a change of state, role or
+  password ends the account's sessions. A refusal travels to the page as its code alone (a
+  link cannot put words on the page), except an unknown agency code: that answer is the page
+  itself, naming the code the admin typed.
 
 The page shell (layout, language, escaping, the capped form reader) is the dashboard's, handed
 in by :func:`~adapters.http.console.mount_dashboard` as a :class:`Kit`.
@@ -29,7 +32,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from adapters.http.admin_access import SESSION_COOKIE, AdminAccess
-from hub.access import ROLES
+from hub.access import BOUND_ROLES, ROLES
 from hub.errors import HubError
 from hub.security import emit
 from hub.services.accounts import MIN_PASSWORD, Accounts
@@ -62,6 +65,12 @@ _L: dict[str, tuple[str, str]] = {
     "set_role": ("Đổi vai trò", "Change role"),
     "passwd": ("Đặt mật khẩu", "Set password"),
     "actions": ("Thao tác", "Actions"),
+    "agencies": ("Cơ quan (văn thư)", "Agencies (clerk)"),
+    "set_agencies": ("Lưu cơ quan", "Save agencies"),
+    "agencies_hint": (
+        "Mã định danh, cách nhau bởi dấu cách",
+        "Agency codes, separated by spaces",
+    ),
     "done": ("Đã lưu.", "Saved."),
     "denied": ("Tài khoản của bạn không có quyền này.", "Your account may not do this."),
     "accounts.bad_name": (
@@ -78,6 +87,10 @@ _L: dict[str, tuple[str, str]] = {
     "accounts.last_admin": (
         "Đây là quản trị viên cuối cùng: thêm quản trị viên khác trước.",
         "This is the last active admin: add another admin first.",
+    ),
+    "accounts.agencies_role": (
+        "Chỉ tài khoản văn thư (clerk) mới được giao cơ quan.",
+        "Only clerk accounts are given agencies.",
     ),
     "accounts.refused": ("Không thực hiện được.", "Not done."),
 }
@@ -253,7 +266,13 @@ def login_routes(
         try:
             if do == "add":
                 role, password = _first(form, "role"), _first(form, "password")
-                await run_in_threadpool(lambda: accounts.add(name, role, password, actor=who))
+                codes = _codes(_first(form, "agencies"))
+                await run_in_threadpool(
+                    lambda: accounts.add(name, role, password, actor=who, agencies=codes)
+                )
+            elif do == "agencies":
+                codes = _codes(_first(form, "agencies"))
+                await run_in_threadpool(lambda: accounts.set_agencies(name, codes, actor=who))
             elif do in ("disable", "enable"):
                 flag = do == "disable"
                 await run_in_threadpool(lambda: accounts.set_disabled(name, flag, actor=who))
@@ -266,6 +285,11 @@ def login_routes(
             else:
                 return RedirectResponse(f"{PREFIX}/users?error=accounts.refused", 303)
         except HubError as exc:
+            if exc.code == "accounts.unknown_agency":  # name the code typed: the page itself
+                page = kit.page_of(request)
+                body = _users_body(page, accounts, 0, "", said=exc.message(page.lang))
+                html_text = kit.layout(page, "users", t(page, "users"), body)
+                return kit.render(request, html_text, exc.http_status)
             # Only the code travels in the URL: a link cannot put words on this page.
             return RedirectResponse(f"{PREFIX}/users?error={quote(exc.code)}", 303)
         return RedirectResponse(f"{PREFIX}/users?saved=1", 303)
@@ -273,11 +297,20 @@ def login_routes(
     return router
 
 
-def _users_body(page: Any, accounts: Accounts, saved: int, error: str) -> str:
+def _codes(text: str) -> list[str]:
+    """The agency codes of a form field (spaces, commas or new lines between them)."""
+    return text.replace(",", " ").split()
+
+
+def _users_body(page: Any, accounts: Accounts, saved: int, error: str, said: str = "") -> str:
+    """The accounts page; ``error`` is a known refusal code, ``said`` a refusal's own words."""
     flash = f'<p class="flash" role="status">{t(page, "done")}</p>' if saved else ""
     if error:
         known = error if error in _L and error.startswith("accounts.") else "accounts.refused"
         flash = f'<p class="error" role="alert">{t(page, known)}</p>'
+    if said:
+        flash = f'<p class="error" role="alert">{_e(said)}</p>'
+    bound = accounts.all_agencies()
     options = "".join(f'<option value="{r}">{r}</option>' for r in ROLES)
 
     def act(name: str, do: str, label: str, extra: str = "") -> str:
@@ -305,8 +338,16 @@ def _users_body(page: Any, accounts: Accounts, saved: int, error: str) -> str:
             )
             + "</select> "
         )
+        codes = " ".join(bound.get(r.name, ()))
+        agencies = _e(codes)
+        if r.role in BOUND_ROLES:
+            field = (
+                f'<input type="text" name="agencies" value="{_e(codes)}" size="32" '
+                f'aria-label="{t(page, "agencies")}" title="{t(page, "agencies_hint")}"> '
+            )
+            agencies = act(r.name, "agencies", "set_agencies", field)
         rows.append(
-            f"<tr><td><code>{_e(r.name)}</code></td><td>{_e(r.role)}</td>"
+            f"<tr><td><code>{_e(r.name)}</code></td><td>{_e(r.role)}</td><td>{agencies}</td>"
             f'<td class="{"bad" if r.disabled else "ok"}">'
             f"{t(page, 'disabled' if r.disabled else 'active')}</td>"
             f"<td>{_e(r.changed_at.strftime('%Y-%m-%d %H:%M'))} UTC</td>"
@@ -314,7 +355,8 @@ def _users_body(page: Any, accounts: Accounts, saved: int, error: str) -> str:
             f"{act(r.name, 'passwd', 'passwd', pw_field)}</td></tr>"
         )
     head = "".join(
-        f"<th>{t(page, k)}</th>" for k in ("name", "role", "state", "changed", "actions")
+        f"<th>{t(page, k)}</th>"
+        for k in ("name", "role", "agencies", "state", "changed", "actions")
     )
     table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     add = (
@@ -322,6 +364,8 @@ def _users_body(page: Any, accounts: Accounts, saved: int, error: str) -> str:
         f'{page.form_token()}<input type="hidden" name="do" value="add">'
         f'<label>{t(page, "name")} <input type="text" name="name" required></label> '
         f'<label>{t(page, "role")} <select name="role">{options}</select></label> '
+        f'<label>{t(page, "agencies")} <input type="text" name="agencies" '
+        f'title="{t(page, "agencies_hint")}"></label> '
         f'<label>{t(page, "password")} <input type="password" name="password" '
         f'autocomplete="new-password" required></label> '
         f"<button>{t(page, 'add')}</button></form>"

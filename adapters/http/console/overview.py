@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Callable, Sequence
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from adapters.http.console.charts import bar_chart
@@ -105,6 +105,9 @@ def add_routes(router: APIRouter, console: Console) -> None:
 
     @router.get(f"{PREFIX}/")
     async def home(request: Request, span: str = "day", refresh: int = REFRESH_S) -> Response:
+        if not console.may(request, "watch") and console.may(request, "seal"):
+            # A clerk lands on the one page it may use (the login sends everyone here).
+            return RedirectResponse(f"{PREFIX}/seal", 303)
         if (refused := console.guard(request, "watch")) is not None:
             return refused
         span = span if span in SPANS else "day"

@@ -6,6 +6,12 @@ signature must be present, valid and earlier, the PDF not sealed yet, the key th
 a refusal is shown on the page with its reason (Vietnamese or English) and the HTTP status of
 the REST answer. Every attempt is audited with the operator as actor.
 
+Which agencies: an admin may seal for every agency that has a seal key; a clerk (a bound role,
+:func:`hub.access.bound`) only for the agencies of its account that have one, read from the
+store at each request (a removed agency stops at once). The form offers only those; any other
+code posted — a forged form — is refused by the seal service (403 ``seal.not_hosted``, audited
+with the account) and reported as an ``access_refused`` security event.
+
 The form is ``multipart/form-data`` (a file upload), parsed here with the standard library's
 MIME parser from a body read under :data:`MAX_PDF_BYTES` (no multipart dependency; the bytes
 of the file part come back exactly as sent). The CSRF token travels as a form field and the
@@ -14,6 +20,7 @@ request must be same-origin, as for every other console form.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -22,10 +29,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from adapters.http.console.context import Console, actor_of
+from adapters.http.console.context import Console, actor_of, security_event
 from adapters.http.console.downloads import content_disposition
 from adapters.http.console.page import PREFIX, Page, add_texts, e, layout
 from adapters.http.gate import read_capped
+from hub.access import bound
 from hub.errors import HubError, InvalidRequest
 
 #: The largest PDF the page takes (a signed official document is a few MB).
@@ -38,6 +46,16 @@ add_texts(
         "seal_file": ("Tệp PDF đã có chữ ký của người có thẩm quyền", "PDF signed by the person"),
         "seal_go": ("Đóng dấu và tải về", "Seal and download"),
         "seal_none": ("Chưa cấu hình khóa con dấu nào.", "No seal key is configured."),
+        "seal_unbound": (
+            "Tài khoản của bạn chưa được giao cơ quan nào nên không đóng dấu được văn bản nào. "
+            "Quản trị viên giao cơ quan ở trang Tài khoản.",
+            "Your account is given no agency, so it may seal nothing. "
+            "An admin gives agencies on the Accounts page.",
+        ),
+        "seal_no_key": (
+            "Chưa có khóa con dấu cho cơ quan được giao ({codes}).",
+            "No seal key is configured for your agencies ({codes}).",
+        ),
         "seal_refused": ("Không đóng dấu được: {why}", "Not sealed: {why}"),
         "seal_hint": (
             "Tệp trả về có chữ ký số của cơ quan (con dấu) đặt theo Nghị định 30.",
@@ -75,17 +93,35 @@ def add_routes(router: APIRouter, console: Console) -> None:
     render, page_of = console.render, console.page_of
     csrf_refused = console.csrf_refused
 
-    def agencies() -> list[str]:
-        # Without per-account agencies every configured seal key is offered; the service
-        # refuses any other code.
-        return console.sealer.keys.agencies() if console.sealer is not None else []
+    def own(request: Request) -> Sequence[str] | None:
+        """The agencies of a bound operator (a clerk); ``None`` for one bound to none."""
+        op = access.operator(request)
+        if not bound(op) or op is None:
+            return None
+        return console.agencies_of(op.name) if console.agencies_of is not None else ()
+
+    def agencies(request: Request) -> list[str]:
+        """The agencies this operator may seal for: those with a seal key, a clerk's own."""
+        keys = console.sealer.keys.agencies() if console.sealer is not None else []
+        mine = own(request)
+        if mine is None:
+            return keys
+        wanted = {c.casefold() for c in mine}
+        return [k for k in keys if k.casefold() in wanted]
 
     def form_page(request: Request, error: str = "", status: int = 200) -> Response:
         page = page_of(request)
-        body = _form(page, agencies(), error) if console.sealer is not None else ""
+        codes = agencies(request)
         if console.sealer is None:
             body = f'<p class="muted">{page.t("seal_none")}</p>'
             status = 404
+        elif codes:
+            body = _form(page, codes, error)
+        else:
+            mine = own(request)
+            why = page.t("seal_no_key", codes=", ".join(mine)) if mine else page.t("seal_unbound")
+            alert = f'<p class="error" role="alert">{page.t("seal_refused", why=error)}</p>'
+            body = (alert if error else "") + f'<p class="muted">{why}</p>'
         return render(request, layout(page, "seal", page.t("seal"), body), status)
 
     @router.get(f"{PREFIX}/seal")
@@ -113,11 +149,14 @@ def add_routes(router: APIRouter, console: Console) -> None:
         if not pdf:
             why = page.t("seal_file")
             return form_page(request, why, 400)
+        actor, allowed = actor_of(request), agencies(request)
         try:
-            result = await run_in_threadpool(
-                sealer.seal_as, actor_of(request), agency, pdf, agencies=agencies()
-            )
+            result = await run_in_threadpool(sealer.seal_as, actor, agency, pdf, agencies=allowed)
         except HubError as exc:
+            if exc.code == "seal.not_hosted":  # a code the form did not offer: forged
+                security_event(
+                    "seal_refused", "access_refused", request, actor=actor, agency=agency[:64]
+                )
             return form_page(request, exc.message(page.lang), exc.http_status)
         return Response(
             result.pdf,

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -62,6 +63,7 @@ def _process(hub: Hub) -> FastAPI:
         hub.clock,
         hub.monitor().record,
         AccountPolicy(cache_s=0),
+        registry=hub.services.deps.registry,
     )
     mount_dashboard(app, hub.monitor(), hub.broker, admin_token=TOKEN, accounts=accounts)
     return app
@@ -262,3 +264,57 @@ def test_each_role_is_shown_only_the_controls_it_may_use(
     # Hidden is not the only guard: the server still refuses what the role may not do.
     assert (package.status_code == 403) is not download
     assert (proof.status_code == 403) is not evidence
+
+
+def test_an_admin_gives_a_clerk_its_agencies_on_the_accounts_page(hub: Hub) -> None:
+    app = _process(hub)
+    with _client(app) as c:
+        _login(c, "an")
+        page = c.get("/dashboard/users?lang=en")
+        csrf = _csrf(page.text)
+
+        def post(**data: str) -> httpx.Response:
+            return c.post(
+                "/dashboard/users?lang=en", data={"csrf": csrf, **data}, headers={"Origin": ORIGIN}
+            )
+
+        added = post(do="add", name="van.thu", role="clerk", password=PASSWORD, agencies="H41.02")
+        assert added.headers["location"] == "/dashboard/users?saved=1"
+        assert hub.accounts().agencies_of("van.thu") == ("000.00.02.H41",)
+        shown = c.get("/dashboard/users?lang=en").text
+        assert 'name="agencies" value="000.00.02.H41"' in shown
+
+        changed = post(do="agencies", name="van.thu", agencies="000.00.03.H41, 000.00.04.H41")
+        assert changed.headers["location"] == "/dashboard/users?saved=1"
+        assert hub.accounts().agencies_of("van.thu") == ("000.00.03.H41", "000.00.04.H41")
+
+        unknown = post(do="agencies", name="van.thu", agencies="000.00.03.H41 000.00.99.H41")
+        assert unknown.status_code == 400
+        assert "unknown agency code &#x27;000.00.99.H41&#x27;" in unknown.text
+        assert 'role="alert"' in unknown.text
+        assert hub.accounts().agencies_of("van.thu") == ("000.00.03.H41", "000.00.04.H41")
+
+        wrong_role = post(do="agencies", name="oanh", agencies="000.00.03.H41")
+        assert wrong_role.headers["location"] == "/dashboard/users?error=accounts.agencies_role"
+        assert (
+            "Only clerk accounts are given agencies."
+            in c.get(wrong_role.headers["location"] + "&lang=en").text
+        )
+
+        no_token = c.post(
+            "/dashboard/users",
+            data={"do": "agencies", "name": "van.thu", "agencies": ""},
+            headers={"Origin": ORIGIN},
+        )
+        assert no_token.status_code == 403
+        _login(c, "oanh")  # an operator may not manage accounts
+        page = c.get("/dashboard/")
+        refused = c.post(
+            "/dashboard/users",
+            data={"csrf": _csrf(page.text), "do": "agencies", "name": "van.thu", "agencies": ""},
+            headers={"Origin": ORIGIN},
+        )
+        assert refused.status_code == 403
+    assert hub.accounts().agencies_of("van.thu") == ("000.00.03.H41", "000.00.04.H41")
+    audit = hub.monitor().audit(action="account.agencies")
+    assert [(a.actor, a.subject) for a in audit] == [("an", "van.thu")]

@@ -1,7 +1,8 @@
 """Named console accounts (``hub.services.accounts`` over ``hub.ports.OperatorStore``) on the
-in-memory fake, SQLite and PostgreSQL (migration 0011): argon2id hashes, sessions that expire
-(idle, absolute) and end everywhere on logout/disable/passwd/role, login throttling per account
-and per address, every change audited with who made it."""
+in-memory fake, SQLite and PostgreSQL (migrations 0018, 0019): argon2id hashes, sessions that
+expire (idle, absolute) and end everywhere on logout/disable/passwd/role, login throttling per
+account and per address, a clerk's agencies checked against the registry, every change audited
+with who made it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import pytest
 from adapters.memory import ManualClock, MemoryOperatorStore
 from adapters.passwords import FAST, Argon2Hasher
 from adapters.store.operators import SqlOperatorStore
-from hub.access import Operator, may
+from hub.access import Operator, bound, may
+from hub.agency.loading import load_sample_registry
 from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.ports import OperatorStore
 from hub.services.accounts import AccountPolicy, Accounts, session_key
@@ -57,10 +59,12 @@ class World:
         self.clock = ManualClock()
         self.ticks = Ticks()
         self.audit: list[tuple[Any, ...]] = []
+        self.details: list[dict[str, Any]] = []
         self.policy = AccountPolicy(idle_s=600, absolute_s=3600, cache_s=5, touch_s=60)
 
     def record(self, actor: str, action: str, subject: str | None, outcome: str = "ok", **d: Any):
         self.audit.append((actor, action, subject, outcome))
+        self.details.append(d)
 
     def accounts(self) -> Accounts:
         """One API process' service (its own cache) on the shared store."""
@@ -71,6 +75,7 @@ class World:
             self.record,
             self.policy,
             monotonic=self.ticks,
+            registry=load_sample_registry,
         )
 
 
@@ -223,6 +228,12 @@ def test_login_refusals_are_security_events_without_the_password(
 
 def test_roles_may_exactly_their_actions() -> None:
     operator, auditor, admin = (Operator("x", r) for r in ("operator", "auditor", "admin"))
+    clerk = Operator("x", "clerk")
+    assert [a for a in ("watch", "seal", "accounts", "download", "audit") if may(clerk, a)] == [
+        "seal"
+    ]
+    assert bound(clerk)
+    assert not any(bound(o) for o in (operator, auditor, admin, None))
     assert [a for a in ("watch", "redrive", "discard") if may(operator, a)] == [
         "watch",
         "redrive",
@@ -255,3 +266,72 @@ def test_the_last_active_admin_stays_an_active_admin(world: World) -> None:
         ("oanh", "admin", False),
     ]
     accounts.set_password("oanh", PASSWORD + "-2", actor="oanh")  # not a demotion
+
+
+def test_a_clerk_has_the_agencies_given_checked_against_the_registry(world: World) -> None:
+    accounts = world.accounts()
+    # The QĐ 20 form names the same agency: stored in its canonical (QCVN 102) form.
+    accounts.add("van.thu", "clerk", PASSWORD, actor="cli", agencies=["H41.02", "000.00.03.H41"])
+    assert accounts.agencies_of("van.thu") == ("000.00.02.H41", "000.00.03.H41")
+    assert world.details[-1]["agencies"] == ["000.00.02.H41", "000.00.03.H41"]
+    other = world.accounts()  # another process sees the list at once (never cached)
+    assert other.agencies_of("van.thu") == ("000.00.02.H41", "000.00.03.H41")
+
+    assert accounts.set_agencies(
+        "van.thu", add=["000.00.04.H41"], remove=["000.00.02.h41"], actor="an"
+    ) == ("000.00.03.H41", "000.00.04.H41")
+    assert world.audit[-1] == ("an", "account.agencies", "van.thu", "ok")
+    assert world.details[-1]["added"] == ["000.00.04.H41"]
+    assert world.details[-1]["removed"] == ["000.00.02.H41"]
+    assert accounts.set_agencies("van.thu", ["000.00.04.H41"], actor="an") == ("000.00.04.H41",)
+    accounts.add("thu.ky", "clerk", PASSWORD, actor="cli")
+    assert accounts.agencies_of("thu.ky") == ()
+    assert accounts.all_agencies() == {"van.thu": ("000.00.04.H41",)}
+    assert other.set_agencies("van.thu", [], actor="an") == ()
+    assert accounts.all_agencies() == {}
+
+
+def test_unknown_agency_codes_are_refused_by_name_and_nothing_is_written(world: World) -> None:
+    accounts = world.accounts()
+    with pytest.raises(InvalidRequest) as unknown:
+        accounts.add("van.thu", "clerk", PASSWORD, actor="cli", agencies=["000.00.99.H41"])
+    assert unknown.value.code == "accounts.unknown_agency"
+    assert unknown.value.details["agency"] == "000.00.99.H41"
+    assert "000.00.99.H41" in unknown.value.message("en")
+    assert "000.00.99.H41" in unknown.value.message("vi")
+    assert accounts.list() == []  # checked before the account was written
+    accounts.add("van.thu", "clerk", PASSWORD, actor="cli", agencies=["000.00.02.H41"])
+    with pytest.raises(InvalidRequest) as again:
+        accounts.set_agencies("van.thu", add=["H99"], actor="an")
+    assert again.value.details["agency"] == "H99"
+    assert accounts.agencies_of("van.thu") == ("000.00.02.H41",)
+    with pytest.raises(NotFound):
+        accounts.set_agencies("nobody", ["000.00.02.H41"], actor="an")
+
+
+def test_only_clerks_carry_agencies_and_a_role_change_clears_them(world: World) -> None:
+    accounts = world.accounts()
+    with pytest.raises(InvalidRequest) as role:
+        accounts.add("oanh", "operator", PASSWORD, actor="cli", agencies=["000.00.02.H41"])
+    assert role.value.code == "accounts.agencies_role"
+    accounts.add("oanh", "operator", PASSWORD, actor="cli")
+    with pytest.raises(InvalidRequest):
+        accounts.set_agencies("oanh", ["000.00.02.H41"], actor="an")
+    accounts.add("van.thu", "clerk", PASSWORD, actor="cli", agencies=["000.00.02.H41"])
+    accounts.set_role("van.thu", "operator", actor="an")
+    assert accounts.agencies_of("van.thu") == ()
+    assert world.audit[-1] == ("an", "account.agencies", "van.thu", "ok")
+    assert world.details[-1]["removed"] == ["000.00.02.H41"]
+
+
+def test_a_listed_code_the_registry_dropped_can_still_be_removed(make_store: Maker) -> None:
+    world = World(make_store)
+    accounts = world.accounts()
+    accounts.add("van.thu", "clerk", PASSWORD, actor="cli", agencies=["000.00.02.H41"])
+    world.make_store().set_agencies("van.thu", ["000.00.02.H41", "000.00.31.H99"])
+    kept = accounts.set_agencies("van.thu", add=["000.00.03.H41"], actor="an")
+    assert kept == ("000.00.02.H41", "000.00.03.H41", "000.00.31.H99")
+    assert accounts.set_agencies("van.thu", remove=["000.00.31.H99"], actor="an") == (
+        "000.00.02.H41",
+        "000.00.03.H41",
+    )
