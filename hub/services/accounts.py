@@ -321,6 +321,46 @@ class Accounts:
         self._record(name, "dashboard.login", name, remote=address)
         return LoginResult(value, Operator(row.name, row.role))
 
+    def change_own_password(self, name: str, current: str, new: str, *, address: str | None) -> str:
+        """A person changes their own password, proving the current one; a fresh session value.
+
+        The check of ``current`` is throttled like a login (a stolen session cannot guess the
+        password at leisure); a wrong one is a failure of the account and of the address, a
+        security event and an audit row, and raises :class:`InvalidRequest`
+        (``accounts.wrong_password``, or ``accounts.throttled`` while locked). On success every
+        session of the account ends — another browser that knew the old password is out — and
+        the caller gets a new session for the browser that made the change."""
+        row = self.get(name)
+        now = self._clock.now()
+        keys = [f"account:{row.name}"] + ([f"address:{address}"] if address else [])
+        wait = max(self._locked_for(key, now) for key in keys)
+        if wait > 0:
+            emit("password_throttled", "login_throttled", actor=row.name, remote=address)
+            raise InvalidRequest(
+                f"too many wrong passwords: try again in {wait} s",
+                message_vi=f"nhập sai mật khẩu quá nhiều lần: thử lại sau {wait} giây",
+                code="accounts.throttled",
+                details={"field": "current", "retry_after_s": wait},
+            )
+        check_password(new)
+        if row.disabled or not self._hasher.verify(row.password_hash, current):
+            for key in keys:
+                self._store.record_failure(key, now)
+            emit("password_change_failed", "auth_failed", actor=row.name, remote=address)
+            self._record(f"{row.name}@{address or '-'}", "account.passwd", row.name, "auth.failed")
+            raise InvalidRequest(
+                "the current password is wrong",
+                message_vi="mật khẩu hiện tại không đúng",
+                code="accounts.wrong_password",
+                details={"field": "current"},
+            )
+        self._store.clear_failures(keys[0])
+        hashed = self._hasher.hash(new)
+        self._change(replace(row, password_hash=hashed), row.name, "passwd", own=True)
+        value = secrets.token_urlsafe(32)
+        self._store.open_session(SessionRow(session_key(value), row.name, now, now, address))
+        return value
+
     def _decoy_hash(self) -> str:
         """Checked against when the name is unknown, so a wrong name costs as long as a wrong
         password (no timing oracle for which accounts exist). Made at first need."""

@@ -8,6 +8,10 @@
   same-origin (there is no session yet to bind a CSRF token to).
 * ``POST /dashboard/logout`` — ends the session in every API process (a person's session is
   deleted in the database; an admin-token session moves this process' epoch).
+* ``GET/POST /dashboard/account`` — a person's own account: name, role, agencies, and a new
+  password given with the current one (throttled like a login; every other session of the
+  account ends, this browser gets a fresh one). Any named account; the shared admin token and
+  loopback mode have no account of their own.
 * ``GET/POST /dashboard/users`` — accounts: list, add, disable, enable, change role, set a new
   password, set a clerk's agencies. Only for operators who :func:`~hub.access.may`
   ``accounts`` (admins); every change is audited with who made it; a change of state, role or
@@ -31,7 +35,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from adapters.http.admin_access import SESSION_COOKIE, AdminAccess
+from adapters.http.admin_access import (
+    LOOPBACK_OPERATOR,
+    SESSION_COOKIE,
+    TOKEN_OPERATOR,
+    AdminAccess,
+)
 from hub.access import BOUND_ROLES, ROLES
 from hub.errors import HubError
 from hub.security import emit
@@ -72,6 +81,20 @@ _L: dict[str, tuple[str, str]] = {
         "Agency codes, separated by spaces",
     ),
     "done": ("Đã lưu.", "Saved."),
+    "account": ("Tài khoản của tôi", "My account"),
+    "no_account": (
+        "Phiên này không thuộc tài khoản nào (mã quản trị hoặc truy cập nội bộ).",
+        "This session belongs to no account (the admin token or loopback access).",
+    ),
+    "current": ("Mật khẩu hiện tại", "Current password"),
+    "new_password": ("Mật khẩu mới", "New password"),
+    "repeat": ("Nhập lại mật khẩu mới", "New password again"),
+    "change_password": ("Đổi mật khẩu", "Change password"),
+    "password_changed": (
+        "Đã đổi mật khẩu; các phiên khác của tài khoản đã kết thúc.",
+        "Password changed; the account's other sessions have ended.",
+    ),
+    "accounts.mismatch": ("Hai lần nhập mật khẩu mới không khớp.", "The new passwords differ."),
     "denied": ("Tài khoản của bạn không có quyền này.", "Your account may not do this."),
     "accounts.bad_name": (
         "Tên tài khoản: 1-64 ký tự a-z, 0-9, '.', '_', '-'.",
@@ -218,6 +241,76 @@ def login_routes(
         target = f"{PREFIX}/login" if access.login_enabled else f"{PREFIX}/"
         response = RedirectResponse(target, 303)
         response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    def own_account(request: Request) -> tuple[str | None, Response | None]:
+        """The named account of the request, or the answer to give instead."""
+        op = access.operator(request)
+        if op is None:
+            return None, RedirectResponse(f"{PREFIX}/login", 303)
+        if accounts is None or op.name in (TOKEN_OPERATOR.name, LOOPBACK_OPERATOR.name):
+            page = kit.page_of(request)
+            body = f'<p class="muted">{t(page, "no_account")}</p>'
+            return None, kit.render(request, kit.layout(page, "account", t(page, "account"), body))
+        return op.name, None
+
+    def account_page(request: Request, name: str, flash: str = "", status: int = 200) -> Response:
+        assert accounts is not None
+        page = kit.page_of(request)
+        row = accounts.get(name)
+        codes = " ".join(accounts.agencies_of(name)) or "—"
+        field = '<p><label>{}<br><input type="password" name="{}" autocomplete="{}" required>'
+        body = (
+            f"{flash}<table><tbody>"
+            f"<tr><th>{t(page, 'name')}</th><td><code>{_e(row.name)}</code></td></tr>"
+            f"<tr><th>{t(page, 'role')}</th><td>{_e(row.role)}</td></tr>"
+            f"<tr><th>{t(page, 'agencies')}</th><td>{_e(codes)}</td></tr></tbody></table>"
+            f"<h2>{t(page, 'change_password')}</h2>"
+            f'<form method="post" action="{PREFIX}/account">{page.form_token()}'
+            + field.format(t(page, "current"), "current", "current-password")
+            + "</label></p>"
+            + field.format(t(page, "new_password"), "password", "new-password")
+            + "</label></p>"
+            + field.format(t(page, "repeat"), "repeat", "new-password")
+            + f"</label></p><button>{t(page, 'change_password')}</button></form>"
+        )
+        html_text = kit.layout(page, "account", t(page, "account"), body)
+        return kit.render(request, html_text, status)
+
+    @router.get(f"{PREFIX}/account")
+    def account(request: Request, saved: int = 0) -> Response:
+        name, answer = own_account(request)
+        if name is None:
+            assert answer is not None
+            return answer
+        page = kit.page_of(request)
+        flash = f'<p class="flash" role="status">{t(page, "password_changed")}</p>' if saved else ""
+        return account_page(request, name, flash)
+
+    @router.post(f"{PREFIX}/account")
+    async def change_own(request: Request) -> Response:
+        name, answer = own_account(request)
+        if name is None:
+            assert answer is not None
+            return answer
+        assert accounts is not None
+        form = await kit.form_of(request)
+        if not access.csrf_ok(request, _first(form, "csrf")):
+            return await run_in_threadpool(kit.csrf_refused, request)
+        current, new = _first(form, "current"), _first(form, "password")
+        page = kit.page_of(request)
+        if new != _first(form, "repeat"):
+            said = f'<p class="error" role="alert">{t(page, "accounts.mismatch")}</p>'
+            return await run_in_threadpool(account_page, request, name, said, 400)
+        try:
+            value = await run_in_threadpool(
+                lambda: accounts.change_own_password(name, current, new, address=_remote(request))
+            )
+        except HubError as exc:
+            said = f'<p class="error" role="alert">{_e(exc.message(page.lang))}</p>'
+            return await run_in_threadpool(account_page, request, name, said, exc.http_status)
+        response = RedirectResponse(f"{PREFIX}/account?saved=1", 303)
+        set_session(request, response, value)
         return response
 
     def denied(request: Request) -> Response | None:

@@ -39,6 +39,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "audit": ("Nhật ký", "Audit log"),
     "users": ("Tài khoản", "Accounts"),
     "logout": ("Đăng xuất", "Log out"),
+    "account": ("Tài khoản của tôi", "My account"),
     "login": ("Đăng nhập", "Log in"),
     "token": ("Mã quản trị", "Admin token"),
     "bad_token": ("Mã quản trị không đúng.", "Wrong admin token."),
@@ -279,6 +280,12 @@ def layout(
             if access.may(op, NAV_RIGHT.get(key, "watch"))
         )
         links += '<span class="sp"></span>'
+        if op is not None and op.name not in (
+            admin_access.TOKEN_OPERATOR.name,
+            admin_access.LOOPBACK_OPERATOR.name,
+        ):
+            on = " class=on" if active == "account" else ""
+            links += f'<a href="{PREFIX}/account"{on} title="{page.t("account")}">{e(op.name)}</a>'
         links += (
             f'<form class="inline" method="post" '
             f'action="{PREFIX}/logout">{page.form_token()}'

@@ -318,3 +318,45 @@ def test_an_admin_gives_a_clerk_its_agencies_on_the_accounts_page(hub: Hub) -> N
     assert hub.accounts().agencies_of("van.thu") == ("000.00.03.H41", "000.00.04.H41")
     audit = hub.monitor().audit(action="account.agencies")
     assert [(a.actor, a.subject) for a in audit] == [("an", "van.thu")]
+
+
+def test_a_person_changes_their_own_password_on_the_account_page(hub: Hub) -> None:
+    app = _process(hub)
+    with _client(app) as c, _client(app) as other:
+        _login(c, "oanh")
+        old = _login(other, "oanh")
+        page = c.get("/dashboard/account")
+        assert page.status_code == 200
+        assert 'href="/dashboard/account"' in page.text  # the menu names the account
+        assert "<code>oanh</code>" in page.text and "operator" in page.text
+        token = _csrf(page.text)
+        form = {"csrf": token, "current": PASSWORD, "password": "moi-mat-khau-77"}
+
+        def post(**data: str) -> httpx.Response:
+            return c.post("/dashboard/account", data=data, headers={"Origin": ORIGIN})
+
+        differ = post(**{**form, "repeat": "other-mat-khau"})
+        assert differ.status_code == 400
+        assert "differ" in differ.text or "không khớp" in differ.text
+        wrong = {**form, "current": "not-it-1234", "repeat": "moi-mat-khau-77"}
+        refused = post(**wrong)
+        assert refused.status_code == 400
+        assert "mật khẩu hiện tại không đúng" in refused.text
+        no_csrf = post(**{**form, "csrf": "", "repeat": form["password"]})
+        assert no_csrf.status_code == 403
+        done = post(**{**form, "repeat": "moi-mat-khau-77"})
+        assert (done.status_code, done.headers["location"]) == (303, "/dashboard/account?saved=1")
+        assert c.get("/dashboard/account?saved=1").status_code == 200  # the new session works
+        other.cookies.set(SESSION_COOKIE, old)
+        assert other.get("/dashboard/account").headers["location"] == "/dashboard/login"
+    audit = hub.monitor().audit(action="account.passwd")
+    assert [(a.actor, a.outcome) for a in audit] == [
+        ("oanh", "ok"),
+        ("oanh@127.0.0.1", "auth.failed"),
+    ]
+    with _client(app, REMOTE) as token_client:
+        as_token = token_client.get(
+            "/dashboard/account", headers={"authorization": f"Bearer {TOKEN}"}
+        )
+        assert as_token.status_code == 200
+        assert "no account" in as_token.text or "không thuộc tài khoản" in as_token.text

@@ -335,3 +335,48 @@ def test_a_listed_code_the_registry_dropped_can_still_be_removed(make_store: Mak
         "000.00.02.H41",
         "000.00.03.H41",
     )
+
+
+def test_a_person_changes_their_own_password_proving_the_current_one(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    accounts = world.accounts()
+    accounts.add("ana", "operator", PASSWORD, actor="cli")
+    here = accounts.login("ana", PASSWORD, address="10.0.0.7").session
+    elsewhere = accounts.login("ana", PASSWORD, address="10.0.0.8").session
+    assert here is not None and elsewhere is not None
+    with caplog.at_level(logging.INFO, logger="lienthong.security"):
+        with pytest.raises(InvalidRequest) as wrong:
+            accounts.change_own_password("ana", "not-" + PASSWORD, "moi-mat-khau-77", address="a")
+    assert wrong.value.code == "accounts.wrong_password"
+    assert wrong.value.details["field"] == "current"
+    assert ("ana@a", "account.passwd", "ana", "auth.failed") in world.audit
+    assert "auth_failed" in caplog.text and PASSWORD not in caplog.text
+    with pytest.raises(InvalidRequest) as weak:
+        accounts.change_own_password("ana", PASSWORD, "short", address="a")
+    assert weak.value.code == "accounts.weak_password"
+
+    fresh = accounts.change_own_password("ana", PASSWORD, "moi-mat-khau-77", address="10.0.0.7")
+    world.ticks.now += world.policy.cache_s + 1  # past the session cache
+    assert accounts.operator(here) is None  # every earlier session ended …
+    assert accounts.operator(elsewhere) is None
+    assert accounts.operator(fresh) == Operator("ana", "operator")  # … this browser goes on
+    assert ("ana", "account.passwd", "ana", "ok") in world.audit
+    assert accounts.login("ana", PASSWORD, address="10.0.0.7").refused == "bad"
+    assert accounts.login("ana", "moi-mat-khau-77", address="10.0.0.7").session is not None
+
+
+def test_guessing_the_current_password_is_throttled_like_a_login(world: World) -> None:
+    accounts = world.accounts()
+    accounts.add("ana", "operator", PASSWORD, actor="cli")
+    for i in range(5):
+        with pytest.raises(InvalidRequest):
+            accounts.change_own_password("ana", f"guess-{i}-xx", "moi-mat-khau-77", address="b")
+    with pytest.raises(InvalidRequest) as locked:  # even the right one, while locked
+        accounts.change_own_password("ana", PASSWORD, "moi-mat-khau-77", address="b")
+    assert locked.value.code == "accounts.throttled"
+    assert locked.value.details["retry_after_s"] == 60
+    assert accounts.login("ana", PASSWORD, address="c").refused == "throttled"  # one count
+    world.clock.advance(61)
+    accounts.change_own_password("ana", PASSWORD, "moi-mat-khau-77", address="b")
+    assert accounts.login("ana", "moi-mat-khau-77", address="c").session is not None
