@@ -48,8 +48,12 @@ PEOPLE = {
 ConsoleFactory = Callable[..., HubProcess]
 
 
-def _settings_file(path: Path, admin: dict[str, Any]) -> Path:
+def _settings_file(
+    path: Path, admin: dict[str, Any], sections: dict[str, Any] | None = None
+) -> Path:
     raw = yaml.safe_load((ROOT / "config" / "settings.yaml").read_text(encoding="utf-8"))
+    for name, values in (sections or {}).items():
+        raw[name] = {**(raw.get(name) or {}), **values}
     raw["admin"] = {**(raw.get("admin") or {}), "loopback_without_login": False, **admin}
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return path
@@ -72,10 +76,13 @@ def add_people(site: HubSite) -> None:
 def console_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleFactory]:
     sites: list[HubSite] = []
 
-    def start(**admin: Any) -> HubProcess:
+    def start(sections: dict[str, Any] | None = None, **admin: Any) -> HubProcess:
+        """A hub with ``admin.*`` settings ``admin`` and other settings ``sections``
+        (``{"seal": {...}}``), merged into the shipped settings file."""
         data_dir = tmp_path_factory.mktemp("console")
         env = _site_env(data_dir, None, "embedded")
-        env["LIENTHONG_SETTINGS"] = str(_settings_file(data_dir / "settings.yaml", admin))
+        settings = _settings_file(data_dir / "settings.yaml", admin, sections)
+        env["LIENTHONG_SETTINGS"] = str(settings)
         env["LIENTHONG_LOOPBACK_LOGIN"] = "false"  # every page asks for a login
         site = HubSite("sqlite", data_dir, env)
         sites.append(site)
