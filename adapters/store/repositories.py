@@ -135,6 +135,15 @@ _PACKAGE_BY_DIGEST = sa.select(*(c for c in t.packages.c if c.name != "body")).w
 )
 _DOCUMENT_BY_ID = _by_key(t.documents, "id")
 _DOCUMENT_BY_DIGEST = _by_key(t.documents, "sender_system", "digest")
+# Read by every status and follow-up push (its original): built once, like the keys above.
+_DOCUMENTS_BY_DOCUMENT_ID = (
+    sa.select(t.documents)
+    .where(
+        t.documents.c.sender_code == sa.bindparam("sender_code"),
+        t.documents.c.document_id == sa.bindparam("document_id"),
+    )
+    .order_by(t.documents.c.received_at, t.documents.c.id)
+)
 _DELIVERY_BY_ID = _by_key(t.deliveries, "id")
 _INSERT_EVENT = t.delivery_events.insert()
 _INSERT_OUTBOX = t.outbox.insert()
@@ -237,15 +246,10 @@ class SqlDocumentRepository(_Repo):
         return None if r is None else _document(r)
 
     def by_document_id(self, sender_code: str, document_id: str) -> Sequence[DocumentRow]:
-        stmt = (
-            sa.select(t.documents)
-            .where(
-                t.documents.c.sender_code == sender_code,
-                t.documents.c.document_id == document_id,
-            )
-            .order_by(t.documents.c.received_at, t.documents.c.id)
-        )
-        return [_document(r) for r in self._run("reading documents", stmt)]
+        params = {"sender_code": sender_code, "document_id": document_id}
+        return [
+            _document(r) for r in self._run("reading documents", _DOCUMENTS_BY_DOCUMENT_ID, params)
+        ]
 
     def sent_by(
         self, sender_system: str, *, doc_id: str | None = None, limit: int = 500
