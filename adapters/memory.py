@@ -573,6 +573,8 @@ class MemoryUnitOfWork:
 class MemoryBlobStore:
     """Blobs in a dict, keyed by SHA-256 hex."""
 
+    inline_max_bytes = 0  # package rows live in another object: every body is put here
+
     def __init__(self) -> None:
         self.blobs: dict[str, bytes] = {}
         self._lock = threading.Lock()

@@ -46,12 +46,16 @@ from hub.edxml.source import Package
 
 @dataclass(frozen=True, slots=True)
 class PackageRow:
-    """``packages``: one stored package body (the bytes live in the :class:`BlobStore`)."""
+    """``packages``: one stored package body (the bytes live in the :class:`BlobStore`, or in
+    the row itself when small: ``body``)."""
 
     digest: str  # SHA-256 hex of the bytes as received
     size: int
     kind: MessageKind
     received_at: dt.datetime
+    body: bytes | None = None
+    """The bytes, when at most :attr:`BlobStore.inline_max_bytes`: written with the row, in the
+    push's own transaction, and read back through the blob store. ``None``: in the blob store."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -622,6 +626,12 @@ class BlobStore(Protocol):
     ``open`` of a digest that is not stored raise :class:`hub.errors.InternalError` (code
     ``blob.missing``): a referenced blob that vanished is our fault, never the caller's.
     """
+
+    inline_max_bytes: int
+    """Bodies of at most this many bytes are not put here: the push writes them into its
+    package row (:attr:`PackageRow.body`) in its own transaction — no write and no fsync of
+    their own, the commit is their durability — and ``get``/``open``/``size``/``exists`` find
+    them there. 0 for a store that cannot read package rows (everything is put)."""
 
     def put(self, data: bytes) -> str:
         """Store ``data``; return its digest."""

@@ -27,6 +27,7 @@ variable                        setting                          form
 ``LIENTHONG_BROKER_LEASE_S``    ``broker.lease_s``               seconds
 ``LIENTHONG_DATA_DIR``          ``data_dir``                     path
 ``LIENTHONG_BLOB_STORE``        ``blobs.store``                  ``filesystem`` | ``database``
+``LIENTHONG_BLOB_INLINE_MAX``   ``blobs.inline_max_bytes``       integer (0 = off)
 ``LIENTHONG_MAX_PACKAGE_BYTES`` ``limits.max_package_bytes``     integer
 ``LIENTHONG_REGISTRY_SOURCE``   ``registry.source``              path (JSON/CSV)
 ``LIENTHONG_NATIONAL_ENDPOINT`` ``national.endpoint``            URL
@@ -263,6 +264,10 @@ class Settings:
     blob_store: str = "filesystem"
     """Where package bodies live (``blobs.store``): ``filesystem`` (``<data_dir>/blobs``; hub
     nodes that share it need a shared filesystem) or ``database`` (replicated with it)."""
+    blob_inline_max_bytes: int = 64 * 1024
+    """Bodies up to this size are kept in their package row, written by the push's own
+    transaction (``blobs.inline_max_bytes``; 0 puts every body in ``blobs.store``):
+    :mod:`adapters.store.row_blobs`."""
     api_workers: int = 1
     """HTTP API processes sharing the port (``api.workers``; ``serve``/``run --workers``)."""
     sqlite_synchronous: str = "full"
@@ -323,6 +328,7 @@ _ENV: Mapping[str, tuple[str, ...]] = {
     "LIENTHONG_SQLITE_SYNCHRONOUS": ("database", "sqlite_synchronous"),
     "LIENTHONG_BROKER_URL": ("broker", "url"),
     "LIENTHONG_BLOB_STORE": ("blobs", "store"),
+    "LIENTHONG_BLOB_INLINE_MAX": ("blobs", "inline_max_bytes"),
     "LIENTHONG_BROKER_PREFIX": ("broker", "prefix"),
     "LIENTHONG_API_WORKERS": ("api", "workers"),
     "LIENTHONG_BROKER_LEASE_S": ("broker", "lease_s"),
@@ -515,7 +521,10 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
     api = root.section("api")
     blob_section = root.section("blobs")
     blob_store = blob_section.typed("store", str, "filesystem")
+    blob_inline_max = blob_section.typed("inline_max_bytes", int, 64 * 1024)
     blob_section.done()
+    if blob_inline_max < 0:
+        raise SettingsError(f"blobs.inline_max_bytes: must be 0 or more, got {blob_inline_max!r}")
     if blob_store not in ("filesystem", "database"):
         raise SettingsError(f"blobs.store: 'filesystem' or 'database', got {blob_store!r}")
     api_workers = api.typed("workers", int, 1)
@@ -713,6 +722,7 @@ def _build(root: _Section, secret_key: Secret | None, *, base: Path) -> Settings
         intake_batch=intake_batch,
         intake_lanes=intake_lanes,
         blob_store=blob_store,
+        blob_inline_max_bytes=blob_inline_max,
         api_workers=api_workers,
         sqlite_synchronous=sqlite_synchronous,
         role=role,

@@ -122,6 +122,8 @@ class FileBlobStore:
     ``fsync=False`` skips the syncs — only for throwaway test directories; a hub must keep it on.
     """
 
+    inline_max_bytes = 0  # reads no package rows: every body is put here (see row_blobs)
+
     def __init__(self, root: Path | str, *, fsync: bool = True) -> None:
         self.root = Path(root)
         self._fsync = fsync

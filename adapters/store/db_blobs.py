@@ -74,6 +74,8 @@ class _ChunkReader(io.RawIOBase):
 class DatabaseBlobStore:
     """Content-addressed package bodies in the database (see the module docstring)."""
 
+    inline_max_bytes = 0  # reads no package rows: every body is put here (see row_blobs)
+
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         dialect = sqlite if engine.dialect.name == "sqlite" else postgresql

@@ -130,9 +130,20 @@ def _by_key(table: sa.Table, *columns: str) -> Executable:
     return sa.select(table).where(*(table.c[c] == sa.bindparam(c) for c in columns))
 
 
-_PACKAGE_BY_DIGEST = _by_key(t.packages, "digest")
+_PACKAGE_BY_DIGEST = sa.select(*(c for c in t.packages.c if c.name != "body")).where(
+    t.packages.c.digest == sa.bindparam("digest")
+)
 _DOCUMENT_BY_ID = _by_key(t.documents, "id")
 _DOCUMENT_BY_DIGEST = _by_key(t.documents, "sender_system", "digest")
+# Read by every status and follow-up push (its original): built once, like the keys above.
+_DOCUMENTS_BY_DOCUMENT_ID = (
+    sa.select(t.documents)
+    .where(
+        t.documents.c.sender_code == sa.bindparam("sender_code"),
+        t.documents.c.document_id == sa.bindparam("document_id"),
+    )
+    .order_by(t.documents.c.received_at, t.documents.c.id)
+)
 _DELIVERY_BY_ID = _by_key(t.deliveries, "id")
 _INSERT_EVENT = t.delivery_events.insert()
 _INSERT_OUTBOX = t.outbox.insert()
@@ -150,9 +161,12 @@ class SqlPackageRepository(_Repo):
             "kind": str(row.kind),
             "received_at": row.received_at,
         }
+        if row.body is not None:  # a small body kept in its row (migration 0020)
+            values["body"] = row.body
         return self._insert_new("storing a package", t.packages, [values]) == 1
 
     def get(self, digest: str) -> PackageRow | None:
+        """The package's facts (never its body: read that through the blob store)."""
         r = self._run("reading a package", _PACKAGE_BY_DIGEST, {"digest": digest}).first()
         if r is None:
             return None
@@ -232,15 +246,10 @@ class SqlDocumentRepository(_Repo):
         return None if r is None else _document(r)
 
     def by_document_id(self, sender_code: str, document_id: str) -> Sequence[DocumentRow]:
-        stmt = (
-            sa.select(t.documents)
-            .where(
-                t.documents.c.sender_code == sender_code,
-                t.documents.c.document_id == document_id,
-            )
-            .order_by(t.documents.c.received_at, t.documents.c.id)
-        )
-        return [_document(r) for r in self._run("reading documents", stmt)]
+        params = {"sender_code": sender_code, "document_id": document_id}
+        return [
+            _document(r) for r in self._run("reading documents", _DOCUMENTS_BY_DOCUMENT_ID, params)
+        ]
 
     def sent_by(
         self, sender_system: str, *, doc_id: str | None = None, limit: int = 500

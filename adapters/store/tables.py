@@ -9,8 +9,10 @@ PostgreSQL. Change both in the same commit, with a new migration.
 Theory of the schema (names are the wire / DB values of the shared plan):
 
 * ``packages`` — one row per distinct byte string the hub accepted, keyed by its SHA-256 hex
-  digest. The bytes themselves live in the blob store (:mod:`adapters.store.blobs`), written
-  *before* the row, so a row never points at a missing blob.
+  digest. A small body (at most ``blobs.inline_max_bytes``) is kept in the row itself
+  (``body``, written by the push's own transaction: the commit is its durability, 0020);
+  larger ones live in the blob store (:mod:`adapters.store.blobs`), written *before* the row,
+  so a row never points at a missing blob. :mod:`adapters.store.row_blobs` reads either.
 * ``documents`` — one accepted push (VXP ``DocId``): who sent it, the edXML business key, the
   verdicts and problems computed at intake (JSON). ``UNIQUE(sender_system, digest)`` is the
   idempotency key of a push: the same system pushing the same bytes gets the same answer; a
@@ -113,6 +115,7 @@ packages = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),  # hub.edxml.model.MessageKind
     sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("body", sa.LargeBinary),  # the bytes when small; NULL when in the blob store
 )
 
 documents = sa.Table(

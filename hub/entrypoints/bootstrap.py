@@ -361,6 +361,10 @@ def build_hub(
         blobs = DatabaseBlobStore(engine)
     else:
         blobs = FileBlobStore(Path(settings.data_dir) / "blobs")
+    if settings.blob_inline_max_bytes > 0:
+        from adapters.store.row_blobs import RowBlobStore
+
+        blobs = RowBlobStore(engine, blobs, settings.blob_inline_max_bytes)
     clock = clock or SystemClock()
     broker = build_broker(settings, engine)
     relay = OutboxRelay(uow, broker, sweep_interval_s=2.0)

@@ -18,8 +18,10 @@ Theory of operation (hub-common.md, DESIGN.md §2). In order, failing fast and c
    every not-yet-fetched copy of the original ``revoked`` and is delivered only to recipients
    that already took the original. A status message is routed to ``ResponseFor/OrganId`` and
    recorded on the original document's delivery to its sender (``business_status``).
-6. **Store**: the bytes go to the blob store BEFORE the transaction; then ONE transaction checks
-   **idempotency** (the same bytes pushed again by the same system answer the stored
+6. **Store**: a body larger than ``BlobStore.inline_max_bytes`` goes to the blob store BEFORE
+   the transaction (a smaller one is written in its package row by the transaction itself, so
+   its commit is the body's durability: :mod:`adapters.store.row_blobs`); then ONE transaction
+   keeps **idempotency** (the same bytes pushed again by the same system answer the stored
    :class:`PushResult` with ``duplicate=True`` and create nothing) and writes the package, the
    document (verdicts, problems, flags), the deliveries with their routes and creation events
    (one batched INSERT each), the outbox row for the dispatch worker, and the audit row. That
@@ -199,14 +201,13 @@ class Intake:
                     return _stored_result(uow, existing)
             raise
 
-        _store(self._deps, data)  # BEFORE the transaction: no row without its blob
+        body = _store(self._deps, data)  # BEFORE the transaction: no row without its blob
         now = self._deps.clock.now()
         registry = self._deps.registry()  # before the transaction (see base.router)
+        package = PackageRow(digest, package_size(data), pkg.kind, now, body)
 
         def write(uow: UnitOfWork, alone: bool) -> _Written:
-            return self._write(
-                uow, alone, system_id, data, digest, pkg, checked, now, registry, peer, also
-            )
+            return self._write(uow, alone, system_id, package, pkg, checked, registry, peer, also)
 
         checked = (verdicts, problems, flags)
         written = self.writer.run(write)
@@ -219,11 +220,9 @@ class Intake:
         uow: UnitOfWork,
         alone: bool,
         system_id: str,
-        data: Package,
-        digest: str,
+        package: PackageRow,
         pkg: EdocPackage | StatusPackage,
         checked: tuple[dict[str, Any], list[dict[str, Any]], list[str]],
-        now: dt.datetime,
         registry: Registry,
         peer: str | None,
         also: Callable[[UnitOfWork, PushResult], None] | None,
@@ -232,11 +231,12 @@ class Intake:
         commit). Its outbox row and audit row are written once per transaction by
         :func:`_finish` (one multi-row statement each for a whole group)."""
         verdicts, problems, flags = checked
-        # The idempotency check runs in the writing transaction (one transaction per push);
-        # a concurrent push of the same bytes is caught by the unique key below.
-        existing = uow.documents.by_digest(system_id, digest)
-        if existing is not None:
-            return _Written(_stored_result(uow, existing))
+        digest, now = package.digest, package.received_at
+        # Idempotency is the unique key (sender_system, digest) of the document INSERT below: no
+        # SELECT ahead of it on the accepting path (a statement saved per push). The same bytes
+        # again — stored long ago or by a concurrent push — meet the key, and the push is
+        # answered as stored in a transaction of its own. Nothing before that INSERT writes
+        # anything but the package row (ON CONFLICT DO NOTHING), and that is rolled back.
         try:
             plan = self._plan(uow, pkg)
         except Conflict:
@@ -263,10 +263,10 @@ class Intake:
             flags=[*flags, *plan.flags],
             received_at=now,
         )
-        uow.packages.add(PackageRow(digest, package_size(data), pkg.kind, now))
+        uow.packages.add(package)
         try:
             uow.documents.add(doc)
-        except Conflict:  # the same bytes committed by a concurrent push
+        except Conflict:  # the same bytes, stored before or committed by a concurrent push
             if not alone:
                 raise  # the group commit re-runs this push alone, which lands below
             uow.rollback()
@@ -457,12 +457,17 @@ class Intake:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _store(deps: Deps, data: Package) -> None:
-    """Write the package to the blob store; a spooled one is copied from its file."""
+def _store(deps: Deps, data: Package) -> bytes | None:
+    """Write a package larger than ``inline_max_bytes`` to the blob store (a spooled one is
+    copied from its file) and return ``None``; return a smaller one's bytes, for its package
+    row (written and made durable by the push's transaction)."""
+    if package_size(data) <= deps.blobs.inline_max_bytes:
+        return b"".join(data.chunks()) if isinstance(data, PackageFile) else bytes(data)
     if isinstance(data, PackageFile):
         deps.blobs.put_stream(data.reader(), max_size=data.size)
     else:
         deps.blobs.put(data)
+    return None
 
 
 def peer_identity(peer: str) -> str:
