@@ -1,31 +1,41 @@
-"""The HTTP/1.1 protocol the hub's server runs: uvicorn's h11 protocol with a header timeout.
+"""The HTTP/1.1 server the hub runs: uvicorn's httptools protocol with a header timeout, on uvloop.
 
-Why: uvicorn bounds a request's headers in size but not in time — its keep-alive timer starts
-only after a response, and any byte received cancels it. A client that opens a connection and
-sends its headers a byte every few seconds (a header-phase slowloris), or sends nothing at all,
-keeps the connection, its socket and a file descriptor for ever; a few thousand such clients
-exhaust the process. (Slow *bodies* are the gate's business:
+Why httptools: the C parser (llhttp) costs a fraction of the CPU of the pure-Python h11 per
+request; uvloop likewise for the event loop (:func:`run`). Both come with ``uvicorn[standard]``.
+
+Why a header timeout: uvicorn bounds neither a request head's time nor, with httptools, its
+size — its keep-alive timer starts only after a response, and any byte received cancels it. A
+client that opens a connection and sends its headers a byte every few seconds (a header-phase
+slowloris), or sends nothing at all, keeps the connection, its socket and a file descriptor for
+ever; a few thousand such clients exhaust the process. (Slow *bodies* are the gate's business:
 :func:`adapters.http.gate.read_capped`.)
 
 Theory of operation: a timer is armed when a connection opens and again whenever a response
-completes (the connection then waits for the next request). When it fires and h11 still has
-not seen a complete request head (``their_state`` is ``IDLE``), the connection is closed —
-with a ``408`` JSON error document when some bytes of a request had arrived, silently when none
-had (an idle pre-connection). A request whose head is complete is never touched here.
+completes (the connection then waits for the next request). When it fires and no request is
+running, the connection is closed — with a ``408`` JSON error document when some bytes of a
+request had arrived (the parser began a message whose head is not complete), silently when
+none had (an idle pre-connection). A request whose head is complete is never touched here.
+A head still incomplete after :data:`MAX_HEAD_BYTES` is answered ``400`` and closed, as h11
+answered it before (llhttp itself sets no limit).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hub.errors import RequestTimeout
 
 #: Default time a client has to send a complete request head.
 HEADER_TIMEOUT_S = 30.0
+#: Most bytes a request head may take (h11's default through uvicorn, kept when h11 went).
+MAX_HEAD_BYTES = 16 * 1024
+
+T = TypeVar("T")
 
 
 def _timeout_reply(seconds: float) -> bytes:
@@ -42,12 +52,19 @@ def _timeout_reply(seconds: float) -> bytes:
     return head.encode("ascii") + body
 
 
-class HeaderTimeoutH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, closing connections whose request head is late."""
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, closing connections whose request head is late or huge.
+
+    ``_begun``/``_heads`` count the messages the parser began and the heads it completed: they
+    differ exactly while a request head is arriving."""
 
     header_timeout_s: float = HEADER_TIMEOUT_S
+    max_head_bytes: int = MAX_HEAD_BYTES
 
     _header_timer: asyncio.TimerHandle | None = None
+    _begun = 0
+    _heads = 0
+    _head_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -56,6 +73,24 @@ class HeaderTimeoutH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
         super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        pending = self._begun != self._heads
+        super().data_received(data)
+        if pending or self._begun != self._heads:
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_head_bytes and not self.transport.is_closing():
+                self.send_400_response("Invalid HTTP request received.")
+
+    def on_message_begin(self) -> None:
+        self._begun += 1
+        self._head_bytes = 0
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._heads = self._begun
+        self._head_bytes = 0
+        super().on_headers_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -73,16 +108,31 @@ class HeaderTimeoutH11Protocol(H11Protocol):
 
     def _header_late(self) -> None:
         self._header_timer = None
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
-            return  # closed meanwhile, or a request head arrived: the request runs its course
-        pending, _closed = self.conn.trailing_data
-        if pending:
+        if self.transport.is_closing():
+            return
+        if self._begun != self._heads:  # part of a request head arrived, not all of it
             self.transport.write(_timeout_reply(self.header_timeout_s))
+        elif self.cycle is not None and not self.cycle.response_complete:
+            return  # a request head arrived: the request runs its course
         self.transport.close()
 
 
-def header_timeout_protocol(seconds: float = HEADER_TIMEOUT_S) -> type[HeaderTimeoutH11Protocol]:
+def header_timeout_protocol(
+    seconds: float = HEADER_TIMEOUT_S, max_head_bytes: int = MAX_HEAD_BYTES
+) -> type[HeaderTimeoutProtocol]:
     """The protocol class for ``uvicorn.Config(http=…)`` with a header timeout of ``seconds``."""
     return type(
-        "HeaderTimeoutH11Protocol", (HeaderTimeoutH11Protocol,), {"header_timeout_s": seconds}
+        "HeaderTimeoutProtocol",
+        (HeaderTimeoutProtocol,),
+        {"header_timeout_s": seconds, "max_head_bytes": max_head_bytes},
     )
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)``, on uvloop where it is installed (less CPU per I/O event)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency, but optional on Windows
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
