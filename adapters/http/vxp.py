@@ -25,7 +25,6 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 
 from adapters.http import rest
 from adapters.http.gate import Authenticated, Gate
@@ -340,7 +339,7 @@ def build_endpoint(service: HubService, gate: Gate) -> Endpoint:
                 )
             # The service is synchronous (database transactions): run it off the event loop.
             try:
-                return await run_in_threadpool(run, request, op, auth)
+                return await gate.call(run, request, op, auth)
             finally:
                 auth.close()
         except HubError as exc:
