@@ -77,16 +77,20 @@ def serve(port: int) -> None:
     from adapters.http import server
     from adapters.http.app import create_app
 
-    config = uvicorn.Config(
-        create_app(InstantService()),  # type: ignore[arg-type]
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        timeout_keep_alive=15,
-        lifespan="off",
-        http=server.header_timeout_protocol(),
-    )
+    app = create_app(InstantService())  # type: ignore[arg-type]
+    if hasattr(server, "config"):
+        config = server.config(app, "127.0.0.1", port)
+    else:  # an older tree, for the A/B: serve() configured uvicorn itself, so
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=15,
+            lifespan="off",
+            http=server.header_timeout_protocol(),
+        )
     print("ready", flush=True)
     run = getattr(server, "run", asyncio.run)  # the loop `lienthong serve` runs on
     run(uvicorn.Server(config).serve())

@@ -26,6 +26,7 @@ import json
 from collections.abc import Coroutine
 from typing import Any, TypeVar, cast
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hub.errors import RequestTimeout
@@ -162,6 +163,24 @@ def header_timeout_protocol(
         "HeaderTimeoutProtocol",
         (HeaderTimeoutProtocol,),
         {"header_timeout_s": seconds, "max_head_bytes": max_head_bytes},
+    )
+
+
+def config(
+    app: Any, host: str, port: int, *, header_timeout_s: float = HEADER_TIMEOUT_S
+) -> uvicorn.Config:
+    """The uvicorn configuration ``lienthong serve`` runs ``app`` with (tests and benches
+    serve the same): this module's protocol, no access log, no lifespan, and a 15 s keep-alive
+    because VXP SDK clients leave idle keep-alive connections (``vxp-protocol.md`` §3)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=15,
+        lifespan="off",
+        http=header_timeout_protocol(header_timeout_s),
     )
 
 

@@ -27,7 +27,7 @@ import uvicorn
 from hostile_support import PACKAGE_CAP, HostileHub, real_hub
 
 from adapters.http import ApiSettings, create_app
-from adapters.http.server import header_timeout_protocol
+from adapters.http.server import config
 from hub.vxp.verify import VerifyPolicy
 from tests.factories import make_edoc
 
@@ -52,17 +52,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, HostileHub]]:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            access_log=False,
-            timeout_keep_alive=15,
-            lifespan="off",
-            http=header_timeout_protocol(HEADER_TIMEOUT_S),
-        )
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(config(app, "127.0.0.1", port, header_timeout_s=HEADER_TIMEOUT_S))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10

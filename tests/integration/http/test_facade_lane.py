@@ -26,7 +26,8 @@ PACKAGE = b'<?xml version="1.0" encoding="UTF-8"?>\r\n<edXML><Subject>lane</Subj
 
 
 def lane_of(app: FastAPI) -> FacadeLane:
-    assert isinstance(app, HubApp) and app.lane is not None
+    assert isinstance(app, HubApp)
+    assert app.lane is not None
     return app.lane
 
 
