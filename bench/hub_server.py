@@ -237,4 +237,6 @@ if __name__ == "__main__":
         "--reuse-port", action="store_true", help="share the port (SO_REUSEPORT) with siblings"
     )
     a = ap.parse_args()
-    asyncio.run(main(a.role, a.host, a.port, a.reuse_port))
+    from adapters.http.server import run  # the event loop `lienthong serve` runs on
+
+    run(main(a.role, a.host, a.port, a.reuse_port))

@@ -32,6 +32,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.http import admin_access, rest, vxp
@@ -78,6 +79,26 @@ class HttpMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
         )
 
+    async def measure(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run ``app`` for one HTTP request, counting and timing it (streaming-safe)."""
+        started = time.perf_counter()
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await app(scope, receive, record_status)
+        finally:
+            labels = _labels(scope)
+            if labels is not None:
+                outcome = "ok" if status < 400 else str(status)
+                self.requests.labels(*labels, outcome).inc()
+                self.latency.labels(*labels).observe(time.perf_counter() - started)
+
 
 def _labels(scope: Scope) -> tuple[str, str] | None:
     """(api, operation) for the metrics, ``None`` for the probes themselves."""
@@ -93,7 +114,7 @@ def _labels(scope: Scope) -> tuple[str, str] | None:
 
 
 class MetricsMiddleware:
-    """Pure ASGI middleware: count each request and time it (streaming-safe)."""
+    """Pure ASGI middleware: count each request and time it (:meth:`HttpMetrics.measure`)."""
 
     def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
         self.app = app
@@ -103,23 +124,81 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        status = 500
+        await self.metrics.measure(self.app, scope, receive, send)
 
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
 
-        try:
-            await self.app(scope, receive, record_status)
-        finally:
-            labels = _labels(scope)
-            if labels is not None:
-                outcome = "ok" if status < 400 else str(status)
-                self.metrics.requests.labels(*labels, outcome).inc()
-                self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)
+class FacadeLane:
+    """The VXP façade's requests, served ahead of the framework's middleware and router.
+
+    Why: the SDK's calls (``sendEdoc``, ``getReceivedEdocList``, ``getEdoc``/``downloadEdoc``,
+    ``updateStatus``…) are nearly all of the traffic, and Starlette's middleware chain, FastAPI's
+    routing and request handling cost more CPU per request than the HTTP parsing and the HMAC
+    check together (``bench/RESULTS-hub.md``, "Lean HTTP"). The lane runs the very endpoint the
+    catch-all route runs (:func:`adapters.http.vxp.build_endpoint`: gate, caps, security events,
+    error envelopes), inside the same metrics, so replies are byte for byte the same.
+
+    A request takes the lane only when the router would give it to the catch-all anyway: its
+    path names a VXP operation and no earlier route fully matches its method and path (the
+    dashboard, ``/api/v1``, the probes keep theirs). That verdict is remembered per (method,
+    path) — a connected system uses a handful — and forgotten when routes are added.
+    """
+
+    #: Most (method, path) verdicts remembered (beyond: decided per request, as the router does).
+    MEMORY = 1024
+
+    def __init__(self, app: FastAPI, endpoint: vxp.Endpoint, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.endpoint = endpoint
+        self.metrics = metrics
+        self._verdicts: dict[tuple[str, str], bool] = {}
+        self._routes = 0
+
+    def takes(self, scope: Scope) -> bool:
+        """Whether the router would hand this request to the façade's catch-all."""
+        routes = self.app.router.routes
+        if len(routes) != self._routes:
+            self._verdicts.clear()
+            self._routes = len(routes)
+        key = (scope["method"], scope["path"])
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            path = key[1]
+            verdict = (
+                vxp.operation_of(path) is not None
+                and not path.startswith(rest.PREFIX + "/")  # metrics label these by route
+                and self._first_match(scope)
+            )
+            if len(self._verdicts) < self.MEMORY:
+                self._verdicts[key] = verdict
+        return verdict
+
+    def _first_match(self, scope: Scope) -> bool:
+        probe = dict(scope)  # a route may note what it matched in the scope it is shown
+        for route in self.app.router.routes:
+            if route.matches(probe)[0] is Match.FULL:
+                return getattr(route, "endpoint", None) is self.endpoint
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.metrics.measure(self._serve, scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self.app
+        response = await self.endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
+class HubApp(FastAPI):
+    """The FastAPI app, with :class:`FacadeLane` in front of its middleware stack."""
+
+    lane: FacadeLane | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lane = self.lane
+        if lane is not None and scope["type"] == "http" and lane.takes(scope):
+            await lane(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -148,7 +227,7 @@ def create_app(
     settings = settings or ApiSettings()
     registry = registry if registry is not None else CollectorRegistry()
     gate = Gate(service, settings, clock, audit)
-    app = FastAPI(
+    app = HubApp(
         title="lienthong hub",
         version="1",
         openapi_url=rest.PREFIX + "/openapi.json",
@@ -237,8 +316,11 @@ def create_app(
         return JSONResponse(rest.error_body(internal, settings.lang), status_code=500)
 
     app.include_router(rest.build_router(service, gate, sealer))
-    app.include_router(vxp.build_router(service, gate))
-    app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
+    endpoint = vxp.build_endpoint(service, gate)
+    app.router.routes.append(vxp.build_route(endpoint))
+    http_metrics = HttpMetrics(registry)
+    app.add_middleware(MetricsMiddleware, metrics=http_metrics)
+    app.lane = FacadeLane(app, endpoint, http_metrics)
     if peer_health is not None:
         registry.register(PeerHealthCollector(peer_health, clock))
     if evidence_health is not None:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 
 from adapters.http import rest
 from adapters.http.gate import Authenticated, Gate
@@ -276,16 +276,22 @@ class Facade:
         return json_reply(replies.ok())
 
 
-def build_router(service: HubService, gate: Gate) -> APIRouter:
-    """The catch-all VXP router; include it *after* ``/api/v1`` and the health routes.
+#: What the catch-all route runs: a request in, its complete answer out.
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def build_endpoint(service: HubService, gate: Gate) -> Endpoint:
+    """The façade's one endpoint, served by :func:`build_route`'s catch-all route and, ahead of
+    the framework, by :class:`adapters.http.app.FacadeLane`.
 
     Every outcome is rendered here — success, refusal (logged as a security event) and
     unexpected failure (logged with its traceback, answered as a 500 envelope) — so no
-    framework default (HTML, ``{"detail": …}``) ever reaches an SDK client.
+    framework default (HTML, ``{"detail": …}``) ever reaches an SDK client. An accepted request
+    takes one threadpool hop, for the (blocking) service call; the signature is checked on the
+    loop when the system's credentials are cached (:meth:`Gate.authenticate`).
     """
     facade = Facade(service, gate)
     lang = gate.settings.lang
-    router = APIRouter()
 
     def run(request: Request, op: Operation, auth: Authenticated) -> Response:
         return facade.handlers[op](request, auth)
@@ -333,7 +339,7 @@ def build_router(service: HubService, gate: Gate) -> APIRouter:
                 )
             # The service is synchronous (database transactions): run it off the event loop.
             try:
-                return await run_in_threadpool(run, request, op, auth)
+                return await gate.call(run, request, op, auth)
             finally:
                 auth.close()
         except HubError as exc:
@@ -344,10 +350,16 @@ def build_router(service: HubService, gate: Gate) -> APIRouter:
             internal = InternalError("internal error", message_vi="lỗi nội bộ của hệ thống")
             return error_reply(op, internal, lang, status=500)
 
-    router.add_api_route(
+    return vxp
+
+
+def build_route(endpoint: Endpoint) -> APIRoute:
+    """The catch-all route over :func:`build_endpoint`; put it *after* every other route (it
+    takes any path). Added to the app's own routes, not through an included router, so that
+    :class:`adapters.http.app.FacadeLane` can see which route the router would pick."""
+    return APIRoute(
         "/{vxp_path:path}",
-        vxp,
+        endpoint,
         methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"],
         include_in_schema=False,
     )
-    return router

@@ -535,23 +535,13 @@ async def serve(
     """
     import uvicorn
 
-    from adapters.http.server import header_timeout_protocol
+    from adapters.http.server import config
 
     if workers:
         await hub.start_workers()
     else:
         await hub.start_relay()
-    config = uvicorn.Config(
-        hub.app(),
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        timeout_keep_alive=15,  # VXP SDK clients leave idle keep-alive connections (§3)
-        lifespan="off",
-        http=header_timeout_protocol(),  # uvicorn bounds request heads in size, not in time
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(config(hub.app(), host, port))
     stopper: asyncio.Task[Any] | None = None
     if stop is not None:
 

@@ -178,6 +178,7 @@ def _build(args: argparse.Namespace, **kw: Any) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from adapters.http.server import run as run_loop
     from hub.entrypoints.bootstrap import serve
     from hub.entrypoints.logs import configure_logging
 
@@ -205,9 +206,7 @@ def _run(args: argparse.Namespace) -> int:
     mode = "API + workers" if args.workers else "API"
     print(f"lienthong: {mode} on {where} (data: {hub.settings.data_dir})", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            serve(hub, args.host, args.port, workers=args.workers, reuse_port=args.reuse_port)
-        )
+        run_loop(serve(hub, args.host, args.port, workers=args.workers, reuse_port=args.reuse_port))
     return 0
 
 
