@@ -361,11 +361,11 @@ def build_hub(
         blobs = FileBlobStore(Path(settings.data_dir) / "blobs")
     clock = clock or SystemClock()
     broker = build_broker(settings, engine)
-    relay = OutboxRelay(uow, broker, sweep_interval_s=2.0)
+    # Read-only units of work in a DEFERRED transaction: on SQLite they never wait for the
+    # write lock (the registry may refresh inside a writing unit of work; the relay's reads).
+    reader = SqlStore(engine.execution_options(sqlite_begin="DEFERRED")).unit_of_work
+    relay = OutboxRelay(uow, broker, sweep_interval_s=2.0, reader=reader)
     if registry is None:
-        # Read the stored records in a DEFERRED transaction: on SQLite it never waits for the
-        # write lock, even when the registry refreshes inside a writing unit of work.
-        reader = SqlStore(engine.execution_options(sqlite_begin="DEFERRED")).unit_of_work
         registry = LiveRegistry(load_registry(settings), reader)
 
     if verifier is None:
