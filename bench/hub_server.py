@@ -100,10 +100,10 @@ def instrument() -> None:
     EmbeddedBroker._settle = timed("broker: settle", EmbeddedBroker._settle, tag="broker")  # type: ignore[method-assign]
     orig_acquire = WriteGate.acquire
 
-    def acquire(self: Any, timeout_s: float) -> bool:
+    def acquire(self: Any, timeout_s: float, **kwargs: Any) -> bool:
         w0 = time.perf_counter()
         try:
-            return orig_acquire(self, timeout_s)
+            return orig_acquire(self, timeout_s, **kwargs)
         finally:
             op = getattr(_tag, "op", None) or "other"
             add(f"sqlite write gate wait [{op}]", time.perf_counter() - w0, 0.0)

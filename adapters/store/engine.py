@@ -183,7 +183,7 @@ def _install_sqlite_hooks(engine: Engine, options: EngineOptions) -> None:
         gated = mode != "DEFERRED" and isinstance(dbapi, GatedConnection)
         if gated:
             try:
-                dbapi.enter_gate(wait_s)
+                dbapi.enter_gate(wait_s, urgent=bool(options_of.get("sqlite_write_urgent")))
             except sqlite3.OperationalError as err:  # surfaces as StoreUnavailable
                 raise exc.OperationalError(f"BEGIN {mode}", None, err) from err
         try:

@@ -11,9 +11,10 @@ between its push and its inbox (bench/RESULTS-hub.md, "embedded defaults").
 What. Each connection of one engine takes a :class:`WriteGate` ticket before its
 ``BEGIN IMMEDIATE`` and gives it back right after its ``COMMIT`` / ``ROLLBACK`` (or when the
 connection is closed): the next writer in line is woken the moment the lock is free, in arrival
-order (no writer starves behind a stream of pushes). Another *process* (``lienthong`` CLI
-commands, a second engine on the same file) is not in the line and still meets SQLite's busy
-handler, exactly as before.
+order (no writer starves behind a stream of pushes); callers that pass
+``engine.execution_options(sqlite_write_urgent=True)`` are served first (:class:`WriteGate`).
+Another *process* (``lienthong`` CLI commands, a second engine on the same file) is not in the
+line and still meets SQLite's busy handler, exactly as before.
 
 Hazards. A writer that waits for the gate longer than the busy timeout fails as it did before
 (``database is locked`` → :class:`hub.errors.StoreUnavailable`), so a thread that opens a
@@ -30,39 +31,46 @@ from typing import Any
 
 
 class WriteGate:
-    """A first-in, first-out lock whose holder may release it from any thread.
+    """A first-in, first-out lock whose holder may release it from any thread, with two lines.
 
     ``threading.Lock`` wakes an arbitrary waiter; here each waiter parks on its own lock and
-    the releaser hands ownership to the oldest one directly.
+    the releaser hands ownership to the oldest one directly. ``urgent`` waiters (the work that
+    moves already accepted packages on: relay, broker, dispatch) are served before the others
+    (new pushes, pulls): finishing accepted work before taking more keeps push→inbox latency
+    bounded under load, and cannot starve the others — urgent work only exists because a
+    push was accepted.
     """
 
     def __init__(self) -> None:
         self._mutex = threading.Lock()
         self._held = False
+        self._urgent: deque[threading.Lock] = deque()
         self._waiters: deque[threading.Lock] = deque()
 
-    def acquire(self, timeout_s: float) -> bool:
+    def acquire(self, timeout_s: float, *, urgent: bool = False) -> bool:
         """Wait at most ``timeout_s`` for the gate; ``True`` once it is ours."""
+        line = self._urgent if urgent else self._waiters
         with self._mutex:
             if not self._held:
                 self._held = True
                 return True
             ticket = threading.Lock()
             ticket.acquire()
-            self._waiters.append(ticket)
+            line.append(ticket)
         if ticket.acquire(timeout=max(0.0, timeout_s)):
             return True  # handed over by release()
         with self._mutex:
-            if ticket in self._waiters:
-                self._waiters.remove(ticket)
+            if ticket in line:
+                line.remove(ticket)
                 return False
         return True  # handed over between the timeout and the mutex: ours after all
 
     def release(self) -> None:
-        """Hand the gate to the oldest waiter, or open it."""
+        """Hand the gate to the oldest urgent waiter, else the oldest waiter, or open it."""
         with self._mutex:
-            if self._waiters:
-                self._waiters.popleft().release()  # ownership passes on; _held stays True
+            line = self._urgent or self._waiters
+            if line:
+                line.popleft().release()  # ownership passes on; _held stays True
             else:
                 self._held = False
 
@@ -78,12 +86,12 @@ class GatedConnection(sqlite3.Connection):
     gate: WriteGate | None = None
     _holds_gate = False
 
-    def enter_gate(self, timeout_s: float) -> None:
+    def enter_gate(self, timeout_s: float, *, urgent: bool = False) -> None:
         """Take the gate (before ``BEGIN IMMEDIATE``); raises ``sqlite3.OperationalError``
         ("database is locked", as SQLite's busy handler would) after ``timeout_s``."""
         if self.gate is None or self._holds_gate:
             return
-        if not self.gate.acquire(timeout_s):
+        if not self.gate.acquire(timeout_s, urgent=urgent):
             raise sqlite3.OperationalError("database is locked (waited for the write gate)")
         self._holds_gate = True
 
