@@ -32,8 +32,9 @@ Theory of operation. One row of ``broker_messages`` per message (schema: migrati
 * **Wake-up.** Consumers sleep on an in-process :class:`asyncio.Event` set by :meth:`publish`,
   :meth:`redrive`, a retry falling due and by freed capacity (only when capacity was what
   stopped the last claim: a claim that found the queue empty is not repeated until something is
-  published), and poll every ``poll_s`` otherwise (messages published by another process). Every database call runs in a worker thread
-  (:func:`asyncio.to_thread`) so the event loop never blocks on I/O.
+  published), and poll every ``poll_s`` otherwise (messages published by another process).
+  Every database call runs in a worker thread (:func:`asyncio.to_thread`) so the event loop
+  never blocks on I/O.
 
 Durability. A publish commits with the store's own ``synchronous`` level (FULL by default), so
 a message the broker confirmed survives a power loss. A claim, a settlement, a lease renewal or
