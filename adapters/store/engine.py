@@ -173,14 +173,17 @@ def _install_sqlite_hooks(engine: Engine, options: EngineOptions) -> None:
         mode = str(options_of.get("sqlite_begin", "IMMEDIATE")).upper()
         if mode not in _SQLITE_BEGIN:
             raise ValueError(f"sqlite_begin must be one of {sorted(_SQLITE_BEGIN)}, not {mode!r}")
-        dbapi = conn.connection.dbapi_connection
         level = str(options_of.get("sqlite_synchronous", options.sqlite_synchronous)).upper()
         if level not in _SQLITE_SYNCHRONOUS:
             raise ValueError(f"sqlite_synchronous must be FULL or NORMAL, not {level!r}")
-        if getattr(dbapi, "synchronous", None) != level:  # outside a transaction, as it must be
+        dbapi = conn.connection.dbapi_connection
+        if not isinstance(dbapi, GatedConnection):  # pragma: no cover - connect_args set it
+            conn.exec_driver_sql(f"BEGIN {mode}")
+            return
+        if dbapi.synchronous != level:  # outside a transaction, as it must be
             conn.exec_driver_sql(f"PRAGMA synchronous={level}")
             dbapi.synchronous = level
-        gated = mode != "DEFERRED" and isinstance(dbapi, GatedConnection)
+        gated = mode != "DEFERRED"
         if gated:
             try:
                 dbapi.enter_gate(wait_s, urgent=bool(options_of.get("sqlite_write_urgent")))

@@ -84,6 +84,8 @@ class GatedConnection(sqlite3.Connection):
     """
 
     gate: WriteGate | None = None
+    synchronous = ""
+    """The ``PRAGMA synchronous`` level last set on this connection (the engine's hooks)."""
     _holds_gate = False
 
     def enter_gate(self, timeout_s: float, *, urgent: bool = False) -> None:
