@@ -97,6 +97,45 @@ _T = broker_messages
 _R = TypeVar("_R")
 
 
+def _claim_statement(skip_locked: bool) -> sa.Update:
+    """The claim (module docstring), built once: constructing it per call cost ≈ 0.4 ms of CPU,
+    a third of a claim. ``skip_locked``: PostgreSQL's ``FOR UPDATE SKIP LOCKED``."""
+    now = sa.bindparam("b_now", type_=UtcDateTime)
+    ids = (
+        sa.select(_T.c.id)
+        .where(
+            _T.c.queue == sa.bindparam("b_queue"),
+            _T.c.dead.is_(False),
+            _T.c.available_at <= now,
+            sa.or_(_T.c.locked_until.is_(None), _T.c.locked_until <= now),
+        )
+        .order_by(_T.c.id)
+        .limit(sa.bindparam("b_limit", type_=sa.Integer))
+    )
+    if skip_locked:
+        ids = ids.with_for_update(skip_locked=True)
+    return (
+        _T.update()
+        .where(_T.c.id.in_(ids.scalar_subquery()))
+        .values(locked_until=sa.bindparam("b_until"), attempt=_T.c.attempt + 1)
+        .returning(_T.c.id, _T.c.message_id, _T.c.body, _T.c.attempt)
+    )
+
+
+_CLAIM = {False: _claim_statement(False), True: _claim_statement(True)}
+_ACK = _T.delete().where(_T.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+_RETRY = (
+    _T.update()
+    .where(_T.c.id == sa.bindparam("b_id"))
+    .values(available_at=sa.bindparam("b_at"), locked_until=None)
+)
+_DEAD = (
+    _T.update()
+    .where(_T.c.id == sa.bindparam("b_id"))
+    .values(dead=True, dead_reason=sa.bindparam("b_reason"), locked_until=None)
+)
+
+
 @dataclass(frozen=True, slots=True)
 class _Claimed:
     id: int
@@ -314,28 +353,13 @@ class EmbeddedBroker:
     def _claim(self, queue: str, limit: int) -> list[_Claimed]:
         def claim(conn: Connection) -> list[_Claimed]:
             now = _now()
-            ids = (
-                sa.select(_T.c.id)
-                .where(
-                    _T.c.queue == queue,
-                    _T.c.dead.is_(False),
-                    _T.c.available_at <= now,
-                    sa.or_(_T.c.locked_until.is_(None), _T.c.locked_until <= now),
-                )
-                .order_by(_T.c.id)
-                .limit(limit)
-            )
-            if is_postgresql(conn):
-                ids = ids.with_for_update(skip_locked=True)
-            rows = conn.execute(
-                _T.update()
-                .where(_T.c.id.in_(ids.scalar_subquery()))
-                .values(
-                    locked_until=now + dt.timedelta(seconds=self.lease_s),
-                    attempt=_T.c.attempt + 1,
-                )
-                .returning(_T.c.id, _T.c.message_id, _T.c.body, _T.c.attempt)
-            ).all()
+            params = {
+                "b_queue": queue,
+                "b_now": now,
+                "b_limit": limit,
+                "b_until": now + dt.timedelta(seconds=self.lease_s),
+            }
+            rows = conn.execute(_CLAIM[is_postgresql(conn)], params).all()
             return [
                 _Claimed(
                     id=row.id,
@@ -368,21 +392,11 @@ class EmbeddedBroker:
 
         def settle(conn: Connection) -> None:
             if acks:
-                conn.execute(_T.delete().where(_T.c.id.in_(acks)))
+                conn.execute(_ACK, {"b_ids": acks})
             if retries:
-                conn.execute(
-                    _T.update()
-                    .where(_T.c.id == sa.bindparam("b_id"))
-                    .values(available_at=sa.bindparam("b_at"), locked_until=None),
-                    retries,
-                )
+                conn.execute(_RETRY, retries)
             if deaths:
-                conn.execute(
-                    _T.update()
-                    .where(_T.c.id == sa.bindparam("b_id"))
-                    .values(dead=True, dead_reason=sa.bindparam("b_reason"), locked_until=None),
-                    deaths,
-                )
+                conn.execute(_DEAD, deaths)
 
         self._run("settling messages", settle, bookkeeping=True)
 
