@@ -76,8 +76,10 @@ def instrument() -> None:
 
     import hub.edxml.profile as profile
     import hub.services.intake as intake
+    from adapters.broker.embedded import EmbeddedBroker
     from adapters.store.blobs import FileBlobStore
     from adapters.store.uow import SqlUnitOfWork
+    from adapters.store.write_gate import WriteGate
     from hub.services.dispatch import DispatchHandler
     from hub.services.outbox import OutboxRelay
     from hub.services.pull import Pull
@@ -93,6 +95,20 @@ def instrument() -> None:
     )
     OutboxRelay._pending = timed("relay: read outbox", OutboxRelay._pending, tag="relay")  # type: ignore[method-assign]
     OutboxRelay._forget = timed("relay: delete outbox", OutboxRelay._forget, tag="relay")  # type: ignore[method-assign]
+
+    EmbeddedBroker._claim = timed("broker: claim", EmbeddedBroker._claim, tag="broker")  # type: ignore[method-assign]
+    EmbeddedBroker._settle = timed("broker: settle", EmbeddedBroker._settle, tag="broker")  # type: ignore[method-assign]
+    orig_acquire = WriteGate.acquire
+
+    def acquire(self: Any, timeout_s: float, **kwargs: Any) -> bool:
+        w0 = time.perf_counter()
+        try:
+            return orig_acquire(self, timeout_s, **kwargs)
+        finally:
+            op = getattr(_tag, "op", None) or "other"
+            add(f"sqlite write gate wait [{op}]", time.perf_counter() - w0, 0.0)
+
+    WriteGate.acquire = acquire  # type: ignore[method-assign]
 
     orig_commit = SqlUnitOfWork.commit
 

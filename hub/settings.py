@@ -274,7 +274,9 @@ class Settings:
     """SQLite durability (``database.sqlite_synchronous``): ``full`` syncs every commit, so no
     answered push or acknowledgement is lost on power loss; ``normal`` syncs the WAL at
     checkpoints only (faster; the last commits may be lost on power loss, not on a crash of the
-    process). Ignored on PostgreSQL. Cost: ``bench/RESULTS-durability.md``."""
+    process). The embedded broker's claims and acks commit unsynced either way (a lost one is a
+    redelivery: ``adapters.broker.embedded``). Ignored on PostgreSQL. Cost:
+    ``bench/RESULTS-durability.md``."""
     role: str = "provincial"
     """``provincial`` or ``national`` (``hub.role``; scope = every agency)."""
     inbound_poll_s: float = 10.0

@@ -8,8 +8,7 @@ Theory of operation. One row of ``broker_messages`` per message (schema: migrati
 ``0002_embedded_broker``; the :data:`broker_messages` table below mirrors it).
 
 * **Publish** inserts the row in its own transaction; the call returns after the commit, so the
-  message is as durable as the database (SQLite WAL ``synchronous=NORMAL``: a process crash loses
-  nothing committed).
+  message is as durable as the database's commits (see "Durability" below).
 * **Claim** is ONE statement: ``UPDATE … SET locked_until = now + lease, attempt = attempt + 1
   WHERE id IN (SELECT id … WHERE queue = :q AND NOT dead AND available_at <= now AND (lock free
   or expired) LIMIT :n [FOR UPDATE SKIP LOCKED]) RETURNING …``. On PostgreSQL ``SKIP LOCKED``
@@ -31,9 +30,19 @@ Theory of operation. One row of ``broker_messages`` per message (schema: migrati
   transaction cost about a quarter of 100 single-row transactions). Until its settlement is
   committed a message keeps its lease, so a crash between handler and commit redelivers it.
 * **Wake-up.** Consumers sleep on an in-process :class:`asyncio.Event` set by :meth:`publish`,
-  :meth:`redrive` and by freed capacity, and poll every ``poll_s`` otherwise (messages published
-  by another process, delayed retries falling due). Every database call runs in a worker thread
-  (:func:`asyncio.to_thread`) so the event loop never blocks on I/O.
+  :meth:`redrive`, a retry falling due and by freed capacity (only when capacity was what
+  stopped the last claim: a claim that found the queue empty is not repeated until something is
+  published), and poll every ``poll_s`` otherwise (messages published by another process).
+  Every database call runs in a worker thread (:func:`asyncio.to_thread`) so the event loop
+  never blocks on I/O.
+
+Durability. A publish commits with the store's own ``synchronous`` level (FULL by default), so
+a message the broker confirmed survives a power loss. A claim, a settlement, a lease renewal or
+release commits with ``synchronous=NORMAL`` on SQLite (no effect on PostgreSQL): the WAL is one
+log and a power loss can only drop a suffix of commits, so such a commit is on disk as soon as
+any later synced commit is (the dispatch that follows a claim, the next push), and one that is
+lost is as if it never ran — the message is handed out again (at-least-once, as after a
+crash). It spares the write lock one disk flush per claim and per settlement batch.
 
 Clocks: ``available_at`` and ``locked_until`` are computed from this host's clock; processes
 sharing a database must share a clock (they run on one machine in the embedded setup).
@@ -88,6 +97,45 @@ _T = broker_messages
 _R = TypeVar("_R")
 
 
+def _claim_statement(skip_locked: bool) -> sa.Update:
+    """The claim (module docstring), built once: constructing it per call cost ≈ 0.4 ms of CPU,
+    a third of a claim. ``skip_locked``: PostgreSQL's ``FOR UPDATE SKIP LOCKED``."""
+    now = sa.bindparam("b_now", type_=UtcDateTime)
+    ids = (
+        sa.select(_T.c.id)
+        .where(
+            _T.c.queue == sa.bindparam("b_queue"),
+            _T.c.dead.is_(False),
+            _T.c.available_at <= now,
+            sa.or_(_T.c.locked_until.is_(None), _T.c.locked_until <= now),
+        )
+        .order_by(_T.c.id)
+        .limit(sa.bindparam("b_limit", type_=sa.Integer))
+    )
+    if skip_locked:
+        ids = ids.with_for_update(skip_locked=True)
+    return (
+        _T.update()
+        .where(_T.c.id.in_(ids.scalar_subquery()))
+        .values(locked_until=sa.bindparam("b_until"), attempt=_T.c.attempt + 1)
+        .returning(_T.c.id, _T.c.message_id, _T.c.body, _T.c.attempt)
+    )
+
+
+_CLAIM = {False: _claim_statement(False), True: _claim_statement(True)}
+_ACK = _T.delete().where(_T.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+_RETRY = (
+    _T.update()
+    .where(_T.c.id == sa.bindparam("b_id"))
+    .values(available_at=sa.bindparam("b_at"), locked_until=None)
+)
+_DEAD = (
+    _T.update()
+    .where(_T.c.id == sa.bindparam("b_id"))
+    .values(dead=True, dead_reason=sa.bindparam("b_reason"), locked_until=None)
+)
+
+
 @dataclass(frozen=True, slots=True)
 class _Claimed:
     id: int
@@ -124,6 +172,9 @@ class EmbeddedBroker:
         poll_s: float = 0.5,
     ) -> None:
         self.engine = engine
+        # Claims, settlements and leases commit without waiting for the disk on SQLite (module
+        # docstring, "Durability"); publishes and redrives keep the store's setting.
+        self._bookkeeping = engine.execution_options(sqlite_synchronous="NORMAL")
         self.retry_policy = retry_policy or RetryPolicy()
         self.queues = tuple(queues)
         self.lease_s = lease_s
@@ -263,14 +314,18 @@ class EmbeddedBroker:
 
     # -- shared with the consumers ----------------------------------------------------------
 
-    def _run(self, action: str, work: Callable[[Connection], _R]) -> _R:
-        """Run ``work(conn)`` in one transaction (called in a worker thread).
+    def _run(
+        self, action: str, work: Callable[[Connection], _R], *, bookkeeping: bool = False
+    ) -> _R:
+        """Run ``work(conn)`` in one transaction (called in a worker thread); ``bookkeeping``:
+        a claim, settlement or lease, whose commit need not be synced (module docstring).
 
         The database *is* the broker here, so its failures surface as
         :class:`~hub.errors.BrokerUnavailable`, as they would from RabbitMQ.
         """
+        engine = self._bookkeeping if bookkeeping else self.engine
         try:
-            with translate_errors(action), self.engine.begin() as conn:
+            with translate_errors(action), engine.begin() as conn:
                 return work(conn)
         except StoreUnavailable as exc:
             raise BrokerUnavailable(
@@ -298,28 +353,13 @@ class EmbeddedBroker:
     def _claim(self, queue: str, limit: int) -> list[_Claimed]:
         def claim(conn: Connection) -> list[_Claimed]:
             now = _now()
-            ids = (
-                sa.select(_T.c.id)
-                .where(
-                    _T.c.queue == queue,
-                    _T.c.dead.is_(False),
-                    _T.c.available_at <= now,
-                    sa.or_(_T.c.locked_until.is_(None), _T.c.locked_until <= now),
-                )
-                .order_by(_T.c.id)
-                .limit(limit)
-            )
-            if is_postgresql(conn):
-                ids = ids.with_for_update(skip_locked=True)
-            rows = conn.execute(
-                _T.update()
-                .where(_T.c.id.in_(ids.scalar_subquery()))
-                .values(
-                    locked_until=now + dt.timedelta(seconds=self.lease_s),
-                    attempt=_T.c.attempt + 1,
-                )
-                .returning(_T.c.id, _T.c.message_id, _T.c.body, _T.c.attempt)
-            ).all()
+            params = {
+                "b_queue": queue,
+                "b_now": now,
+                "b_limit": limit,
+                "b_until": now + dt.timedelta(seconds=self.lease_s),
+            }
+            rows = conn.execute(_CLAIM[is_postgresql(conn)], params).all()
             return [
                 _Claimed(
                     id=row.id,
@@ -334,7 +374,7 @@ class EmbeddedBroker:
                 for row in sorted(rows, key=lambda r: r.id)
             ]
 
-        return self._run("claiming messages", claim)
+        return self._run("claiming messages", claim, bookkeeping=True)
 
     def _settle(self, settlements: Sequence[_Settlement]) -> None:
         now = _now()
@@ -352,23 +392,13 @@ class EmbeddedBroker:
 
         def settle(conn: Connection) -> None:
             if acks:
-                conn.execute(_T.delete().where(_T.c.id.in_(acks)))
+                conn.execute(_ACK, {"b_ids": acks})
             if retries:
-                conn.execute(
-                    _T.update()
-                    .where(_T.c.id == sa.bindparam("b_id"))
-                    .values(available_at=sa.bindparam("b_at"), locked_until=None),
-                    retries,
-                )
+                conn.execute(_RETRY, retries)
             if deaths:
-                conn.execute(
-                    _T.update()
-                    .where(_T.c.id == sa.bindparam("b_id"))
-                    .values(dead=True, dead_reason=sa.bindparam("b_reason"), locked_until=None),
-                    deaths,
-                )
+                conn.execute(_DEAD, deaths)
 
-        self._run("settling messages", settle)
+        self._run("settling messages", settle, bookkeeping=True)
 
     def _release(self, ids: Iterable[int]) -> None:
         held = list(ids)
@@ -376,6 +406,7 @@ class EmbeddedBroker:
             self._run(
                 "releasing messages",
                 lambda c: c.execute(_T.update().where(_T.c.id.in_(held)).values(locked_until=None)),
+                bookkeeping=True,
             )
 
     def _renew(self, ids: Iterable[int]) -> None:
@@ -386,6 +417,7 @@ class EmbeddedBroker:
         self._run(
             "renewing leases",
             lambda c: c.execute(_T.update().where(_T.c.id.in_(held)).values(locked_until=until)),
+            bookkeeping=True,
         )
 
 
@@ -402,6 +434,7 @@ class _Consumer:
         self.pending: list[_Settlement] = []
         self.flush_needed = asyncio.Event()
         self.handlers: set[asyncio.Task[None]] = set()
+        self.capacity_bound = False  # the last claim was limited by prefetch (see _claimer)
 
     async def run(self) -> None:
         self.broker._wakers[self.queue].add(self.wake)
@@ -449,6 +482,11 @@ class _Consumer:
                 task = asyncio.create_task(self._handle(item))
                 self.handlers.add(task)
                 task.add_done_callback(self.handlers.discard)
+            # Capacity, not the queue, limited this claim: a flush that frees room must look
+            # again. Otherwise the queue had no more ready rows, and only a publish (or the
+            # poll) can change that — waking on every flush cost an empty claim, a write
+            # transaction queued behind the pushes, per settlement batch.
+            self.capacity_bound = room <= 0 or len(claimed) == room
             if room > 0 and len(claimed) == room:
                 continue  # probably more waiting: claim again at once
             with contextlib.suppress(TimeoutError):
@@ -494,7 +532,8 @@ class _Consumer:
                 if settlement.outcome is Outcome.RETRY and self.broker._loop is not None:
                     # Look again when the retry falls due instead of waiting for the poll.
                     self.broker._loop.call_later(settlement.delay_s, self.wake.set)
-            self.wake.set()
+            if self.capacity_bound:
+                self.wake.set()
 
     async def _renewer(self) -> None:
         while True:

@@ -17,7 +17,16 @@ Two backends, one code path (DESIGN.md §3):
   lock up front and waits (``busy_timeout``) for another writer, instead of failing with
   ``SQLITE_BUSY_SNAPSHOT`` when a read snapshot tries to become a write (a failure the busy
   handler cannot wait out). Read-only callers can ask for a deferred ``BEGIN`` with
-  ``engine.execution_options(sqlite_begin="DEFERRED")``.
+  ``engine.execution_options(sqlite_begin="DEFERRED")``. The writers of one engine queue for
+  the lock in the process (:mod:`adapters.store.write_gate`) rather than in SQLite's busy
+  handler, which sleeps up to 100 ms between tries and so stretched every hand-over under load.
+
+  ``engine.execution_options(sqlite_synchronous="NORMAL")`` relaxes the sync for the
+  transactions of that caller only (the embedded broker's own bookkeeping). Safe for work that
+  a later synced commit covers: the WAL is one log, replayed up to the first torn frame, so a
+  power loss drops a *suffix* of commits — a relaxed commit is durable as soon as any later
+  commit is synced, and one that is lost is as if it never ran (a claim or an ack redone).
+  Never for a commit whose effect is announced before another synced commit (an answer).
 * **PostgreSQL** through psycopg 3 (``postgresql+psycopg://…``), with a bounded pool and
   pre-ping so a restarted server costs one retry, not a stream of 503s. A replicated pair (or
   more) is named with libpq's multi-host form, ``postgresql://u@db1:5432,db2:5432/hub?
@@ -33,6 +42,7 @@ No engine is created at import time: the composition root calls :func:`create_en
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +53,7 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from adapters.store.write_gate import GatedConnection, WriteGate, gated_connect_args
 from hub.errors import StoreUnavailable
 
 _SQLITE_BEGIN = {"IMMEDIATE", "DEFERRED", "EXCLUSIVE"}
@@ -101,7 +112,7 @@ def create_engine(url: str, options: EngineOptions | None = None) -> Engine:
             pool_size=options.pool_size,
             max_overflow=options.max_overflow,
             pool_timeout=options.pool_timeout_s,
-            connect_args={"timeout": options.busy_timeout_ms / 1000},
+            connect_args=gated_connect_args(options.busy_timeout_ms / 1000),
         )
         _install_sqlite_hooks(engine, options)
         return engine
@@ -136,10 +147,15 @@ def _libpq_hosts(url: str) -> str:
 
 
 def _install_sqlite_hooks(engine: Engine, options: EngineOptions) -> None:
+    gate = WriteGate()  # one line of writers per engine (adapters.store.write_gate)
+    wait_s = options.busy_timeout_ms / 1000
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the sqlite3 module (see the module docstring).
         dbapi_connection.isolation_level = None
+        if isinstance(dbapi_connection, GatedConnection):
+            dbapi_connection.gate = gate
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -149,13 +165,36 @@ def _install_sqlite_hooks(engine: Engine, options: EngineOptions) -> None:
             cursor.execute(f"PRAGMA synchronous={options.sqlite_synchronous}")
         finally:
             cursor.close()
+        dbapi_connection.synchronous = options.sqlite_synchronous
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = str(conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")).upper()
+        options_of = conn.get_execution_options()
+        mode = str(options_of.get("sqlite_begin", "IMMEDIATE")).upper()
         if mode not in _SQLITE_BEGIN:
             raise ValueError(f"sqlite_begin must be one of {sorted(_SQLITE_BEGIN)}, not {mode!r}")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        level = str(options_of.get("sqlite_synchronous", options.sqlite_synchronous)).upper()
+        if level not in _SQLITE_SYNCHRONOUS:
+            raise ValueError(f"sqlite_synchronous must be FULL or NORMAL, not {level!r}")
+        dbapi = conn.connection.dbapi_connection
+        if not isinstance(dbapi, GatedConnection):  # pragma: no cover - connect_args set it
+            conn.exec_driver_sql(f"BEGIN {mode}")
+            return
+        if dbapi.synchronous != level:  # outside a transaction, as it must be
+            conn.exec_driver_sql(f"PRAGMA synchronous={level}")
+            dbapi.synchronous = level
+        gated = mode != "DEFERRED"
+        if gated:
+            try:
+                dbapi.enter_gate(wait_s, urgent=bool(options_of.get("sqlite_write_urgent")))
+            except sqlite3.OperationalError as err:  # surfaces as StoreUnavailable
+                raise exc.OperationalError(f"BEGIN {mode}", None, err) from err
+        try:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            if gated:
+                dbapi.leave_gate()
+            raise
 
 
 def is_postgresql(conn: Connection | Engine) -> bool:

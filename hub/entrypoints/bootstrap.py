@@ -119,7 +119,10 @@ def build_broker(settings: Settings, engine: Engine) -> Broker:
         from adapters.broker.embedded import EmbeddedBroker
 
         return EmbeddedBroker(
-            engine, retry_policy=retry, poll_s=0.5, lease_s=settings.broker_lease_s
+            engine.execution_options(sqlite_write_urgent=True),
+            retry_policy=retry,
+            poll_s=0.5,
+            lease_s=settings.broker_lease_s,
         )
     from adapters.broker.rabbitmq import RabbitBroker
 
@@ -367,11 +370,14 @@ def build_hub(
         blobs = RowBlobStore(engine, blobs, settings.blob_inline_max_bytes)
     clock = clock or SystemClock()
     broker = build_broker(settings, engine)
-    relay = OutboxRelay(uow, broker, sweep_interval_s=2.0)
+    # Read-only units of work in a DEFERRED transaction: on SQLite they never wait for the
+    # write lock (the registry may refresh inside a writing unit of work; the relay's reads).
+    reader = SqlStore(engine.execution_options(sqlite_begin="DEFERRED")).unit_of_work
+    # The writers that move accepted packages on (relay, broker, dispatch) go first in SQLite's
+    # line of writers (adapters.store.write_gate); no effect on PostgreSQL.
+    mover = SqlStore(engine.execution_options(sqlite_write_urgent=True)).unit_of_work
+    relay = OutboxRelay(mover, broker, sweep_interval_s=2.0, reader=reader)
     if registry is None:
-        # Read the stored records in a DEFERRED transaction: on SQLite it never waits for the
-        # write lock, even when the registry refreshes inside a writing unit of work.
-        reader = SqlStore(engine.execution_options(sqlite_begin="DEFERRED")).unit_of_work
         registry = LiveRegistry(load_registry(settings), reader)
 
     if verifier is None:
@@ -405,7 +411,7 @@ def build_hub(
             evidence.seal_once,
         ),
     ]
-    dispatch = DispatchHandler(uow, clock, wake_outbox=relay.wake)
+    dispatch = DispatchHandler(mover, clock, wake_outbox=relay.wake)
     peer_health = SqlPeerHealthStore(engine)
     if peers is None:
         peers = (

@@ -46,8 +46,12 @@ class OutboxRelay:
         sweep_interval_s: float = 5.0,
         batch: int = 500,
         merge_ids: int = 100,
+        reader: UnitOfWorkFactory | None = None,
     ) -> None:
         self._uow = uow
+        # Reading the pending rows needs no write lock (SQLite: a DEFERRED transaction, so a
+        # pass that finds nothing never queues behind the pushes); deleting them does.
+        self._reader = reader or uow
         self._broker = broker
         self._interval = sweep_interval_s
         self._batch = batch
@@ -66,7 +70,7 @@ class OutboxRelay:
             loop.call_soon_threadsafe(event.set)
 
     def _pending(self) -> Sequence[OutboxRow]:
-        with self._uow() as uow:
+        with self._reader() as uow:
             return uow.outbox.pending(self._batch)
 
     def _forget(self, ids: Sequence[int]) -> None:

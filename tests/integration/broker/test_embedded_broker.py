@@ -9,12 +9,13 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from adapters.broker.embedded import EmbeddedBroker, broker_messages, metadata
 from adapters.store import migrate
@@ -235,3 +236,53 @@ def test_migration_0002_goes_down_and_up_again(engine: Engine) -> None:
     migrate.upgrade(engine)
     assert sa.inspect(engine).has_table("broker_messages")
     assert migrate.current_revision(engine) == migrate.head_revision()
+
+
+def test_a_settlement_does_not_cost_an_empty_claim(engine: Engine) -> None:
+    """A claim that found the queue empty is repeated only when something is published (or at
+    the poll), not after every settlement: on SQLite each claim is a write transaction."""
+
+    async def scenario() -> None:
+        broker = _broker(engine, poll_s=30.0)
+        claims: list[int] = []
+        claim = broker._claim
+
+        def counted(queue: str, limit: int) -> Any:
+            claimed = claim(queue, limit)
+            claims.append(len(claimed))
+            return claimed
+
+        broker._claim = counted  # type: ignore[method-assign]
+        await broker.start()
+        done: list[str] = []
+
+        async def handler(message: BrokerMessage) -> None:
+            done.append(message.message_id)
+
+        await broker.consume(Q, handler)
+        await eventually(lambda: claims == [0], what="the first, empty claim")
+        await broker.publish(Q, b"{}", message_id="one")
+        await eventually(lambda: _no_rows(engine), what="handled and acked")
+        await asyncio.sleep(0.3)  # a wake-up by the settlement would have claimed by now
+        assert done == ["one"]
+        assert claims == [0, 1]
+        await broker.close()
+
+    asyncio.run(scenario())
+
+
+def test_claims_and_settlements_commit_unsynced_publishes_synced(sqlite_url: str) -> None:
+    """SQLite: the broker's bookkeeping commits with synchronous=NORMAL (a lost claim or ack is
+    a redelivery), a publish with the store's level (FULL by default)."""
+    engine = create_engine(sqlite_url)
+    try:
+        broker = _broker(engine)
+
+        def level(conn: Connection) -> int:
+            return int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
+
+        assert broker._run("reading", level) == 2
+        assert broker._run("reading", level, bookkeeping=True) == 1
+        assert broker._run("reading", level) == 2
+    finally:
+        engine.dispose()

@@ -1,0 +1,127 @@
+"""SQLite's write lock, queued inside the process: writers wait in line instead of sleeping.
+
+Why. SQLite has one writer per database file. A second ``BEGIN IMMEDIATE`` that finds the lock
+taken is handed to SQLite's busy handler, which *sleeps* and tries again — 1, 2, 5, 10 … up to
+100 ms between tries — and never learns when the lock is freed. In the embedded hub every
+writer lives in one process (the intake's group commit, the relay, the broker's claims and
+settlements, dispatch, pulls, the sealers): under load the lock changed hands every 1–3 ms,
+yet a waiter woke up to 100 ms later, and a package crosses five or six write transactions
+between its push and its inbox (bench/RESULTS-hub.md, "embedded defaults").
+
+What. Each connection of one engine takes a :class:`WriteGate` ticket before its
+``BEGIN IMMEDIATE`` and gives it back right after its ``COMMIT`` / ``ROLLBACK`` (or when the
+connection is closed): the next writer in line is woken the moment the lock is free, in arrival
+order (no writer starves behind a stream of pushes); callers that pass
+``engine.execution_options(sqlite_write_urgent=True)`` are served first (:class:`WriteGate`).
+Another *process* (``lienthong`` CLI commands, a second engine on the same file) is not in the
+line and still meets SQLite's busy handler, exactly as before.
+
+Hazards. A writer that waits for the gate longer than the busy timeout fails as it did before
+(``database is locked`` → :class:`hub.errors.StoreUnavailable`), so a thread that opens a
+second write transaction while holding one still fails after the timeout instead of hanging.
+Deferred (read-only) transactions never take the gate.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections import deque
+from typing import Any
+
+
+class WriteGate:
+    """A first-in, first-out lock whose holder may release it from any thread, with two lines.
+
+    ``threading.Lock`` wakes an arbitrary waiter; here each waiter parks on its own lock and
+    the releaser hands ownership to the oldest one directly. ``urgent`` waiters (the work that
+    moves already accepted packages on: relay, broker, dispatch) are served before the others
+    (new pushes, pulls): finishing accepted work before taking more keeps push→inbox latency
+    bounded under load, and cannot starve the others — urgent work only exists because a
+    push was accepted.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._urgent: deque[threading.Lock] = deque()
+        self._waiters: deque[threading.Lock] = deque()
+
+    def acquire(self, timeout_s: float, *, urgent: bool = False) -> bool:
+        """Wait at most ``timeout_s`` for the gate; ``True`` once it is ours."""
+        line = self._urgent if urgent else self._waiters
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            ticket = threading.Lock()
+            ticket.acquire()
+            line.append(ticket)
+        if ticket.acquire(timeout=max(0.0, timeout_s)):
+            return True  # handed over by release()
+        with self._mutex:
+            if ticket in line:
+                line.remove(ticket)
+                return False
+        return True  # handed over between the timeout and the mutex: ours after all
+
+    def release(self) -> None:
+        """Hand the gate to the oldest urgent waiter, else the oldest waiter, or open it."""
+        with self._mutex:
+            line = self._urgent or self._waiters
+            if line:
+                line.popleft().release()  # ownership passes on; _held stays True
+            else:
+                self._held = False
+
+
+class GatedConnection(sqlite3.Connection):
+    """A ``sqlite3`` connection that gives its engine's gate back when its transaction ends.
+
+    The engine's ``begin`` hook calls :meth:`enter_gate`; ``commit``, ``rollback`` and
+    ``close`` release it *after* SQLite has released its own lock, so the next writer's
+    ``BEGIN IMMEDIATE`` succeeds at once.
+    """
+
+    gate: WriteGate | None = None
+    synchronous = ""
+    """The ``PRAGMA synchronous`` level last set on this connection (the engine's hooks)."""
+    _holds_gate = False
+
+    def enter_gate(self, timeout_s: float, *, urgent: bool = False) -> None:
+        """Take the gate (before ``BEGIN IMMEDIATE``); raises ``sqlite3.OperationalError``
+        ("database is locked", as SQLite's busy handler would) after ``timeout_s``."""
+        if self.gate is None or self._holds_gate:
+            return
+        if not self.gate.acquire(timeout_s, urgent=urgent):
+            raise sqlite3.OperationalError("database is locked (waited for the write gate)")
+        self._holds_gate = True
+
+    def leave_gate(self) -> None:
+        """Give the gate back (idempotent)."""
+        if self._holds_gate and self.gate is not None:
+            self._holds_gate = False
+            self.gate.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.leave_gate()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.leave_gate()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.leave_gate()
+
+
+def gated_connect_args(timeout_s: float) -> dict[str, Any]:
+    """``connect_args`` for ``sqlite3.connect``: the busy timeout and the gated class."""
+    return {"timeout": timeout_s, "factory": GatedConnection}
