@@ -389,6 +389,7 @@ def build_hub(
         clock=clock,
         verifier=verifier,
         wake_outbox=relay.wake,
+        reader=reader,
     )
     config = HubConfig.from_settings(settings)
     key = resolve_key(

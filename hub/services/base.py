@@ -162,6 +162,14 @@ class Deps:
     """Called after a commit that stored outbox rows (the relay's thread-safe ``wake``)."""
     systems: SystemsCache = field(default_factory=SystemsCache)
     """The push path's short-lived copy of the systems table (see :class:`SystemsCache`)."""
+    reader: UnitOfWorkFactory | None = None
+    """Units of work for reads alone (``None``: :attr:`uow`). On SQLite the composition root
+    gives a ``DEFERRED`` transaction here, so a read never queues for the write lock behind the
+    pushes (``adapters.store.write_gate``); writing through one is a mistake SQLite refuses."""
+
+    def read(self) -> UnitOfWork:
+        """A unit of work for reads alone (see :attr:`reader`)."""
+        return (self.reader or self.uow)()
 
 
 def new_id() -> str:

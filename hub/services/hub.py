@@ -44,6 +44,7 @@ class HubServices:
             clock=deps.clock,
             default_max_age_s=config.default_max_age_s,
             on_change=deps.systems.clear,
+            reader=deps.reader,
         )
 
     def credentials(self, system_id: str) -> SystemCredentials | None:

@@ -46,8 +46,12 @@ class SystemAdmin:
         default_max_age_s: int = 300,
         actor: str = "cli",
         on_change: Callable[[], None] | None = None,
+        reader: UnitOfWorkFactory | None = None,
     ) -> None:
+        """``reader``: units of work for the credential reads of every request (see
+        :attr:`hub.services.base.Deps.reader`); ``None``: ``uow``."""
         self._uow = uow
+        self._read = reader or uow
         self._on_change = on_change or (lambda: None)
         self._box = box
         self._clock = clock or SystemClock()
@@ -161,7 +165,7 @@ class SystemAdmin:
 
     def credentials(self, system_id: str) -> SystemCredentials | None:
         """The system's decrypted secrets (current first), or ``None`` when unknown."""
-        with self._uow() as uow:
+        with self._read() as uow:
             row = uow.systems.get(system_id)
         if row is None:
             return None
