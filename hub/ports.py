@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import TracebackType
-from typing import Any, BinaryIO, Protocol, Self, runtime_checkable
+from typing import Any, BinaryIO, NamedTuple, Protocol, Self, runtime_checkable
 
 from hub.edxml.model import MessageKind
 from hub.edxml.reader import ParsedPackage
@@ -201,6 +201,27 @@ class InboundRow:
     acked_at: dt.datetime | None = None
 
 
+class InboxEntry(NamedTuple):
+    """One line of an inbox page: only what a listing shows, read as a plain tuple.
+
+    A page is up to ``limits.inbox_page`` lines and clients poll it every few seconds: whole
+    :class:`DeliveryRow` and :class:`DocumentRow` values would decode the document's JSON
+    columns (verdicts, problems) and build two dataclasses per line for nothing.
+    """
+
+    delivery_id: str
+    doc_id: str
+    sender_code: str
+    recipient_code: str
+    resolved_code: str | None
+    state: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    document_id: str | None
+    subject: str | None
+    flags: Sequence[str]
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryGroup:
     """One line of the deliveries summary (IT views, ``/metrics``): how many deliveries share a
@@ -309,6 +330,10 @@ class DeliveryRepository(Protocol):
 
     def get(self, delivery_id: str) -> DeliveryRow | None: ...
 
+    def with_document(self, delivery_id: str) -> tuple[DeliveryRow, DocumentRow] | None:
+        """The delivery and its document in one read (a fetch needs both)."""
+        ...
+
     def save(
         self,
         row: DeliveryRow,
@@ -342,9 +367,9 @@ class DeliveryRepository(Protocol):
         states: Sequence[str],
         *,
         limit: int = 500,
-    ) -> Sequence[tuple[DeliveryRow, DocumentRow]]:
+    ) -> Sequence[InboxEntry]:
         """LOCAL deliveries hosted by ``system_id`` in ``states`` whose document is of ``kind``,
-        oldest first (``created_at``, then ``id``), with their document."""
+        oldest first (``created_at``, then ``id``), the first ``limit`` of them."""
         ...
 
     def count_inbox(self, system_id: str, kind: MessageKind, states: Sequence[str]) -> int: ...
