@@ -63,8 +63,9 @@ from bench.loadgen import RawLoad, send_edoc_request  # noqa: E402
 from hub.edxml.model import MessageKind  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-PG_DB = "bench_hub"
-VHOST = "bench_hub"
+# Engineers measuring at once on one machine each name their own database and vhost.
+PG_DB = os.environ.get("BENCH_HUB_DB", "bench_hub")
+VHOST = os.environ.get("BENCH_HUB_VHOST", "bench_hub")
 RECIPIENT = ("bench.recv", "000.00.01.H41")
 SENDER_AGENCIES = ("000.00.02.H41", "000.00.03.H41", "000.00.04.H41", "000.00.05.H41")
 SECRET = "bench-secret-0123456789abcdef"
