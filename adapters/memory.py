@@ -249,19 +249,7 @@ class MemoryDeliveryRepository(_Repo):
         self, system_id: str, kind: MessageKind, states: Sequence[str], *, limit: int = 500
     ) -> Sequence[InboxEntry]:
         return [
-            InboxEntry(
-                d.id,
-                d.doc_id,
-                doc.sender_code,
-                d.recipient_code,
-                d.resolved_code,
-                d.state,
-                d.created_at,
-                d.updated_at,
-                doc.document_id,
-                doc.subject,
-                doc.flags,
-            )
+            InboxEntry.of(d, doc)
             for d, doc in self._inbox(system_id, kind, states)[: max(limit, 0)]
         ]
 

@@ -39,13 +39,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sqlalchemy as sa  # noqa: E402
-from sqlalchemy import event  # noqa: E402
+import sqlalchemy as sa
+from sqlalchemy import event
 
-from hub.edxml.model import MessageKind  # noqa: E402
-from hub.ports import DeliveryRow, DocumentRow, PackageRow  # noqa: E402
-from hub.services.contracts import TransportStatus  # noqa: E402
-from tests.factories import make_status  # noqa: E402
+from hub.edxml.model import MessageKind
+from hub.ports import DeliveryRow, DocumentRow, PackageRow
+from hub.services.contracts import TransportStatus
+from tests.factories import make_status
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_DB = os.environ.get("BENCH_PULL_DB", "bench_pull")
@@ -88,9 +88,23 @@ def populate(hub: Any, n: int) -> None:
                 uow.documents.add(doc)
                 rows.append(
                     DeliveryRow(
-                        str(uuid.uuid4()), doc.id, AGENCY, None, "local", None, SYSTEM,
-                        "available", 0, None, None, None, None, None, at, at,
-                    )  # fmt: skip
+                        str(uuid.uuid4()),
+                        doc.id,
+                        AGENCY,
+                        None,
+                        "local",
+                        None,
+                        SYSTEM,
+                        "available",
+                        0,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        at,
+                        at,
+                    )
                 )
             uow.deliveries.add_many(rows)
             uow.commit()
@@ -150,7 +164,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         pull = hub.services.pull
         meter = Meter(hub.engine)
         for _ in range(args.pages):
-            page = meter.call("list_received", lambda: pull.list_received(SYSTEM, MessageKind.STATUS))
+            page = meter.call(
+                "list_received", lambda: pull.list_received(SYSTEM, MessageKind.STATUS)
+            )
             meter.call("count_received", lambda: pull.count_received(SYSTEM, MessageKind.STATUS))
         taken = [i.delivery_id for i in page][: args.takes]
         while len(taken) < args.takes:  # pages of inbox_page items: take more from the front
@@ -196,7 +212,9 @@ def main() -> None:
         )
     if args.json:
         with open(args.json, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"backend": args.backend, "inbox": args.inbox, "rows": rows}) + "\n")
+            fh.write(
+                json.dumps({"backend": args.backend, "inbox": args.inbox, "rows": rows}) + "\n"
+            )
 
 
 if __name__ == "__main__":

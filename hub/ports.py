@@ -221,6 +221,23 @@ class InboxEntry(NamedTuple):
     subject: str | None
     flags: Sequence[str]
 
+    @classmethod
+    def of(cls, d: DeliveryRow, doc: DocumentRow) -> InboxEntry:
+        """The line of delivery ``d`` of document ``doc``."""
+        return cls(
+            d.id,
+            d.doc_id,
+            doc.sender_code,
+            d.recipient_code,
+            d.resolved_code,
+            d.state,
+            d.created_at,
+            d.updated_at,
+            doc.document_id,
+            doc.subject,
+            doc.flags,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class DeliveryGroup:
