@@ -47,6 +47,7 @@ from hub.ports import (
     DeliveryRow,
     DocumentRow,
     InboundRow,
+    InboxEntry,
     LogFilter,
     OperatorRow,
     OutboxRow,
@@ -196,6 +197,10 @@ class MemoryDeliveryRepository(_Repo):
     def get(self, delivery_id: str) -> DeliveryRow | None:
         return self.t.deliveries.get(delivery_id)
 
+    def with_document(self, delivery_id: str) -> tuple[DeliveryRow, DocumentRow] | None:
+        row = self.t.deliveries.get(delivery_id)
+        return None if row is None else (row, self.t.documents[row.doc_id])
+
     def save(
         self,
         row: DeliveryRow,
@@ -242,8 +247,11 @@ class MemoryDeliveryRepository(_Repo):
 
     def inbox(
         self, system_id: str, kind: MessageKind, states: Sequence[str], *, limit: int = 500
-    ) -> Sequence[tuple[DeliveryRow, DocumentRow]]:
-        return self._inbox(system_id, kind, states)[:limit]
+    ) -> Sequence[InboxEntry]:
+        return [
+            InboxEntry.of(d, doc)
+            for d, doc in self._inbox(system_id, kind, states)[: max(limit, 0)]
+        ]
 
     def count_inbox(self, system_id: str, kind: MessageKind, states: Sequence[str]) -> int:
         return len(self._inbox(system_id, kind, states))

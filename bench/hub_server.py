@@ -88,7 +88,7 @@ def instrument() -> None:
     profile.validate_parsed = timed("push: profile check", profile.validate_parsed)  # type: ignore[assignment]
     FileBlobStore.put = timed("push: blob write", FileBlobStore.put)  # type: ignore[method-assign]
     intake.Intake.push = timed("push: service total", intake.Intake.push, tag="push")  # type: ignore[method-assign]
-    for name in ("list_received", "fetch", "update_status"):
+    for name in ("list_received", "count_received", "fetch", "fetch_stream", "update_status"):
         setattr(Pull, name, timed(f"pull: {name}", getattr(Pull, name), tag="pull"))
     DispatchHandler.dispatch = timed(  # type: ignore[method-assign]
         "dispatch: service total", DispatchHandler.dispatch, tag="dispatch"

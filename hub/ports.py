@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import TracebackType
-from typing import Any, BinaryIO, Protocol, Self, runtime_checkable
+from typing import Any, BinaryIO, NamedTuple, Protocol, Self, runtime_checkable
 
 from hub.edxml.model import MessageKind
 from hub.edxml.reader import ParsedPackage
@@ -205,6 +205,44 @@ class InboundRow:
     acked_at: dt.datetime | None = None
 
 
+class InboxEntry(NamedTuple):
+    """One line of an inbox page: only what a listing shows, read as a plain tuple.
+
+    A page is up to ``limits.inbox_page`` lines and clients poll it every few seconds: whole
+    :class:`DeliveryRow` and :class:`DocumentRow` values would decode the document's JSON
+    columns (verdicts, problems) and build two dataclasses per line for nothing.
+    """
+
+    delivery_id: str
+    doc_id: str
+    sender_code: str
+    recipient_code: str
+    resolved_code: str | None
+    state: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    document_id: str | None
+    subject: str | None
+    flags: Sequence[str]
+
+    @classmethod
+    def of(cls, d: DeliveryRow, doc: DocumentRow) -> InboxEntry:
+        """The line of delivery ``d`` of document ``doc``."""
+        return cls(
+            d.id,
+            d.doc_id,
+            doc.sender_code,
+            d.recipient_code,
+            d.resolved_code,
+            d.state,
+            d.created_at,
+            d.updated_at,
+            doc.document_id,
+            doc.subject,
+            doc.flags,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryGroup:
     """One line of the deliveries summary (IT views, ``/metrics``): how many deliveries share a
@@ -313,6 +351,10 @@ class DeliveryRepository(Protocol):
 
     def get(self, delivery_id: str) -> DeliveryRow | None: ...
 
+    def with_document(self, delivery_id: str) -> tuple[DeliveryRow, DocumentRow] | None:
+        """The delivery and its document in one read (a fetch needs both)."""
+        ...
+
     def save(
         self,
         row: DeliveryRow,
@@ -346,9 +388,9 @@ class DeliveryRepository(Protocol):
         states: Sequence[str],
         *,
         limit: int = 500,
-    ) -> Sequence[tuple[DeliveryRow, DocumentRow]]:
+    ) -> Sequence[InboxEntry]:
         """LOCAL deliveries hosted by ``system_id`` in ``states`` whose document is of ``kind``,
-        oldest first (``created_at``, then ``id``), with their document."""
+        oldest first (``created_at``, then ``id``), the first ``limit`` of them."""
         ...
 
     def count_inbox(self, system_id: str, kind: MessageKind, states: Sequence[str]) -> int: ...

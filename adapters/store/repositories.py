@@ -48,6 +48,7 @@ from hub.ports import (
     DeliveryGroup,
     DeliveryRow,
     DocumentRow,
+    InboxEntry,
     LogFilter,
     OutboxRow,
     PackageRow,
@@ -145,6 +146,9 @@ _DOCUMENTS_BY_DOCUMENT_ID = (
     .order_by(t.documents.c.received_at, t.documents.c.id)
 )
 _DELIVERY_BY_ID = _by_key(t.deliveries, "id")
+_DELIVERY_WITH_DOCUMENT = (
+    sa.select(*JOINED_COLUMNS).select_from(JOINED).where(t.deliveries.c.id == sa.bindparam("id"))
+)
 _INSERT_EVENT = t.delivery_events.insert()
 _INSERT_OUTBOX = t.outbox.insert()
 _INSERT_AUDIT = t.audit.insert()
@@ -353,8 +357,23 @@ def _save_changed_statement(changed: frozenset[str]) -> Executable:
 # ix_deliveries_system_id_state_created_at (equality on system_id and state, then created_at in
 # index order) that stops after ``limit`` rows, each document joined by primary key; the outer
 # query merges the branches. A single ``state IN (…)`` would read and sort the whole inbox
-# before applying the limit.
-_INBOX_JOIN, _INBOX_COLUMNS = JOINED, JOINED_COLUMNS
+# before applying the limit. Only the columns of an :class:`InboxEntry` are read: the rest of the
+# two rows (the document's verdicts and problems as JSON above all) cost more to decode than
+# the query costs to run.
+_INBOX_JOIN = JOINED
+_INBOX_COLUMNS = (
+    t.deliveries.c.id.label("delivery_id"),
+    t.deliveries.c.doc_id,
+    t.documents.c.sender_code,
+    t.deliveries.c.recipient_code,
+    t.deliveries.c.resolved_code,
+    t.deliveries.c.state,
+    t.deliveries.c.created_at,
+    t.deliveries.c.updated_at,
+    t.documents.c.document_id,
+    t.documents.c.subject,
+    t.documents.c.flags,
+)  # in the order of InboxEntry's fields: a row becomes an entry by position
 
 
 def _inbox_filter(state_clause: Any) -> tuple[Any, ...]:
@@ -384,7 +403,7 @@ def _inbox_statement(n_states: int) -> Executable:
         merged = sa.union_all(*(sa.select(b) for b in branches)).subquery()
         stmt = (
             sa.select(merged)
-            .order_by(merged.c.d_created_at, merged.c.d_id)
+            .order_by(merged.c.created_at, merged.c.delivery_id)
             .limit(sa.bindparam("limit"))
         )
         _INBOX_BY_COUNT[n_states] = stmt
@@ -425,6 +444,11 @@ class SqlDeliveryRepository(_Repo):
     def get(self, delivery_id: str) -> DeliveryRow | None:
         r = self._run("reading a delivery", _DELIVERY_BY_ID, {"id": delivery_id}).first()
         return None if r is None else _delivery(r)
+
+    def with_document(self, delivery_id: str) -> tuple[DeliveryRow, DocumentRow] | None:
+        params = {"id": delivery_id}
+        r = self._run("reading a delivery", _DELIVERY_WITH_DOCUMENT, params).mappings().first()
+        return None if r is None else _joined(r)
 
     def save(
         self,
@@ -471,13 +495,13 @@ class SqlDeliveryRepository(_Repo):
         states: Sequence[str],
         *,
         limit: int = 500,
-    ) -> Sequence[tuple[DeliveryRow, DocumentRow]]:
+    ) -> Sequence[InboxEntry]:
         if not states or limit <= 0:
             return []
         params: dict[str, Any] = {"system_id": system_id, "kind": str(kind), "limit": limit}
         params.update({f"state{i}": state for i, state in enumerate(states)})
-        rows = self._run("listing an inbox", _inbox_statement(len(states)), params).mappings()
-        return [_joined(r) for r in rows]
+        rows = self._run("listing an inbox", _inbox_statement(len(states)), params)
+        return [InboxEntry._make(r) for r in rows]
 
     def count_inbox(self, system_id: str, kind: MessageKind, states: Sequence[str]) -> int:
         params = _inbox_params(system_id, kind, states)
@@ -554,7 +578,7 @@ class SqlDeliveryRepository(_Repo):
 
 
 def _joined(r: Any) -> tuple[DeliveryRow, DocumentRow]:
-    """A delivery and its document from a row of ``_INBOX_COLUMNS``."""
+    """A delivery and its document from a row of ``JOINED_COLUMNS``."""
     delivery = DeliveryRow(**{n: r[f"d_{n}"] for n in _DELIVERY_COLUMNS})
     return delivery, _document(_Prefixed(r, "doc_"))
 

@@ -36,7 +36,7 @@ from hub.errors import (
     IllegalTransition,
     NotFound,
 )
-from hub.ports import AgencyRow, DeliveryRow, DocumentRow, UnitOfWork
+from hub.ports import AgencyRow, DeliveryRow, DocumentRow, InboxEntry, UnitOfWork
 from hub.services.base import Deps, HubConfig, audit
 from hub.services.contracts import (
     AgencyRecord,
@@ -100,7 +100,7 @@ class Pull:
             limit = self._config.inbox_page
         with self._deps.uow() as uow:
             rows = uow.deliveries.inbox(system_id, kind, _INBOX_STATES, limit=limit)
-            items = [_inbox_item(d, doc) for d, doc in rows]
+        items = [_inbox_item(e, kind) for e in rows]
         self._record_pull(system_id)
         return items
 
@@ -197,7 +197,7 @@ class Pull:
     def update_status(self, system_id: str, delivery_id: str, status: TransportStatus) -> None:
         now = self._deps.clock.now()
         with self._deps.uow() as uow:
-            row, _doc = _own_delivery(uow, system_id, delivery_id)
+            row = _own_row(uow, system_id, delivery_id)  # the document is not needed here
             state = State(row.state)
             if status is TransportStatus.DONE:
                 if state is State.DONE:
@@ -270,7 +270,7 @@ class Pull:
                             title=doc.subject,
                             notation=notation,
                             kind=doc.kind,
-                            flags=_shown_flags(doc),
+                            flags=_shown_flags(doc.flags),
                             verdict=(doc.verdicts or {}).get("verdict"),
                         )
                     )
@@ -403,17 +403,34 @@ class Pull:
 def _own_delivery(
     uow: UnitOfWork, system_id: str, delivery_id: str
 ) -> tuple[DeliveryRow, DocumentRow]:
+    """The caller's delivery with its document, in one read."""
+    found = uow.deliveries.with_document(delivery_id)
+    if found is None:
+        raise _not_yours(system_id, delivery_id)
+    _check_own(found[0], system_id, delivery_id)
+    return found
+
+
+def _own_row(uow: UnitOfWork, system_id: str, delivery_id: str) -> DeliveryRow:
+    """The caller's delivery (without its document)."""
     row = uow.deliveries.get(delivery_id)
-    if row is None or row.system_id != system_id or row.route != "local":
-        raise NotFound(
-            f"no delivery {delivery_id} for system {system_id}",
-            message_vi=f"không có văn bản {delivery_id} cho hệ thống {system_id}",
-            code="delivery.unknown",
-        )
-    doc = uow.documents.get(row.doc_id)
-    if doc is None:  # the foreign key makes this impossible in the SQL store
-        raise NotFound(f"document of delivery {delivery_id} is missing", code="delivery.unknown")
-    return row, doc
+    if row is None:
+        raise _not_yours(system_id, delivery_id)
+    _check_own(row, system_id, delivery_id)
+    return row
+
+
+def _check_own(row: DeliveryRow, system_id: str, delivery_id: str) -> None:
+    if row.system_id != system_id or row.route != "local":
+        raise _not_yours(system_id, delivery_id)
+
+
+def _not_yours(system_id: str, delivery_id: str) -> NotFound:
+    return NotFound(
+        f"no delivery {delivery_id} for system {system_id}",
+        message_vi=f"không có văn bản {delivery_id} cho hệ thống {system_id}",
+        code="delivery.unknown",
+    )
 
 
 def _refuse_taken_code(registry: Registry, record: AgencyRecord) -> None:
@@ -479,27 +496,27 @@ def _sent_state(d: DeliveryRow) -> tuple[str, str, dt.datetime | None]:
     return d.state, desc, d.fetched_at
 
 
-def _inbox_item(d: DeliveryRow, doc: DocumentRow) -> InboxItem:
+def _inbox_item(e: InboxEntry, kind: MessageKind) -> InboxItem:
     return InboxItem(
-        delivery_id=d.id,
-        doc_id=doc.id,
-        kind=doc.kind,
-        from_code=doc.sender_code,
-        to_code=d.resolved_code or d.recipient_code,
-        state=d.state,
-        state_desc=describe(d.state),
-        created_at=d.created_at,
-        updated_at=d.updated_at,
-        document_id=doc.document_id,
-        subject=doc.subject,
-        flags=_shown_flags(doc),
+        delivery_id=e.delivery_id,
+        doc_id=e.doc_id,
+        kind=kind,  # the page lists one kind
+        from_code=e.sender_code,
+        to_code=e.resolved_code or e.recipient_code,
+        state=e.state,
+        state_desc=describe(e.state),
+        created_at=e.created_at,
+        updated_at=e.updated_at,
+        document_id=e.document_id,
+        subject=e.subject,
+        flags=_shown_flags(e.flags),
     )
 
 
-def _shown_flags(doc: DocumentRow) -> tuple[str, ...]:
+def _shown_flags(flags: Sequence[str]) -> tuple[str, ...]:
     """The flags both ends see: warnings (``profile.signer_info_missing``…), not the internal
     links between documents (``replaces:<doc id>``)."""
-    return tuple(f for f in doc.flags if ":" not in f)
+    return tuple(f for f in flags if ":" not in f)
 
 
 def _agency_record(r: AgencyRow, hosted_by: str | None) -> AgencyRecord:

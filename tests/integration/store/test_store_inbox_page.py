@@ -31,14 +31,14 @@ def test_inbox_pages_interleave_states_in_creation_order(uow: Uow) -> None:  # n
     with uow() as u:
         for limit in (1, 3, 5, 8, 100):
             page = u.deliveries.inbox("qlvb-b", MessageKind.EDOC, states, limit=limit)
-            assert [d.id for d, _ in page] == expected[:limit]
+            assert [e.delivery_id for e in page] == expected[:limit]
         assert u.deliveries.count_inbox("qlvb-b", MessageKind.EDOC, states) == len(expected)
         assert (
             u.deliveries.inbox("qlvb-b", MessageKind.EDOC, ["available"], limit=2)
             == [
                 p
                 for p in u.deliveries.inbox("qlvb-b", MessageKind.EDOC, states)
-                if p[0].state == "available"
+                if p.state == "available"
             ][:2]
         )
         assert u.deliveries.inbox("qlvb-b", MessageKind.EDOC, [], limit=5) == []

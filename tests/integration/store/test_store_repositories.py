@@ -24,6 +24,7 @@ from hub.ports import (
     DeliveryEvent,
     DeliveryRow,
     DocumentRow,
+    InboxEntry,
     PackageRow,
     SystemRow,
 )
@@ -265,16 +266,15 @@ def test_inbox_lists_local_deliveries_of_one_system_kind_and_states(uow: Uow) ->
         u.commit()
     with uow() as u:
         items = u.deliveries.inbox("qlvb-b", MessageKind.EDOC, ["available", "fetched"])
-        assert [(d.id, doc_.id) for d, doc_ in items] == [
-            (mine_old.id, doc.id),
-            (mine_new.id, doc.id),
-        ]
-        assert items[0][1].subject == SUBJECT
-        assert items[0][1].kind is MessageKind.EDOC
+        assert items == [InboxEntry.of(d, doc) for d in (mine_old, mine_new)]
+        assert [(e.subject, list(e.flags)) for e in items] == [(SUBJECT, list(doc.flags))] * 2
+        assert items[0].created_at.tzinfo is not None  # UTC attached on both backends
+        assert u.deliveries.with_document(mine_new.id) == (mine_new, doc)
+        assert u.deliveries.with_document("no-such-delivery") is None
         assert u.deliveries.count_inbox("qlvb-b", MessageKind.EDOC, ["available", "fetched"]) == 2
         assert len(u.deliveries.inbox("qlvb-b", MessageKind.EDOC, ["available"], limit=1)) == 1
         statuses = u.deliveries.inbox("qlvb-b", MessageKind.STATUS, ["available"])
-        assert [d.id for d, _ in statuses] == [status_for_me.id]
+        assert [e.delivery_id for e in statuses] == [status_for_me.id]
         assert u.deliveries.count_inbox("qlvb-x", MessageKind.EDOC, ["available"]) == 0
 
 
