@@ -98,7 +98,7 @@ class Pull:
         takes them and polls again; :meth:`count_received` stays exact."""
         if limit is None:
             limit = self._config.inbox_page
-        with self._deps.uow() as uow:
+        with self._deps.read() as uow:
             rows = uow.deliveries.inbox(system_id, kind, _INBOX_STATES, limit=limit)
         items = [_inbox_item(e, kind) for e in rows]
         self._record_pull(system_id)
@@ -124,7 +124,7 @@ class Pull:
             log.warning("last pull of %s not recorded: %s", system_id, exc.code)
 
     def count_received(self, system_id: str, kind: MessageKind) -> int:
-        with self._deps.uow() as uow:
+        with self._deps.read() as uow:
             count = uow.deliveries.count_inbox(system_id, kind, _INBOX_STATES)
         self._record_pull(system_id)
         return count
@@ -239,7 +239,7 @@ class Pull:
     def list_sent(
         self, system_id: str, doc_id: str | None, *, limit: int = 500
     ) -> Sequence[SentRow]:
-        with self._deps.uow() as uow:
+        with self._deps.read() as uow:
             docs = uow.documents.sent_by(system_id, doc_id=doc_id, limit=limit)
             if doc_id is not None and not docs:
                 raise NotFound(
@@ -280,7 +280,7 @@ class Pull:
 
     def list_agencies(self, system_id: str) -> Sequence[AgencyRecord]:
         """Every agency the hub knows (registry, then stored records), with who hosts it."""
-        with self._deps.uow() as uow:
+        with self._deps.read() as uow:
             hosting = {lookup_key(k): v for k, v in uow.systems.hosting().items()}
             stored = {lookup_key(r.code): r for r in uow.agencies.list(include_deleted=True)}
         records: dict[str, AgencyRecord] = {}
@@ -377,7 +377,7 @@ class Pull:
     # --------------------------------------------------------------------------- timeline
 
     def timeline(self, doc_id: str) -> Sequence[TimelineEntry]:
-        with self._deps.uow() as uow:
+        with self._deps.read() as uow:
             doc = uow.documents.get(doc_id)
             if doc is None:
                 raise NotFound(f"no document {doc_id}", message_vi=f"không có văn bản {doc_id}")
