@@ -196,6 +196,14 @@ class MemoryDeliveryRepository(_Repo):
     def get(self, delivery_id: str) -> DeliveryRow | None:
         return self.t.deliveries.get(delivery_id)
 
+    def get_many(self, delivery_ids: Sequence[str]) -> Mapping[str, DeliveryRow]:
+        return {i: self.t.deliveries[i] for i in delivery_ids if i in self.t.deliveries}
+
+    def save_many(self, steps: Sequence[tuple[DeliveryRow, DeliveryRow]]) -> bool:
+        # Like the SQL store: stops at the first lost compare-and-set, the earlier ones written
+        # (the caller's unit of work rolls them back).
+        return all(self.save(row, read=read) for row, read in steps)
+
     def save(
         self,
         row: DeliveryRow,
