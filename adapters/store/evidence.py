@@ -18,6 +18,7 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Engine
 
 from adapters.store import tables as t
+from adapters.store.audit_chain import head_statement, link_params, link_statement, write_links
 from adapters.store.engine import translate_errors
 from hub.audit_chain import GENESIS, SealedRow
 from hub.errors import Conflict
@@ -42,6 +43,11 @@ _JOINED = sa.select(
     _doc.c.digest,
     _doc.c.sender_code,
 ).select_from(_e.join(_d, _d.c.id == _e.c.delivery_id).join(_doc, _doc.c.id == _d.c.doc_id))
+
+# Built once (the sealer runs them every round; the link UPDATE once per batch).
+_HEAD = head_statement(_e)
+_UNSEALED = _JOINED.where(_e.c.chain_seq.is_(None)).order_by(_e.c.id).limit(sa.bindparam("limit"))
+_LINK = link_statement(_e)
 
 
 def _raced() -> Conflict:
@@ -84,43 +90,20 @@ class SqlEvidenceChain:
 
     def head(self) -> tuple[int, str]:
         with translate_errors("reading the evidence chain"), self._engine.connect() as conn:
-            row = conn.execute(
-                sa.select(_e.c.chain_seq, _e.c.hash)
-                .where(_e.c.chain_seq.is_not(None))
-                .order_by(_e.c.chain_seq.desc())
-                .limit(1)
-            ).first()
+            row = conn.execute(_HEAD).first()
         return (0, GENESIS) if row is None else (int(row.chain_seq), str(row.hash))
 
     def unsealed(self, limit: int) -> Sequence[EvidenceEvent]:
         with translate_errors("reading the evidence chain"), self._engine.connect() as conn:
-            rows = conn.execute(
-                _JOINED.where(_e.c.chain_seq.is_(None)).order_by(_e.c.id).limit(limit)
-            ).all()
+            rows = conn.execute(_UNSEALED, {"limit": limit}).all()
         return [_event(r) for r in rows]
 
     def seal(self, sealed: Sequence[SealedRow[EvidenceEvent]]) -> None:
-        stmt = (
-            sa.update(_e)
-            .where(_e.c.id == sa.bindparam("b_id"))
-            .where(_e.c.chain_seq.is_(None))
-            .values(
-                chain_seq=sa.bindparam("b_seq"),
-                prev_hash=sa.bindparam("b_prev"),
-                hash=sa.bindparam("b_hash"),
-            )
-        )
-        params = [
-            {"b_id": s.row.id, "b_seq": s.seq, "b_prev": s.prev_hash, "b_hash": s.hash}
-            for s in sealed
-        ]
         try:
             with translate_errors("sealing the evidence chain"), self._engine.begin() as conn:
-                # One row at a time: an executemany's rowcount is not reliable on every driver,
-                # and a row sealed by another process must abort the whole transaction.
-                for p in params:
-                    if conn.execute(stmt, p).rowcount != 1:
-                        raise _raced()
+                # A row sealed by another process aborts the whole transaction.
+                if not write_links(conn, _LINK, link_params(sealed)):
+                    raise _raced()
         except exc.IntegrityError as err:  # a racing sealer took the same chain_seq
             raise _raced() from err
 
