@@ -100,14 +100,17 @@ class SqlAuditChain:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # Reads in a DEFERRED transaction: on SQLite they never queue for the write lock behind
+        # the pushes (a race is caught by the sealing transaction, which takes it).
+        self._reader = engine.execution_options(sqlite_begin="DEFERRED")
 
     def head(self) -> tuple[int, str]:
-        with translate_errors("reading the audit chain"), self._engine.connect() as conn:
+        with translate_errors("reading the audit chain"), self._reader.connect() as conn:
             row = conn.execute(_HEAD).first()
         return (0, GENESIS) if row is None else (int(row.chain_seq), str(row.hash))
 
     def unsealed(self, limit: int) -> Sequence[AuditRow]:
-        with translate_errors("reading the audit chain"), self._engine.connect() as conn:
+        with translate_errors("reading the audit chain"), self._reader.connect() as conn:
             rows = conn.execute(_UNSEALED, {"limit": limit}).all()
         return [_row(r) for r in rows]
 
@@ -133,7 +136,7 @@ class SqlAuditChain:
         a = t.audit
         after = 0
         while True:
-            with translate_errors("reading the audit chain"), self._engine.connect() as conn:
+            with translate_errors("reading the audit chain"), self._reader.connect() as conn:
                 rows = conn.execute(
                     sa.select(a).where(a.c.chain_seq > after).order_by(a.c.chain_seq).limit(PAGE)
                 ).all()
@@ -145,6 +148,6 @@ class SqlAuditChain:
 
     def checkpoints(self) -> Sequence[Checkpoint]:
         c = t.audit_checkpoints
-        with translate_errors("reading the audit chain"), self._engine.connect() as conn:
+        with translate_errors("reading the audit chain"), self._reader.connect() as conn:
             rows = conn.execute(sa.select(c).order_by(c.c.seq)).all()
         return [Checkpoint(int(r.seq), r.hash, r.at, r.mac) for r in rows]

@@ -91,14 +91,17 @@ class SqlEvidenceChain:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # Reads in a DEFERRED transaction: on SQLite they never queue for the write lock behind
+        # the pushes (a race is caught by the sealing transaction, which takes it).
+        self._reader = engine.execution_options(sqlite_begin="DEFERRED")
 
     def head(self) -> tuple[int, str]:
-        with translate_errors("reading the evidence chain"), self._engine.connect() as conn:
+        with translate_errors("reading the evidence chain"), self._reader.connect() as conn:
             row = conn.execute(_HEAD).first()
         return (0, GENESIS) if row is None else (int(row.chain_seq), str(row.hash))
 
     def unsealed(self, limit: int) -> Sequence[EvidenceEvent]:
-        with translate_errors("reading the evidence chain"), self._engine.connect() as conn:
+        with translate_errors("reading the evidence chain"), self._reader.connect() as conn:
             rows = conn.execute(_UNSEALED, {"limit": limit}).all()
         return [_event(r) for r in rows]
 
@@ -128,13 +131,13 @@ class SqlEvidenceChain:
 
     def last_batch(self) -> Batch | None:
         b = t.evidence_batches
-        with translate_errors("reading the evidence batches"), self._engine.connect() as conn:
+        with translate_errors("reading the evidence batches"), self._reader.connect() as conn:
             row = conn.execute(sa.select(b).order_by(b.c.to_seq.desc()).limit(1)).first()
         return None if row is None else _batch(row)
 
     def batches(self) -> Sequence[Batch]:
         b = t.evidence_batches
-        with translate_errors("reading the evidence batches"), self._engine.connect() as conn:
+        with translate_errors("reading the evidence batches"), self._reader.connect() as conn:
             rows = conn.execute(sa.select(b).order_by(b.c.to_seq)).all()
         return [_batch(r) for r in rows]
 
@@ -146,7 +149,7 @@ class SqlEvidenceChain:
             query = _JOINED.where(_e.c.chain_seq > after)
             if to_seq is not None:
                 query = query.where(_e.c.chain_seq <= to_seq)
-            with translate_errors("reading the evidence chain"), self._engine.connect() as conn:
+            with translate_errors("reading the evidence chain"), self._reader.connect() as conn:
                 rows = conn.execute(query.order_by(_e.c.chain_seq).limit(PAGE)).all()
             if not rows:
                 return
@@ -154,7 +157,7 @@ class SqlEvidenceChain:
             after = int(rows[-1].chain_seq)
 
     def document(self, ref: str) -> DocumentRecord | None:
-        with translate_errors("reading a document"), self._engine.connect() as conn:
+        with translate_errors("reading a document"), self._reader.connect() as conn:
             row = conn.execute(
                 sa.select(_doc)
                 .where(sa.or_(_doc.c.id == ref, _doc.c.document_id == ref))
@@ -166,6 +169,6 @@ class SqlEvidenceChain:
         return DocumentRecord(row.id, row.document_id, row.digest, row.sender_code, row.received_at)
 
     def events_of(self, doc_id: str) -> Sequence[SealedRow[EvidenceEvent] | EvidenceEvent]:
-        with translate_errors("reading the evidence chain"), self._engine.connect() as conn:
+        with translate_errors("reading the evidence chain"), self._reader.connect() as conn:
             rows = conn.execute(_JOINED.where(_d.c.doc_id == doc_id).order_by(_e.c.id)).all()
         return [_sealed(r) if r.chain_seq is not None else _event(r) for r in rows]
