@@ -201,6 +201,14 @@ class MemoryDeliveryRepository(_Repo):
         row = self.t.deliveries.get(delivery_id)
         return None if row is None else (row, self.t.documents[row.doc_id])
 
+    def get_many(self, delivery_ids: Sequence[str]) -> Mapping[str, DeliveryRow]:
+        return {i: self.t.deliveries[i] for i in delivery_ids if i in self.t.deliveries}
+
+    def save_many(self, steps: Sequence[tuple[DeliveryRow, DeliveryRow]]) -> bool:
+        # Like the SQL store: stops at the first lost compare-and-set, the earlier ones written
+        # (the caller's unit of work rolls them back).
+        return all(self.save(row, read=read) for row, read in steps)
+
     def save(
         self,
         row: DeliveryRow,

@@ -80,7 +80,9 @@ def instrument() -> None:
     from adapters.store.blobs import FileBlobStore
     from adapters.store.uow import SqlUnitOfWork
     from adapters.store.write_gate import WriteGate
+    from hub.services.audit_seal import AuditSealer
     from hub.services.dispatch import DispatchHandler
+    from hub.services.evidence_seal import EvidenceSealer
     from hub.services.outbox import OutboxRelay
     from hub.services.pull import Pull
 
@@ -95,6 +97,8 @@ def instrument() -> None:
     )
     OutboxRelay._pending = timed("relay: read outbox", OutboxRelay._pending, tag="relay")  # type: ignore[method-assign]
     OutboxRelay._forget = timed("relay: delete outbox", OutboxRelay._forget, tag="relay")  # type: ignore[method-assign]
+    AuditSealer.seal_once = timed("seal: audit", AuditSealer.seal_once, tag="seal")  # type: ignore[method-assign]
+    EvidenceSealer.seal_once = timed("seal: evidence", EvidenceSealer.seal_once, tag="seal")  # type: ignore[method-assign]
 
     EmbeddedBroker._claim = timed("broker: claim", EmbeddedBroker._claim, tag="broker")  # type: ignore[method-assign]
     EmbeddedBroker._settle = timed("broker: settle", EmbeddedBroker._settle, tag="broker")  # type: ignore[method-assign]

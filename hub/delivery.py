@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -215,10 +216,47 @@ def advance(
     if changes:
         new_row = dataclasses.replace(new_row, **changes)  # type: ignore[arg-type]
     if not repo.save(new_row, read=row):
-        raise Conflict(
-            f"delivery {row.id} changed state concurrently",
-            message_vi=f"bản chuyển {row.id} vừa bị thay đổi trạng thái đồng thời",
-            code="delivery.raced",
-        )
+        raise _raced([row.id])
     repo.add_event(record)
     return new_row
+
+
+def advance_many(
+    repo: DeliveryRepository,
+    moves: Sequence[tuple[DeliveryRow, Event, str | None]],
+    *,
+    at: dt.datetime,
+) -> list[DeliveryRow]:
+    """:func:`advance` for several distinct deliveries at once: ``moves`` are ``(row as read,
+    event, reason)``; returns the rows after their events, in the same order.
+
+    Every event is checked against :data:`TRANSITIONS` before anything is written; then the
+    compare-and-sets go as one batch (:meth:`hub.ports.DeliveryRepository.save_many`) and the
+    events as one multi-row insert, in the order of ``moves``. When any delivery changed
+    concurrently this raises :class:`hub.errors.Conflict` (``delivery.raced``), exactly as
+    :func:`advance` would for that row, and the caller's unit of work rolls back whole.
+    """
+    if not moves:
+        return []
+    applied = [apply(row, event, at=at, reason=reason) for row, event, reason in moves]
+    steps = [(new_row, row) for (new_row, _), (row, _, _) in zip(applied, moves, strict=True)]
+    if not repo.save_many(steps):
+        raise _raced([row.id for row, _, _ in moves])
+    repo.add_events([record for _, record in applied])
+    return [new_row for new_row, _ in applied]
+
+
+def _raced(ids: Sequence[str]) -> Conflict:
+    """The ``delivery.raced`` conflict of a lost compare-and-set (one delivery, or a batch)."""
+    if len(ids) == 1:
+        return Conflict(
+            f"delivery {ids[0]} changed state concurrently",
+            message_vi=f"bản chuyển {ids[0]} vừa bị thay đổi trạng thái đồng thời",
+            code="delivery.raced",
+        )
+    return Conflict(
+        f"one of {len(ids)} deliveries changed state concurrently",
+        message_vi=f"một trong {len(ids)} bản chuyển vừa bị thay đổi trạng thái đồng thời",
+        code="delivery.raced",
+        details={"deliveries": list(ids)},
+    )

@@ -355,6 +355,11 @@ class DeliveryRepository(Protocol):
         """The delivery and its document in one read (a fetch needs both)."""
         ...
 
+    def get_many(self, delivery_ids: Sequence[str]) -> Mapping[str, DeliveryRow]:
+        """The deliveries among ``delivery_ids`` that exist, by id (one SELECT in the SQL
+        store: a dispatch batch reads its deliveries at once, not one round trip each)."""
+        ...
+
     def save(
         self,
         row: DeliveryRow,
@@ -374,6 +379,16 @@ class DeliveryRepository(Protocol):
         Without ``read``: every column is written, guarded by ``expected_state`` only.
         Hazard: that overwrites whatever another transaction changed since the caller's read
         without moving the state; pass ``read`` whenever there is one.
+        """
+        ...
+
+    def save_many(self, steps: Sequence[tuple[DeliveryRow, DeliveryRow]]) -> bool:
+        """:meth:`save` with ``read`` for several ``(row, read)`` pairs of distinct deliveries
+        (one statement per shape of change in the SQL store, not one per row).
+
+        ``False`` when any of them lost its compare-and-set. Hazard: the others may have been
+        written by then — the caller must roll its unit of work back (as
+        :func:`hub.delivery.advance_many` does by raising).
         """
         ...
 

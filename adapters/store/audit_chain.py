@@ -13,7 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql import Executable
 
 from adapters.store import tables as t
 from adapters.store.engine import translate_errors
@@ -36,52 +37,97 @@ def _row(r: sa.Row[Any]) -> AuditRow:
     return AuditRow(r.at, r.actor, r.action, r.subject, r.outcome, r.details, r.id)
 
 
+def write_links(conn: Connection, stmt: Executable, params: Sequence[dict[str, Any]]) -> bool:
+    """Run the link UPDATE ``stmt`` (``… WHERE id = :b_id AND chain_seq IS NULL``) for every
+    row of ``params``; ``False`` when any row was sealed already (another sealer's).
+
+    One executemany, its summed row count checked — both drivers report it
+    (``supports_sane_multi_rowcount``) — instead of a statement per row, which cost more than
+    the hashing; a driver that does not report it gets one statement per row.
+    """
+    if not params:
+        return True
+    if conn.dialect.supports_sane_multi_rowcount:
+        return conn.execute(stmt, list(params)).rowcount == len(params)
+    return all(conn.execute(stmt, p).rowcount == 1 for p in params)
+
+
+def head_statement(table: sa.Table) -> Executable:
+    """``SELECT chain_seq, hash`` of the last sealed row of a chained table."""
+    c = table.c
+    return (
+        sa.select(c.chain_seq, c.hash)
+        .where(c.chain_seq.is_not(None))
+        .order_by(c.chain_seq.desc())
+        .limit(1)
+    )
+
+
+def link_statement(table: sa.Table) -> Executable:
+    """The link UPDATE of a chained table, run by :func:`write_links`."""
+    c = table.c
+    return (
+        sa.update(table)
+        .where(c.id == sa.bindparam("b_id"), c.chain_seq.is_(None))
+        .values(
+            chain_seq=sa.bindparam("b_seq"),
+            prev_hash=sa.bindparam("b_prev"),
+            hash=sa.bindparam("b_hash"),
+        )
+    )
+
+
+# Built once: building and cache-keying a statement per call (per row, in the seal) cost more
+# than running it.
+_a = t.audit
+_HEAD = head_statement(_a)
+_UNSEALED = (
+    sa.select(_a).where(_a.c.chain_seq.is_(None)).order_by(_a.c.id).limit(sa.bindparam("limit"))
+)
+_LINK = link_statement(_a)
+_INSERT_CHECKPOINT = t.audit_checkpoints.insert()
+
+
+def link_params(sealed: Sequence[SealedRow[Any]]) -> list[dict[str, Any]]:
+    """The parameters of a link UPDATE for each sealed row (audit rows and evidence events)."""
+    return [
+        {"b_id": s.row.id, "b_seq": s.seq, "b_prev": s.prev_hash, "b_hash": s.hash} for s in sealed
+    ]
+
+
 class SqlAuditChain:
     """The chain over an engine (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # Reads in a DEFERRED transaction: on SQLite they never queue for the write lock behind
+        # the pushes (a race is caught by the sealing transaction, which takes it).
+        self._reader = engine.execution_options(sqlite_begin="DEFERRED")
 
     def head(self) -> tuple[int, str]:
-        a = t.audit
-        with translate_errors("reading the audit chain"), self._engine.connect() as conn:
-            row = conn.execute(
-                sa.select(a.c.chain_seq, a.c.hash)
-                .where(a.c.chain_seq.is_not(None))
-                .order_by(a.c.chain_seq.desc())
-                .limit(1)
-            ).first()
+        with translate_errors("reading the audit chain"), self._reader.connect() as conn:
+            row = conn.execute(_HEAD).first()
         return (0, GENESIS) if row is None else (int(row.chain_seq), str(row.hash))
 
     def unsealed(self, limit: int) -> Sequence[AuditRow]:
-        a = t.audit
-        with translate_errors("reading the audit chain"), self._engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(a).where(a.c.chain_seq.is_(None)).order_by(a.c.id).limit(limit)
-            ).all()
+        with translate_errors("reading the audit chain"), self._reader.connect() as conn:
+            rows = conn.execute(_UNSEALED, {"limit": limit}).all()
         return [_row(r) for r in rows]
 
     def seal(self, sealed: Sequence[SealedRow[AuditRow]], checkpoint: Checkpoint | None) -> None:
-        a = t.audit
         try:
             with translate_errors("sealing the audit chain"), self._engine.begin() as conn:
-                for link in sealed:
-                    done = conn.execute(
-                        sa.update(a)
-                        .where(a.c.id == link.row.id)
-                        .where(a.c.chain_seq.is_(None))
-                        .values(chain_seq=link.seq, prev_hash=link.prev_hash, hash=link.hash)
-                    ).rowcount
-                    if done != 1:
-                        raise _raced()
+                if not write_links(conn, _LINK, link_params(sealed)):
+                    raise _raced()
                 if checkpoint is not None:
                     conn.execute(
-                        t.audit_checkpoints.insert().values(
-                            seq=checkpoint.seq,
-                            hash=checkpoint.hash,
-                            at=checkpoint.at,
-                            mac=checkpoint.mac,
-                        )
+                        _INSERT_CHECKPOINT,
+                        {
+                            "seq": checkpoint.seq,
+                            "hash": checkpoint.hash,
+                            "at": checkpoint.at,
+                            "mac": checkpoint.mac,
+                        },
                     )
         except exc.IntegrityError as err:  # a racing sealer took the same chain_seq
             raise _raced() from err
@@ -90,7 +136,7 @@ class SqlAuditChain:
         a = t.audit
         after = 0
         while True:
-            with translate_errors("reading the audit chain"), self._engine.connect() as conn:
+            with translate_errors("reading the audit chain"), self._reader.connect() as conn:
                 rows = conn.execute(
                     sa.select(a).where(a.c.chain_seq > after).order_by(a.c.chain_seq).limit(PAGE)
                 ).all()
@@ -102,6 +148,6 @@ class SqlAuditChain:
 
     def checkpoints(self) -> Sequence[Checkpoint]:
         c = t.audit_checkpoints
-        with translate_errors("reading the audit chain"), self._engine.connect() as conn:
+        with translate_errors("reading the audit chain"), self._reader.connect() as conn:
             rows = conn.execute(sa.select(c).order_by(c.c.seq)).all()
         return [Checkpoint(int(r.seq), r.hash, r.at, r.mac) for r in rows]

@@ -18,6 +18,7 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Engine
 
 from adapters.store import tables as t
+from adapters.store.audit_chain import head_statement, link_params, link_statement, write_links
 from adapters.store.engine import translate_errors
 from hub.audit_chain import GENESIS, SealedRow
 from hub.errors import Conflict
@@ -43,6 +44,11 @@ _JOINED = sa.select(
     _doc.c.sender_code,
 ).select_from(_e.join(_d, _d.c.id == _e.c.delivery_id).join(_doc, _doc.c.id == _d.c.doc_id))
 
+# Built once (the sealer runs them every round; the link UPDATE once per batch).
+_HEAD = head_statement(_e)
+_UNSEALED = _JOINED.where(_e.c.chain_seq.is_(None)).order_by(_e.c.id).limit(sa.bindparam("limit"))
+_LINK = link_statement(_e)
+
 
 def _raced() -> Conflict:
     return Conflict(
@@ -53,18 +59,22 @@ def _raced() -> Conflict:
 
 
 def _event(r: Any) -> EvidenceEvent:
+    # Unpacked by position, in the order of ``_JOINED``'s columns: eleven attribute lookups on
+    # a Row cost the sealer more per event than hashing it.
+    (rid, at, delivery_id, from_state, to_state, reason, _, _, _, doc_id, recipient,
+     document_id, digest, sender) = r  # fmt: skip
     return EvidenceEvent(
-        id=int(r.id),
-        at=r.at,
-        delivery_id=r.delivery_id,
-        doc_id=r.doc_id,
-        document_id=r.document_id,
-        digest=r.digest,
-        sender=r.sender_code,
-        recipient=r.recipient_code,
-        from_state=r.from_state,
-        to_state=r.to_state,
-        reason=r.reason,
+        id=int(rid),
+        at=at,
+        delivery_id=delivery_id,
+        doc_id=doc_id,
+        document_id=document_id,
+        digest=digest,
+        sender=sender,
+        recipient=recipient,
+        from_state=from_state,
+        to_state=to_state,
+        reason=reason,
     )
 
 
@@ -81,46 +91,26 @@ class SqlEvidenceChain:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # Reads in a DEFERRED transaction: on SQLite they never queue for the write lock behind
+        # the pushes (a race is caught by the sealing transaction, which takes it).
+        self._reader = engine.execution_options(sqlite_begin="DEFERRED")
 
     def head(self) -> tuple[int, str]:
-        with translate_errors("reading the evidence chain"), self._engine.connect() as conn:
-            row = conn.execute(
-                sa.select(_e.c.chain_seq, _e.c.hash)
-                .where(_e.c.chain_seq.is_not(None))
-                .order_by(_e.c.chain_seq.desc())
-                .limit(1)
-            ).first()
+        with translate_errors("reading the evidence chain"), self._reader.connect() as conn:
+            row = conn.execute(_HEAD).first()
         return (0, GENESIS) if row is None else (int(row.chain_seq), str(row.hash))
 
     def unsealed(self, limit: int) -> Sequence[EvidenceEvent]:
-        with translate_errors("reading the evidence chain"), self._engine.connect() as conn:
-            rows = conn.execute(
-                _JOINED.where(_e.c.chain_seq.is_(None)).order_by(_e.c.id).limit(limit)
-            ).all()
+        with translate_errors("reading the evidence chain"), self._reader.connect() as conn:
+            rows = conn.execute(_UNSEALED, {"limit": limit}).all()
         return [_event(r) for r in rows]
 
     def seal(self, sealed: Sequence[SealedRow[EvidenceEvent]]) -> None:
-        stmt = (
-            sa.update(_e)
-            .where(_e.c.id == sa.bindparam("b_id"))
-            .where(_e.c.chain_seq.is_(None))
-            .values(
-                chain_seq=sa.bindparam("b_seq"),
-                prev_hash=sa.bindparam("b_prev"),
-                hash=sa.bindparam("b_hash"),
-            )
-        )
-        params = [
-            {"b_id": s.row.id, "b_seq": s.seq, "b_prev": s.prev_hash, "b_hash": s.hash}
-            for s in sealed
-        ]
         try:
             with translate_errors("sealing the evidence chain"), self._engine.begin() as conn:
-                # One row at a time: an executemany's rowcount is not reliable on every driver,
-                # and a row sealed by another process must abort the whole transaction.
-                for p in params:
-                    if conn.execute(stmt, p).rowcount != 1:
-                        raise _raced()
+                # A row sealed by another process aborts the whole transaction.
+                if not write_links(conn, _LINK, link_params(sealed)):
+                    raise _raced()
         except exc.IntegrityError as err:  # a racing sealer took the same chain_seq
             raise _raced() from err
 
@@ -141,13 +131,13 @@ class SqlEvidenceChain:
 
     def last_batch(self) -> Batch | None:
         b = t.evidence_batches
-        with translate_errors("reading the evidence batches"), self._engine.connect() as conn:
+        with translate_errors("reading the evidence batches"), self._reader.connect() as conn:
             row = conn.execute(sa.select(b).order_by(b.c.to_seq.desc()).limit(1)).first()
         return None if row is None else _batch(row)
 
     def batches(self) -> Sequence[Batch]:
         b = t.evidence_batches
-        with translate_errors("reading the evidence batches"), self._engine.connect() as conn:
+        with translate_errors("reading the evidence batches"), self._reader.connect() as conn:
             rows = conn.execute(sa.select(b).order_by(b.c.to_seq)).all()
         return [_batch(r) for r in rows]
 
@@ -159,7 +149,7 @@ class SqlEvidenceChain:
             query = _JOINED.where(_e.c.chain_seq > after)
             if to_seq is not None:
                 query = query.where(_e.c.chain_seq <= to_seq)
-            with translate_errors("reading the evidence chain"), self._engine.connect() as conn:
+            with translate_errors("reading the evidence chain"), self._reader.connect() as conn:
                 rows = conn.execute(query.order_by(_e.c.chain_seq).limit(PAGE)).all()
             if not rows:
                 return
@@ -167,7 +157,7 @@ class SqlEvidenceChain:
             after = int(rows[-1].chain_seq)
 
     def document(self, ref: str) -> DocumentRecord | None:
-        with translate_errors("reading a document"), self._engine.connect() as conn:
+        with translate_errors("reading a document"), self._reader.connect() as conn:
             row = conn.execute(
                 sa.select(_doc)
                 .where(sa.or_(_doc.c.id == ref, _doc.c.document_id == ref))
@@ -179,6 +169,6 @@ class SqlEvidenceChain:
         return DocumentRecord(row.id, row.document_id, row.digest, row.sender_code, row.received_at)
 
     def events_of(self, doc_id: str) -> Sequence[SealedRow[EvidenceEvent] | EvidenceEvent]:
-        with translate_errors("reading the evidence chain"), self._engine.connect() as conn:
+        with translate_errors("reading the evidence chain"), self._reader.connect() as conn:
             rows = conn.execute(_JOINED.where(_d.c.doc_id == doc_id).order_by(_e.c.id)).all()
         return [_sealed(r) if r.chain_seq is not None else _event(r) for r in rows]

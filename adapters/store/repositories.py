@@ -149,6 +149,9 @@ _DELIVERY_BY_ID = _by_key(t.deliveries, "id")
 _DELIVERY_WITH_DOCUMENT = (
     sa.select(*JOINED_COLUMNS).select_from(JOINED).where(t.deliveries.c.id == sa.bindparam("id"))
 )
+_DELIVERIES_BY_IDS = sa.select(t.deliveries).where(
+    t.deliveries.c.id.in_(sa.bindparam("ids", expanding=True))
+)
 _INSERT_EVENT = t.delivery_events.insert()
 _INSERT_OUTBOX = t.outbox.insert()
 _INSERT_AUDIT = t.audit.insert()
@@ -333,6 +336,21 @@ _UNGUARDED = frozenset({"updated_at"})
 _SAVE_CHANGED: dict[frozenset[str], Executable] = {}
 
 
+def _save_changed_params(
+    row: DeliveryRow, read: DeliveryRow
+) -> tuple[frozenset[str], dict[str, Any]]:
+    """The columns in which ``row`` differs from ``read`` and the parameters of their
+    :func:`_save_changed_statement` (new values, ``r_`` guards, key and expected state)."""
+    if read.id != row.id:
+        raise InternalError(f"save of delivery {row.id} given the read of {read.id}")
+    new, old = _delivery_values(row), _delivery_values(read)
+    changed = frozenset(n for n in _DELIVERY_COLUMNS if n != "id" and new[n] != old[n])
+    params: dict[str, Any] = {"b_id": row.id, "b_expected": read.state}
+    params.update({n: new[n] for n in changed})
+    params.update({f"r_{n}": old[n] for n in changed - _UNGUARDED})
+    return changed, params
+
+
 def _save_changed_statement(changed: frozenset[str]) -> Executable:
     """``UPDATE deliveries SET <changed> WHERE id AND state AND <changed> IS NOT DISTINCT FROM
     <read>``, built once per set of changed columns (a handful of shapes: one per event)."""
@@ -450,6 +468,33 @@ class SqlDeliveryRepository(_Repo):
         r = self._run("reading a delivery", _DELIVERY_WITH_DOCUMENT, params).mappings().first()
         return None if r is None else _joined(r)
 
+    def get_many(self, delivery_ids: Sequence[str]) -> Mapping[str, DeliveryRow]:
+        if not delivery_ids:
+            return {}
+        params = {"ids": list(dict.fromkeys(delivery_ids))}
+        rows = self._run("reading deliveries", _DELIVERIES_BY_IDS, params)
+        return {r.id: _delivery(r) for r in rows}
+
+    def save_many(self, steps: Sequence[tuple[DeliveryRow, DeliveryRow]]) -> bool:
+        """One executemany per set of changed columns (a dispatch batch is one or two shapes),
+        its summed row count checked against the rows sent — both drivers report it
+        (``supports_sane_multi_rowcount``); a driver that does not falls back to :meth:`save`."""
+        if not self.conn.dialect.supports_sane_multi_rowcount:
+            return all(self.save(row, read=read) for row, read in steps)
+        shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for row, read in steps:
+            changed, params = _save_changed_params(row, read)
+            if not changed:
+                if not self.save(row, read=read):
+                    return False
+                continue
+            shapes.setdefault(changed, []).append(params)
+        for changed, many in shapes.items():
+            stmt = _save_changed_statement(changed)
+            if self._run("updating deliveries", stmt, many).rowcount != len(many):
+                return False
+        return True
+
     def save(
         self,
         row: DeliveryRow,
@@ -464,13 +509,7 @@ class SqlDeliveryRepository(_Repo):
             values["b_id"] = values.pop("id")
             values["b_expected"] = expected_state
             return self._run("updating a delivery", _SAVE, values).rowcount == 1
-        if read.id != row.id:
-            raise InternalError(f"save of delivery {row.id} given the read of {read.id}")
-        new, old = _delivery_values(row), _delivery_values(read)
-        changed = frozenset(n for n in _DELIVERY_COLUMNS if n != "id" and new[n] != old[n])
-        params: dict[str, Any] = {"b_id": row.id, "b_expected": read.state}
-        params.update({n: new[n] for n in changed})
-        params.update({f"r_{n}": old[n] for n in changed - _UNGUARDED})
+        changed, params = _save_changed_params(row, read)
         if not changed:
             # Nothing to write, but the answer must still say whether the read is current.
             current = sa.select(t.deliveries.c.id).where(

@@ -140,7 +140,8 @@ class EvidenceSealer:
         """Link what is new, then timestamp the head if it moved; return the events linked."""
         total = 0
         while total < self.policy.max_per_round:
-            events = self.store.unsealed(min(self.policy.batch, self.policy.max_per_round - total))
+            want = min(self.policy.batch, self.policy.max_per_round - total)
+            events = self.store.unsealed(want)
             if not events:
                 break
             seq, digest = self.store.head()
@@ -153,6 +154,8 @@ class EvidenceSealer:
                 log.info("evidence sealer: another process sealed first")
                 return total
             total += len(sealed)
+            if len(events) < want:
+                break  # all there was: what arrives meanwhile is the next round's
         self._stamp()
         return total
 

@@ -328,7 +328,8 @@ def test_a_person_changes_their_own_password_on_the_account_page(hub: Hub) -> No
         page = c.get("/dashboard/account")
         assert page.status_code == 200
         assert 'href="/dashboard/account"' in page.text  # the menu names the account
-        assert "<code>oanh</code>" in page.text and "operator" in page.text
+        assert "<code>oanh</code>" in page.text
+        assert "operator" in page.text
         token = _csrf(page.text)
         form = {"csrf": token, "current": PASSWORD, "password": "moi-mat-khau-77"}
 

@@ -344,14 +344,18 @@ def test_a_person_changes_their_own_password_proving_the_current_one(
     accounts.add("ana", "operator", PASSWORD, actor="cli")
     here = accounts.login("ana", PASSWORD, address="10.0.0.7").session
     elsewhere = accounts.login("ana", PASSWORD, address="10.0.0.8").session
-    assert here is not None and elsewhere is not None
-    with caplog.at_level(logging.INFO, logger="lienthong.security"):
-        with pytest.raises(InvalidRequest) as wrong:
-            accounts.change_own_password("ana", "not-" + PASSWORD, "moi-mat-khau-77", address="a")
+    assert here is not None
+    assert elsewhere is not None
+    with (
+        caplog.at_level(logging.INFO, logger="lienthong.security"),
+        pytest.raises(InvalidRequest) as wrong,
+    ):
+        accounts.change_own_password("ana", "not-" + PASSWORD, "moi-mat-khau-77", address="a")
     assert wrong.value.code == "accounts.wrong_password"
     assert wrong.value.details["field"] == "current"
     assert ("ana@a", "account.passwd", "ana", "auth.failed") in world.audit
-    assert "auth_failed" in caplog.text and PASSWORD not in caplog.text
+    assert "auth_failed" in caplog.text
+    assert PASSWORD not in caplog.text
     with pytest.raises(InvalidRequest) as weak:
         accounts.change_own_password("ana", PASSWORD, "short", address="a")
     assert weak.value.code == "accounts.weak_password"

@@ -230,3 +230,25 @@ def test_the_worker_seals_on_its_schedule(tmp_path: Path) -> None:
         assert hub.sealer.verify().ok
     finally:
         hub.close()
+
+
+def test_a_sealer_behind_a_moved_head_writes_nothing(world: World, tmp_path: Path) -> None:
+    """Its rows were sealed by another process and the head moved: its links take new chain
+    numbers (no unique key meets them), yet the batch must lose whole on the rows it finds
+    sealed — the links' row count, not only the key, guards the chain."""
+    from hub.errors import Conflict
+
+    world.append(6)
+    stale = world.chain.unsealed(100)  # read by a sealer that then stalls …
+    sealer = _sealer(world, tmp_path)
+    assert sealer.seal_once() == 6  # … while another seals the same rows
+    world.append(2, start=6)
+    fresh = list(world.chain.unsealed(100))
+    late = link([*fresh, *stale], *world.chain.head())  # seqs 7…14: all new numbers
+    with pytest.raises(Conflict) as caught:
+        world.chain.seal(late, None)
+    assert caught.value.code == "audit.raced"
+    assert world.chain.head()[0] == 6  # nothing of the late batch went in, not even fresh rows
+    assert len(world.chain.unsealed(100)) == 2
+    assert sealer.seal_once() == 2
+    assert sealer.verify().ok

@@ -16,12 +16,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy.engine import Engine
 
-from adapters.memory import MemoryStore
 from adapters.store.uow import SqlStore
 from hub.delivery import Event, advance
 from hub.edxml.model import MessageKind
@@ -32,21 +30,6 @@ from tests.db_fixtures import migrated_engine_on
 T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(minutes=1)
 T2 = T0 + dt.timedelta(minutes=2)
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("memory", id="memory"),
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.integration),
-    ]
-)
-def uow_factory(request: pytest.FixtureRequest) -> Iterator[UnitOfWorkFactory]:
-    if request.param == "memory":
-        yield MemoryStore().unit_of_work
-        return
-    with migrated_engine_on(request, request.param) as engine:
-        yield SqlStore(engine).unit_of_work
 
 
 def _fetched_delivery(uow_factory: UnitOfWorkFactory) -> DeliveryRow:

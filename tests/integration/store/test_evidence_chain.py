@@ -261,3 +261,25 @@ def test_health_is_degraded_when_the_sealer_lags(world: EvidenceWorld) -> None:
     sealed = sealer.health()
     # No TSA configured: rows without a timestamp are expected, never a problem.
     assert (sealed.degraded, sealed.unstamped_events, sealed.unsealed_age_s) == (False, 0, None)
+
+
+def test_a_sealer_behind_a_moved_head_writes_nothing(world: EvidenceWorld) -> None:
+    """Events sealed by another process, the head moved: the late links take new chain numbers,
+    yet the batch loses whole on the events it finds sealed (the links' row count)."""
+    from hub.audit_chain import link
+    from hub.errors import Conflict
+    from hub.evidence import chain_canon
+
+    world.deliver()
+    stale = world.store.unsealed(100)
+    assert world.sealer(None).seal_once() == 5
+    world.deliver()
+    fresh = list(world.store.unsealed(100))
+    late = link([*fresh, *stale], *world.store.head(), chain_canon)
+    with pytest.raises(Conflict) as caught:
+        world.store.seal(late)
+    assert caught.value.code == "evidence.raced"
+    assert world.store.head()[0] == 5
+    assert len(world.store.unsealed(100)) == 5
+    assert world.sealer(None).seal_once() == 5
+    assert world.sealer(None).verify().ok
