@@ -66,7 +66,12 @@ def test_processes_sigkilled_three_times_under_load(
 def test_blob_store_disk_full_under_load(
     request: pytest.FixtureRequest, backend: str, tmp_path: Path
 ) -> None:
-    with tmpfs(tmp_path / "blobs", "16m") as disk, chaos_site(request, backend, tmp_path) as site:
+    # Every body goes to the blob store (none kept in its package row): the disk under test.
+    body_store = {"LIENTHONG_BLOB_INLINE_MAX": "0"}
+    with (
+        tmpfs(tmp_path / "blobs", "16m") as disk,
+        chaos_site(request, backend, tmp_path, env=body_store) as site,
+    ):
         api, _ = _start(site)
         load = Load(api.url, api.url, packages=DISK_PACKAGES, rate=RATE).start()
         load.wait_answered(40)
