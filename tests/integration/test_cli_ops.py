@@ -5,6 +5,7 @@ actions, a fresh PostgreSQL database too."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -335,6 +336,25 @@ def _read_frames(fd: int, count: int, timeout_s: float) -> str:
     return out.decode("utf-8", "replace")
 
 
+def _interrupted(proc: subprocess.Popen[bytes], leader: int, timeout_s: float = 30) -> int | None:
+    """Ctrl-C, as a terminal sends it; the exit code. The terminal and standard error keep being
+    read meanwhile, as a terminal does (a full buffer must not be what stops the exit);
+    what the process wrote to standard error is in the failure message."""
+    proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + timeout_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.1)
+        if ready:
+            with contextlib.suppress(OSError):
+                os.read(leader, 65536)
+    code = proc.poll()
+    if code is None:
+        proc.kill()
+    _, err = proc.communicate(timeout=10)
+    assert code == 0, f"exit {code} after Ctrl-C; stderr: {err.decode('utf-8', 'replace')[-3000:]}"
+    return code
+
+
 @pytest.fixture
 def watch_env(site: Site) -> dict[str, str]:
     return {**os.environ, "LIENTHONG_DATA_DIR": site.data_dir}
@@ -358,8 +378,7 @@ def test_queues_watch_redraws_in_a_terminal_until_ctrl_c(
             assert "every 0.3 s" in frame
             assert "qlvb.so" in frame
             assert "lienthong.dispatch" in frame
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        assert _interrupted(proc, leader) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -491,8 +510,7 @@ def test_queues_watch_json_in_a_terminal_is_one_object_per_line(
         assert frames[0]["at"] < frames[1]["at"]
         assert all(f["store_error"] is None for f in frames)
         assert CLEAR not in out.decode()
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        assert _interrupted(proc, leader) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
