@@ -357,7 +357,9 @@ def _interrupted(proc: subprocess.Popen[bytes], leader: int, timeout_s: float = 
 
 @pytest.fixture
 def watch_env(site: Site) -> dict[str, str]:
-    return {**os.environ, "LIENTHONG_DATA_DIR": site.data_dir}
+    # Only the site's settings: nothing another test left in this process' LIENTHONG_* variables.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIENTHONG_")}
+    return {**env, "LIENTHONG_DATA_DIR": site.data_dir}
 
 
 def test_queues_watch_redraws_in_a_terminal_until_ctrl_c(
