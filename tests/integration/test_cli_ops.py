@@ -336,6 +336,12 @@ def _read_frames(fd: int, count: int, timeout_s: float) -> str:
     return out.decode("utf-8", "replace")
 
 
+def _ctrl_c_default() -> None:
+    """In the child: Ctrl-C as in a terminal's foreground job, even when this test runs in a
+    background job (which starts with SIGINT ignored, and a child inherits that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupted(proc: subprocess.Popen[bytes], leader: int, timeout_s: float = 30) -> int | None:
     """Ctrl-C, as a terminal sends it; the exit code. The terminal and standard error keep being
     read meanwhile, as a terminal does (a full buffer must not be what stops the exit);
@@ -368,7 +374,12 @@ def test_queues_watch_redraws_in_a_terminal_until_ctrl_c(
     leader, follower = pty.openpty()
     cmd = [sys.executable, "-m", "hub.entrypoints.cli", "queues", "--watch", "0.3"]
     proc = subprocess.Popen(
-        cmd, stdin=follower, stdout=follower, stderr=subprocess.PIPE, env=watch_env
+        cmd,
+        stdin=follower,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env=watch_env,
+        preexec_fn=_ctrl_c_default,
     )
     os.close(follower)
     try:
@@ -497,7 +508,12 @@ def test_queues_watch_json_in_a_terminal_is_one_object_per_line(
     leader, follower = pty.openpty()
     cmd = [sys.executable, "-m", "hub.entrypoints.cli", "queues", "--watch", "0.3", "--json"]
     proc = subprocess.Popen(
-        cmd, stdin=follower, stdout=follower, stderr=subprocess.PIPE, env=watch_env
+        cmd,
+        stdin=follower,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env=watch_env,
+        preexec_fn=_ctrl_c_default,
     )
     os.close(follower)
     try:
