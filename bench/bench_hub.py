@@ -256,6 +256,19 @@ def cpu_of(pids: list[int]) -> float:
     return total
 
 
+def cpu_of_all(name: str) -> float:
+    """CPU seconds of every process named ``name`` now alive, plus what their parents reaped
+    (a PostgreSQL backend that ends inside the window is counted by the postmaster's
+    ``cutime``/``cstime``; one that starts inside it is counted whole)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids_named(name):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15]) / tick
+    return total
+
+
 def pids_named(*names: str) -> list[int]:
     out = []
     for d in Path("/proc").iterdir():
@@ -511,6 +524,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "load generator": [os.getpid()],
             }
             cpu0 = {k: cpu_of(v) for k, v in groups.items()}
+            cpu0["postgres"] = cpu_of_all("postgres")
             busy0, total0 = machine_busy()
             since = dt.datetime.now(dt.UTC)
             load.measuring = True
@@ -521,6 +535,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             until = dt.datetime.now(dt.UTC)
             busy1, total1 = machine_busy()
             cpu1 = {k: cpu_of(v) for k, v in groups.items()}
+            cpu1["postgres"] = cpu_of_all("postgres")
             for p in procs:
                 p.send_signal(signal.SIGUSR2)
             load.stop.set()
