@@ -405,6 +405,7 @@ def raw_load(args: argparse.Namespace, port: int, feed: Feed) -> RawLoad:
         SECRET,
         args.kind,
         prepare,
+        args.pullers,
     )
 
 
@@ -508,8 +509,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ]
                 if not args.no_pull:
                     threads += [
-                        threading.Thread(target=load.puller, args=(k, 2), daemon=True)
-                        for k in range(2)
+                        threading.Thread(target=load.puller, args=(k, args.pullers), daemon=True)
+                        for k in range(args.pullers)
                     ]
                 for t in threads:
                     t.start()
@@ -579,6 +580,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rate": n / window,
         "routed_rate": routed / window,
         "acked": load.acked,
+        "pullers": 0 if args.no_pull else args.pullers,
         "errors": len(load.errors),
         "error_sample": load.errors[:3],
         "push_rtt_ms": [1000 * pct(load.push_lat, q) for q in (0.5, 0.95, 0.99)],
@@ -593,6 +595,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _pull_line(r: dict[str, Any]) -> list[str]:
+    """Whether the recipient kept up: the CPU per package covers a whole pull+ack only then."""
+    if not r["pull"]:
+        return []
+    share = r["acked"] / max(1, r["pushed"])
+    verdict = (
+        "kept up: the CPU per package below covers push, route, pull and ack"
+        if share >= 0.95
+        else "did NOT keep up: the CPU per package below covers only this share of the pulls"
+    )
+    return [
+        f"- pulled+acked: {r['acked'] / r['window_s']:,.0f}/s by {r.get('pullers', 2)} pullers, "
+        f"**{100 * share:.0f} % of the pushed** — {verdict}"
+    ]
+
+
 def report(r: dict[str, Any]) -> str:
     n = max(1, r["pushed"])
     lines = [
@@ -604,6 +622,7 @@ def report(r: dict[str, Any]) -> str:
         f"- sustained: **{r['rate']:,.0f} packages/s** ({r['pushed']:,} in {r['window_s']:.1f} s;"
         f" {r['acked']:,} pulled+acked; {r['errors']} errors {r['error_sample'] or ''});"
         f" routed into inboxes (queued→available) in the same window: {r['routed_rate']:,.0f}/s",
+        *_pull_line(r),
         "- push→available (DB: created_at → queued→available event), p50/p95/p99: "
         + " / ".join(f"{x:,.1f}" for x in r["available_ms"])
         + f" ms (n={r['available_n']:,})",
@@ -640,6 +659,13 @@ def main() -> None:
     ap.add_argument("--pushers", type=int, default=16)
     ap.add_argument("--rate", type=float, default=None, help="open-loop target (packages/s)")
     ap.add_argument("--no-pull", action="store_true", help="push only (no recipient threads)")
+    ap.add_argument(
+        "--pullers",
+        type=int,
+        default=8,
+        help="recipient connections, each listing and then downloading and acking its share "
+        "(enough that the pulls keep up with the pushes: steady state)",
+    )
     ap.add_argument("--port", type=int, default=8089)
     ap.add_argument(
         "--api-workers",

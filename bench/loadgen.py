@@ -100,11 +100,13 @@ class RawLoad:
         secret: str,
         kind: str,
         prepare: int,
+        pullers: int = 2,
     ) -> None:
         self.host, self.port, self.base = host, port, base
         self.pushers, self.rate = pushers, rate
         self.make_request, self.senders = make_request, senders
         self.recipient, self.secret, self.kind = recipient, secret, kind
+        self.pullers = pullers
         self.stop = threading.Event()
         self.measuring = False
         self.push_lat: list[float] = []
@@ -145,7 +147,8 @@ class RawLoad:
     async def _main(self) -> None:
         tasks = [asyncio.create_task(self._pusher(i)) for i in range(self.pushers)]
         if self.recipient is not None:
-            tasks += [asyncio.create_task(self._puller(k, 2)) for k in range(2)]
+            n = self.pullers
+            tasks += [asyncio.create_task(self._puller(k, n)) for k in range(n)]
         await asyncio.gather(*tasks)
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
