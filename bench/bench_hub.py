@@ -256,17 +256,28 @@ def cpu_of(pids: list[int]) -> float:
     return total
 
 
-def cpu_of_all(name: str) -> float:
-    """CPU seconds of every process named ``name`` now alive, plus what their parents reaped
-    (a PostgreSQL backend that ends inside the window is counted by the postmaster's
-    ``cutime``/``cstime``; one that starts inside it is counted whole)."""
+def postgres_cpu(database: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL process that serves this run: the backends connected to
+    ``database`` and the server's own background processes (WAL writer, checkpointer, background
+    writer, autovacuum), by pid. Backends of other databases (another bench on the machine) are
+    left out. Sum a later reading's values minus an earlier reading's, pid by pid: a backend
+    that starts inside the window counts from zero."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids_named(name):
+    out: dict[int, float] = {}
+    for pid in pids_named("postgres"):
         with contextlib.suppress(OSError):
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            words = cmd.split()  # "postgres: 15/main: <user> <database> <host(port)> <state>"
+            client = len(words) > 4 and ("(" in words[4] or words[4] == "[local]")
+            if client and words[3] != database:
+                continue
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += sum(int(f) for f in fields[11:15]) / tick
-    return total
+            out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def postgres_window(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
 
 
 def pids_named(*names: str) -> list[int]:
@@ -525,7 +536,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "load generator": [os.getpid()],
             }
             cpu0 = {k: cpu_of(v) for k, v in groups.items()}
-            cpu0["postgres"] = cpu_of_all("postgres")
+            pg0 = postgres_cpu(PG_DB)
             busy0, total0 = machine_busy()
             since = dt.datetime.now(dt.UTC)
             load.measuring = True
@@ -536,7 +547,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             until = dt.datetime.now(dt.UTC)
             busy1, total1 = machine_busy()
             cpu1 = {k: cpu_of(v) for k, v in groups.items()}
-            cpu1["postgres"] = cpu_of_all("postgres")
+            cpu1["postgres"] = cpu0["postgres"] + postgres_window(pg0, postgres_cpu(PG_DB))
             for p in procs:
                 p.send_signal(signal.SIGUSR2)
             load.stop.set()
