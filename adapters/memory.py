@@ -121,7 +121,9 @@ class MemoryPackageRepository(_Repo):
 
 
 class MemoryDocumentRepository(_Repo):
-    def add(self, row: DocumentRow) -> None:
+    def add(self, row: DocumentRow, package: PackageRow | None = None) -> None:
+        if package is not None:
+            MemoryPackageRepository(self._uow).add(package)
         if row.id in self.t.documents or self.by_digest(row.sender_system, row.digest):
             raise Conflict(f"document {row.id} already stored", code="document.duplicate")
         if (
@@ -186,13 +188,14 @@ class MemoryDeliveryRepository(_Repo):
             raise Conflict(f"delivery {row.id} already stored", code="delivery.duplicate")
         self.t.deliveries[row.id] = row
 
-    def add_many(self, rows: Sequence[DeliveryRow]) -> None:
+    def add_many(self, rows: Sequence[DeliveryRow], events: Sequence[DeliveryEvent] = ()) -> None:
         keys = [(r.doc_id, r.recipient_code) for r in rows]
         stored = {(d.doc_id, d.recipient_code) for d in self.t.deliveries.values()}
         if len(set(keys)) != len(keys) or stored.intersection(keys):
             raise Conflict("delivery already stored", code="delivery.duplicate")
         for row in rows:
             self.add(row)
+        self.add_events(events)
 
     def get(self, delivery_id: str) -> DeliveryRow | None:
         return self.t.deliveries.get(delivery_id)

@@ -303,8 +303,9 @@ class PackageRepository(Protocol):
 
 
 class DocumentRepository(Protocol):
-    def add(self, row: DocumentRow) -> None:
-        """Insert. A second row with the same ``(sender_system, digest)`` raises
+    def add(self, row: DocumentRow, package: PackageRow | None = None) -> None:
+        """Insert (after ``package``, when given, stored as :meth:`PackageRepository.add` stores
+        it: one statement for both in the PostgreSQL store). A second row with the same ``(sender_system, digest)`` raises
         :class:`hub.errors.Conflict` (code ``document.duplicate``), and a second *new* document
         (``business_type`` 0) with the same ``(sender_code, document_id)`` raises it with code
         ``document.id_reused`` — the service checks :meth:`by_digest` and
@@ -345,8 +346,9 @@ class DeliveryRepository(Protocol):
         """Insert; ``(doc_id, recipient_code)`` must be new (else :class:`hub.errors.Conflict`)."""
         ...
 
-    def add_many(self, rows: Sequence[DeliveryRow]) -> None:
-        """:meth:`add` for several rows at once (one statement in the SQL store)."""
+    def add_many(self, rows: Sequence[DeliveryRow], events: Sequence[DeliveryEvent] = ()) -> None:
+        """:meth:`add` for several rows at once, then ``events`` as :meth:`add_events` adds
+        them (one statement for the rows, one for the events in the SQL store)."""
         ...
 
     def get(self, delivery_id: str) -> DeliveryRow | None: ...

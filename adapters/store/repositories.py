@@ -160,17 +160,21 @@ _INSERT_AUDIT = t.audit.insert()
 # ------------------------------------------------------------------------------- packages
 
 
+def _package_values(row: PackageRow) -> dict[str, Any]:
+    values = {
+        "digest": row.digest,
+        "size": row.size,
+        "kind": str(row.kind),
+        "received_at": row.received_at,
+    }
+    if row.body is not None:  # a small body kept in its row (migration 0020)
+        values["body"] = row.body
+    return values
+
+
 class SqlPackageRepository(_Repo):
     def add(self, row: PackageRow) -> bool:
-        values = {
-            "digest": row.digest,
-            "size": row.size,
-            "kind": str(row.kind),
-            "received_at": row.received_at,
-        }
-        if row.body is not None:  # a small body kept in its row (migration 0020)
-            values["body"] = row.body
-        return self._insert_new("storing a package", t.packages, [values]) == 1
+        return self._insert_new("storing a package", t.packages, [_package_values(row)]) == 1
 
     def get(self, digest: str) -> PackageRow | None:
         """The package's facts (never its body: read that through the blob store)."""
@@ -223,9 +227,38 @@ def _document(r: Any) -> DocumentRow:
     )
 
 
+def _bound_insert(table: sa.Table, prefix: str = "") -> Any:
+    """``INSERT INTO table (every column) VALUES (:<prefix><column>, …)`` on PostgreSQL."""
+    return postgresql.insert(table).values(
+        {c.name: sa.bindparam(prefix + c.name, type_=c.type) for c in table.columns}
+    )
+
+
+# One statement for a push's package and document on PostgreSQL: the package row (skipped when
+# those bytes are stored already) in a data-modifying WITH, the document counted by RETURNING.
+# The document's foreign key to the package is checked at the end of the statement, so it sees
+# the package row the same statement wrote. SQLite has no INSERT inside WITH: two statements.
+_DOCUMENT_WITH_PACKAGE = (
+    _bound_insert(t.documents)
+    .on_conflict_do_nothing()
+    .returning(t.documents.c.id)
+    .add_cte(_bound_insert(t.packages, "p_").on_conflict_do_nothing().cte("stored_package"))
+)
+
+
 class SqlDocumentRepository(_Repo):
-    def add(self, row: DocumentRow) -> None:
-        if self._insert_new("storing a document", t.documents, [_document_values(row)]) == 1:
+    def add(self, row: DocumentRow, package: PackageRow | None = None) -> None:
+        values = _document_values(row)
+        if package is not None and self.conn.dialect.name == "postgresql":
+            values.update({f"p_{k}": v for k, v in _package_values(package).items()})
+            values.setdefault("p_body", None)
+            what = "storing a package and its document"
+            inserted = len(self._run(what, _DOCUMENT_WITH_PACKAGE, values).all())
+        else:
+            if package is not None:
+                SqlPackageRepository(self._connection).add(package)
+            inserted = self._insert_new("storing a document", t.documents, [values])
+        if inserted == 1:
             return
         # Which key met an existing row? The same bytes from the same system (an idempotent
         # repeat), else a new document reusing a DocumentId (partial index, migration 0004).
@@ -443,14 +476,17 @@ class SqlDeliveryRepository(_Repo):
     def add(self, row: DeliveryRow) -> None:
         self.add_many([row])
 
-    def add_many(self, rows: Sequence[DeliveryRow]) -> None:
-        """Insert several deliveries in one statement (intake); any existing key → Conflict.
+    def add_many(self, rows: Sequence[DeliveryRow], events: Sequence[DeliveryEvent] = ()) -> None:
+        """Insert several deliveries, then ``events``; any existing delivery key → Conflict.
 
-        Not in the port: a batch the SQL store offers for lean writes (PERFORMANCE.md).
+        One statement for the rows and one for the events. (One statement for both, a
+        data-modifying WITH, was measured: SQLAlchemy cannot cache a multi-row VALUES, and
+        compiling it on every push cost more than the statement it saved.)
         """
         inserted = self._insert_new(
             "storing deliveries", t.deliveries, [_delivery_values(r) for r in rows]
         )
+        self.add_events(events)
         if inserted != len(rows):
             raise Conflict(
                 "delivery already stored for this document and recipient",

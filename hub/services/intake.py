@@ -236,7 +236,7 @@ class Intake:
         # SELECT ahead of it on the accepting path (a statement saved per push). The same bytes
         # again — stored long ago or by a concurrent push — meet the key, and the push is
         # answered as stored in a transaction of its own. Nothing before that INSERT writes
-        # anything but the package row (ON CONFLICT DO NOTHING), and that is rolled back.
+        # anything, and the package row it writes with it (ON CONFLICT DO NOTHING) is rolled back.
         try:
             plan = self._plan(uow, pkg)
         except Conflict:
@@ -263,9 +263,8 @@ class Intake:
             flags=[*flags, *plan.flags],
             received_at=now,
         )
-        uow.packages.add(package)
         try:
-            uow.documents.add(doc)
+            uow.documents.add(doc, package)
         except Conflict:  # the same bytes, stored before or committed by a concurrent push
             if not alone:
                 raise  # the group commit re-runs this push alone, which lands below
@@ -295,10 +294,9 @@ class Intake:
                 message_vi=f"gói tin nhận từ {peer!r} không gửi cho cơ quan nào thuộc trục",
                 code="inbound.not_for_us",
             )
-        # Batched: one INSERT for the deliveries, one for their events (PERFORMANCE.md).
-        uow.deliveries.add_many([row for row, _ in routed])
+        # Batched: one INSERT for the deliveries, one for every event (PERFORMANCE.md).
         events += [DeliveryEvent(row.id, now, None, row.state, "accepted") for row, _ in routed]
-        uow.deliveries.add_events(events)
+        uow.deliveries.add_many([row for row, _ in routed], events)
         queued: list[str] = []
         created: list[DeliveryRow] = []
         for row, decision_ in routed:
