@@ -46,6 +46,7 @@ from hub.ports import (
     DeliveryGroup,
     DeliveryRow,
     DocumentRow,
+    FetchEntry,
     InboundRow,
     InboxEntry,
     LogFilter,
@@ -200,6 +201,15 @@ class MemoryDeliveryRepository(_Repo):
     def with_document(self, delivery_id: str) -> tuple[DeliveryRow, DocumentRow] | None:
         row = self.t.deliveries.get(delivery_id)
         return None if row is None else (row, self.t.documents[row.doc_id])
+
+    def for_fetch(self, delivery_id: str) -> FetchEntry | None:
+        row = self.t.deliveries.get(delivery_id)
+        if row is None:
+            return None
+        doc = self.t.documents[row.doc_id]
+        package = self.t.packages.get(doc.digest)
+        body = package.body if package is not None else None
+        return FetchEntry(row, doc.kind, doc.digest, doc.received_at, body)
 
     def get_many(self, delivery_ids: Sequence[str]) -> Mapping[str, DeliveryRow]:
         return {i: self.t.deliveries[i] for i in delivery_ids if i in self.t.deliveries}

@@ -243,6 +243,24 @@ class InboxEntry(NamedTuple):
         )
 
 
+class FetchEntry(NamedTuple):
+    """A delivery as a fetch hands it out: the row (for the state step), the three facts of its
+    document the hand-out uses, and the package body when the package row keeps it.
+
+    A fetch is one of the two calls of every pulled package: read as one statement, not as
+    a joined pair of whole rows (the document's JSON columns decoded for nothing) followed by
+    two more reads of the blob store on connections of their own.
+    """
+
+    delivery: DeliveryRow
+    kind: MessageKind
+    digest: str  # of the package: where the body is when ``body`` is None
+    received_at: dt.datetime  # the document's acceptance, the time of this hub's trace hop
+    body: bytes | None
+    """The stored bytes, already checked against ``digest``; ``None`` when they live in the
+    blob store (a large body, or one stored before the package row kept bodies)."""
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryGroup:
     """One line of the deliveries summary (IT views, ``/metrics``): how many deliveries share a
@@ -353,6 +371,10 @@ class DeliveryRepository(Protocol):
 
     def with_document(self, delivery_id: str) -> tuple[DeliveryRow, DocumentRow] | None:
         """The delivery and its document in one read (a fetch needs both)."""
+        ...
+
+    def for_fetch(self, delivery_id: str) -> FetchEntry | None:
+        """The delivery with what a fetch hands out (see :class:`FetchEntry`), in one read."""
         ...
 
     def get_many(self, delivery_ids: Sequence[str]) -> Mapping[str, DeliveryRow]:

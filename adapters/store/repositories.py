@@ -28,6 +28,7 @@ Hazards handled here, once:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
@@ -38,6 +39,7 @@ from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.sql import Executable
 
 from adapters.store import tables as t
+from adapters.store.blobs import _corrupt
 from adapters.store.message_log import JOINED, JOINED_COLUMNS, log_statement
 from hub.edxml.model import MessageKind
 from hub.errors import Conflict, InternalError, NotFound, StoreUnavailable, document_id_reused
@@ -48,6 +50,7 @@ from hub.ports import (
     DeliveryGroup,
     DeliveryRow,
     DocumentRow,
+    FetchEntry,
     InboxEntry,
     LogFilter,
     OutboxRow,
@@ -148,6 +151,19 @@ _DOCUMENTS_BY_DOCUMENT_ID = (
 _DELIVERY_BY_ID = _by_key(t.deliveries, "id")
 _DELIVERY_WITH_DOCUMENT = (
     sa.select(*JOINED_COLUMNS).select_from(JOINED).where(t.deliveries.c.id == sa.bindparam("id"))
+)
+# A fetch (FetchEntry): the delivery's columns in table order, then three of its document's and
+# the package body when the row keeps it (outer join: a package row may predate 0020's body).
+_FOR_FETCH = (
+    sa.select(
+        *t.deliveries.columns,
+        t.documents.c.kind,
+        t.documents.c.digest,
+        t.documents.c.received_at,
+        t.packages.c.body,
+    )
+    .select_from(JOINED.outerjoin(t.packages, t.packages.c.digest == t.documents.c.digest))
+    .where(t.deliveries.c.id == sa.bindparam("id"))
 )
 _DELIVERIES_BY_IDS = sa.select(t.deliveries).where(
     t.deliveries.c.id.in_(sa.bindparam("ids", expanding=True))
@@ -467,6 +483,22 @@ class SqlDeliveryRepository(_Repo):
         params = {"id": delivery_id}
         r = self._run("reading a delivery", _DELIVERY_WITH_DOCUMENT, params).mappings().first()
         return None if r is None else _joined(r)
+
+    def for_fetch(self, delivery_id: str) -> FetchEntry | None:
+        """Hazard: the body is checked against the digest here, as the blob stores check
+        theirs on every read — it is handed out without passing through them."""
+        r = self._run("reading a delivery", _FOR_FETCH, {"id": delivery_id}).first()
+        if r is None:
+            return None
+        n = len(_DELIVERY_COLUMNS)
+        kind, digest, received_at, body = r[n:]
+        if body is not None:
+            body = bytes(body)
+            actual = hashlib.sha256(body).hexdigest()
+            if actual != digest:
+                raise _corrupt(digest, actual)
+        delivery = DeliveryRow(**dict(zip(_DELIVERY_COLUMNS, r[:n], strict=True)))
+        return FetchEntry(delivery, MessageKind(kind), digest, received_at, body)
 
     def get_many(self, delivery_ids: Sequence[str]) -> Mapping[str, DeliveryRow]:
         if not delivery_ids:
