@@ -214,6 +214,12 @@ class MemoryDeliveryRepository(_Repo):
     def get_many(self, delivery_ids: Sequence[str]) -> Mapping[str, DeliveryRow]:
         return {i: self.t.deliveries[i] for i in delivery_ids if i in self.t.deliveries}
 
+    def save_with_event(self, row: DeliveryRow, *, read: DeliveryRow, event: DeliveryEvent) -> bool:
+        if not self.save(row, read=read):
+            return False
+        self.add_event(event)
+        return True
+
     def save_many(self, steps: Sequence[tuple[DeliveryRow, DeliveryRow]]) -> bool:
         # Like the SQL store: stops at the first lost compare-and-set, the earlier ones written
         # (the caller's unit of work rolls them back).

@@ -404,6 +404,14 @@ class DeliveryRepository(Protocol):
         """
         ...
 
+    def save_with_event(self, row: DeliveryRow, *, read: DeliveryRow, event: DeliveryEvent) -> bool:
+        """:meth:`save` with ``read``, then :meth:`add_event` of ``event`` when it won — one
+        statement on PostgreSQL (a state step is a fetch's or an acknowledgement's main write).
+
+        ``False``, and neither written, when the compare-and-set lost.
+        """
+        ...
+
     def save_many(self, steps: Sequence[tuple[DeliveryRow, DeliveryRow]]) -> bool:
         """:meth:`save` with ``read`` for several ``(row, read)`` pairs of distinct deliveries
         (one statement per shape of change in the SQL store, not one per row).

@@ -386,6 +386,35 @@ def _save_changed_statement(changed: frozenset[str]) -> Executable:
     return stmt
 
 
+_SAVE_WITH_EVENT: dict[frozenset[str], Executable] = {}
+
+
+def _save_with_event_statement(changed: frozenset[str]) -> Executable:
+    """``WITH moved AS (<the compare-and-set UPDATE> RETURNING id) INSERT INTO delivery_events
+    SELECT id, <event> FROM moved RETURNING id`` (PostgreSQL), built once per set of changed
+    columns; bound as :func:`_save_changed_params` plus ``e_at``, ``e_from_state``,
+    ``e_to_state``, ``e_reason``."""
+    stmt = _SAVE_WITH_EVENT.get(changed)
+    if stmt is None:
+        update: Any = _save_changed_statement(changed)
+        moved = update.returning(t.deliveries.c.id).cte("moved")
+        e = t.delivery_events
+        event = sa.select(
+            moved.c.id,
+            sa.bindparam("e_at", type_=e.c.at.type),
+            sa.bindparam("e_from_state", type_=e.c.from_state.type),
+            sa.bindparam("e_to_state", type_=e.c.to_state.type),
+            sa.bindparam("e_reason", type_=e.c.reason.type),
+        )
+        stmt = (
+            e.insert()
+            .from_select(["delivery_id", "at", "from_state", "to_state", "reason"], event)
+            .returning(e.c.id)
+        )
+        _SAVE_WITH_EVENT[changed] = stmt
+    return stmt
+
+
 # The inbox query (VXP getReceivedEdocList polls it constantly): built once per number of states,
 # bound per call. One branch per state, each an ordered range scan of
 # ix_deliveries_system_id_state_created_at (equality on system_id and state, then created_at in
@@ -550,6 +579,32 @@ class SqlDeliveryRepository(_Repo):
             return self._run("reading a delivery", current).first() is not None
         stmt = _save_changed_statement(changed)
         return self._run("updating a delivery", stmt, params).rowcount == 1
+
+    def save_with_event(self, row: DeliveryRow, *, read: DeliveryRow, event: DeliveryEvent) -> bool:
+        """On PostgreSQL the compare-and-set ``UPDATE`` feeds the event ``INSERT`` (a
+        data-modifying ``WITH``): one round trip, and the event row exists exactly when the
+        update matched. SQLite has no such ``WITH``: :meth:`save` then :meth:`add_event`."""
+        if self.conn.dialect.name != "postgresql":
+            return self._save_then_add_event(row, read, event)
+        changed, params = _save_changed_params(row, read)
+        if not changed:
+            return self._save_then_add_event(row, read, event)
+        if event.delivery_id != row.id:
+            raise InternalError(f"event of delivery {event.delivery_id} saved with {row.id}")
+        params.update(
+            e_at=event.at, e_from_state=event.from_state, e_to_state=event.to_state,
+            e_reason=event.reason,
+        )  # fmt: skip
+        stmt = _save_with_event_statement(changed)
+        return len(self._run("updating a delivery", stmt, params).all()) == 1
+
+    def _save_then_add_event(
+        self, row: DeliveryRow, read: DeliveryRow, event: DeliveryEvent
+    ) -> bool:
+        if not self.save(row, read=read):
+            return False
+        self.add_event(event)
+        return True
 
     def for_document(self, doc_id: str) -> Sequence[DeliveryRow]:
         stmt = (
