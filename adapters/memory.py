@@ -46,6 +46,7 @@ from hub.ports import (
     DeliveryGroup,
     DeliveryRow,
     DocumentRow,
+    FetchEntry,
     InboundRow,
     InboxEntry,
     LogFilter,
@@ -204,8 +205,23 @@ class MemoryDeliveryRepository(_Repo):
         row = self.t.deliveries.get(delivery_id)
         return None if row is None else (row, self.t.documents[row.doc_id])
 
+    def for_fetch(self, delivery_id: str) -> FetchEntry | None:
+        row = self.t.deliveries.get(delivery_id)
+        if row is None:
+            return None
+        doc = self.t.documents[row.doc_id]
+        package = self.t.packages.get(doc.digest)
+        body = package.body if package is not None else None
+        return FetchEntry(row, doc.kind, doc.digest, doc.received_at, body)
+
     def get_many(self, delivery_ids: Sequence[str]) -> Mapping[str, DeliveryRow]:
         return {i: self.t.deliveries[i] for i in delivery_ids if i in self.t.deliveries}
+
+    def save_with_event(self, row: DeliveryRow, *, read: DeliveryRow, event: DeliveryEvent) -> bool:
+        if not self.save(row, read=read):
+            return False
+        self.add_event(event)
+        return True
 
     def save_many(self, steps: Sequence[tuple[DeliveryRow, DeliveryRow]]) -> bool:
         # Like the SQL store: stops at the first lost compare-and-set, the earlier ones written

@@ -4,12 +4,15 @@ Run from the repository root (PostgreSQL on 127.0.0.1:5432, trust auth)::
 
     . .venv/bin/activate
     python bench/bench_pull.py [--backend pg|sqlite] [--inbox 5000] [--pages 40] [--takes 300]
+                               [--body row|store]
 
 What runs: one hub built as ``lienthong`` builds it (``build_hub`` from ``LIENTHONG_*``
 settings) on a fresh store — a throwaway PostgreSQL database (``BENCH_PULL_DB``, default
 ``bench_pull``, dropped at the end) or a SQLite file —, one recipient system whose inbox holds
 ``--inbox`` status deliveries (``available``; each its own document row with the verdicts,
-problems and flags an intake stores, all sharing one stored package), then, in one thread:
+problems and flags an intake stores, all sharing one stored package — its body in the package
+row, as the intake keeps a small one, or with ``--body store`` in the blob store behind it),
+then, in one thread:
 
 * ``list_received`` (``getReceivedEdocList``: one page of ``limits.inbox_page`` items) and
   ``count_received``, ``--pages`` calls each;
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import statistics
@@ -53,14 +57,20 @@ SYSTEM, AGENCY = "bench.recv", "000.00.01.H41"
 T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 
 
-def populate(hub: Any, n: int) -> None:
-    """``n`` status deliveries waiting in the recipient's inbox (one package, ``n`` documents)."""
+def populate(hub: Any, n: int, *, in_store: bool = False) -> None:
+    """``n`` status deliveries waiting in the recipient's inbox (one package, ``n`` documents);
+    the body in the blob store behind the package row when ``in_store``."""
     data = make_status(sender="000.00.02.H41", description="Đã nhận văn bản")
-    digest = hub.blobs.put(data)
+    digest = hashlib.sha256(data).hexdigest()
+    # Where the intake puts it: in the package row when small enough, else in the blob store.
+    in_row = not in_store and len(data) <= hub.blobs.inline_max_bytes
+    if not in_row:
+        hub.blobs.put(data)
     verdicts = {"envelope": "missing", "pdf_checked": 0, "pdf_bad": 0, "schema": "valid"}
     problems = [{"code": "profile.signer_info_missing", "path": "/edXMLEnvelope/Header"}]
     with hub.uow() as uow:
-        uow.packages.add(PackageRow(digest, len(data), MessageKind.STATUS, T0))
+        body = data if in_row else None
+        uow.packages.add(PackageRow(digest, len(data), MessageKind.STATUS, T0, body))
         uow.commit()
     batch = 500
     for start in range(0, n, batch):
@@ -160,7 +170,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     hub = build_hub(load_settings(None, env), verifier=None)
     try:
         hub.services.systems.add(SYSTEM, [AGENCY], secret="bench-secret-0123456789abcdef")
-        populate(hub, args.inbox)
+        populate(hub, args.inbox, in_store=args.body == "store")
         pull = hub.services.pull
         meter = Meter(hub.engine)
         for _ in range(args.pages):
@@ -198,11 +208,19 @@ def main() -> None:
     ap.add_argument("--inbox", type=int, default=5000, help="deliveries waiting in the inbox")
     ap.add_argument("--pages", type=int, default=40, help="list_received / count_received calls")
     ap.add_argument("--takes", type=int, default=300, help="items fetched and acknowledged")
+    ap.add_argument(
+        "--body",
+        choices=("row", "store"),
+        default="row",
+        help="where the package body is: its row, as the intake keeps a small one (default), "
+        "or the blob store, as for a large one",
+    )
     ap.add_argument("--json", metavar="FILE", help="append the raw result as a JSON line")
     args = ap.parse_args()
     t0 = time.perf_counter()
     rows = run(args)
-    print(f"{args.backend}, inbox {args.inbox:,}, {time.perf_counter() - t0:.1f} s")
+    took = time.perf_counter() - t0
+    print(f"{args.backend}, inbox {args.inbox:,}, body in {args.body}, {took:.1f} s")
     print("| operation | calls | CPU µs/call median (mean) | wall ms median | statements |")
     print("|---|---:|---:|---:|---:|")
     for r in rows:

@@ -215,9 +215,8 @@ def advance(
     new_row, record = apply(row, event, at=at, reason=reason)
     if changes:
         new_row = dataclasses.replace(new_row, **changes)  # type: ignore[arg-type]
-    if not repo.save(new_row, read=row):
+    if not repo.save_with_event(new_row, read=row, event=record):
         raise _raced([row.id])
-    repo.add_event(record)
     return new_row
 
 

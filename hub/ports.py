@@ -243,6 +243,24 @@ class InboxEntry(NamedTuple):
         )
 
 
+class FetchEntry(NamedTuple):
+    """A delivery as a fetch hands it out: the row (for the state step), the three facts of its
+    document the hand-out uses, and the package body when the package row keeps it.
+
+    A fetch is one of the two calls of every pulled package: read as one statement, not as
+    a joined pair of whole rows (the document's JSON columns decoded for nothing) followed by
+    two more reads of the blob store on connections of their own.
+    """
+
+    delivery: DeliveryRow
+    kind: MessageKind
+    digest: str  # of the package: where the body is when ``body`` is None
+    received_at: dt.datetime  # the document's acceptance, the time of this hub's trace hop
+    body: bytes | None
+    """The stored bytes, already checked against ``digest``; ``None`` when they live in the
+    blob store (a large body, or one stored before the package row kept bodies)."""
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryGroup:
     """One line of the deliveries summary (IT views, ``/metrics``): how many deliveries share a
@@ -357,6 +375,10 @@ class DeliveryRepository(Protocol):
         """The delivery and its document in one read (a fetch needs both)."""
         ...
 
+    def for_fetch(self, delivery_id: str) -> FetchEntry | None:
+        """The delivery with what a fetch hands out (see :class:`FetchEntry`), in one read."""
+        ...
+
     def get_many(self, delivery_ids: Sequence[str]) -> Mapping[str, DeliveryRow]:
         """The deliveries among ``delivery_ids`` that exist, by id (one SELECT in the SQL
         store: a dispatch batch reads its deliveries at once, not one round trip each)."""
@@ -381,6 +403,14 @@ class DeliveryRepository(Protocol):
         Without ``read``: every column is written, guarded by ``expected_state`` only.
         Hazard: that overwrites whatever another transaction changed since the caller's read
         without moving the state; pass ``read`` whenever there is one.
+        """
+        ...
+
+    def save_with_event(self, row: DeliveryRow, *, read: DeliveryRow, event: DeliveryEvent) -> bool:
+        """:meth:`save` with ``read``, then :meth:`add_event` of ``event`` when it won — one
+        statement on PostgreSQL (a state step is a fetch's or an acknowledgement's main write).
+
+        ``False``, and neither written, when the compare-and-set lost.
         """
         ...
 

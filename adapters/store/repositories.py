@@ -28,6 +28,7 @@ Hazards handled here, once:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
@@ -38,6 +39,7 @@ from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.sql import Executable
 
 from adapters.store import tables as t
+from adapters.store.blobs import _corrupt
 from adapters.store.message_log import JOINED, JOINED_COLUMNS, log_statement
 from hub.edxml.model import MessageKind
 from hub.errors import Conflict, InternalError, NotFound, StoreUnavailable, document_id_reused
@@ -48,6 +50,7 @@ from hub.ports import (
     DeliveryGroup,
     DeliveryRow,
     DocumentRow,
+    FetchEntry,
     InboxEntry,
     LogFilter,
     OutboxRow,
@@ -148,6 +151,19 @@ _DOCUMENTS_BY_DOCUMENT_ID = (
 _DELIVERY_BY_ID = _by_key(t.deliveries, "id")
 _DELIVERY_WITH_DOCUMENT = (
     sa.select(*JOINED_COLUMNS).select_from(JOINED).where(t.deliveries.c.id == sa.bindparam("id"))
+)
+# A fetch (FetchEntry): the delivery's columns in table order, then three of its document's and
+# the package body when the row keeps it (outer join: a package row may predate 0020's body).
+_FOR_FETCH = (
+    sa.select(
+        *t.deliveries.columns,
+        t.documents.c.kind,
+        t.documents.c.digest,
+        t.documents.c.received_at,
+        t.packages.c.body,
+    )
+    .select_from(JOINED.outerjoin(t.packages, t.packages.c.digest == t.documents.c.digest))
+    .where(t.deliveries.c.id == sa.bindparam("id"))
 )
 _DELIVERIES_BY_IDS = sa.select(t.deliveries).where(
     t.deliveries.c.id.in_(sa.bindparam("ids", expanding=True))
@@ -403,6 +419,35 @@ def _save_changed_statement(changed: frozenset[str]) -> Executable:
     return stmt
 
 
+_SAVE_WITH_EVENT: dict[frozenset[str], Executable] = {}
+
+
+def _save_with_event_statement(changed: frozenset[str]) -> Executable:
+    """``WITH moved AS (<the compare-and-set UPDATE> RETURNING id) INSERT INTO delivery_events
+    SELECT id, <event> FROM moved RETURNING id`` (PostgreSQL), built once per set of changed
+    columns; bound as :func:`_save_changed_params` plus ``e_at``, ``e_from_state``,
+    ``e_to_state``, ``e_reason``."""
+    stmt = _SAVE_WITH_EVENT.get(changed)
+    if stmt is None:
+        update: Any = _save_changed_statement(changed)
+        moved = update.returning(t.deliveries.c.id).cte("moved")
+        e = t.delivery_events
+        event = sa.select(
+            moved.c.id,
+            sa.bindparam("e_at", type_=e.c.at.type),
+            sa.bindparam("e_from_state", type_=e.c.from_state.type),
+            sa.bindparam("e_to_state", type_=e.c.to_state.type),
+            sa.bindparam("e_reason", type_=e.c.reason.type),
+        )
+        stmt = (
+            e.insert()
+            .from_select(["delivery_id", "at", "from_state", "to_state", "reason"], event)
+            .returning(e.c.id)
+        )
+        _SAVE_WITH_EVENT[changed] = stmt
+    return stmt
+
+
 # The inbox query (VXP getReceivedEdocList polls it constantly): built once per number of states,
 # bound per call. One branch per state, each an ordered range scan of
 # ix_deliveries_system_id_state_created_at (equality on system_id and state, then created_at in
@@ -504,6 +549,22 @@ class SqlDeliveryRepository(_Repo):
         r = self._run("reading a delivery", _DELIVERY_WITH_DOCUMENT, params).mappings().first()
         return None if r is None else _joined(r)
 
+    def for_fetch(self, delivery_id: str) -> FetchEntry | None:
+        """Hazard: the body is checked against the digest here, as the blob stores check
+        theirs on every read — it is handed out without passing through them."""
+        r = self._run("reading a delivery", _FOR_FETCH, {"id": delivery_id}).first()
+        if r is None:
+            return None
+        n = len(_DELIVERY_COLUMNS)
+        kind, digest, received_at, body = r[n:]
+        if body is not None:
+            body = bytes(body)
+            actual = hashlib.sha256(body).hexdigest()
+            if actual != digest:
+                raise _corrupt(digest, actual)
+        delivery = DeliveryRow(**dict(zip(_DELIVERY_COLUMNS, r[:n], strict=True)))
+        return FetchEntry(delivery, MessageKind(kind), digest, received_at, body)
+
     def get_many(self, delivery_ids: Sequence[str]) -> Mapping[str, DeliveryRow]:
         if not delivery_ids:
             return {}
@@ -554,6 +615,32 @@ class SqlDeliveryRepository(_Repo):
             return self._run("reading a delivery", current).first() is not None
         stmt = _save_changed_statement(changed)
         return self._run("updating a delivery", stmt, params).rowcount == 1
+
+    def save_with_event(self, row: DeliveryRow, *, read: DeliveryRow, event: DeliveryEvent) -> bool:
+        """On PostgreSQL the compare-and-set ``UPDATE`` feeds the event ``INSERT`` (a
+        data-modifying ``WITH``): one round trip, and the event row exists exactly when the
+        update matched. SQLite has no such ``WITH``: :meth:`save` then :meth:`add_event`."""
+        if self.conn.dialect.name != "postgresql":
+            return self._save_then_add_event(row, read, event)
+        changed, params = _save_changed_params(row, read)
+        if not changed:
+            return self._save_then_add_event(row, read, event)
+        if event.delivery_id != row.id:
+            raise InternalError(f"event of delivery {event.delivery_id} saved with {row.id}")
+        params.update(
+            e_at=event.at, e_from_state=event.from_state, e_to_state=event.to_state,
+            e_reason=event.reason,
+        )  # fmt: skip
+        stmt = _save_with_event_statement(changed)
+        return len(self._run("updating a delivery", stmt, params).all()) == 1
+
+    def _save_then_add_event(
+        self, row: DeliveryRow, read: DeliveryRow, event: DeliveryEvent
+    ) -> bool:
+        if not self.save(row, read=read):
+            return False
+        self.add_event(event)
+        return True
 
     def for_document(self, doc_id: str) -> Sequence[DeliveryRow]:
         stmt = (

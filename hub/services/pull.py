@@ -36,7 +36,7 @@ from hub.errors import (
     IllegalTransition,
     NotFound,
 )
-from hub.ports import AgencyRow, DeliveryRow, DocumentRow, InboxEntry, UnitOfWork
+from hub.ports import AgencyRow, DeliveryRow, DocumentRow, FetchEntry, InboxEntry, UnitOfWork
 from hub.services.base import Deps, HubConfig, audit
 from hub.services.contracts import (
     AgencyRecord,
@@ -66,7 +66,7 @@ def _chunks(reader: BinaryIO) -> Generator[bytes, None, None]:
             yield chunk
 
 
-def traced(data: bytes, organ_id: str, doc: DocumentRow) -> bytes:
+def traced(data: bytes, organ_id: str, doc: DocumentRow | FetchEntry) -> bytes:
     """``data`` with this hub's hop appended (at the time of acceptance, see module docstring).
 
     A status message whose header offers no insertion point is handed out as stored: the
@@ -130,41 +130,47 @@ class Pull:
         return count
 
     def fetch(self, system_id: str, delivery_id: str) -> FetchedPackage:
-        organ_id = self._config.organ_id
-        data, doc = self._take(
-            system_id, delivery_id, lambda d: traced(self._deps.blobs.get(d.digest), organ_id, d)
-        )
-        return FetchedPackage(delivery_id, data, doc.kind)
+        data, entry = self._take(system_id, delivery_id, self._traced)
+        return FetchedPackage(delivery_id, data, entry.kind)
 
     def fetch_stream(self, system_id: str, delivery_id: str) -> FetchedStream:
-        """:meth:`fetch` without holding the package: only its header region is in memory."""
-        (size, chunks), doc = self._take(system_id, delivery_id, self._open_traced)
-        return FetchedStream(delivery_id, doc.kind, size, chunks)
+        """:meth:`fetch` without holding the package: only its header region is in memory
+        (the whole of it when the package row keeps the body: a small one)."""
+        (size, chunks), entry = self._take(system_id, delivery_id, self._open_traced)
+        return FetchedStream(delivery_id, entry.kind, size, chunks)
 
-    def _open_traced(self, doc: DocumentRow) -> tuple[int, Iterator[bytes]]:
-        """The stored bytes of ``doc`` as :func:`traced` gives them: ``(size, chunks)``."""
+    def _traced(self, entry: FetchEntry) -> bytes:
+        data = entry.body if entry.body is not None else self._deps.blobs.get(entry.digest)
+        return traced(data, self._config.organ_id, entry)
+
+    def _open_traced(self, entry: FetchEntry) -> tuple[int, Iterator[bytes]]:
+        """The stored bytes of ``entry`` as :func:`traced` gives them: ``(size, chunks)``."""
+        if entry.body is not None:
+            data = self._traced(entry)
+            return len(data), iter((data,))
         blobs = self._deps.blobs
-        size = blobs.size(doc.digest)
-        chunks = _chunks(blobs.open(doc.digest))
+        size = blobs.size(entry.digest)
+        chunks = _chunks(blobs.open(entry.digest))
         try:
-            return append_trace_stream(chunks, size, self._config.organ_id, doc.received_at)
+            return append_trace_stream(chunks, size, self._config.organ_id, entry.received_at)
         except EdxmlError:
             chunks.close()
-            if doc.kind is MessageKind.STATUS:
-                return size, _chunks(blobs.open(doc.digest))
+            if entry.kind is MessageKind.STATUS:
+                return size, _chunks(blobs.open(entry.digest))
             raise
         except BaseException:
             chunks.close()
             raise
 
     def _take(
-        self, system_id: str, delivery_id: str, read: Callable[[DocumentRow], _T]
-    ) -> tuple[_T, DocumentRow]:
+        self, system_id: str, delivery_id: str, read: Callable[[FetchEntry], _T]
+    ) -> tuple[_T, FetchEntry]:
         """Check the delivery is the caller's and in its inbox, ``read`` its bytes, and record
         the fetch (the first one moves it from ``available`` to ``fetched``)."""
         now = self._deps.clock.now()
         with self._deps.uow() as uow:
-            row, doc = _own_delivery(uow, system_id, delivery_id)
+            entry = _own_delivery(uow, system_id, delivery_id)
+            row = entry.delivery
             if row.state not in _INBOX_STATES:
                 raise NotFound(
                     f"delivery {delivery_id} is {row.state}, not in the inbox",
@@ -172,7 +178,7 @@ class Pull:
                     f"({describe(row.state)})",
                     code=f"delivery.{row.state}",
                 )
-            data = read(doc)
+            data = read(entry)
             if row.state == State.AVAILABLE:
                 try:
                     advance(uow.deliveries, row, Event.FETCH, at=now)
@@ -189,10 +195,10 @@ class Pull:
                             message_vi=f"văn bản {delivery_id} không còn trong hộp thư",
                             code="delivery.gone",
                         ) from None
-                    return data, doc
+                    return data, entry
                 audit(uow, now, f"system:{system_id}", "fetch", delivery_id)
                 uow.commit()
-        return data, doc
+        return data, entry
 
     def update_status(self, system_id: str, delivery_id: str, status: TransportStatus) -> None:
         now = self._deps.clock.now()
@@ -400,14 +406,12 @@ class Pull:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _own_delivery(
-    uow: UnitOfWork, system_id: str, delivery_id: str
-) -> tuple[DeliveryRow, DocumentRow]:
-    """The caller's delivery with its document, in one read."""
-    found = uow.deliveries.with_document(delivery_id)
+def _own_delivery(uow: UnitOfWork, system_id: str, delivery_id: str) -> FetchEntry:
+    """The caller's delivery with what a fetch hands out, in one read."""
+    found = uow.deliveries.for_fetch(delivery_id)
     if found is None:
         raise _not_yours(system_id, delivery_id)
-    _check_own(found[0], system_id, delivery_id)
+    _check_own(found.delivery, system_id, delivery_id)
     return found
 
 

@@ -24,7 +24,7 @@ from adapters.store.uow import SqlStore
 from hub.delivery import Event, advance
 from hub.edxml.model import MessageKind
 from hub.errors import Conflict
-from hub.ports import DeliveryRow, DocumentRow, PackageRow, UnitOfWorkFactory
+from hub.ports import DeliveryEvent, DeliveryRow, DocumentRow, PackageRow, UnitOfWorkFactory
 from tests.db_fixtures import migrated_engine_on
 
 T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
@@ -134,6 +134,32 @@ def test_a_stale_state_still_loses(uow_factory: UnitOfWorkFactory) -> None:
     with uow_factory() as uow, pytest.raises(Conflict) as info:
         advance(uow.deliveries, stale, Event.FAIL, at=T2)
     assert info.value.code == "delivery.raced"
+
+
+def test_a_state_step_writes_its_event_exactly_when_its_compare_and_set_wins(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    stale = _fetched_delivery(uow_factory)
+    done = dataclasses.replace(stale, state="done", done_at=T1, updated_at=T1)
+    event = DeliveryEvent(stale.id, T1, "fetched", "done", "xong")
+    with uow_factory() as uow:
+        assert uow.deliveries.save_with_event(done, read=stale, event=event) is True
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.deliveries.get(stale.id) == done
+        (written,) = uow.deliveries.events(stale.id)
+        assert (written.at, written.from_state, written.to_state, written.reason) == (
+            T1,
+            "fetched",
+            "done",
+            "xong",
+        )
+        # From the old read again: neither the row nor a second event is written.
+        failed = dataclasses.replace(stale, state="available", attempts=1, updated_at=T2)
+        again = DeliveryEvent(stale.id, T2, "fetched", "available", "lỗi")
+        assert uow.deliveries.save_with_event(failed, read=stale, event=again) is False
+        assert uow.deliveries.get(stale.id) == done
+        assert len(uow.deliveries.events(stale.id)) == 1
 
 
 @pytest.mark.integration
