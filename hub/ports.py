@@ -323,10 +323,11 @@ class PackageRepository(Protocol):
 class DocumentRepository(Protocol):
     def add(self, row: DocumentRow, package: PackageRow | None = None) -> None:
         """Insert (after ``package``, when given, stored as :meth:`PackageRepository.add` stores
-        it: one statement for both in the PostgreSQL store). A second row with the same ``(sender_system, digest)`` raises
-        :class:`hub.errors.Conflict` (code ``document.duplicate``), and a second *new* document
-        (``business_type`` 0) with the same ``(sender_code, document_id)`` raises it with code
-        ``document.id_reused`` — the service checks :meth:`by_digest` and
+        it: one statement for both in the PostgreSQL store). A second row with the same
+        ``(sender_system, digest)`` raises :class:`hub.errors.Conflict` (code
+        ``document.duplicate``), and a second *new* document (``business_type`` 0) with the
+        same ``(sender_code, document_id)`` raises it with code ``document.id_reused`` — the
+        service checks :meth:`by_digest` and
         :meth:`by_document_id` first; the constraints are the last line against a race."""
         ...
 

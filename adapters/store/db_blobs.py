@@ -78,13 +78,17 @@ class DatabaseBlobStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # Reads take no write lock (SQLite: a deferred BEGIN; PostgreSQL ignores the option):
+        # a fetch reads a body while its own unit of work holds SQLite's write lock, and an
+        # IMMEDIATE read would wait for that lock until it timed out.
+        self._reader = engine.execution_options(sqlite_begin="DEFERRED")
         dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
         self._insert_chunk = dialect.insert(blob_chunks).on_conflict_do_nothing()
         self._insert_blob = dialect.insert(blobs).on_conflict_do_nothing()
 
     def _row(self, digest: str) -> tuple[int, int] | None:
         check_digest(digest)
-        with translate_errors("reading a stored body"), self._engine.connect() as conn:
+        with translate_errors("reading a stored body"), self._reader.connect() as conn:
             row = conn.execute(
                 sa.select(blobs.c.size, blobs.c.chunks).where(blobs.c.digest == digest)
             ).one_or_none()
@@ -164,7 +168,7 @@ class DatabaseBlobStore:
         row = self._row(digest)
         if row is None:
             raise _missing(digest)
-        return io.BufferedReader(_ChunkReader(self._engine, digest, row[1]), buffer_size=CHUNK)
+        return io.BufferedReader(_ChunkReader(self._reader, digest, row[1]), buffer_size=CHUNK)
 
     def delete(self, digest: str) -> bool:
         """Remove a body (retention jobs only, after its rows are gone); ``True`` if removed."""

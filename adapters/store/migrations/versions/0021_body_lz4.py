@@ -31,7 +31,7 @@ def _lz4_available() -> bool:
     offered = bind.execute(
         sa.text("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")
     ).scalar()
-    return bool(offered) and "lz4" in offered
+    return "lz4" in (offered or ())
 
 
 def upgrade() -> None:
