@@ -8,7 +8,9 @@ Theory of operation. One row of ``broker_messages`` per message (schema: migrati
 ``0002_embedded_broker``; the :data:`broker_messages` table below mirrors it).
 
 * **Publish** inserts the row in its own transaction; the call returns after the commit, so the
-  message is as durable as the database's commits (see "Durability" below).
+  message is as durable as the database's commits (see "Durability" below). The outbox relay
+  publishes through :meth:`EmbeddedBroker.publish_outbox`, whose transaction also deletes the
+  outbox rows the messages came from (the outbox is in the same database).
 * **Claim** is ONE statement: ``UPDATE … SET locked_until = now + lease, attempt = attempt + 1
   WHERE id IN (SELECT id … WHERE queue = :q AND NOT dead AND available_at <= now AND (lock free
   or expired) LIMIT :n [FOR UPDATE SKIP LOCKED]) RETURNING …``. On PostgreSQL ``SKIP LOCKED``
@@ -63,7 +65,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from adapters.broker import ATTEMPT_HEADER, REASON_HEADER, ConsumerLost
 from adapters.store.engine import is_postgresql, translate_errors
-from adapters.store.tables import NAMING_CONVENTION, UtcDateTime
+from adapters.store.tables import NAMING_CONVENTION, UtcDateTime, outbox
 from hub.errors import BrokerUnavailable, InternalError, StoreUnavailable
 from hub.messaging import QUEUES, BrokerMessage, Handler, Outcome, QueueStats, RetryPolicy, decide
 
@@ -123,6 +125,7 @@ def _claim_statement(skip_locked: bool) -> sa.Update:
 
 
 _CLAIM = {False: _claim_statement(False), True: _claim_statement(True)}
+_FORGET = outbox.delete().where(outbox.c.id.in_(sa.bindparam("b_ids", expanding=True)))
 _ACK = _T.delete().where(_T.c.id.in_(sa.bindparam("b_ids", expanding=True)))
 _RETRY = (
     _T.update()
@@ -152,6 +155,28 @@ class _Settlement:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _rows(
+    queue: str, messages: Sequence[tuple[str, bytes]], delay_s: float
+) -> list[dict[str, object]]:
+    """The ``broker_messages`` rows of a publish."""
+    now = _now()
+    available = now + dt.timedelta(seconds=max(0.0, delay_s))
+    return [
+        {
+            "queue": queue,
+            "message_id": message_id,
+            "body": bytes(body),
+            "attempt": 0,
+            "available_at": available,
+            "locked_until": None,
+            "dead": False,
+            "dead_reason": None,
+            "created_at": now,
+        }
+        for message_id, body in messages
+    ]
 
 
 class EmbeddedBroker:
@@ -211,27 +236,41 @@ class EmbeddedBroker:
         """Publish ``(message_id, body)`` pairs in one transaction (returns after the commit)."""
         await self._insert(queue, messages, 0.0)
 
+    async def publish_outbox(
+        self,
+        batches: Sequence[tuple[str, Sequence[tuple[str, bytes]]]],
+        outbox_ids: Sequence[int],
+    ) -> None:
+        """Publish ``(queue, [(message_id, body), …])`` batches and delete the outbox rows
+        ``outbox_ids`` they were read from, in ONE transaction (the relay's fast path,
+        :mod:`hub.services.outbox`).
+
+        Only for a broker on the store's own database — the outbox table is there. Returns
+        after the commit, which is synced as a publish is: the messages exist exactly when
+        their outbox rows are gone, so a crash can neither lose nor duplicate them.
+        """
+        for queue, _ in batches:
+            self._check(queue)
+        rows = [row for queue, messages in batches for row in _rows(queue, messages, 0.0)]
+
+        def move(conn: Connection) -> None:
+            if rows:
+                conn.execute(_T.insert(), rows)
+            if outbox_ids:
+                conn.execute(_FORGET, {"b_ids": list(outbox_ids)})
+
+        await asyncio.to_thread(self._run, "publishing the outbox", move)
+        for queue, messages in batches:
+            if messages:
+                self._wake(queue)
+
     async def _insert(
         self, queue: str, messages: Sequence[tuple[str, bytes]], delay_s: float
     ) -> None:
         self._check(queue)
         if not messages:
             return
-        now = _now()
-        rows = [
-            {
-                "queue": queue,
-                "message_id": message_id,
-                "body": bytes(body),
-                "attempt": 0,
-                "available_at": now + dt.timedelta(seconds=max(0.0, delay_s)),
-                "locked_until": None,
-                "dead": False,
-                "dead_reason": None,
-                "created_at": now,
-            }
-            for message_id, body in messages
-        ]
+        rows = _rows(queue, messages, delay_s)
         await asyncio.to_thread(self._run, "publishing", lambda c: c.execute(_T.insert(), rows))
         self._wake(queue)
 

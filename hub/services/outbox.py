@@ -83,37 +83,64 @@ class OutboxRelay:
 
         Rows are grouped by queue and handed to the broker's pipelined ``publish_many`` when it
         has one (all three adapters do: PERFORMANCE.md, pipelined publishes), else published
-        one by one. Rows are forgotten only after the broker confirmed them.
+        one by one. Rows are forgotten only after the broker confirmed them. A broker whose
+        queues live in the store's own database (the embedded broker) offers
+        ``publish_outbox``: it stores the messages and deletes their outbox rows in ONE
+        transaction, so a pass costs one write transaction instead of two and a crash can no
+        longer publish a row twice.
         """
         total = 0
+        fused = getattr(self._broker, "publish_outbox", None)
         while True:
             rows = await asyncio.to_thread(self._pending)
             if not rows:
                 return total
-            done: list[int] = []
-            try:
-                by_queue: dict[str, list[OutboxRow]] = {}
-                for row in rows:
-                    by_queue.setdefault(row.queue, []).append(row)
-                many = getattr(self._broker, "publish_many", None)
-                for queue, group in by_queue.items():
-                    if many is not None:
-                        messages = [(f"outbox-{r.id}", r.body) for r in group]
-                        if queue == DISPATCH_QUEUE:
-                            messages = self._merged(group)
-                        await many(queue, messages)
-                        done.extend(r.id for r in group)
-                        continue
-                    for row in group:
-                        await self._broker.publish(queue, row.body, message_id=f"outbox-{row.id}")
-                        done.append(row.id)
-            finally:
-                if done:
-                    await asyncio.to_thread(self._forget, done)
-                    total += len(done)
-                    self.published += len(done)
+            if fused is not None:
+                await fused(self._messages(rows), [r.id for r in rows])
+                self.published += len(rows)
+            else:
+                await self._publish_then_forget(rows)
+            total += len(rows)
             if len(rows) < self._batch:
                 return total
+
+    def _messages(self, rows: Sequence[OutboxRow]) -> list[tuple[str, list[tuple[str, bytes]]]]:
+        """The rows as ``(queue, [(message_id, body), …])`` in row order, dispatch rows merged."""
+        return [
+            (queue, self._merged(group) if queue == DISPATCH_QUEUE else self._single(group))
+            for queue, group in self._by_queue(rows).items()
+        ]
+
+    async def _publish_then_forget(self, rows: Sequence[OutboxRow]) -> None:
+        """Publish ``rows``, then delete (a transaction of its own) those the broker confirmed,
+        also when a later publish fails."""
+        done: list[int] = []
+        many = getattr(self._broker, "publish_many", None)
+        try:
+            for queue, group in self._by_queue(rows).items():
+                if many is not None:
+                    merged = queue == DISPATCH_QUEUE
+                    await many(queue, self._merged(group) if merged else self._single(group))
+                    done.extend(r.id for r in group)
+                    continue
+                for row in group:
+                    await self._broker.publish(queue, row.body, message_id=f"outbox-{row.id}")
+                    done.append(row.id)
+        finally:
+            if done:
+                await asyncio.to_thread(self._forget, done)
+                self.published += len(done)
+
+    @staticmethod
+    def _by_queue(rows: Sequence[OutboxRow]) -> dict[str, list[OutboxRow]]:
+        by_queue: dict[str, list[OutboxRow]] = {}
+        for row in rows:
+            by_queue.setdefault(row.queue, []).append(row)
+        return by_queue
+
+    @staticmethod
+    def _single(rows: Sequence[OutboxRow]) -> list[tuple[str, bytes]]:
+        return [(f"outbox-{r.id}", r.body) for r in rows]
 
     def _merged(self, rows: Sequence[OutboxRow]) -> list[tuple[str, bytes]]:
         """Dispatch rows as messages of up to ``merge_ids`` delivery ids (module docstring).

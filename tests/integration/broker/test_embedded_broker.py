@@ -5,6 +5,7 @@ database failures surfacing as ``BrokerUnavailable``."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -20,8 +21,11 @@ from sqlalchemy.engine import Connection, Engine
 from adapters.broker.embedded import EmbeddedBroker, broker_messages, metadata
 from adapters.store import migrate
 from adapters.store.engine import create_engine
+from adapters.store.tables import outbox
+from adapters.store.uow import SqlStore
 from hub.errors import BrokerUnavailable, InternalError
 from hub.messaging import DISPATCH_QUEUE, BrokerMessage, QueueStats
+from hub.services.outbox import OutboxRelay
 from tests.integration.broker.conftest import TEST_POLICY, eventually
 
 Q = DISPATCH_QUEUE
@@ -286,3 +290,69 @@ def test_claims_and_settlements_commit_unsynced_publishes_synced(sqlite_url: str
         assert broker._run("reading", level) == 2
     finally:
         engine.dispose()
+
+
+def _outbox_ids(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(outbox.c.id).order_by(outbox.c.id)).scalars())
+
+
+def _store_outbox(engine: Engine, bodies: list[bytes]) -> None:
+    with SqlStore(engine).unit_of_work() as uow:
+        uow.outbox.add_many([(Q, body) for body in bodies], dt.datetime.now(dt.UTC))
+        uow.commit()
+
+
+@pytest.fixture
+def empty_outbox(engine: Engine) -> Iterator[Engine]:
+    with engine.begin() as conn:
+        conn.execute(sa.delete(outbox))
+    yield engine
+    with engine.begin() as conn:
+        conn.execute(sa.delete(outbox))
+
+
+def test_the_relay_publishes_and_forgets_in_one_transaction(empty_outbox: Engine) -> None:
+    """The relay's pass over this broker is ONE write transaction: the messages appear and
+    their outbox rows disappear together; the separate delete is never used."""
+    engine = empty_outbox
+    _store_outbox(engine, [b'{"delivery_ids": ["a"]}', b'{"delivery_ids": ["b"]}'])
+    broker = _broker(engine)
+    store = SqlStore(engine)
+    relay = OutboxRelay(store.unit_of_work, broker)
+    begins: list[str] = []
+
+    def count(conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("BEGIN") or statement.startswith("DELETE FROM outbox"):
+            begins.append(statement.split(" WHERE")[0])
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        published = asyncio.run(relay.run_once())
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert published == 2
+    assert _outbox_ids(engine) == []
+    if engine.dialect.name == "sqlite":  # one reader, one writer
+        assert begins == ["BEGIN IMMEDIATE", "BEGIN IMMEDIATE", "DELETE FROM outbox"]
+    stats = asyncio.run(broker.stats(Q))
+    assert stats.ready == 1  # the two dispatch rows merged into one message
+    messages = asyncio.run(broker.dead_letters(Q))
+    assert messages == []
+
+
+def test_a_failed_outbox_publish_keeps_the_outbox_rows(empty_outbox: Engine) -> None:
+    """The insert and the delete commit together or not at all: a failing insert (a row the
+    table refuses) leaves every outbox row for the next pass and stores no message."""
+    engine = empty_outbox
+    _store_outbox(engine, [b"{}", b"{}"])
+    ids = _outbox_ids(engine)
+    broker = _broker(engine)
+    refused: Any = None  # broker_messages.message_id is NOT NULL
+    with pytest.raises(sa.exc.IntegrityError):
+        asyncio.run(broker.publish_outbox([(Q, [("ok", b"{}"), (refused, b"{}")])], ids))
+    assert _outbox_ids(engine) == ids
+    assert asyncio.run(broker.stats(Q)).ready == 0
+    with pytest.raises(ValueError, match="not declared"):
+        asyncio.run(broker.publish_outbox([("nowhere", [("x", b"{}")])], ids))
+    assert _outbox_ids(engine) == ids
