@@ -258,9 +258,9 @@ def cpu_of(pids: list[int]) -> float:
 
 def postgres_cpu(database: str) -> dict[int, float]:
     """CPU seconds of each PostgreSQL process that serves this run: the backends connected to
-    ``database`` and the server's own background processes (WAL writer, checkpointer, background
-    writer, autovacuum), by pid. Backends of other databases (another bench on the machine) are
-    left out. Sum a later reading's values minus an earlier reading's, pid by pid: a backend
+    ``database``, the server's own background processes (WAL writer, checkpointer, background
+    writer, autovacuum) and the backends that ended (the postmaster's reaped children), by pid.
+    Live backends of other databases (another bench on the machine) are left out. Sum a later reading's values minus an earlier reading's, pid by pid: a backend
     that starts inside the window counts from zero."""
     tick = os.sysconf("SC_CLK_TCK")
     out: dict[int, float] = {}
@@ -272,7 +272,11 @@ def postgres_cpu(database: str) -> dict[int, float]:
             if client and words[3] != database:
                 continue
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            out[pid] = (int(fields[11]) + int(fields[12])) / tick
+            # The postmaster (no "postgres:" title) also carries its ended backends' CPU
+            # (cutime, cstime): a backend that ends inside the window still counts. On a
+            # machine where another database's backends end meanwhile, theirs count too.
+            own = fields[11:15] if not cmd.startswith("postgres:") else fields[11:13]
+            out[pid] = sum(int(f) for f in own) / tick
     return out
 
 
