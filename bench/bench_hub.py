@@ -260,8 +260,9 @@ def postgres_cpu(database: str) -> dict[int, float]:
     """CPU seconds of each PostgreSQL process that serves this run: the backends connected to
     ``database``, the server's own background processes (WAL writer, checkpointer, background
     writer, autovacuum) and the backends that ended (the postmaster's reaped children), by pid.
-    Live backends of other databases (another bench on the machine) are left out. Sum a later reading's values minus an earlier reading's, pid by pid: a backend
-    that starts inside the window counts from zero."""
+    Live backends of other databases (another bench on the machine) are left out. Sum a later
+    reading's values minus an earlier reading's, pid by pid: a backend that starts inside the
+    window counts from zero."""
     tick = os.sysconf("SC_CLK_TCK")
     out: dict[int, float] = {}
     for pid in pids_named("postgres"):
@@ -678,7 +679,7 @@ def main() -> None:
         "--pullers",
         type=int,
         default=8,
-        help="recipient connections, each listing and then downloading and acking its share "
+        help="recipient downloaders (downloadEdoc + updateStatus done) fed by one listing loop "
         "(enough that the pulls keep up with the pushes: steady state)",
     )
     ap.add_argument("--port", type=int, default=8089)

@@ -10,9 +10,10 @@ the §5 JSON envelope checked for ``"status":"OK"``). A signature may be sent ag
 façade accepts a repeated identical signature within the freshness window, ``vxp-protocol.md``
 §8), so requests prepared a minute ahead stay valid.
 
-The recipient side (``pull``) signs its requests as it goes (``getReceivedEdocList``, then
-``downloadEdoc`` + ``updateStatus done`` per item): each carries a ``docId`` known only then,
-and the signing is ≈ 20 µs.
+The recipient side (``pull``) is one listing loop (``getReceivedEdocList``, again once what it
+listed is taken, after 100 ms when the inbox was empty) feeding ``pullers`` downloaders
+(``downloadEdoc`` + ``updateStatus done`` per item). Those requests are signed as they go: each
+carries a ``docId`` known only then, and the signing is ≈ 20 µs.
 
 Runs on uvloop when installed. :class:`RawLoad` has the counters :class:`bench.bench_hub.Load`
 has (``pushed``, ``push_lat``, ``acked``, ``errors``, ``measuring``, ``stop``), so the harness
@@ -27,7 +28,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from hub.vxp.replies import parse_knobsticks
@@ -147,8 +148,9 @@ class RawLoad:
     async def _main(self) -> None:
         tasks = [asyncio.create_task(self._pusher(i)) for i in range(self.pushers)]
         if self.recipient is not None:
-            n = self.pullers
-            tasks += [asyncio.create_task(self._puller(k, n)) for k in range(n)]
+            queue: asyncio.Queue[str] = asyncio.Queue()
+            tasks.append(asyncio.create_task(self._lister(queue)))
+            tasks += [asyncio.create_task(self._puller(queue)) for _ in range(self.pullers)]
         await asyncio.gather(*tasks)
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -191,44 +193,60 @@ class RawLoad:
             body = b""
         return raw_request(method, f"{self.base}/{op}", f"{self.host}:{self.port}", headers, body)
 
-    async def _puller(self, k: int, of: int) -> None:
+    async def _lister(self, queue: asyncio.Queue[str], idle_s: float = 0.1) -> None:
+        """The recipient's one listing loop, as a QLVB client polls: list, hand the new doc ids
+        to the downloaders, list again once they are taken; wait ``idle_s`` after an empty list
+        (a poll loop spinning on an empty inbox would measure the poll, not the exchange)."""
         reader, writer = await self._connect()
         listing = {"servicetype": "eDoc", "messagetype": self.kind}
         while not self.stop.is_set():
-            taken = 0
             try:
                 status, body = await exchange(
                     reader, writer, self._signed_call("getReceivedEdocList", listing)
                 )
                 if status != 200:
                     raise RuntimeError(f"list HTTP {status} {body[:160]!r}")
-                for item in mine(parse_knobsticks(json.loads(body)), k, of):
-                    doc = {"docId": item}
-                    status, body = await exchange(
-                        reader, writer, self._signed_call("downloadEdoc", doc, "GET")
-                    )
-                    if status != 200 or not body:
-                        raise RuntimeError(f"download HTTP {status}")
-                    done = {"docId": item, "status": "done"}
-                    status, body = await exchange(
-                        reader, writer, self._signed_call("updateStatus", done)
-                    )
-                    if status != 200:
-                        raise RuntimeError(f"updateStatus HTTP {status} {body[:160]!r}")
-                    taken += 1
-                    if self.measuring:
-                        self.acked += 1
+                items = [i.doc_id for i in parse_knobsticks(json.loads(body))]
+            except (OSError, asyncio.IncompleteReadError, RuntimeError, ValueError) as exc:
+                self.errors.append("list " + repr(exc)[:200])
+                writer.close()
+                reader, writer = await self._connect()
+                items = []
+            for item in items:
+                queue.put_nowait(item)
+            if items:
+                await queue.join()  # listed again only once these are taken
+            else:
+                await asyncio.sleep(idle_s)
+        writer.close()
+
+    async def _puller(self, queue: asyncio.Queue[str]) -> None:
+        """One downloader: ``downloadEdoc`` then ``updateStatus done`` for each listed doc id."""
+        reader, writer = await self._connect()
+        while not self.stop.is_set():
+            try:
+                item = await asyncio.wait_for(queue.get(), 0.5)
+            except TimeoutError:
+                continue
+            try:
+                doc = {"docId": item}
+                status, body = await exchange(
+                    reader, writer, self._signed_call("downloadEdoc", doc, "GET")
+                )
+                if status != 200 or not body:
+                    raise RuntimeError(f"download HTTP {status}")
+                done = {"docId": item, "status": "done"}
+                status, body = await exchange(
+                    reader, writer, self._signed_call("updateStatus", done)
+                )
+                if status != 200:
+                    raise RuntimeError(f"updateStatus HTTP {status} {body[:160]!r}")
+                if self.measuring:
+                    self.acked += 1
             except (OSError, asyncio.IncompleteReadError, RuntimeError, ValueError) as exc:
                 self.errors.append("pull " + repr(exc)[:200])
                 writer.close()
                 reader, writer = await self._connect()
-            if not taken:
-                await asyncio.sleep(0.02)
+            finally:
+                queue.task_done()
         writer.close()
-
-
-def mine(items: list[Any], k: int, of: int) -> Iterator[str]:
-    """The doc ids of ``items`` that puller ``k`` of ``of`` takes."""
-    for item in items:
-        if hash(item.doc_id) % of == k:
-            yield item.doc_id
