@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -342,6 +343,30 @@ def _ctrl_c_default() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@contextlib.contextmanager
+def _in_terminal(env: dict[str, str], *args: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``lienthong <args>`` with a terminal (a pty) as standard input and output and Ctrl-C at
+    its default, as a foreground job has it; yields the process and the terminal's leader end.
+    When the block ends, the process is killed if it still runs and the terminal is closed."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub.entrypoints.cli", *args],
+        stdin=follower,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env=env,
+        preexec_fn=_ctrl_c_default,
+    )
+    os.close(follower)
+    try:
+        yield proc, leader
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+
+
 def _interrupted(proc: subprocess.Popen[bytes], leader: int, timeout_s: float = 30) -> int | None:
     """Ctrl-C, as a terminal sends it; the exit code. The terminal and standard error keep being
     read meanwhile, as a terminal does (a full buffer must not be what stops the exit);
@@ -371,18 +396,7 @@ def watch_env(site: Site) -> dict[str, str]:
 def test_queues_watch_redraws_in_a_terminal_until_ctrl_c(
     site: Site, watch_env: dict[str, str]
 ) -> None:
-    leader, follower = pty.openpty()
-    cmd = [sys.executable, "-m", "hub.entrypoints.cli", "queues", "--watch", "0.3"]
-    proc = subprocess.Popen(
-        cmd,
-        stdin=follower,
-        stdout=follower,
-        stderr=subprocess.PIPE,
-        env=watch_env,
-        preexec_fn=_ctrl_c_default,
-    )
-    os.close(follower)
-    try:
+    with _in_terminal(watch_env, "queues", "--watch", "0.3") as (proc, leader):
         text = _read_frames(leader, 2, timeout_s=60)
         frames = text.split(CLEAR)[1:]
         assert len(frames) >= 2, text
@@ -392,11 +406,6 @@ def test_queues_watch_redraws_in_a_terminal_until_ctrl_c(
             assert "qlvb.so" in frame
             assert "lienthong.dispatch" in frame
         assert _interrupted(proc, leader) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(leader)
 
 
 def test_queues_watch_without_a_terminal_prints_one_frame(watch_env: dict[str, str]) -> None:
@@ -505,18 +514,7 @@ def test_inbound_list_json_and_the_origin_in_the_trace(
 def test_queues_watch_json_in_a_terminal_is_one_object_per_line(
     site: Site, watch_env: dict[str, str]
 ) -> None:
-    leader, follower = pty.openpty()
-    cmd = [sys.executable, "-m", "hub.entrypoints.cli", "queues", "--watch", "0.3", "--json"]
-    proc = subprocess.Popen(
-        cmd,
-        stdin=follower,
-        stdout=follower,
-        stderr=subprocess.PIPE,
-        env=watch_env,
-        preexec_fn=_ctrl_c_default,
-    )
-    os.close(follower)
-    try:
+    with _in_terminal(watch_env, "queues", "--watch", "0.3", "--json") as (proc, leader):
         out = b""
         deadline = time.monotonic() + 60
         while out.count(b"\n") < 2 and time.monotonic() < deadline:
@@ -529,8 +527,3 @@ def test_queues_watch_json_in_a_terminal_is_one_object_per_line(
         assert all(f["store_error"] is None for f in frames)
         assert CLEAR not in out.decode()
         assert _interrupted(proc, leader) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(leader)
