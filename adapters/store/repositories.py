@@ -524,14 +524,14 @@ class SqlDeliveryRepository(_Repo):
     def add_many(self, rows: Sequence[DeliveryRow], events: Sequence[DeliveryEvent] = ()) -> None:
         """Insert several deliveries, then ``events``; any existing delivery key → Conflict.
 
-        One statement for the rows and one for the events. (One statement for both, a
-        data-modifying WITH, was measured: SQLAlchemy cannot cache a multi-row VALUES, and
-        compiling it on every push cost more than the statement it saved.)
+        One statement for the rows and one for the events: a multi-row ``VALUES`` inside one
+        ``WITH`` for both cannot be cached by SQLAlchemy, and compiling it per push costs more
+        than the statement it saves (bench/RESULTS-hub.md). The events go in only once every
+        row did, so an event never names a delivery that was not inserted.
         """
         inserted = self._insert_new(
             "storing deliveries", t.deliveries, [_delivery_values(r) for r in rows]
         )
-        self.add_events(events)
         if inserted != len(rows):
             raise Conflict(
                 "delivery already stored for this document and recipient",
@@ -539,6 +539,7 @@ class SqlDeliveryRepository(_Repo):
                 code="delivery.duplicate",
                 details={"deliveries": [r.id for r in rows]},
             )
+        self.add_events(events)
 
     def get(self, delivery_id: str) -> DeliveryRow | None:
         r = self._run("reading a delivery", _DELIVERY_BY_ID, {"id": delivery_id}).first()
