@@ -22,7 +22,9 @@ the figures say so. Envelopes are unsigned (policy flags ``signature.missing``).
 Latency push→available is read from the database after the run: per delivery created in the
 window, ``delivery_events.at`` of its ``queued → available`` event minus ``deliveries.created_at``
 (the intake's clock, taken after parse and checks, before the commit); the client-side push round
-trip (whole HTTP call) is reported beside it.
+trip (whole HTTP call) is reported beside it. Since the accepting transaction makes a copy for
+a system of this hub available itself, that interval is 0 for every local copy: the copy is in
+the inbox when the push is answered, so the push round trip *is* push→available.
 
 Stage costs come from the same run (``bench/hub_server.py`` timers, reset after the warm-up);
 process CPU from ``/proc`` (hub processes, PostgreSQL, RabbitMQ, this load generator).
@@ -639,7 +641,8 @@ def report(r: dict[str, Any]) -> str:
         f" {r['acked']:,} pulled+acked; {r['errors']} errors {r['error_sample'] or ''});"
         f" routed into inboxes (queued→available) in the same window: {r['routed_rate']:,.0f}/s",
         *_pull_line(r),
-        "- push→available (DB: created_at → queued→available event), p50/p95/p99: "
+        "- push→available (DB: created_at → queued→available event; 0 for a copy made"
+        " available by the push's own transaction), p50/p95/p99: "
         + " / ".join(f"{x:,.1f}" for x in r["available_ms"])
         + f" ms (n={r['available_n']:,})",
         f"- verdicts stored: {r['verdicts']}",

@@ -1,4 +1,4 @@
-"""Intake: accept a pushed package, decide, store, and queue one delivery per recipient.
+"""Intake: accept a pushed package, decide, store, and make one delivery per recipient.
 
 Theory of operation (hub-common.md, DESIGN.md §2). In order, failing fast and cheaply:
 
@@ -23,12 +23,18 @@ Theory of operation (hub-common.md, DESIGN.md §2). In order, failing fast and c
    its commit is the body's durability: :mod:`adapters.store.row_blobs`); then ONE transaction
    keeps **idempotency** (the same bytes pushed again by the same system answer the stored
    :class:`PushResult` with ``duplicate=True`` and create nothing) and writes the package, the
-   document (verdicts, problems, flags), the deliveries with their routes and creation events
-   (one batched INSERT each), the outbox row for the dispatch worker, and the audit row. That
-   transaction may be shared with concurrent pushes (group commit,
+   document (verdicts, problems, flags), the deliveries with their routes and events (one
+   batched INSERT each), the outbox row for the dispatch worker, and the audit row. A copy for a
+   system of this hub is written ``available`` (its ``queued → available`` step taken through
+   the state machine in this transaction), and one without a route ``undeliverable``: when the
+   push is answered the copy is in the recipient's inbox, and nothing for it passes through the
+   outbox, the broker or the dispatch worker (bench/RESULTS-hub.md: a third of a package's
+   server CPU). Only copies that leave the hub (national axis, peer hubs) are queued for the
+   dispatch worker. That transaction may be shared with concurrent pushes (group commit,
    :mod:`hub.services.group_commit`: one outbox row and one audit INSERT for the group; a push
    that fails there is re-run in a transaction of its own); either way a push is answered only
-   after the commit that holds it. After the commit the outbox relay is woken. A push refused
+   after the commit that holds it. After the commit the outbox relay is woken when a copy was
+   queued. A push refused
    by steps 2–5 first looks its bytes up: bytes already stored are answered as stored even if
    a check would refuse them now.
 
@@ -46,7 +52,7 @@ from typing import Any
 
 from hub.agency.codes import lookup_key
 from hub.agency.registry import Registry
-from hub.delivery import Event, State, advance
+from hub.delivery import Event, State, advance, apply
 from hub.edxml import profile
 from hub.edxml.model import BussinessDocType, EdocPackage, MessageKind, StatusCode, StatusPackage
 from hub.edxml.reader import parse_package
@@ -78,6 +84,9 @@ from hub.services.group_commit import GroupCommit
 _FOLLOW_UPS = (BussinessDocType.REVOKE, BussinessDocType.UPDATE, BussinessDocType.REPLACE)
 #: Routes that leave this hub: a package taken from a peer is not relayed along them.
 _ELSEWHERE = (Route.NATIONAL, Route.PEER)
+#: Routes whose copies are moved on by the accepting transaction itself, and by which event:
+#: nothing is left for the dispatch worker to decide (it still moves redriven copies on).
+_AT_INTAKE = {Route.LOCAL: Event.DISPATCH_LOCAL, Route.NONE: Event.NO_ROUTE}
 #: States in which a copy has not reached the recipient yet: a revoke takes it back silently.
 _NOT_YET_TAKEN = (State.QUEUED.value, State.AVAILABLE.value)
 
@@ -294,17 +303,22 @@ class Intake:
                 message_vi=f"gói tin nhận từ {peer!r} không gửi cho cơ quan nào thuộc trục",
                 code="inbound.not_for_us",
             )
-        # Batched: one INSERT for the deliveries, one for every event (PERFORMANCE.md).
+        # A copy for a system of this hub is made available, and one without a route
+        # undeliverable, by this very transaction (their two events, each through the state
+        # machine); only copies that leave the hub wait for the dispatch worker. Batched: one
+        # INSERT for the deliveries, one for every event (PERFORMANCE.md).
         events += [DeliveryEvent(row.id, now, None, row.state, "accepted") for row, _ in routed]
-        uow.deliveries.add_many([row for row, _ in routed], events)
         queued: list[str] = []
         created: list[DeliveryRow] = []
         for row, decision_ in routed:
-            if decision_.route is Route.NONE:
-                row = advance(uow.deliveries, row, Event.NO_ROUTE, at=now, reason=decision_.reason)
-            else:
+            step = _AT_INTAKE.get(decision_.route)
+            if step is None:
                 queued.append(row.id)
+            else:
+                row, record = apply(row, step, at=now, reason=decision_.reason)
+                events.append(record)
             created.append(row)
+        uow.deliveries.add_many(created, events)
         details = {
             "digest": digest,
             "kind": pkg.kind.value,

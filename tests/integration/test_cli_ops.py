@@ -164,11 +164,11 @@ def test_deadletters_discard_needs_a_reason_and_is_audited(
         capsys,
         *site.argv("deadletters", "discard", site.dead, site.local, "--reason", REASON),
     )
-    assert code == 1  # the local copy is queued: named but not moved
+    assert code == 1  # the local copy is in its inbox: named but not moved
     assert "1 deliveries discarded" in out
     assert site.local in out
     assert _state(site, site.dead) == State.DISCARDED
-    assert _state(site, site.local) == State.QUEUED
+    assert _state(site, site.local) == State.AVAILABLE
 
     _, out, _ = _run(capsys, *site.argv("audit", "--json", "--action", "delivery.discard"))
     [entry] = json.loads(out)
@@ -269,7 +269,7 @@ def test_trace_json_has_every_hop_in_time_order(
     for h in hops:
         if h["kind"] == "delivery":
             by_delivery.setdefault(h["delivery_id"], []).append(h["details"]["to_state"])
-    assert by_delivery[site.local] == ["queued"]
+    assert by_delivery[site.local] == ["queued", "available"]  # both steps in the push
     assert by_delivery[site.dead] == ["queued", "forwarding", "retry_wait", "dead"]
     assert by_delivery[site.undeliverable] == ["queued", "undeliverable"]
     [status] = [h for h in hops if h["kind"] == "status"]
@@ -312,8 +312,8 @@ def test_queues_json_shows_waiting_per_route_and_destination(
     frame = json.loads(out)
     rows = {(r["route"], r["destination"], r["state"]): r for r in frame["deliveries"]}
     assert set(rows) == {
-        ("local", "qlvb.so", "queued"),
-        ("local", "qlvb.ubnd", "queued"),  # the status message on its way back to the sender
+        ("local", "qlvb.so", "available"),
+        ("local", "qlvb.ubnd", "available"),  # the status message back in the sender's inbox
         ("national", None, "dead"),
         ("none", None, "undeliverable"),
     }

@@ -244,7 +244,7 @@ def test_referer_of_the_same_origin_is_accepted(
 def test_metrics_expose_delivery_gauges(client: TestClient, pushed: PushResult) -> None:
     text = client.get("/metrics").text
     assert 'lienthong_deliveries{route="none",state="undeliverable"} 1.0' in text
-    assert 'lienthong_deliveries{route="local",state="queued"} 1.0' in text
+    assert 'lienthong_deliveries{route="local",state="available"} 1.0' in text
     assert "lienthong_documents_received_last_hour 1.0" in text
     # The first scrape ran on the server loop, which the collector reaches for queue depths.
     text = client.get("/metrics").text

@@ -69,7 +69,7 @@ def test_discard_moves_keeps_reason_and_audits(
     clock: ManualClock,
 ) -> None:
     undeliverable = _delivery(pushed, UNKNOWN_TO)
-    local = _delivery(pushed, LOCAL_TO)  # queued: not discardable
+    local = _delivery(pushed, LOCAL_TO)  # available from the push on: not discardable
     clock.advance(60)
 
     moved = monitor.discard(
@@ -86,7 +86,7 @@ def test_discard_moves_keeps_reason_and_audits(
         assert last.reason == f"discard by cli: {REASON}"
         other = uow.deliveries.get(local)
         assert other is not None
-        assert other.state == State.QUEUED
+        assert other.state == State.AVAILABLE
     [entry] = monitor.audit(action="delivery.discard")
     assert (entry.actor, entry.details["deliveries"], entry.details["reason"]) == (
         "cli",
@@ -168,4 +168,4 @@ def test_sent_list_shows_discarded_and_vxp_says_fail(
     wire = sent_row(row)
     assert wire["sendStatus"] == "fail"  # the word the SDK knows for a copy that will not arrive
     assert REASON in wire["sendStatusDesc"]
-    assert sent_row(sent[LOCAL_TO])["sendStatus"] == "queued"  # other states are unchanged
+    assert sent_row(sent[LOCAL_TO])["sendStatus"] == "available"  # other states are unchanged

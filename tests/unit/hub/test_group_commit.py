@@ -165,7 +165,7 @@ def test_concurrent_pushes_in_one_batch_behave_as_alone(
     held = Held(uow_factory)
     writer = GroupCommit(held, max_batch=64, lanes=1, finish=hub.intake.writer.finish)
     hub.intake.writer = writer
-    to = ["000.00.02.H41", "000.00.03.H41"]
+    to = ["000.00.00.G22", "000.00.02.H41"]  # the national axis, and a system of this hub
     first = make_edoc(sender=SENDER, to=to, document_id="GC-1", subject="đầu tiên")
     others = [
         make_edoc(sender=SENDER, to=to, document_id="GC-2", subject="hai"),
@@ -198,6 +198,12 @@ def test_concurrent_pushes_in_one_batch_behave_as_alone(
         pushes = uow.audit.recent(action="push", limit=1000)
     assert sum(r.outcome == "ok" for r in pushes) == 6
     assert sum(r.outcome == "document.id_reused" for r in pushes) == 1
-    with uow_factory() as uow:  # every queued delivery has its dispatch message
+    with uow_factory() as uow:
+        # the copies for this hub's system are in its inbox already; every copy that leaves
+        # the hub is queued with its dispatch message, in whichever transaction of the group
+        copies = [d for rows in docs.values() for d in uow.deliveries.for_document(rows[0].id)]
         queued = {i for row in uow.outbox.pending() for i in message_ids(row.body)}
-    assert len(queued) == 2 * 6
+    by_route = {(d.route, d.state) for d in copies}
+    assert by_route == {("national", "queued"), ("local", "available")}
+    assert queued == {d.id for d in copies if d.route == "national"}
+    assert len(queued) == 6

@@ -119,17 +119,29 @@ def pipeline(
     return Pipeline(uow_factory, registry, config, {NATIONAL_LINK: national})
 
 
-def test_local_delivery_is_published_after_commit_and_woken(pipeline: Pipeline) -> None:
+def test_local_delivery_is_available_at_commit_without_a_message(pipeline: Pipeline) -> None:
     async def body() -> None:
-        # push from a worker thread, as the HTTP layer does; the wake crosses threads
         data = make_edoc(sender=SENDER, to=[SO_AGENCIES[0]])
         result = await asyncio.to_thread(pipeline.hub.push, UBND, data)
-        await pipeline.settle()
         assert pipeline.state(result.recipients[0].delivery_id) == "available"
-        assert [m.queue for m in pipeline.broker.published] == [DISPATCH_QUEUE]
+        await pipeline.settle()
+        assert pipeline.broker.published == []
 
     asyncio.run(pipeline.run(body))
-    assert pipeline.relay.published == 1
+    assert pipeline.relay.published == 0
+
+
+def test_leaving_delivery_is_published_after_commit_and_woken(pipeline: Pipeline) -> None:
+    async def body() -> None:
+        # push from a worker thread, as the HTTP layer does; the wake crosses threads
+        data = make_edoc(sender=SENDER, to=[G22])
+        result = await asyncio.to_thread(pipeline.hub.push, UBND, data)
+        await pipeline.settle()
+        assert pipeline.state(result.recipients[0].delivery_id) == "forwarded"
+        assert [m.queue for m in pipeline.broker.published] == [DISPATCH_QUEUE, FORWARD_QUEUE]
+
+    asyncio.run(pipeline.run(body))
+    assert pipeline.relay.published == 2
 
 
 def test_national_delivery_is_forwarded_with_our_trace(
@@ -260,11 +272,8 @@ def test_unreadable_message_is_dead_lettered_at_once(pipeline: Pipeline) -> None
     asyncio.run(pipeline.run(body))
 
 
-def test_relay_sweeps_rows_left_without_a_wake(
-    uow_factory: UnitOfWorkFactory, registry: Registry, config: HubConfig
-) -> None:
-    pipeline = Pipeline(uow_factory, registry, config, {})
-    pipeline.hub.push(UBND, make_edoc(sender=SENDER, to=[SO_AGENCIES[0]]))  # relay not running
+def test_relay_sweeps_rows_left_without_a_wake(pipeline: Pipeline) -> None:
+    result = pipeline.hub.push(UBND, make_edoc(sender=SENDER, to=[G22]))  # relay not running
     assert pipeline.outbox_size() == 1
 
     async def body() -> None:
@@ -272,7 +281,8 @@ def test_relay_sweeps_rows_left_without_a_wake(
 
     asyncio.run(pipeline.run(body))
     assert pipeline.outbox_size() == 0
-    assert pipeline.relay.published == 1
+    assert pipeline.state(result.recipients[0].delivery_id) == "forwarded"
+    assert pipeline.relay.published == 2  # its dispatch message, then the forward message
 
 
 def test_a_lost_race_is_retried_not_dead_lettered() -> None:

@@ -47,11 +47,11 @@ def test_overview_counts_deliveries_by_state_and_route(
 ) -> None:
     ov = monitor.overview()
     assert ov.by_state_route == {
-        ("queued", "local"): 1,
+        ("available", "local"): 1,  # in its system's inbox from the push on
         ("queued", "national"): 1,
         ("undeliverable", "none"): 1,
     }
-    assert ov.by_state() == {"queued": 2, "undeliverable": 1}
+    assert ov.by_state() == {"available": 1, "queued": 1, "undeliverable": 1}
     assert (ov.documents_last_hour, ov.documents_last_day) == (1, 1)
     clock.advance(2 * 3600)
     later = monitor.overview()

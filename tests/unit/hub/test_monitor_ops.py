@@ -105,7 +105,7 @@ def test_backlog_per_route_destination_and_state(
     assert at == clock.now()
     got = {(b.route, b.destination, b.state): b.count for b in rows}
     assert got == {
-        ("local", SO, "queued"): 1,
+        ("local", SO, "available"): 1,
         ("national", None, "dead"): 1,
         ("none", None, "undeliverable"): 1,
         ("peer", "caobang", "dead"): 1,
