@@ -217,10 +217,19 @@ class MemoryDeliveryRepository(_Repo):
     def get_many(self, delivery_ids: Sequence[str]) -> Mapping[str, DeliveryRow]:
         return {i: self.t.deliveries[i] for i in delivery_ids if i in self.t.deliveries}
 
-    def save_with_event(self, row: DeliveryRow, *, read: DeliveryRow, event: DeliveryEvent) -> bool:
+    def save_with_event(
+        self,
+        row: DeliveryRow,
+        *,
+        read: DeliveryRow,
+        event: DeliveryEvent,
+        audit: AuditRow | None = None,
+    ) -> bool:
         if not self.save(row, read=read):
             return False
         self.add_event(event)
+        if audit is not None:
+            self._uow.audit.append(audit)
         return True
 
     def save_many(self, steps: Sequence[tuple[DeliveryRow, DeliveryRow]]) -> bool:

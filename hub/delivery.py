@@ -44,7 +44,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from hub.errors import Conflict, IllegalTransition
-from hub.ports import DeliveryEvent, DeliveryRepository, DeliveryRow
+from hub.ports import AuditRow, DeliveryEvent, DeliveryRepository, DeliveryRow
 
 
 class State(StrEnum):
@@ -201,9 +201,11 @@ def advance(
     *,
     at: dt.datetime,
     reason: str | None = None,
+    audit: AuditRow | None = None,
     **changes: object,
 ) -> DeliveryRow:
-    """Apply ``event`` to ``row`` and persist it with its event, in the caller's transaction.
+    """Apply ``event`` to ``row`` and persist it with its event — and ``audit``, the audit row
+    of the work, when given: one statement on PostgreSQL — in the caller's transaction.
 
     ``changes`` sets further columns (``next_attempt_at``, ``resolved_code``…). The write is a
     compare-and-set against ``row`` as read, of the columns this step changes only: when another
@@ -215,7 +217,7 @@ def advance(
     new_row, record = apply(row, event, at=at, reason=reason)
     if changes:
         new_row = dataclasses.replace(new_row, **changes)  # type: ignore[arg-type]
-    if not repo.save_with_event(new_row, read=row, event=record):
+    if not repo.save_with_event(new_row, read=row, event=record, audit=audit):
         raise _raced([row.id])
     return new_row
 

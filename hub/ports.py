@@ -407,11 +407,19 @@ class DeliveryRepository(Protocol):
         """
         ...
 
-    def save_with_event(self, row: DeliveryRow, *, read: DeliveryRow, event: DeliveryEvent) -> bool:
-        """:meth:`save` with ``read``, then :meth:`add_event` of ``event`` when it won — one
-        statement on PostgreSQL (a state step is a fetch's or an acknowledgement's main write).
+    def save_with_event(
+        self,
+        row: DeliveryRow,
+        *,
+        read: DeliveryRow,
+        event: DeliveryEvent,
+        audit: AuditRow | None = None,
+    ) -> bool:
+        """:meth:`save` with ``read``, then :meth:`add_event` of ``event`` and, given, the
+        ``audit`` row (:meth:`AuditRepository.append`) when it won — one statement on
+        PostgreSQL (a state step is a fetch's or an acknowledgement's main write).
 
-        ``False``, and neither written, when the compare-and-set lost.
+        ``False``, and nothing written, when the compare-and-set lost.
         """
         ...
 

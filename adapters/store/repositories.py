@@ -419,15 +419,18 @@ def _save_changed_statement(changed: frozenset[str]) -> Executable:
     return stmt
 
 
-_SAVE_WITH_EVENT: dict[frozenset[str], Executable] = {}
+_SAVE_WITH_EVENT: dict[tuple[frozenset[str], bool], Executable] = {}
+_AUDIT_COLUMNS = ("at", "actor", "action", "subject", "outcome", "details")
 
 
-def _save_with_event_statement(changed: frozenset[str]) -> Executable:
+def _save_with_event_statement(changed: frozenset[str], audited: bool) -> Executable:
     """``WITH moved AS (<the compare-and-set UPDATE> RETURNING id) INSERT INTO delivery_events
     SELECT id, <event> FROM moved RETURNING id`` (PostgreSQL), built once per set of changed
     columns; bound as :func:`_save_changed_params` plus ``e_at``, ``e_from_state``,
-    ``e_to_state``, ``e_reason``."""
-    stmt = _SAVE_WITH_EVENT.get(changed)
+    ``e_to_state``, ``e_reason``. ``audited`` adds ``audited AS (INSERT INTO audit SELECT
+    <row> FROM moved)``, bound as ``a_<column>`` (:func:`_audit_params`): the audit row is
+    written exactly when the update matched, like the event."""
+    stmt = _SAVE_WITH_EVENT.get((changed, audited))
     if stmt is None:
         update: Any = _save_changed_statement(changed)
         moved = update.returning(t.deliveries.c.id).cte("moved")
@@ -444,8 +447,18 @@ def _save_with_event_statement(changed: frozenset[str]) -> Executable:
             .from_select(["delivery_id", "at", "from_state", "to_state", "reason"], event)
             .returning(e.c.id)
         )
-        _SAVE_WITH_EVENT[changed] = stmt
+        if audited:
+            a = t.audit
+            row = sa.select(
+                *(sa.bindparam(f"a_{name}", type_=a.c[name].type) for name in _AUDIT_COLUMNS)
+            ).select_from(moved)
+            stmt = stmt.add_cte(a.insert().from_select(list(_AUDIT_COLUMNS), row).cte("audited"))
+        _SAVE_WITH_EVENT[(changed, audited)] = stmt
     return stmt
+
+
+def _audit_params(row: AuditRow) -> dict[str, Any]:
+    return {f"a_{name}": value for name, value in _audit_values(row).items()}
 
 
 # The inbox query (VXP getReceivedEdocList polls it constantly): built once per number of states,
@@ -617,30 +630,42 @@ class SqlDeliveryRepository(_Repo):
         stmt = _save_changed_statement(changed)
         return self._run("updating a delivery", stmt, params).rowcount == 1
 
-    def save_with_event(self, row: DeliveryRow, *, read: DeliveryRow, event: DeliveryEvent) -> bool:
-        """On PostgreSQL the compare-and-set ``UPDATE`` feeds the event ``INSERT`` (a
-        data-modifying ``WITH``): one round trip, and the event row exists exactly when the
-        update matched. SQLite has no such ``WITH``: :meth:`save` then :meth:`add_event`."""
+    def save_with_event(
+        self,
+        row: DeliveryRow,
+        *,
+        read: DeliveryRow,
+        event: DeliveryEvent,
+        audit: AuditRow | None = None,
+    ) -> bool:
+        """On PostgreSQL the compare-and-set ``UPDATE`` feeds the event ``INSERT`` and the
+        audit ``INSERT`` (a data-modifying ``WITH``): one round trip, and the event and audit
+        rows exist exactly when the update matched. SQLite has no such ``WITH``: :meth:`save`,
+        then :meth:`add_event` and the audit row."""
         if self.conn.dialect.name != "postgresql":
-            return self._save_then_add_event(row, read, event)
+            return self._save_then_add_event(row, read, event, audit)
         changed, params = _save_changed_params(row, read)
         if not changed:
-            return self._save_then_add_event(row, read, event)
+            return self._save_then_add_event(row, read, event, audit)
         if event.delivery_id != row.id:
             raise InternalError(f"event of delivery {event.delivery_id} saved with {row.id}")
         params.update(
             e_at=event.at, e_from_state=event.from_state, e_to_state=event.to_state,
             e_reason=event.reason,
         )  # fmt: skip
-        stmt = _save_with_event_statement(changed)
+        if audit is not None:
+            params.update(_audit_params(audit))
+        stmt = _save_with_event_statement(changed, audit is not None)
         return len(self._run("updating a delivery", stmt, params).all()) == 1
 
     def _save_then_add_event(
-        self, row: DeliveryRow, read: DeliveryRow, event: DeliveryEvent
+        self, row: DeliveryRow, read: DeliveryRow, event: DeliveryEvent, audit: AuditRow | None
     ) -> bool:
         if not self.save(row, read=read):
             return False
         self.add_event(event)
+        if audit is not None:
+            self._run("appending to the audit log", _INSERT_AUDIT, _audit_values(audit))
         return True
 
     def for_document(self, doc_id: str) -> Sequence[DeliveryRow]:

@@ -218,6 +218,14 @@ def audit(
     uow.audit.append(AuditRow(at, actor, action, subject, outcome, details))
 
 
+def audit_row(
+    at: dt.datetime, actor: str, action: str, subject: str | None, **details: Any
+) -> AuditRow:
+    """The audit row of work that succeeded, for a repository that writes it with the work
+    itself (:func:`hub.delivery.advance` with ``audit=``)."""
+    return AuditRow(at, actor, action, subject, "ok", details)
+
+
 def audit_refusal(
     deps: Deps, actor: str, action: str, subject: str | None, error: HubError, **details: Any
 ) -> None:

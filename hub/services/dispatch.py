@@ -49,6 +49,7 @@ import logging
 import random
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from hub.circuit import CIRCUIT_OPEN
 from hub.delivery import Event, State, advance, advance_many
@@ -253,7 +254,7 @@ class ForwardHandler:
             row = uow.deliveries.get(delivery_id)
             if row is None or row.state != State.FORWARDING:
                 return None
-            changes: dict[str, object] = {}
+            changes: dict[str, Any] = {}
             if error.code == "peer.not_configured":
                 delay = None
             elif isinstance(error, PeerUnavailable | PeerAuthRefused):
@@ -333,7 +334,7 @@ def redrive(
             row = uow.deliveries.get(delivery_id)
             if row is None or row.state not in (State.DEAD, State.UNDELIVERABLE):
                 continue
-            changes: dict[str, object] = {"attempts": 0}
+            changes: dict[str, Any] = {"attempts": 0}
             if router_for is not None:
                 decision = router_for(uow).route(row.recipient_code, today_vn(now))
                 changes.update(

@@ -37,7 +37,7 @@ from hub.errors import (
     NotFound,
 )
 from hub.ports import AgencyRow, DeliveryRow, DocumentRow, FetchEntry, InboxEntry, UnitOfWork
-from hub.services.base import Deps, HubConfig, audit
+from hub.services.base import Deps, HubConfig, audit, audit_row
 from hub.services.contracts import (
     AgencyRecord,
     FetchedPackage,
@@ -180,8 +180,9 @@ class Pull:
                 )
             data = read(entry)
             if row.state == State.AVAILABLE:
+                entry_row = audit_row(now, f"system:{system_id}", "fetch", delivery_id)
                 try:
-                    advance(uow.deliveries, row, Event.FETCH, at=now)
+                    advance(uow.deliveries, row, Event.FETCH, at=now, audit=entry_row)
                 except Conflict as exc:
                     if exc.code != "delivery.raced":
                         raise
@@ -196,12 +197,15 @@ class Pull:
                             code="delivery.gone",
                         ) from None
                     return data, entry
-                audit(uow, now, f"system:{system_id}", "fetch", delivery_id)
                 uow.commit()
         return data, entry
 
     def update_status(self, system_id: str, delivery_id: str, status: TransportStatus) -> None:
         now = self._deps.clock.now()
+        # written by the step below, in its statement (hub.delivery.advance)
+        logged = audit_row(
+            now, f"system:{system_id}", "update_status", delivery_id, status=status.value
+        )
         with self._deps.uow() as uow:
             row = _own_row(uow, system_id, delivery_id)  # the document is not needed here
             state = State(row.state)
@@ -210,11 +214,11 @@ class Pull:
                     return  # repeated acknowledgement
                 if state is State.AVAILABLE:  # acknowledged without getEdoc: take it first
                     row = advance(uow.deliveries, row, Event.FETCH, at=now)
-                advance(uow.deliveries, row, Event.DONE, at=now)
+                advance(uow.deliveries, row, Event.DONE, at=now, audit=logged)
             elif status is TransportStatus.PROCESSING:
                 if state is State.FETCHED or state is State.DONE:
                     return
-                advance(uow.deliveries, row, Event.FETCH, at=now, reason="processing")
+                advance(uow.deliveries, row, Event.FETCH, at=now, reason="processing", audit=logged)
             else:
                 if state is State.DONE:
                     raise IllegalTransition(
@@ -224,7 +228,9 @@ class Pull:
                 if _failed_and_not_fetched_since(row):
                     return  # repeated fail (the client retried): the failure is counted once
                 try:
-                    advance(uow.deliveries, row, Event.FAIL, at=now, reason=_FAIL_REASON)
+                    advance(
+                        uow.deliveries, row, Event.FAIL, at=now, reason=_FAIL_REASON, audit=logged
+                    )
                 except Conflict as exc:
                     if exc.code != "delivery.raced":
                         raise
@@ -235,9 +241,6 @@ class Pull:
                     if current is not None and _failed_and_not_fetched_since(current):
                         return
                     raise
-            audit(
-                uow, now, f"system:{system_id}", "update_status", delivery_id, status=status.value
-            )
             uow.commit()
 
     # ------------------------------------------------------------------------------- sent

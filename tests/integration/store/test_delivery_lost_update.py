@@ -24,7 +24,14 @@ from adapters.store.uow import SqlStore
 from hub.delivery import Event, advance
 from hub.edxml.model import MessageKind
 from hub.errors import Conflict
-from hub.ports import DeliveryEvent, DeliveryRow, DocumentRow, PackageRow, UnitOfWorkFactory
+from hub.ports import (
+    AuditRow,
+    DeliveryEvent,
+    DeliveryRow,
+    DocumentRow,
+    PackageRow,
+    UnitOfWorkFactory,
+)
 from tests.db_fixtures import migrated_engine_on
 
 T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
@@ -142,11 +149,14 @@ def test_a_state_step_writes_its_event_exactly_when_its_compare_and_set_wins(
     stale = _fetched_delivery(uow_factory)
     done = dataclasses.replace(stale, state="done", done_at=T1, updated_at=T1)
     event = DeliveryEvent(stale.id, T1, "fetched", "done", "xong")
+    logged = AuditRow(T1, "system:qlvb.so", "update_status", stale.id, "ok", {"status": "done"})
     with uow_factory() as uow:
-        assert uow.deliveries.save_with_event(done, read=stale, event=event) is True
+        assert uow.deliveries.save_with_event(done, read=stale, event=event, audit=logged)
         uow.commit()
     with uow_factory() as uow:
         assert uow.deliveries.get(stale.id) == done
+        (entry,) = uow.audit.recent(subject=stale.id)
+        assert dataclasses.replace(entry, id=None) == logged
         (written,) = uow.deliveries.events(stale.id)
         assert (written.at, written.from_state, written.to_state, written.reason) == (
             T1,
@@ -157,9 +167,11 @@ def test_a_state_step_writes_its_event_exactly_when_its_compare_and_set_wins(
         # From the old read again: neither the row nor a second event is written.
         failed = dataclasses.replace(stale, state="available", attempts=1, updated_at=T2)
         again = DeliveryEvent(stale.id, T2, "fetched", "available", "lỗi")
-        assert uow.deliveries.save_with_event(failed, read=stale, event=again) is False
+        lost = dataclasses.replace(logged, at=T2, details={"status": "fail"})
+        assert uow.deliveries.save_with_event(failed, read=stale, event=again, audit=lost) is False
         assert uow.deliveries.get(stale.id) == done
         assert len(uow.deliveries.events(stale.id)) == 1
+        assert len(uow.audit.recent(subject=stale.id)) == 1  # nor its audit row
 
 
 @pytest.mark.integration
