@@ -28,7 +28,13 @@ Two backends, one code path (DESIGN.md §3):
   commit is synced, and one that is lost is as if it never ran (a claim or an ack redone).
   Never for a commit whose effect is announced before another synced commit (an answer).
 * **PostgreSQL** through psycopg 3 (``postgresql+psycopg://…``), with a bounded pool and
-  pre-ping so a restarted server costs one retry, not a stream of 503s. A replicated pair (or
+  pre-ping so a restarted server costs one retry, not a stream of 503s. Only a connection that
+  sat in the pool longer than :attr:`EngineOptions.ping_idle_s` is pinged: under load a
+  connection is taken again within milliseconds, and a ping on every checkout was a round trip
+  and a statement more for every unit of work (three per package exchanged). A connection that
+  died within that second fails its first statement instead (one 503, answered as "try again");
+  SQLAlchemy then invalidates every connection of the pool opened before the failure, so the
+  next units of work reconnect. A replicated pair (or
   more) is named with libpq's multi-host form, ``postgresql://u@db1:5432,db2:5432/hub?
   target_session_attrs=read-write`` (rewritten here into the ``host=`` parameters SQLAlchemy
   passes to libpq): every new connection goes to whichever host is the primary now, so after a
@@ -43,6 +49,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -74,6 +81,9 @@ class EngineOptions:
     """How long a request waits for a free connection before failing with StoreUnavailable."""
     pool_recycle_s: int = 1800
     """PostgreSQL: reopen connections older than this (firewalls drop idle connections)."""
+    ping_idle_s: float = 1.0
+    """PostgreSQL: ping a connection taken from the pool after it sat idle this long (0: on
+    every checkout); a dead one is replaced before the caller sees it."""
     echo: bool = False
     """Log every statement (debugging only: statements may carry document metadata)."""
     sqlite_synchronous: str = "FULL"
@@ -119,7 +129,7 @@ def create_engine(url: str, options: EngineOptions | None = None) -> Engine:
     if backend == "postgresql":
         if parsed.get_driver_name() != "psycopg":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return sa.create_engine(
+        engine = sa.create_engine(
             parsed,
             echo=options.echo,
             json_serializer=_json_dumps,
@@ -127,8 +137,9 @@ def create_engine(url: str, options: EngineOptions | None = None) -> Engine:
             max_overflow=options.max_overflow,
             pool_timeout=options.pool_timeout_s,
             pool_recycle=options.pool_recycle_s,
-            pool_pre_ping=True,
         )
+        _install_idle_ping(engine, options.ping_idle_s)
+        return engine
     raise ValueError(f"unsupported database URL backend {backend!r}: use sqlite or postgresql")
 
 
@@ -144,6 +155,29 @@ def _libpq_hosts(url: str) -> str:
     hosts = "&".join(f"host={h.strip()}" for h in hostlist.split(",") if h.strip())
     query = f"{hosts}&{query}" if query else hosts
     return f"{scheme}://{userinfo}{at}/{path}?{query}"
+
+
+def _install_idle_ping(engine: Engine, idle_s: float) -> None:
+    """Pre-ping, only for a connection idle longer than ``idle_s`` (module docstring).
+
+    SQLAlchemy's recipe for pessimistic disconnect handling: a ``checkout`` listener that
+    raises :class:`sqlalchemy.exc.DisconnectionError` makes the pool drop that connection and
+    check out another (up to three times)."""
+    key = "lienthong_idle_since"
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[key] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop(key, None)
+        if since is None or time.monotonic() - since < idle_s:
+            return  # just opened, or back in the pool a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as err:
+            raise exc.DisconnectionError(f"idle connection lost: {err}") from err
 
 
 def _install_sqlite_hooks(engine: Engine, options: EngineOptions) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -177,5 +178,59 @@ def test_a_multi_host_url_connects_to_the_host_that_is_a_writable_primary() -> N
                 "SELECT inet_server_port(), pg_is_in_recovery()"
             ).one()
         assert (port, standby) == (server.port or 5432, False)
+    finally:
+        engine.dispose()
+
+
+def _backend_pids(engine: Engine) -> set[int]:
+    """The server process behind the engine's one pooled connection (back in the pool after)."""
+    with engine.connect() as conn:
+        return {conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()}
+
+
+def _terminate(pids: set[int]) -> None:
+    from tests.db_fixtures import PG_SERVER_URL
+
+    admin = create_engine(PG_SERVER_URL)
+    try:
+        with admin.connect() as conn:
+            for pid in pids:
+                assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})").scalar_one()
+    finally:
+        admin.dispose()
+
+
+def test_a_connection_idle_past_the_threshold_is_pinged_and_replaced(postgres_url: str) -> None:
+    """The server dropped the pooled connection while it sat idle: the checkout's ping finds it
+    dead and the pool hands out a new one — the caller never sees the failure."""
+    engine = create_engine(postgres_url, EngineOptions(pool_size=1, ping_idle_s=0.2))
+    try:
+        pids = _backend_pids(engine)
+        _terminate(pids)
+        time.sleep(0.4)
+        with engine.connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        assert pid not in pids
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_lost_within_the_threshold_fails_once_then_the_pool_reconnects(
+    postgres_url: str,
+) -> None:
+    """The trade made for load (no ping for a connection used a moment ago): its first
+    statement fails as StoreUnavailable (HTTP 503, "try again"), and the pool drops every
+    connection of that generation, so the next unit of work runs on a new one."""
+    engine = create_engine(postgres_url, EngineOptions(pool_size=1, ping_idle_s=60))
+    store = SqlStore(engine)
+    try:
+        pids = _backend_pids(engine)
+        _terminate(pids)
+        with pytest.raises(StoreUnavailable), store.unit_of_work() as uow:
+            uow.packages.get("0" * 64)
+        with store.unit_of_work() as uow:
+            assert uow.packages.get("0" * 64) is None
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() not in pids
     finally:
         engine.dispose()
