@@ -315,7 +315,10 @@ class Intake:
             if step is None:
                 queued.append(row.id)
             else:
-                row, record = apply(row, step, at=now, reason=decision_.reason)
+                # the reason of a missing route is the sender's error text; a local copy's
+                # step has none, as when the dispatch worker took it
+                reason = decision_.reason if step is Event.NO_ROUTE else None
+                row, record = apply(row, step, at=now, reason=reason)
                 events.append(record)
             created.append(row)
         uow.deliveries.add_many(created, events)

@@ -256,6 +256,17 @@ def test_routes_at_intake(hub: HubServices) -> None:
         "available",
     )
     assert closed.reason
+    with hub.deps.uow() as uow:  # both steps taken by the push, as the state machine has them
+        steps = [
+            (e.from_state, e.to_state, e.reason) for e in uow.deliveries.events(closed.delivery_id)
+        ]
+        unrouted = uow.deliveries.events(by["000.00.99.H41"].delivery_id)
+    assert steps == [(None, "queued", "accepted"), ("queued", "available", None)]
+    assert [(e.from_state, e.to_state) for e in unrouted] == [
+        (None, "queued"),
+        ("queued", "undeliverable"),
+    ]
+    assert unrouted[-1].reason == by["000.00.99.H41"].reason
     assert by["000.00.99.H41"].route is Route.NONE
     assert by["000.00.99.H41"].state == "undeliverable"
     assert by["000.00.00.G22"].route is Route.NATIONAL
