@@ -665,7 +665,7 @@ class SqlDeliveryRepository(_Repo):
             return False
         self.add_event(event)
         if audit is not None:
-            self._run("appending to the audit log", _INSERT_AUDIT, _audit_values(audit))
+            SqlAuditRepository(self._connection).append(audit)
         return True
 
     def for_document(self, doc_id: str) -> Sequence[DeliveryRow]:

@@ -34,9 +34,8 @@ Theory of operation (hub-common.md, DESIGN.md §2). In order, failing fast and c
    :mod:`hub.services.group_commit`: one outbox row and one audit INSERT for the group; a push
    that fails there is re-run in a transaction of its own); either way a push is answered only
    after the commit that holds it. After the commit the outbox relay is woken when a copy was
-   queued. A push refused
-   by steps 2–5 first looks its bytes up: bytes already stored are answered as stored even if
-   a check would refuse them now.
+   queued. A push refused by steps 2–5 first looks its bytes up: bytes already stored are
+   answered as stored even if a check would refuse them now.
 
 Every refusal raises a :mod:`hub.errors` exception and leaves an audit row.
 """
