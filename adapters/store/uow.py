@@ -14,7 +14,9 @@ the transaction begun (SQLAlchemy 2 "autobegin"; on SQLite ``BEGIN IMMEDIATE``, 
 before touching the database never holds a connection or SQLite's write lock. :meth:`commit`
 ends the transaction; like the in-memory store, the unit stays usable and a later call starts a
 new transaction. Leaving the ``with`` block rolls back whatever was not committed (also after an
-exception) and returns the connection to the pool.
+exception) and returns the connection to the pool. A transaction that only read and is left
+without an exception ends with ``COMMIT`` instead — the same outcome, but psycopg keeps the
+statements it prepared (:mod:`adapters.store.engine`).
 
 A failed commit (connection lost, serialization failure, disk full) raises
 :class:`hub.errors.StoreUnavailable`: the caller answers 503 and nothing is half-stored.
@@ -29,7 +31,7 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.store.activity import SqlActivityRepository
-from adapters.store.engine import translate_errors
+from adapters.store.engine import translate_errors, wrote_in_transaction
 from adapters.store.inbound import SqlInboundRepository
 from adapters.store.repositories import (
     SqlAgencyRepository,
@@ -97,14 +99,17 @@ class SqlUnitOfWork:
             return
         try:
             if conn.in_transaction():
-                conn.rollback()
+                if exc_type is None and not wrote_in_transaction(conn):
+                    conn.commit()  # reads only: nothing to undo, and the prepared statements stay
+                else:
+                    conn.rollback()
         except exc.DBAPIError as err:
             # The connection is already broken (usually why we are leaving); closing it below
             # invalidates it in the pool. Never mask the exception that is propagating.
             if exc_type is None:
                 raise StoreUnavailable(
-                    "database unavailable while rolling back",
-                    message_vi="cơ sở dữ liệu không sẵn sàng khi hủy giao dịch",
+                    "database unavailable while ending the transaction",
+                    message_vi="cơ sở dữ liệu không sẵn sàng khi kết thúc giao dịch",
                 ) from err
         finally:
             conn.close()

@@ -9,6 +9,7 @@ import datetime as dt
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from adapters.store.uow import SqlStore
 from hub.edxml.model import MessageKind
 from hub.errors import StoreUnavailable
 from hub.ports import DeliveryEvent, DeliveryRow, DocumentRow, PackageRow
+from tests.db_fixtures import migrated_engine_on
 
 T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 
@@ -215,13 +217,21 @@ def test_a_connection_idle_past_the_threshold_is_pinged_and_replaced(postgres_ur
         engine.dispose()
 
 
+@pytest.fixture
+def migrated_postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The session's PostgreSQL database at head (emptied afterwards), for tests that build an
+    engine of their own on it."""
+    with migrated_engine_on(request, "postgresql") as engine:
+        yield engine.url.render_as_string(hide_password=False)
+
+
 def test_a_connection_lost_within_the_threshold_fails_once_then_the_pool_reconnects(
-    postgres_url: str,
+    migrated_postgres_url: str,
 ) -> None:
     """The trade made for load (no ping for a connection used a moment ago): its first
     statement fails as StoreUnavailable (HTTP 503, "try again"), and the pool drops every
     connection of that generation, so the next unit of work runs on a new one."""
-    engine = create_engine(postgres_url, EngineOptions(pool_size=1, ping_idle_s=60))
+    engine = create_engine(migrated_postgres_url, EngineOptions(pool_size=1, ping_idle_s=60))
     store = SqlStore(engine)
     try:
         pids = _backend_pids(engine)
@@ -232,5 +242,48 @@ def test_a_connection_lost_within_the_threshold_fails_once_then_the_pool_reconne
             assert uow.packages.get("0" * 64) is None
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() not in pids
+    finally:
+        engine.dispose()
+
+
+def _prepared_count(engine: Engine, table: str) -> int:
+    """Statements over ``table`` the server holds prepared for the pool's one connection."""
+    with engine.connect() as conn:
+        return conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %(pattern)s",
+            {"pattern": f"%FROM {table}%"},
+        ).scalar_one()
+
+
+def test_units_of_work_that_only_read_keep_the_connection_s_prepared_statements(
+    migrated_postgres_url: str,
+) -> None:
+    """psycopg prepares a statement on its fifth run on a connection, and forgets every one
+    after a ROLLBACK: read-only units of work end with COMMIT, so the hot reads get prepared."""
+    engine = create_engine(migrated_postgres_url, EngineOptions(pool_size=1, max_overflow=0))
+    store = SqlStore(engine)
+    try:
+        for _ in range(8):
+            with store.unit_of_work() as uow:
+                assert uow.packages.get("0" * 64) is None
+        assert _prepared_count(engine, "packages") == 1
+    finally:
+        engine.dispose()
+
+
+def test_a_unit_of_work_that_wrote_still_rolls_back_what_it_did_not_commit(
+    migrated_postgres_url: str,
+) -> None:
+    """Only reads end with COMMIT: a write left uncommitted is undone, also when the unit
+    leaves without an exception."""
+    engine = create_engine(migrated_postgres_url, EngineOptions(pool_size=1, max_overflow=0))
+    store = SqlStore(engine)
+    digest = uuid.uuid4().hex * 2
+    try:
+        with store.unit_of_work() as uow:
+            assert uow.packages.get(digest) is None  # a read first: the write must still count
+            uow.packages.add(PackageRow(digest, 10, MessageKind.EDOC, T0))
+        with store.unit_of_work() as uow:
+            assert uow.packages.get(digest) is None
     finally:
         engine.dispose()
