@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import Executable
 
 from adapters.store import tables as t
-from adapters.store.engine import translate_errors
+from adapters.store.engine import reading, translate_errors
 from hub.audit_chain import GENESIS, Checkpoint, SealedRow
 from hub.errors import Conflict
 from hub.ports import AuditRow
@@ -105,12 +105,12 @@ class SqlAuditChain:
         self._reader = engine.execution_options(sqlite_begin="DEFERRED")
 
     def head(self) -> tuple[int, str]:
-        with translate_errors("reading the audit chain"), self._reader.connect() as conn:
+        with translate_errors("reading the audit chain"), reading(self._reader) as conn:
             row = conn.execute(_HEAD).first()
         return (0, GENESIS) if row is None else (int(row.chain_seq), str(row.hash))
 
     def unsealed(self, limit: int) -> Sequence[AuditRow]:
-        with translate_errors("reading the audit chain"), self._reader.connect() as conn:
+        with translate_errors("reading the audit chain"), reading(self._reader) as conn:
             rows = conn.execute(_UNSEALED, {"limit": limit}).all()
         return [_row(r) for r in rows]
 
@@ -136,7 +136,7 @@ class SqlAuditChain:
         a = t.audit
         after = 0
         while True:
-            with translate_errors("reading the audit chain"), self._reader.connect() as conn:
+            with translate_errors("reading the audit chain"), reading(self._reader) as conn:
                 rows = conn.execute(
                     sa.select(a).where(a.c.chain_seq > after).order_by(a.c.chain_seq).limit(PAGE)
                 ).all()
@@ -148,6 +148,6 @@ class SqlAuditChain:
 
     def checkpoints(self) -> Sequence[Checkpoint]:
         c = t.audit_checkpoints
-        with translate_errors("reading the audit chain"), self._reader.connect() as conn:
+        with translate_errors("reading the audit chain"), reading(self._reader) as conn:
             rows = conn.execute(sa.select(c).order_by(c.c.seq)).all()
         return [Checkpoint(int(r.seq), r.hash, r.at, r.mac) for r in rows]

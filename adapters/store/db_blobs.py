@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.store.blobs import CHUNK, _corrupt, _missing, check_digest
-from adapters.store.engine import translate_errors
+from adapters.store.engine import reading, translate_errors
 from adapters.store.tables import blob_chunks, blobs
 from hub.errors import PackageTooLarge
 
@@ -52,7 +52,7 @@ class _ChunkReader(io.RawIOBase):
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         if not self._buffer and self._next < self._chunks:
-            with translate_errors("reading a stored body"), self._engine.connect() as conn:
+            with translate_errors("reading a stored body"), reading(self._engine) as conn:
                 data = conn.execute(
                     sa.select(blob_chunks.c.data)
                     .where(blob_chunks.c.digest == self._digest)
@@ -88,7 +88,7 @@ class DatabaseBlobStore:
 
     def _row(self, digest: str) -> tuple[int, int] | None:
         check_digest(digest)
-        with translate_errors("reading a stored body"), self._reader.connect() as conn:
+        with translate_errors("reading a stored body"), reading(self._reader) as conn:
             row = conn.execute(
                 sa.select(blobs.c.size, blobs.c.chunks).where(blobs.c.digest == digest)
             ).one_or_none()

@@ -211,6 +211,16 @@ def _install_write_tracking(engine: Engine) -> None:
     event.listen(engine, "rollback", _forget)
 
 
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """``engine.connect()`` for callers that only read: its transaction ends with ``COMMIT``
+    when nothing was written (module docstring), with ``ROLLBACK`` on an exception."""
+    with engine.connect() as conn:
+        yield conn
+        if conn.in_transaction() and not wrote_in_transaction(conn):
+            conn.commit()
+
+
 def wrote_in_transaction(conn: Connection) -> bool:
     """Whether ``conn``'s transaction may have written: ``True`` unless the engine tracks writes
     (PostgreSQL) and every statement so far was a ``SELECT``."""

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from adapters.store import tables as t
 from adapters.store.audit_chain import head_statement, link_params, link_statement, write_links
-from adapters.store.engine import translate_errors
+from adapters.store.engine import reading, translate_errors
 from hub.audit_chain import GENESIS, SealedRow
 from hub.errors import Conflict
 from hub.evidence import Batch, DocumentRecord, EvidenceEvent
@@ -96,12 +96,12 @@ class SqlEvidenceChain:
         self._reader = engine.execution_options(sqlite_begin="DEFERRED")
 
     def head(self) -> tuple[int, str]:
-        with translate_errors("reading the evidence chain"), self._reader.connect() as conn:
+        with translate_errors("reading the evidence chain"), reading(self._reader) as conn:
             row = conn.execute(_HEAD).first()
         return (0, GENESIS) if row is None else (int(row.chain_seq), str(row.hash))
 
     def unsealed(self, limit: int) -> Sequence[EvidenceEvent]:
-        with translate_errors("reading the evidence chain"), self._reader.connect() as conn:
+        with translate_errors("reading the evidence chain"), reading(self._reader) as conn:
             rows = conn.execute(_UNSEALED, {"limit": limit}).all()
         return [_event(r) for r in rows]
 
@@ -131,13 +131,13 @@ class SqlEvidenceChain:
 
     def last_batch(self) -> Batch | None:
         b = t.evidence_batches
-        with translate_errors("reading the evidence batches"), self._reader.connect() as conn:
+        with translate_errors("reading the evidence batches"), reading(self._reader) as conn:
             row = conn.execute(sa.select(b).order_by(b.c.to_seq.desc()).limit(1)).first()
         return None if row is None else _batch(row)
 
     def batches(self) -> Sequence[Batch]:
         b = t.evidence_batches
-        with translate_errors("reading the evidence batches"), self._reader.connect() as conn:
+        with translate_errors("reading the evidence batches"), reading(self._reader) as conn:
             rows = conn.execute(sa.select(b).order_by(b.c.to_seq)).all()
         return [_batch(r) for r in rows]
 
@@ -149,7 +149,7 @@ class SqlEvidenceChain:
             query = _JOINED.where(_e.c.chain_seq > after)
             if to_seq is not None:
                 query = query.where(_e.c.chain_seq <= to_seq)
-            with translate_errors("reading the evidence chain"), self._reader.connect() as conn:
+            with translate_errors("reading the evidence chain"), reading(self._reader) as conn:
                 rows = conn.execute(query.order_by(_e.c.chain_seq).limit(PAGE)).all()
             if not rows:
                 return
@@ -157,7 +157,7 @@ class SqlEvidenceChain:
             after = int(rows[-1].chain_seq)
 
     def document(self, ref: str) -> DocumentRecord | None:
-        with translate_errors("reading a document"), self._reader.connect() as conn:
+        with translate_errors("reading a document"), reading(self._reader) as conn:
             row = conn.execute(
                 sa.select(_doc)
                 .where(sa.or_(_doc.c.id == ref, _doc.c.document_id == ref))
@@ -169,6 +169,6 @@ class SqlEvidenceChain:
         return DocumentRecord(row.id, row.document_id, row.digest, row.sender_code, row.received_at)
 
     def events_of(self, doc_id: str) -> Sequence[SealedRow[EvidenceEvent] | EvidenceEvent]:
-        with translate_errors("reading the evidence chain"), self._reader.connect() as conn:
+        with translate_errors("reading the evidence chain"), reading(self._reader) as conn:
             rows = conn.execute(_JOINED.where(_d.c.doc_id == doc_id).order_by(_e.c.id)).all()
         return [_sealed(r) if r.chain_seq is not None else _event(r) for r in rows]

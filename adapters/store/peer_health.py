@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from adapters.store.engine import translate_errors
+from adapters.store.engine import reading, translate_errors
 from adapters.store.tables import peer_health
 from hub.ports import PeerHealth
 
@@ -67,7 +67,7 @@ class SqlPeerHealthStore:
         self._upsert({**row, **values}, tuple(values))
 
     def all(self) -> Sequence[PeerHealth]:
-        with translate_errors("reading peer health"), self._engine.connect() as conn:
+        with translate_errors("reading peer health"), reading(self._engine) as conn:
             rows = conn.execute(sa.select(peer_health).order_by(peer_health.c.name)).all()
         return [PeerHealth(**r._asdict()) for r in rows]
 

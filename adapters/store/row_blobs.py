@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adapters.store.blobs import _corrupt, check_digest
-from adapters.store.engine import translate_errors
+from adapters.store.engine import reading, translate_errors
 from adapters.store.tables import packages
 from hub.ports import BlobStore
 
@@ -58,7 +58,7 @@ class RowBlobStore:
 
     def _scalar(self, stmt: sa.Select[Any], digest: str) -> Any:
         check_digest(digest)
-        with translate_errors("reading a stored body"), self._engine.connect() as conn:
+        with translate_errors("reading a stored body"), reading(self._engine) as conn:
             return conn.execute(stmt, {"digest": digest}).scalar_one_or_none()
 
     def _in_row(self, digest: str) -> bytes | None:

@@ -14,10 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adapters.store import migrate
-from adapters.store.engine import EngineOptions, create_engine
+from adapters.store import tables as t
+from adapters.store.engine import EngineOptions, create_engine, reading
 from adapters.store.uow import SqlStore
 from hub.edxml.model import MessageKind
 from hub.errors import StoreUnavailable
@@ -285,5 +287,30 @@ def test_a_unit_of_work_that_wrote_still_rolls_back_what_it_did_not_commit(
             uow.packages.add(PackageRow(digest, 10, MessageKind.EDOC, T0))
         with store.unit_of_work() as uow:
             assert uow.packages.get(digest) is None
+    finally:
+        engine.dispose()
+
+
+def test_reading_connections_end_with_commit_and_keep_the_prepared_statements(
+    migrated_postgres_url: str,
+) -> None:
+    """The readers outside a unit of work (sealers, blob readers, health) go through
+    ``reading``: after reads only it commits, so the connection keeps what psycopg prepared."""
+    engine = create_engine(migrated_postgres_url, EngineOptions(pool_size=1, max_overflow=0))
+    probe = sa.select(t.audit.c.id).where(t.audit.c.subject == sa.bindparam("subject"))
+    try:
+        for _ in range(8):
+            with reading(engine) as conn:
+                assert conn.execute(probe, {"subject": "nothing"}).first() is None
+        assert _prepared_count(engine, "audit") == 1
+
+        def failing_reader() -> None:
+            with reading(engine) as conn:
+                conn.execute(probe, {"subject": "nothing"})
+                raise RuntimeError("a reader failed")
+
+        with pytest.raises(RuntimeError):
+            failing_reader()
+        assert _prepared_count(engine, "audit") == 0  # rolled back: psycopg let them go
     finally:
         engine.dispose()
