@@ -14,9 +14,11 @@ Usage: ``python bench/bench_pool_ping.py --n 3000 --rounds 3``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -65,18 +67,29 @@ def one_round(url: str, idle_s: float, n: int) -> tuple[float, float, float]:
     return tuple(1e6 * x / n for x in (c1 - c0, p1 - p0, w1 - w0))  # type: ignore[return-value]
 
 
+@contextlib.contextmanager
+def scratch_database(name: str) -> Iterator[str]:
+    """A fresh PostgreSQL database ``name`` migrated to head (its URL), dropped afterwards."""
+    admin = sa.create_engine(ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    url = sa.make_url(ADMIN).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(create_engine(url))
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    admin = sa.create_engine(ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.exec_driver_sql(f"CREATE DATABASE {DB}")
-    url = sa.make_url(ADMIN).set(database=DB).render_as_string(hide_password=False)
-    try:
-        migrate.upgrade(create_engine(url))
+    with scratch_database(DB) as url:
         figures: dict[float, list[tuple[float, float, float]]] = {0.0: [], 1.0: []}
         for _ in range(args.rounds):
             for idle_s in figures:
@@ -88,10 +101,6 @@ def main() -> None:
             cols = [", ".join(f"{r[k]:,.0f}" for r in rows) for k in range(3)]
             label = "every checkout" if idle_s == 0 else f"idle > {idle_s:g} s only"
             print(f"| {label} | {cols[0]} | {cols[1]} | {cols[2]} |")
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        admin.dispose()
 
 
 if __name__ == "__main__":

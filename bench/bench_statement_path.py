@@ -32,11 +32,11 @@ from sqlalchemy.engine import Connection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.store import migrate, uow
 from adapters.store import tables as t
+from adapters.store import uow
 from adapters.store.engine import EngineOptions, create_engine
 from adapters.store.uow import SqlStore
-from bench.bench_pool_ping import ADMIN, postgres_cpu
+from bench.bench_pool_ping import postgres_cpu, scratch_database
 
 DB = "bench_statement_path"
 KEY = "0" * 36
@@ -118,13 +118,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    admin = sa.create_engine(ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.exec_driver_sql(f"CREATE DATABASE {DB}")
-    url = sa.make_url(ADMIN).set(database=DB).render_as_string(hide_password=False)
-    try:
-        migrate.upgrade(create_engine(url))
+    with scratch_database(DB) as url:
         ends: dict[str, list[tuple[float, float]]] = {"ROLLBACK (before)": [], "COMMIT": []}
         for _ in range(args.rounds):
             for label in ends:
@@ -140,10 +134,6 @@ def main() -> None:
         print("|---|---|")
         for name, cpu in statement_paths(url, args.n).items():
             print(f"| {name} | {cpu:,.0f} |")
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        admin.dispose()
 
 
 if __name__ == "__main__":
