@@ -44,7 +44,9 @@ def peer_settings(server: SoapHubServer, **overrides: object) -> PeerSettings:
         "system_id": HUB_SYSTEM,
         "secret": Secret(HUB_SECRET),
         "kind": "soap",
-        "options": {"timeout_s": "5", "connect_timeout_s": "2"},
+        # Generous for a loaded CI machine: a SendDocument once waited out 5 s there. The
+        # timeout test sets its own.
+        "options": {"timeout_s": "20", "connect_timeout_s": "10"},
     }
     values.update(overrides)
     return PeerSettings(**values)  # type: ignore[arg-type]
