@@ -44,12 +44,13 @@ Two backends, one code path (DESIGN.md §3):
 
   Hazard: psycopg forgets every statement it prepared on a connection (and sends
   ``DEALLOCATE ALL``) after each ``ROLLBACK`` — conservatively, since a rolled-back DDL may have
-  changed what they name. Ending read-only transactions with ``ROLLBACK`` (the pool's and the
-  unit of work's default) thus kept the hot statements from ever reaching psycopg's prepare
-  threshold: PostgreSQL parsed, analysed and planned almost every statement afresh (≈ 30 % of
-  its CPU under load). The engine notes whether a transaction ran anything but a ``SELECT``
-  (:func:`wrote_in_transaction`); a unit of work that leaves cleanly after reads only ends with
-  ``COMMIT``, which for a transaction without writes costs the server no WAL and no flush.
+  changed what they name. Ending read-only transactions with ``ROLLBACK`` (what a unit of work
+  and a plain ``engine.connect()`` do with a transaction left open) thus kept the hot statements
+  from ever reaching psycopg's prepare threshold: PostgreSQL parsed, analysed and planned almost
+  every statement afresh (≈ 30 % of its CPU under load). The engine notes whether a transaction
+  ran anything but a ``SELECT`` (:func:`wrote_in_transaction`); a unit of work that leaves
+  cleanly after reads only, and a reader in :func:`reading`, end with ``COMMIT``, which for a
+  transaction without writes costs the server no WAL and no flush.
 
 No engine is created at import time: the composition root calls :func:`create_engine` once.
 """
