@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import socket
 from collections.abc import Callable, Mapping
@@ -569,6 +570,20 @@ async def serve(
             stopper.cancel()
         await hub.stop()
         hub.close()
+
+
+def freeze_startup_heap() -> None:
+    """Keep what start-up built out of the cyclic garbage collector's walks (``gc.freeze``).
+
+    A hub process builds most of its heap once: modules, the app and its routes, SQLAlchemy's
+    tables and compiled statements, the agency registry. Every full collection walked all of it
+    again, holding the GIL for ≈ 80 ms each time, a stall every request in flight waited out
+    (``bench/RESULTS-hub.md``). Frozen objects are never collected, so only a process's
+    entry point calls this, once, when the process is built (not :func:`serve`, which a test
+    process may call many times).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def utc_now() -> dt.datetime:

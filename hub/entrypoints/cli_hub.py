@@ -179,7 +179,7 @@ def _build(args: argparse.Namespace, **kw: Any) -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     from adapters.http.server import run as run_loop
-    from hub.entrypoints.bootstrap import serve
+    from hub.entrypoints.bootstrap import freeze_startup_heap, serve
     from hub.entrypoints.logs import configure_logging
 
     processes = args.processes
@@ -202,6 +202,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     hub = _build(args, migrate=not args.no_migrate)
     configure_logging(hub.settings.data_dir, events=hub.settings.security_events)
+    freeze_startup_heap()
     where = f"http://{args.host}:{args.port}/"
     mode = "API + workers" if args.workers else "API"
     print(f"lienthong: {mode} on {where} (data: {hub.settings.data_dir})", flush=True)
@@ -211,6 +212,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from hub.entrypoints.bootstrap import freeze_startup_heap
     from hub.entrypoints.logs import configure_logging
 
     hub = _build(args)
@@ -224,6 +226,7 @@ def _worker(args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await hub.start_workers()
+        freeze_startup_heap()
         print("lienthong: workers running", flush=True)
         try:
             await stop.wait()
