@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -69,8 +70,27 @@ def timed(name: str, fn: Callable[..., Any], *, tag: str | None = None) -> Calla
     return wrapper
 
 
+def time_gc() -> None:
+    """Time the cyclic garbage collector's runs, per generation ("gc: generation N")."""
+    started: list[tuple[float, float]] = []
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append((time.perf_counter(), time.thread_time()))
+        elif started:
+            w0, c0 = started.pop()
+            add(
+                f"gc: generation {info['generation']}",
+                time.perf_counter() - w0,
+                time.thread_time() - c0,
+            )
+
+    gc.callbacks.append(callback)
+
+
 def instrument() -> None:
     """Patch the stage functions (module attributes looked up at call time)."""
+    time_gc()
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
@@ -215,7 +235,7 @@ def reset() -> None:
 
 
 async def main(role: str, host: str, port: int, reuse_port: bool = False) -> None:
-    from hub.entrypoints.bootstrap import build_hub, build_verifier, serve
+    from hub.entrypoints.bootstrap import build_hub, build_verifier, freeze_startup_heap, serve
     from hub.ports import NullVerifier
     from hub.settings import load_settings
 
@@ -228,6 +248,7 @@ async def main(role: str, host: str, port: int, reuse_port: bool = False) -> Non
 
     hub = build_hub(settings, migrate=False, verifier=TimedVerifier())  # type: ignore[arg-type]
     instrument_hub(hub)
+    freeze_startup_heap()  # as `lienthong serve` / `worker` do
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     out = os.environ.get("BENCH_STATS_OUT", f"/tmp/hub-stats-{role}.json")
