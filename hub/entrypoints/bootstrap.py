@@ -165,9 +165,10 @@ class Hub:
 
     def app(self) -> FastAPI:
         """The HTTP app (VXP façade, REST API, health, metrics, dashboard)."""
-        from prometheus_client import CollectorRegistry
+        from prometheus_client import CollectorRegistry, GCCollector, ProcessCollector
 
         from adapters.http.app import create_app
+        from adapters.http.console.metrics import FrozenHeapCollector
         from adapters.http.gate import ApiSettings
         from hub.vxp.verify import VerifyPolicy
 
@@ -184,6 +185,10 @@ class Hub:
         from hub.entrypoints.seal import seal_service_from_settings
 
         registry = CollectorRegistry()
+        # The process beside the hub: CPU, memory, file descriptors, the collector's runs.
+        ProcessCollector(registry=registry)
+        GCCollector(registry=registry)
+        registry.register(FrozenHeapCollector())
         sealer = seal_service_from_settings(self.settings, self.uow)
         app = create_app(
             self.services,

@@ -291,3 +291,11 @@ def test_health_readiness_and_metrics(hub: HubProcess) -> None:
     metrics = httpx.get(hub.url + "/metrics", timeout=10)
     assert metrics.status_code == 200
     assert "# TYPE" in metrics.text
+    # the process's own figures, and its start-up heap frozen out of full collections
+    assert "process_cpu_seconds_total" in metrics.text
+    assert 'python_gc_collections_total{generation="2"}' in metrics.text
+    frozen = [
+        line for line in metrics.text.splitlines() if line.startswith("python_gc_frozen_objects ")
+    ]
+    assert frozen
+    assert float(frozen[0].split()[1]) > 10_000

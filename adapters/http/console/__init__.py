@@ -51,6 +51,11 @@ the read model through a cache of ``cache_ttl_s`` seconds):
 ``lienthong_queue_messages{queue,status}``            broker depths (status: ready, delayed, dead)
 ``lienthong_broker_up``                               1 when the broker answered the last read
 ====================================================  =============================================
+
+The composition root (:meth:`hub.entrypoints.bootstrap.Hub.app`) adds the process's own figures
+to the same registry: prometheus_client's ``process_*`` (CPU, resident memory, open files) and
+``python_gc_*`` (collections per generation), and ``python_gc_frozen_objects``
+(:class:`~.metrics.FrozenHeapCollector`: the start-up heap kept out of full collections).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ broker's queue depths (see :mod:`adapters.http.console` for the table of gauges)
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable, Iterator
 
@@ -33,6 +34,22 @@ class CaptureLoop:
         if self.holder.loop is None:
             self.holder.loop = asyncio.get_running_loop()
         await self.app(scope, receive, send)
+
+
+class FrozenHeapCollector(Collector):
+    """``python_gc_frozen_objects``: what the process froze at start-up
+    (:func:`hub.entrypoints.bootstrap.freeze_startup_heap`); 0 means full garbage collections
+    still walk the whole heap, holding the GIL for tens of milliseconds each."""
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "python_gc_frozen_objects",
+            "Objects frozen out of the garbage collector's walks (gc.freeze)",
+            value=gc.get_freeze_count(),
+        )
 
 
 class HubCollector(Collector):
