@@ -229,7 +229,10 @@ def wrote_in_transaction(conn: Connection) -> bool:
 
 
 def _install_sqlite_hooks(engine: Engine, options: EngineOptions) -> None:
-    gate = WriteGate()  # one line of writers per engine (adapters.store.write_gate)
+    # one line of writers per engine, and per database file across processes
+    # (adapters.store.write_gate)
+    path = engine.url.database
+    gate = WriteGate(f"{path}-writer.lock" if path else None)
     wait_s = options.busy_timeout_ms / 1000
 
     @event.listens_for(engine, "connect")

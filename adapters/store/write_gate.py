@@ -13,21 +13,74 @@ What. Each connection of one engine takes a :class:`WriteGate` ticket before its
 connection is closed): the next writer in line is woken the moment the lock is free, in arrival
 order (no writer starves behind a stream of pushes); callers that pass
 ``engine.execution_options(sqlite_write_urgent=True)`` are served first (:class:`WriteGate`).
-Another *process* (``lienthong`` CLI commands, a second engine on the same file) is not in the
-line and still meets SQLite's busy handler, exactly as before.
+The line crosses processes too. A gate built with the database's path also holds an exclusive
+``flock`` on a file beside it (``<database>-writer.lock``) from ``BEGIN IMMEDIATE`` to the end
+of the transaction, so the writers of several processes on one file (``lienthong run
+--workers N``, a CLI command next to a running hub) queue on that lock instead of in SQLite's
+busy handler: a waiter retries every 0.1–1 ms, not every 1–100 ms. The kernel drops the lock of
+a process that dies, so a crash never leaves it held. A writer that does not take it (another
+program on the file) still meets the busy handler, exactly as before.
 
-Hazards. A writer that waits for the gate longer than the busy timeout fails as it did before
-(``database is locked`` → :class:`hub.errors.StoreUnavailable`), so a thread that opens a
-second write transaction while holding one still fails after the timeout instead of hanging.
-Deferred (read-only) transactions never take the gate.
+Hazards. A writer that waits for the gate (or the file lock) longer than the busy timeout
+fails as it did before (``database is locked`` → :class:`hub.errors.StoreUnavailable`), so a
+thread that opens a second write transaction while holding one still fails after the timeout
+instead of hanging. Deferred (read-only) transactions never take the gate.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
+import time
+import weakref
 from collections import deque
 from typing import Any
+
+#: The file lock's retries: the first pause, and the longest (each pause is 1.5× the last).
+FILE_LOCK_FIRST_PAUSE_S = 0.0001
+FILE_LOCK_LONGEST_PAUSE_S = 0.001
+
+
+class WriterFileLock:
+    """An exclusive ``flock`` on ``path``: the writers of every process on one database.
+
+    ``flock`` has no timeout, so :meth:`acquire` tries without blocking and, while another
+    process holds the lock, again after short pauses until its deadline. Only the thread that
+    holds the process's :class:`WriteGate` calls it, so one file descriptor serves the process.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def _try(self) -> bool:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            weakref.finalize(self, os.close, self._fd)  # with the engine that owns the gate
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def acquire(self, timeout_s: float) -> bool:
+        """Hold the lock within ``timeout_s``; ``False`` when another process kept it."""
+        if self._try():
+            return True
+        deadline = time.monotonic() + timeout_s
+        pause = FILE_LOCK_FIRST_PAUSE_S
+        while time.monotonic() < deadline:
+            time.sleep(pause)
+            if self._try():
+                return True
+            pause = min(pause * 1.5, FILE_LOCK_LONGEST_PAUSE_S)
+        return False
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
 class WriteGate:
@@ -41,14 +94,25 @@ class WriteGate:
     push was accepted.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lock_path: str | None = None) -> None:
         self._mutex = threading.Lock()
         self._held = False
         self._urgent: deque[threading.Lock] = deque()
         self._waiters: deque[threading.Lock] = deque()
+        self._file = WriterFileLock(lock_path) if lock_path else None
 
     def acquire(self, timeout_s: float, *, urgent: bool = False) -> bool:
-        """Wait at most ``timeout_s`` for the gate; ``True`` once it is ours."""
+        """Wait at most ``timeout_s`` for the gate (and the other processes' writers, when the
+        gate has a file lock); ``True`` once it is ours."""
+        deadline = time.monotonic() + timeout_s
+        if not self._enter(timeout_s, urgent):
+            return False
+        if self._file is None or self._file.acquire(max(0.0, deadline - time.monotonic())):
+            return True
+        self._hand_on()  # another process kept the database: the next in line may try
+        return False
+
+    def _enter(self, timeout_s: float, urgent: bool) -> bool:
         line = self._urgent if urgent else self._waiters
         with self._mutex:
             if not self._held:
@@ -66,7 +130,13 @@ class WriteGate:
         return True  # handed over between the timeout and the mutex: ours after all
 
     def release(self) -> None:
-        """Hand the gate to the oldest urgent waiter, else the oldest waiter, or open it."""
+        """Give the file lock back, then hand the gate to the oldest urgent waiter, else the
+        oldest waiter, or open it."""
+        if self._file is not None:
+            self._file.release()
+        self._hand_on()
+
+    def _hand_on(self) -> None:
         with self._mutex:
             line = self._urgent or self._waiters
             if line:

@@ -27,8 +27,10 @@ each build a whole hub (relay, delivery consumers for ``run``) from the single-p
 and the schema must be migrated once before any of them starts.
 
 When to raise N: on PostgreSQL, up to the cores the hub may use (each process also holds its
-own connection pool: N × pool size must fit ``max_connections``). On SQLite keep 1: there is
-one writer, so more processes only queue for the write lock.
+own connection pool: N × pool size must fit ``max_connections``). On SQLite 1 is as good as
+more: there is one writer, and the processes take turns on it (the writers' file lock of
+:mod:`adapters.store.write_gate`, so a waiting process is not parked in SQLite's busy
+handler); two processes pushed about as much as one (``bench/RESULTS-hub.md``).
 """
 
 from __future__ import annotations
