@@ -19,7 +19,8 @@ of the transaction, so the writers of several processes on one file (``lienthong
 --workers N``, a CLI command next to a running hub) queue on that lock instead of in SQLite's
 busy handler: a waiter retries every 0.1–1 ms, not every 1–100 ms. The kernel drops the lock of
 a process that dies, so a crash never leaves it held. A writer that does not take it (another
-program on the file) still meets the busy handler, exactly as before.
+program on the file, or a process that may not open the lock file: it logs a warning) still
+meets the busy handler, exactly as before.
 
 Hazards. A writer that waits for the gate (or the file lock) longer than the busy timeout
 fails as it did before (``database is locked`` → :class:`hub.errors.StoreUnavailable`), so a
@@ -30,6 +31,7 @@ instead of hanging. Deferred (read-only) transactions never take the gate.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -37,6 +39,8 @@ import time
 import weakref
 from collections import deque
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: The file lock's retries: the first pause, and the longest (each pause is 1.5× the last).
 FILE_LOCK_FIRST_PAUSE_S = 0.0001
@@ -54,10 +58,20 @@ class WriterFileLock:
     def __init__(self, path: str) -> None:
         self.path = path
         self._fd: int | None = None
+        self._unusable = False
 
     def _try(self) -> bool:
+        if self._unusable:
+            return True
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:  # read-only is enough for flock: any process that may read the database
+                self._fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as err:
+                # e.g. created by another user: this process's writers meet SQLite's busy
+                # handler, as they did before the lock existed
+                log.warning("writers' lock %s not used: %s", self.path, err.strerror)
+                self._unusable = True
+                return True
             weakref.finalize(self, os.close, self._fd)  # with the engine that owns the gate
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -4,10 +4,13 @@ across processes."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
 from pathlib import Path
+
+import pytest
 
 from adapters.store.engine import create_engine
 from adapters.store.write_gate import WriteGate
@@ -181,3 +184,15 @@ def test_a_write_transaction_of_the_hubs_engine_holds_the_file_lock_beside_the_d
             assert _free_in_another_process(lock)  # readers never take it
     finally:
         engine.dispose()
+
+
+def test_a_lock_file_this_process_cannot_open_leaves_writers_to_sqlites_busy_handler(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lock = tmp_path / "missing-dir" / "hub.db-writer.lock"  # cannot be created
+    gate = WriteGate(str(lock))
+    with caplog.at_level(logging.WARNING, logger="adapters.store.write_gate"):
+        assert gate.acquire(1.0) is True
+    assert "not used" in caplog.text
+    gate.release()
+    assert gate.acquire(1.0) is True
