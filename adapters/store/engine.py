@@ -52,12 +52,28 @@ Two backends, one code path (DESIGN.md §3):
   cleanly after reads only, and a reader in :func:`reading`, end with ``COMMIT``, which for a
   transaction without writes costs the server no WAL and no flush.
 
+  Units of work outside a transaction. psycopg begins a transaction with a ``BEGIN`` of its
+  own, a round trip before the first statement, and ends it with a ``COMMIT``, another. Under
+  READ COMMITTED (the server's default, which the hub keeps) every statement sees its own
+  snapshot anyway, so a unit that only reads, or reads and then writes *one* statement that is
+  atomic by itself (a delivery's compare-and-set step, which carries its event and audit row in
+  the same statement), means the same without them. Such units run on a connection in
+  autocommit, with the execution option :data:`UNIT_OPTION` saying which kind they are
+  (``adapters.store.uow.SqlStore``): a fetch or an acknowledgement then takes two round trips
+  instead of four. The engine holds them to their kind before every statement
+  (:func:`_check_unit`): a ``"read"`` unit may not write (on SQLite too, where it is a
+  ``DEFERRED`` transaction), a ``"step"`` unit may not write twice (its first write is already
+  committed), and neither may take a lock (``FOR UPDATE``, a transaction-scoped advisory lock),
+  which would end with its statement.
+
 No engine is created at import time: the composition root calls :func:`create_engine` once.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -71,9 +87,18 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from adapters.store.write_gate import GatedConnection, WriteGate, gated_connect_args
-from hub.errors import StoreUnavailable
+from hub.errors import InternalError, StoreUnavailable
 
 _SQLITE_BEGIN = {"IMMEDIATE", "DEFERRED", "EXCLUSIVE"}
+#: Execution option of a unit of work outside a transaction: ``"read"`` or ``"step"`` (module
+#: docstring, "Units of work outside a transaction").
+UNIT_OPTION = "lienthong_unit"
+_UNIT_KINDS = ("read", "step")
+_STEP_WROTE = "lienthong_step_wrote"
+_LOCKING = re.compile(
+    r"\bFOR\s+(?:NO\s+KEY\s+)?UPDATE\b|\bFOR\s+(?:KEY\s+)?SHARE\b|\bpg_advisory_xact_lock",
+    re.IGNORECASE,
+)
 _SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
 
 
@@ -135,6 +160,7 @@ def create_engine(url: str, options: EngineOptions | None = None) -> Engine:
             connect_args=gated_connect_args(options.busy_timeout_ms / 1000),
         )
         _install_sqlite_hooks(engine, options)
+        _install_unit_checks(engine)
         return engine
     if backend == "postgresql":
         if parsed.get_driver_name() != "psycopg":
@@ -150,6 +176,7 @@ def create_engine(url: str, options: EngineOptions | None = None) -> Engine:
         )
         _install_idle_ping(engine, options.ping_idle_s)
         _install_write_tracking(engine)
+        _install_unit_checks(engine)
         return engine
     raise ValueError(f"unsupported database URL backend {backend!r}: use sqlite or postgresql")
 
@@ -200,7 +227,7 @@ def _install_write_tracking(engine: Engine) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _on_execute(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
-        if _WROTE not in conn.info and statement.lstrip()[:6].upper() != "SELECT":
+        if _WROTE not in conn.info and _writes(statement):
             conn.info[_WROTE] = True
 
     def _forget(conn: Connection) -> None:
@@ -210,6 +237,61 @@ def _install_write_tracking(engine: Engine) -> None:
     event.listen(engine, "begin", _forget)
     event.listen(engine, "commit", _forget)
     event.listen(engine, "rollback", _forget)
+
+
+def _writes(statement: str) -> bool:
+    """Whether ``statement`` may write: anything but a ``SELECT`` (a data-modifying ``WITH``
+    included; a read-only one is counted as a write, which errs on the safe side), or the
+    ``BEGIN`` and ``PRAGMA`` the SQLite hooks send to open a transaction."""
+    head = statement.lstrip()[:6].upper()
+    return head != "SELECT" and head != "PRAGMA" and not head.startswith("BEGIN")
+
+
+@functools.lru_cache(maxsize=1024)
+def _takes_lock(statement: str) -> bool:
+    """Whether ``statement`` takes a row lock or a transaction-scoped advisory lock (the hub's
+    statements are a few hundred compiled strings: the answer is kept per string)."""
+    return _LOCKING.search(statement) is not None
+
+
+def _install_unit_checks(engine: Engine) -> None:
+    """Hold the units of work outside a transaction to their kind (module docstring)."""
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        record.info.pop(_STEP_WROTE, None)  # the connection's info outlives a checkout
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _on_execute(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        unit = conn.get_execution_options().get(UNIT_OPTION)
+        if unit is not None:
+            _check_unit(conn, unit, statement)
+
+
+def _check_unit(conn: Connection, unit: str, statement: str) -> None:
+    """Refuse, before it runs, a statement a unit of work of kind ``unit`` may not run."""
+    if unit not in _UNIT_KINDS:
+        raise ValueError(f"{UNIT_OPTION} must be one of {', '.join(_UNIT_KINDS)}, not {unit!r}")
+    if _takes_lock(statement):
+        raise InternalError(
+            f"a {unit} unit of work runs outside a transaction: the lock this statement takes "
+            f"would end with it ({' '.join(statement.split())[:80]}…)",
+            code="store.lock_outside_transaction",
+        )
+    if not _writes(statement):
+        return
+    if unit == "read":
+        raise InternalError(
+            f"a unit of work for reads tried to write ({' '.join(statement.split())[:80]}…)",
+            code="store.read_only",
+        )
+    if _STEP_WROTE in conn.info:
+        raise InternalError(
+            "a one-step unit of work tried a second write, which could not be atomic with its "
+            f"first, already committed ({' '.join(statement.split())[:80]}…)",
+            code="store.step_wrote_twice",
+        )
+    conn.info[_STEP_WROTE] = True
 
 
 @contextmanager

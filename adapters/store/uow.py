@@ -20,6 +20,15 @@ statements it prepared (:mod:`adapters.store.engine`).
 
 A failed commit (connection lost, serialization failure, disk full) raises
 :class:`hub.errors.StoreUnavailable`: the caller answers 503 and nothing is half-stored.
+
+Three kinds of unit (:class:`SqlStore`): :meth:`~SqlStore.unit_of_work`, the general one;
+:meth:`~SqlStore.read_unit` for reads alone; :meth:`~SqlStore.step_unit` for reads and at most
+one write that is atomic by itself (a delivery's state step). On PostgreSQL the last two run
+outside a transaction, which saves the ``BEGIN`` and ``COMMIT`` round trips; the engine refuses
+a statement that breaks their rule (:mod:`adapters.store.engine`, "Units of work outside a
+transaction"). On SQLite a read unit's transaction is ``DEFERRED`` (it never queues for the
+write lock) and is held to the same rule; a step unit is an ordinary unit of work, since a
+delivery's step takes several statements there (SQLite has no data-modifying ``WITH``).
 """
 
 from __future__ import annotations
@@ -31,7 +40,12 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.store.activity import SqlActivityRepository
-from adapters.store.engine import translate_errors, wrote_in_transaction
+from adapters.store.engine import (
+    UNIT_OPTION,
+    is_postgresql,
+    translate_errors,
+    wrote_in_transaction,
+)
 from adapters.store.inbound import SqlInboundRepository
 from adapters.store.repositories import (
     SqlAgencyRepository,
@@ -128,10 +142,28 @@ class SqlUnitOfWork:
 
 
 class SqlStore:
-    """Makes SQL units of work over one engine (``uow_factory = SqlStore(engine).unit_of_work``)."""
+    """Makes SQL units of work over one engine (``uow_factory = SqlStore(engine).unit_of_work``;
+    the three kinds in the module docstring)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._reads: Engine
+        self._step: Engine
+        if is_postgresql(engine):
+            untransacted = engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._reads = untransacted.execution_options(**{UNIT_OPTION: "read"})
+            self._step = untransacted.execution_options(**{UNIT_OPTION: "step"})
+        else:
+            self._reads = engine.execution_options(sqlite_begin="DEFERRED", **{UNIT_OPTION: "read"})
+            self._step = engine  # a transaction: its step may take several statements here
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine)
+
+    def read_unit(self) -> SqlUnitOfWork:
+        """A unit of work that only reads."""
+        return SqlUnitOfWork(self._reads)
+
+    def step_unit(self) -> SqlUnitOfWork:
+        """A unit of work that reads and then writes at most one statement, atomic by itself."""
+        return SqlUnitOfWork(self._step)

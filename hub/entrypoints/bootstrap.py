@@ -362,7 +362,8 @@ def build_hub(
     )
     if migrate:
         upgrade(engine)
-    uow = SqlStore(engine).unit_of_work
+    store = SqlStore(engine)
+    uow = store.unit_of_work
     blobs: BlobStore
     if settings.blob_store == "database":
         from adapters.store.db_blobs import DatabaseBlobStore
@@ -376,9 +377,10 @@ def build_hub(
         blobs = RowBlobStore(engine, blobs, settings.blob_inline_max_bytes)
     clock = clock or SystemClock()
     broker = build_broker(settings, engine)
-    # Read-only units of work in a DEFERRED transaction: on SQLite they never wait for the
-    # write lock (the registry may refresh inside a writing unit of work; the relay's reads).
-    reader = SqlStore(engine.execution_options(sqlite_begin="DEFERRED")).unit_of_work
+    # Read-only units of work: on SQLite in a DEFERRED transaction, so they never wait for the
+    # write lock (the registry may refresh inside a writing unit of work; the relay's reads);
+    # on PostgreSQL outside a transaction, as are the one-step units (fetch, acknowledgement).
+    reader = store.read_unit
     # The writers that move accepted packages on (relay, broker, dispatch) go first in SQLite's
     # line of writers (adapters.store.write_gate); no effect on PostgreSQL.
     mover = SqlStore(engine.execution_options(sqlite_write_urgent=True)).unit_of_work
@@ -396,6 +398,7 @@ def build_hub(
         verifier=verifier,
         wake_outbox=relay.wake,
         reader=reader,
+        stepper=store.step_unit,
     )
     config = HubConfig.from_settings(settings)
     key = resolve_key(

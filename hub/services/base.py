@@ -167,9 +167,20 @@ class Deps:
     gives a ``DEFERRED`` transaction here, so a read never queues for the write lock behind the
     pushes (``adapters.store.write_gate``); writing through one is a mistake SQLite refuses."""
 
+    stepper: UnitOfWorkFactory | None = None
+    """Units of work that read, then write at most one statement that is atomic by itself (a
+    delivery's compare-and-set step with its event and audit row), or ``None``: :attr:`uow`.
+    On PostgreSQL the composition root gives units outside a transaction here: no ``BEGIN``
+    and ``COMMIT`` round trips. The store refuses a second write through one (its first is
+    already committed), so a caller that may need two steps takes :attr:`uow`."""
+
     def read(self) -> UnitOfWork:
         """A unit of work for reads alone (see :attr:`reader`)."""
         return (self.reader or self.uow)()
+
+    def step(self) -> UnitOfWork:
+        """A unit of work for one atomic write after reads (see :attr:`stepper`)."""
+        return (self.stepper or self.uow)()
 
 
 def new_id() -> str:

@@ -3,9 +3,11 @@
 Contract: every operation takes the *authenticated* system and sees only what concerns it —
 a delivery that is not hosted by the caller is :class:`NotFound` (not :class:`Forbidden`: the
 caller must not learn that it exists). State changes go through :func:`hub.delivery.advance`
-in the transaction that records them; repeating an acknowledgement is a no-op (VXP clients
-retry ``updateStatus`` after timeouts) — ``done`` and ``processing`` as well as ``fail``, which
-counts one attempt per hand-out however often it is reported.
+in the unit of work that records them: a fetch and an acknowledgement in a one-step unit
+(:meth:`hub.services.base.Deps.step`: a read, then one compare-and-set carrying its event and
+audit row; on PostgreSQL two round trips and no transaction). Repeating an acknowledgement is a
+no-op (VXP clients retry ``updateStatus`` after timeouts) — ``done`` and ``processing`` as well
+as ``fail``, which counts one attempt per hand-out however often it is reported.
 
 Fetch hands out the stored bytes with this hub's ``TraceHeader`` appended (QCVN 102 §2.3: each
 relay adds its hop). The hop's time is the moment the hub accepted the package, not the moment
@@ -36,7 +38,15 @@ from hub.errors import (
     IllegalTransition,
     NotFound,
 )
-from hub.ports import AgencyRow, DeliveryRow, DocumentRow, FetchEntry, InboxEntry, UnitOfWork
+from hub.ports import (
+    AgencyRow,
+    AuditRow,
+    DeliveryRow,
+    DocumentRow,
+    FetchEntry,
+    InboxEntry,
+    UnitOfWork,
+)
 from hub.services.base import Deps, HubConfig, audit, audit_row
 from hub.services.contracts import (
     AgencyRecord,
@@ -166,9 +176,9 @@ class Pull:
         self, system_id: str, delivery_id: str, read: Callable[[FetchEntry], _T]
     ) -> tuple[_T, FetchEntry]:
         """Check the delivery is the caller's and in its inbox, ``read`` its bytes, and record
-        the fetch (the first one moves it from ``available`` to ``fetched``)."""
+        the fetch (the first one moves it from ``available`` to ``fetched``: one step)."""
         now = self._deps.clock.now()
-        with self._deps.uow() as uow:
+        with self._deps.step() as uow:
             entry = _own_delivery(uow, system_id, delivery_id)
             row = entry.delivery
             if row.state not in _INBOX_STATES:
@@ -201,47 +211,68 @@ class Pull:
         return data, entry
 
     def update_status(self, system_id: str, delivery_id: str, status: TransportStatus) -> None:
+        """Record the recipient's report: one state step (:meth:`hub.services.base.Deps.step`),
+        or two in one transaction for ``done`` on a copy never fetched."""
         now = self._deps.clock.now()
         # written by the step below, in its statement (hub.delivery.advance)
         logged = audit_row(
             now, f"system:{system_id}", "update_status", delivery_id, status=status.value
         )
+        with self._deps.step() as uow:
+            if self._report(uow, system_id, delivery_id, status, now, logged, steps=1):
+                return
         with self._deps.uow() as uow:
-            row = _own_row(uow, system_id, delivery_id)  # the document is not needed here
-            state = State(row.state)
-            if status is TransportStatus.DONE:
-                if state is State.DONE:
-                    return  # repeated acknowledgement
-                if state is State.AVAILABLE:  # acknowledged without getEdoc: take it first
-                    row = advance(uow.deliveries, row, Event.FETCH, at=now)
-                advance(uow.deliveries, row, Event.DONE, at=now, audit=logged)
-            elif status is TransportStatus.PROCESSING:
-                if state is State.FETCHED or state is State.DONE:
-                    return
-                advance(uow.deliveries, row, Event.FETCH, at=now, reason="processing", audit=logged)
-            else:
-                if state is State.DONE:
-                    raise IllegalTransition(
-                        f"delivery {delivery_id} was acknowledged done; it cannot fail now",
-                        message_vi=f"văn bản {delivery_id} đã báo xử lý xong, không thể báo lỗi",
-                    )
-                if _failed_and_not_fetched_since(row):
-                    return  # repeated fail (the client retried): the failure is counted once
-                try:
-                    advance(
-                        uow.deliveries, row, Event.FAIL, at=now, reason=_FAIL_REASON, audit=logged
-                    )
-                except Conflict as exc:
-                    if exc.code != "delivery.raced":
-                        raise
-                    # A parallel copy of this very report got there first (READ COMMITTED): if
-                    # it left the copy failed and untaken, this one is its repeat.
-                    uow.rollback()
-                    current = uow.deliveries.get(delivery_id)
-                    if current is not None and _failed_and_not_fetched_since(current):
-                        return
+            self._report(uow, system_id, delivery_id, status, now, logged, steps=2)
+
+    def _report(
+        self,
+        uow: UnitOfWork,
+        system_id: str,
+        delivery_id: str,
+        status: TransportStatus,
+        now: dt.datetime,
+        logged: AuditRow,
+        *,
+        steps: int,
+    ) -> bool:
+        """:meth:`update_status` in ``uow``, which may write ``steps`` steps; ``False`` (and
+        nothing written) when the report needs more."""
+        row = _own_row(uow, system_id, delivery_id)  # the document is not needed here
+        state = State(row.state)
+        if status is TransportStatus.DONE:
+            if state is State.DONE:
+                return True  # repeated acknowledgement
+            if state is State.AVAILABLE:  # acknowledged without getEdoc: take it first
+                if steps < 2:
+                    return False
+                row = advance(uow.deliveries, row, Event.FETCH, at=now)
+            advance(uow.deliveries, row, Event.DONE, at=now, audit=logged)
+        elif status is TransportStatus.PROCESSING:
+            if state is State.FETCHED or state is State.DONE:
+                return True
+            advance(uow.deliveries, row, Event.FETCH, at=now, reason="processing", audit=logged)
+        else:
+            if state is State.DONE:
+                raise IllegalTransition(
+                    f"delivery {delivery_id} was acknowledged done; it cannot fail now",
+                    message_vi=f"văn bản {delivery_id} đã báo xử lý xong, không thể báo lỗi",
+                )
+            if _failed_and_not_fetched_since(row):
+                return True  # repeated fail (the client retried): the failure is counted once
+            try:
+                advance(uow.deliveries, row, Event.FAIL, at=now, reason=_FAIL_REASON, audit=logged)
+            except Conflict as exc:
+                if exc.code != "delivery.raced":
                     raise
-            uow.commit()
+                # A parallel copy of this very report got there first (READ COMMITTED): if it
+                # left the copy failed and untaken, this one is its repeat.
+                uow.rollback()
+                current = uow.deliveries.get(delivery_id)
+                if current is not None and _failed_and_not_fetched_since(current):
+                    return True
+                raise
+        uow.commit()
+        return True
 
     # ------------------------------------------------------------------------------- sent
 

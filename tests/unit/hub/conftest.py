@@ -93,7 +93,18 @@ def deps(
     clock: ManualClock,
     wakes: Wakes,
 ) -> Deps:
-    return Deps(uow_factory, blobs, lambda: registry, clock, wake_outbox=wakes)
+    # A SQL store's read and one-step units as the composition root wires them (on PostgreSQL
+    # outside a transaction), so every service test runs through them.
+    store = getattr(uow_factory, "__self__", None)
+    return Deps(
+        uow_factory,
+        blobs,
+        lambda: registry,
+        clock,
+        wake_outbox=wakes,
+        reader=getattr(store, "read_unit", None),
+        stepper=getattr(store, "step_unit", None),
+    )
 
 
 @pytest.fixture

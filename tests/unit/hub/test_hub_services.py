@@ -110,6 +110,21 @@ def test_push_fetch_ack(hub: HubServices, wakes: Wakes, clock: ManualClock) -> N
     assert events == ["accepted", "queued→available", "available→fetched", "fetched→done"]
 
 
+def test_done_without_a_fetch_takes_both_steps_in_one_transaction(hub: HubServices) -> None:
+    """``done`` on a copy never fetched is two steps (fetch, then done), more than a one-step
+    unit may write (on PostgreSQL it runs outside a transaction): the service takes a
+    transaction for them, and both events and the report's audit row are stored."""
+    result = hub.push(UBND, edoc())
+    [rcpt] = result.recipients
+    hub.update_status(SO, rcpt.delivery_id, TransportStatus.DONE)
+    hub.update_status(SO, rcpt.delivery_id, TransportStatus.DONE)  # idempotent
+    events = [e.event for e in hub.timeline(result.doc_id)]
+    assert events == ["accepted", "queued→available", "available→fetched", "fetched→done"]
+    with hub.deps.uow() as uow:
+        reports = [r for r in uow.audit.recent(limit=50) if r.action == "update_status"]
+    assert [(r.subject, r.details) for r in reports] == [(rcpt.delivery_id, {"status": "done"})]
+
+
 def test_fail_relists_and_counts(hub: HubServices) -> None:
     [rcpt] = hub.push(UBND, edoc()).recipients
     drain(hub)
